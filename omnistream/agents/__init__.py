@@ -1,0 +1,1 @@
+"""Agents: the people who answer customers."""

@@ -1,0 +1,51 @@
+"""Agent API shapes. password_hash never appears in any of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, EmailStr, Field
+
+from omnistream.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from omnistream.kit.enums import Role
+
+Name = Field(min_length=1, max_length=200)
+
+
+class AgentOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    last_seen_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DivisionRef(BaseModel):
+    id: UUID
+    name: str
+
+
+class MeOut(AgentOut):
+    divisions: list[DivisionRef]
+    permissions: list[str]
+
+
+class AgentCreate(BaseModel):
+    email: EmailStr
+    name: str = Name
+    role: Role = Role.AGENT
+    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+
+
+class AgentUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)

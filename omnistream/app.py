@@ -1,0 +1,113 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.staticfiles import StaticFiles
+
+from omnistream import __version__
+from omnistream.activity.routes import router as activity_router
+from omnistream.agents.routes import router as agents_router
+from omnistream.auth.guard import Authorizer
+from omnistream.auth.passwords import Passwords
+from omnistream.auth.permissions import Perm
+from omnistream.auth.principal import PrincipalCache
+from omnistream.auth.routes import router as auth_router
+from omnistream.config import Settings
+from omnistream.context import AppContext
+from omnistream.db.migrate import migrate
+from omnistream.db.pool import create_pool
+from omnistream.divisions.routes import router as divisions_router
+from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
+from omnistream.ops.routes import DOCS_ASSETS
+from omnistream.ops.routes import router as ops_router
+from omnistream.worker import run_loops
+
+log = logging.getLogger(__name__)
+ROUTERS = (ops_router, auth_router, agents_router, divisions_router, activity_router)
+
+
+def route_permissions(route: APIRoute) -> list[Perm]:
+    """The permissions a route declares (the RBAC test demands exactly one)."""
+    return [d.call.perm for d in route.dependant.dependencies if isinstance(d.call, Authorizer)]
+
+
+def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        principals = PrincipalCache(pool, dsn)
+        await principals.start()
+        app.state.ctx = AppContext(
+            settings=settings,
+            dsn=dsn,
+            pool=pool,
+            principals=principals,
+            passwords=Passwords(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
+        )
+        stop = asyncio.Event()
+        loops = asyncio.create_task(run_loops(pool, settings, stop)) if with_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if loops is not None:
+                await loops
+            await principals.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="OmniStream API",
+        version=__version__,
+        description="Omnichannel customer service: one inbox for WhatsApp, Instagram, "
+        "Messenger and Email. Errors are RFC 9457 problem+json; lists use keyset cursors.",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _document_permissions(app)
+    app.mount(
+        DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app
+
+
+def _document_permissions(app: FastAPI) -> None:
+    """Expose each route's permission in OpenAPI (x-permission) with the bearer scheme."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        perms = route_permissions(route)
+        extra: dict[str, object] = {"x-permission": [str(p) for p in perms]}
+        if perms and perms[0] is not Perm.PUBLIC:
+            extra["security"] = [{"bearer": []}]
+        route.openapi_extra = {**(route.openapi_extra or {}), **extra}
+
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,55 @@
+"""Central authorization: the dependency every route declares exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Request
+
+from omnistream.auth.permissions import Perm, allowed
+from omnistream.auth.principal import Principal
+from omnistream.auth.tokens import read_access
+from omnistream.context import AppContext
+from omnistream.kit.errors import Forbidden, Unauthorized
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("missing Authorization: Bearer <access_token>")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <access_token>'")
+    return token.strip()
+
+
+async def authenticate(ctx: AppContext, token: str) -> Principal:
+    claims = read_access(ctx.settings.signing_key, token)
+    principal = await ctx.principals.get(claims.session_id, claims.agent_id)
+    if principal is None:
+        raise Unauthorized(
+            "the session has ended (signed out, revoked or the agent was deactivated)"
+        )
+    return principal
+
+
+class Authorizer:
+    """Checks one permission; the RBAC test finds exactly one of these on every route."""
+
+    def __init__(self, perm: Perm) -> None:
+        self.perm = perm
+
+    async def __call__(self, request: Request) -> Principal | None:
+        if self.perm is Perm.PUBLIC:
+            return None
+        ctx: AppContext = request.app.state.ctx
+        principal = await authenticate(ctx, bearer_token(request))
+        if not allowed(principal.role, self.perm):
+            raise Forbidden(f"the role '{principal.role}' lacks the permission '{self.perm}'")
+        request.state.principal = principal
+        return principal
+
+
+def requires(perm: Perm) -> Any:
+    """`principal: Principal = requires(Perm.X)` in a route's signature."""
+    return Depends(Authorizer(perm))

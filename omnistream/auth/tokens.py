@@ -1,0 +1,66 @@
+"""Short-lived JWT access tokens and opaque, hashed refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+
+from omnistream.kit.errors import Unauthorized
+
+ISSUER = "omnistream"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    agent_id: UUID
+    session_id: UUID
+    expires_at: int
+
+
+def issue_access(key: str, agent_id: UUID, session_id: UUID, ttl_seconds: int) -> str:
+    now = int(time.time())
+    payload = {
+        "iss": ISSUER,
+        "typ": "access",
+        "sub": str(agent_id),
+        "sid": str(session_id),
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def read_access(key: str, token: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the access token has expired; refresh it") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("the access token is invalid") from None
+    if claims.get("typ") != "access":
+        raise Unauthorized("the access token is invalid")
+    try:
+        return AccessClaims(UUID(claims["sub"]), UUID(claims["sid"]), int(claims["exp"]))
+    except (ValueError, TypeError):
+        raise Unauthorized("the access token is invalid") from None
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

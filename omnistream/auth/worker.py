@@ -1,0 +1,36 @@
+"""Housekeeping: forget ended sessions and old login attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from omnistream.auth import queries
+from omnistream.config import Settings
+from omnistream.db.pool import Pool, transaction
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_LOCK_ID = 0x6F6D6E69686B7031  # one worker at a time runs a tick
+INTERVAL_SECONDS = 300
+
+
+async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | None:
+    """One pass; None when another worker holds the tick."""
+    async with transaction(pool) as tx:
+        if not await queries.try_tick_lock(tx.conn, HOUSEKEEPING_LOCK_ID):
+            return None
+        sessions = await queries.purge_ended_sessions(tx.conn)
+        attempts = await queries.purge_login_attempts(
+            tx.conn, float(max(settings.login_window_seconds * 2, 86400))
+        )
+    return {"sessions": sessions, "login_attempts": attempts}
+
+
+async def housekeeping_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        removed = await housekeeping_tick(pool, settings)
+        if removed and any(removed.values()):
+            log.info("housekeeping", extra={"removed": removed})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), INTERVAL_SECONDS)

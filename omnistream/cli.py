@@ -1,0 +1,235 @@
+"""The `omnistream` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from omnistream import __version__
+from omnistream.agents.schemas import AgentCreate
+from omnistream.config import ConfigError, Settings, load_settings
+from omnistream.db.embedded import EmbeddedError, EmbeddedPostgres
+from omnistream.db.migrate import MigrationError
+from omnistream.kit.errors import AppError
+from omnistream.kit.logging import setup_logging
+
+cli = typer.Typer(
+    help="OmniStream: omnichannel customer service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The DSN to use: DATABASE_URL, else an embedded PostgreSQL in the data directory."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    server = EmbeddedPostgres(settings.data_dir)
+    try:
+        dsn = server.start()
+    except EmbeddedError as exc:
+        err.print(f"[bold red]embedded PostgreSQL:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    try:
+        yield dsn
+    finally:
+        server.stop()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]{type(exc).__name__}:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+async def _prepare(settings: Settings, dsn: str, bootstrap: bool) -> tuple[list[str], str | None]:
+    from omnistream.agents.service import ensure_first_admin
+    from omnistream.auth.passwords import Passwords
+    from omnistream.db.migrate import migrate
+    from omnistream.db.pool import create_pool, transaction
+
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        password = None
+        if bootstrap:
+            passwords = Passwords(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            )
+            async with transaction(pool) as tx:
+                password = await ensure_first_admin(tx, passwords, settings.admin_email)
+        return applied, password
+    finally:
+        await pool.close()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default OMNISTREAM_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default OMNISTREAM_PORT)")] = None,
+    with_worker: Annotated[
+        bool, typer.Option(help="Run the background loops in this process")
+    ] = False,
+) -> None:
+    """Start the HTTP API (and, with --with-worker, the background loops)."""
+    import uvicorn
+
+    from omnistream.app import create_app
+
+    settings = _settings()
+    with database(settings) as dsn:
+        try:
+            _, password = asyncio.run(_prepare(settings, dsn, bootstrap=True))
+        except (MigrationError, OSError) as exc:
+            raise _fail(exc) from None
+        if password:
+            out.print(
+                f"[bold green]First start:[/] created the admin account\n"
+                f"  email: {settings.admin_email}\n  password: {password}\n"
+                "  (shown once; change it after signing in)",
+                highlight=False,
+            )
+            sys.stdout.flush()
+        app = create_app(settings, dsn, with_worker=with_worker)
+        uvicorn.run(
+            app,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan="on",
+        )
+
+
+@cli.command()
+def worker() -> None:
+    """Run every background loop (any number of workers may run side by side)."""
+    from omnistream.db.migrate import migrate
+    from omnistream.db.pool import create_pool
+    from omnistream.worker import run_loops
+
+    settings = _settings()
+
+    async def main(dsn: str) -> None:
+        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            await run_loops(pool, settings, stop)
+        finally:
+            await pool.close()
+
+    with database(settings) as dsn:
+        try:
+            asyncio.run(main(dsn))
+        except MigrationError as exc:
+            raise _fail(exc) from None
+
+
+@cli.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending migrations and exit."""
+    settings = _settings()
+    with database(settings) as dsn:
+        try:
+            applied, _ = asyncio.run(_prepare(settings, dsn, bootstrap=False))
+        except MigrationError as exc:
+            raise _fail(exc) from None
+    if applied:
+        for name in applied:
+            out.print(f"[green]applied[/] {name}")
+    else:
+        out.print("the database is already at the latest migration")
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True)],
+    name: Annotated[str, typer.Option(prompt=True)] = "Administrator",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="OMNISTREAM_NEW_ADMIN_PASSWORD",
+        ),
+    ] = "",
+) -> None:
+    """Create an admin account."""
+    from pydantic import ValidationError
+
+    from omnistream.kit.enums import Role
+
+    try:
+        data = AgentCreate(email=email, name=name, role=Role.ADMIN, password=password)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[bold red]{first['loc'][0]}:[/] {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    settings = _settings()
+    with database(settings) as dsn:
+        try:
+            agent_id = asyncio.run(_create_admin(settings, dsn, data))
+        except AppError as exc:
+            err.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
+            raise typer.Exit(1) from None
+        except (MigrationError, OSError) as exc:
+            raise _fail(exc) from None
+    out.print(f"[green]created admin[/] {data.email} ({agent_id})", highlight=False)
+
+
+async def _create_admin(settings: Settings, dsn: str, data: AgentCreate) -> str:
+    from omnistream.agents.service import create
+    from omnistream.auth.passwords import Passwords
+    from omnistream.db.migrate import migrate
+    from omnistream.db.pool import create_pool, transaction
+
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        passwords = Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
+        async with transaction(pool) as tx:
+            row = await create(tx, passwords, None, data)
+        return str(row["id"])
+    finally:
+        await pool.close()
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    out.print(f"omnistream {__version__}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,96 @@
+"""Settings: the only place the environment is read."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNISTREAM_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "OMNISTREAM_DATABASE_URL"),
+        description="PostgreSQL DSN; unset starts the embedded PostgreSQL in the data directory.",
+    )
+    data_dir: Path = Field(Path("var"), description="Embedded database, keys and uploads.")
+    host: str = Field("127.0.0.1", description="Address `serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `serve` binds to.")
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs tokens; unset: generated once into DATA_DIR/secret.key.",
+    )
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86400)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    login_max_failures: int = Field(5, ge=1, le=100)
+    login_window_seconds: int = Field(900, ge=10, le=86400)
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65536, ge=1024, le=1048576)
+    argon2_parallelism: int = Field(4, ge=1, le=16)
+    db_pool_min: int = Field(2, ge=1, le=100)
+    db_pool_max: int = Field(10, ge=1, le=200)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = True
+    admin_email: str = Field("admin@example.com", description="First admin's email.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @cached_property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return _key_file(self.data_dir / "secret.key")
+
+
+def _key_file(path: Path) -> str:
+    """Read or create a random key readable only by this user."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        var = "DATABASE_URL" if field in ("database_url", "DATABASE_URL") else field
+        if not var.startswith("OMNISTREAM_") and var != "DATABASE_URL":
+            var = "OMNISTREAM_" + var.upper()
+        shown = "" if "SECRET" in var or "DATABASE" in var else f" (got {first.get('input')!r})"
+        raise ConfigError(f"{var}: {first['msg']}{shown}") from None

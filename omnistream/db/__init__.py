@@ -1,0 +1,1 @@
+"""Database access: pool, transactions, migrations, embedded server."""

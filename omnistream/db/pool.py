@@ -1,0 +1,68 @@
+"""asyncpg pool and the one-transaction-per-request helper."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+import asyncpg
+import orjson
+
+Conn: TypeAlias = (
+    "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+)
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec("jsonb", encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def _no_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # The code never leaves session state behind (no SET, LISTEN or open cursors on pooled
+    # connections), so asyncpg's default reset round trip is pure overhead (~30% on short tx).
+    return None
+
+
+async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        init=init_connection,
+        reset=_no_reset,
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+class Tx:
+    """An open transaction plus callbacks to run once it has committed."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._after_commit: list[Callable[[], Awaitable[None] | None]] = []
+
+    def after_commit(self, callback: Callable[[], Awaitable[None] | None]) -> None:
+        self._after_commit.append(callback)
+
+    async def _run_after_commit(self) -> None:
+        for callback in self._after_commit:
+            result = callback()
+            if result is not None:
+                await result
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[Tx]:
+    async with pool.acquire() as conn, conn.transaction():
+        tx = Tx(conn)
+        yield tx
+    await tx._run_after_commit()

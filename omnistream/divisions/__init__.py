@@ -1,0 +1,1 @@
+"""Divisions: teams that own conversations; agents belong to any number of them."""

@@ -1,0 +1,107 @@
+"""Rules about divisions: unique names, memberships kept in step with cached principals."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.activity.service import record
+from omnistream.agents import queries as agent_queries
+from omnistream.auth import queries as auth_queries
+from omnistream.auth.principal import Principal
+from omnistream.context import AppContext
+from omnistream.db.pool import Conn, Tx
+from omnistream.divisions import queries
+from omnistream.divisions.schemas import DivisionCreate, DivisionUpdate
+from omnistream.kit.errors import Conflict, NotFound
+
+
+async def get(conn: Conn, division_id: UUID) -> asyncpg.Record:
+    row = await queries.get(conn, division_id)
+    if row is None:
+        raise NotFound(f"no division with id {division_id}")
+    return row
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict.field("name", f"a division named {name!r} already exists")
+
+
+async def create(tx: Tx, actor: Principal, data: DivisionCreate) -> asyncpg.Record:
+    name = data.name.strip()
+    division_id = await queries.insert(tx.conn, name, data.description.strip())
+    if division_id is None:
+        raise _taken(name)
+    await record(tx.conn, actor, "create_division", "division", division_id, name=name)
+    return await get(tx.conn, division_id)
+
+
+async def update(
+    tx: Tx, actor: Principal, division_id: UUID, data: DivisionUpdate
+) -> asyncpg.Record:
+    current = await get(tx.conn, division_id)
+    name = data.name.strip() if data.name is not None else None
+    if name is not None and await queries.name_taken(tx.conn, name, division_id):
+        raise _taken(name)
+    try:
+        await queries.update(tx.conn, division_id, name, data.description)
+    except asyncpg.UniqueViolationError:  # a concurrent rename took the name
+        raise _taken(name or "") from None
+    changes = {k: v for k, v in data.model_dump(exclude_none=True).items() if current[k] != v}
+    await record(tx.conn, actor, "update_division", "division", division_id, changes=changes)
+    return await get(tx.conn, division_id)
+
+
+def _evict_later(tx: Tx, ctx: AppContext, agent_ids: list[UUID]) -> None:
+    def evict() -> None:
+        for agent_id in agent_ids:
+            ctx.principals.evict_agent(agent_id)
+
+    tx.after_commit(evict)
+
+
+async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -> None:
+    current = await get(tx.conn, division_id)
+    members = await queries.delete(tx.conn, division_id)
+    for agent_id in members:
+        await auth_queries.notify_auth_changed(tx.conn, agent_id)
+    _evict_later(tx, ctx, members)
+    await record(
+        tx.conn,
+        actor,
+        "delete_division",
+        "division",
+        division_id,
+        name=current["name"],
+        members=len(members),
+    )
+
+
+async def add_member(
+    tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID, agent_id: UUID
+) -> bool:
+    await get(tx.conn, division_id)
+    if await agent_queries.get(tx.conn, agent_id) is None:
+        raise NotFound(f"no agent with id {agent_id}")
+    added = await queries.add_member(tx.conn, division_id, agent_id)
+    if added:
+        await auth_queries.notify_auth_changed(tx.conn, agent_id)
+        _evict_later(tx, ctx, [agent_id])
+        await record(
+            tx.conn, actor, "add_division_member", "division", division_id, agent_id=agent_id
+        )
+    return added
+
+
+async def remove_member(
+    tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID, agent_id: UUID
+) -> None:
+    await get(tx.conn, division_id)
+    if not await queries.remove_member(tx.conn, division_id, agent_id):
+        raise NotFound(f"agent {agent_id} is not a member of division {division_id}")
+    await auth_queries.notify_auth_changed(tx.conn, agent_id)
+    _evict_later(tx, ctx, [agent_id])
+    await record(
+        tx.conn, actor, "remove_division_member", "division", division_id, agent_id=agent_id
+    )

@@ -1,0 +1,1 @@
+"""Domain-free helpers: errors, pagination, logging, enums."""

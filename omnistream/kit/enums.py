@@ -1,0 +1,23 @@
+"""Every enumerated value set, defined once (the SQL CHECK constraints mirror these)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+
+
+class Channel(StrEnum):
+    WHATSAPP = "whatsapp"
+    INSTAGRAM = "instagram"
+    EMAIL = "email"
+    MESSENGER = "messenger"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"

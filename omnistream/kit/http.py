@@ -1,0 +1,143 @@
+"""HTTP plumbing: request ids and access logs (pure ASGI), problem+json error handlers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from omnistream.kit.errors import PROBLEM_JSON, AppError, problem
+from omnistream.kit.logging import request_id
+
+log = logging.getLogger("omnistream.http")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (X-Request-ID in and out) and writes one access log line."""
+
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log and scope["type"] == "http":
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status or 500,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            request_id.reset(token)
+
+
+def _response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body.setdefault("instance", request.url.path)
+    rid = request_id.get()
+    if rid:
+        body["request_id"] = rid
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "body"
+    rest = (
+        [str(p) for p in loc[1:]]
+        if where in ("body", "query", "path", "header", "cookie")
+        else [str(p) for p in loc]
+    )
+    return ".".join(rest) or where, where
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        return _response(request, exc.status, exc.body(), exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                return _response(
+                    request,
+                    400,
+                    problem(
+                        400,
+                        "malformed-json",
+                        "Malformed JSON",
+                        "the request body is not valid JSON",
+                    ),
+                )
+            field, where = _field(err.get("loc", ()))
+            errors.append({"field": field, "in": where, "message": err.get("msg", "invalid")})
+        names = ", ".join(sorted({e["field"] for e in errors}))
+        return _response(
+            request,
+            422,
+            problem(422, "validation", "Invalid input", f"invalid fields: {names}", errors=errors),
+        )
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        detail = "no such route" if exc.status_code == 404 else str(exc.detail)
+        headers = dict(exc.headers) if exc.headers else None
+        return _response(
+            request,
+            exc.status_code,
+            problem(exc.status_code, slug, str(exc.detail), detail),
+            headers,
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return _response(
+            request,
+            500,
+            problem(
+                500,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+            ),
+        )
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

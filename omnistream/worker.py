@@ -1,0 +1,38 @@
+"""Runs the background loops (`omnistream worker`, or inside `serve --with-worker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from omnistream.auth.worker import housekeeping_loop
+from omnistream.config import Settings
+from omnistream.db.pool import Pool
+
+log = logging.getLogger(__name__)
+Loop = Callable[[Pool, Settings, asyncio.Event], Awaitable[None]]
+
+# Every loop claims its work with SKIP LOCKED or an advisory lock, so workers can run side by side.
+LOOPS: dict[str, Loop] = {"housekeeping": housekeeping_loop}
+
+
+async def _guarded(
+    name: str, loop: Loop, pool: Pool, settings: Settings, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            await loop(pool, settings, stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a loop must never take the worker down; log and restart it
+            log.exception("worker loop crashed; restarting in 1 s", extra={"loop": name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1)
+
+
+async def run_loops(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    log.info("worker started", extra={"loops": sorted(LOOPS)})
+    await asyncio.gather(*(_guarded(n, f, pool, settings, stop) for n, f in LOOPS.items()))
+    log.info("worker stopped")
