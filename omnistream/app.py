@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from omnistream import __version__
 from omnistream.activity.routes import router as activity_router
 from omnistream.agents.routes import router as agents_router
-from omnistream.auth.guard import Authorizer
+from omnistream.auth.guard import route_permissions
 from omnistream.auth.passwords import Passwords
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import PrincipalCache
@@ -32,11 +32,6 @@ from omnistream.worker import run_loops
 
 log = logging.getLogger(__name__)
 ROUTERS = (ops_router, auth_router, agents_router, divisions_router, activity_router)
-
-
-def route_permissions(route: APIRoute) -> list[Perm]:
-    """The permissions a route declares (the RBAC test demands exactly one)."""
-    return [d.call.perm for d in route.dependant.dependencies if isinstance(d.call, Authorizer)]
 
 
 def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> FastAPI:
@@ -79,7 +74,9 @@ def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> Fa
     )
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        # Added flat (not include_router) so app.routes lists every APIRoute for the RBAC
+        # check and the docs on every FastAPI version; prefixes are already in the paths.
+        app.router.routes.extend(router.routes)
     _document_permissions(app)
     app.mount(
         DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"

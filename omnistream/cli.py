@@ -112,6 +112,11 @@ def serve(
             )
             sys.stdout.flush()
         app = create_app(settings, dsn, with_worker=with_worker)
+        # uvicorn re-raises the stop signal once it has shut down; with the default handler
+        # that kills the process before the embedded PostgreSQL is stopped. A no-op handler
+        # lets the `database` context exit cleanly instead.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
         uvicorn.run(
             app,
             host=host or settings.host,
@@ -229,6 +234,16 @@ async def _create_admin(settings: Settings, dsn: str, data: AgentCreate) -> str:
 def version() -> None:
     """Print the version."""
     out.print(f"omnistream {__version__}")
+
+
+@cli.command("rbac-doc")
+def rbac_doc() -> None:
+    """Print the permission matrix and route table of docs/rbac.md."""
+    from omnistream.app import create_app
+    from omnistream.auth.rbac_doc import render_matrix
+
+    settings = load_settings()
+    print(render_matrix(create_app(settings, "postgresql://unused")), end="")
 
 
 def main() -> None:

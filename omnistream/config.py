@@ -16,7 +16,9 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OMNISTREAM_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="OMNISTREAM_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     database_url: str | None = Field(
         default=None,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from omnistream.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from omnistream.kit.enums import Role
 
-Name = Field(min_length=1, max_length=200)
+# Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class AgentOut(BaseModel):
@@ -36,13 +38,13 @@ class MeOut(AgentOut):
 
 class AgentCreate(BaseModel):
     email: EmailStr
-    name: str = Name
+    name: Name
     role: Role = Role.AGENT
     password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
 
 
 class AgentUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None
 

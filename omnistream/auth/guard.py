@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 
 from omnistream.auth.permissions import Perm, allowed
 from omnistream.auth.principal import Principal
@@ -53,3 +54,8 @@ class Authorizer:
 def requires(perm: Perm) -> Any:
     """`principal: Principal = requires(Perm.X)` in a route's signature."""
     return Depends(Authorizer(perm))
+
+
+def route_permissions(route: APIRoute) -> list[Perm]:
+    """The permissions a route declares (the RBAC test demands exactly one)."""
+    return [d.call.perm for d in route.dependant.dependencies if isinstance(d.call, Authorizer)]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, StringConstraints
+
+# Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
 class DivisionOut(BaseModel):
@@ -18,13 +23,13 @@ class DivisionOut(BaseModel):
 
 
 class DivisionCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
+    name: Name
+    description: Description = ""
 
 
 class DivisionUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
+    name: Name | None = None
+    description: Description | None = None
 
 
 class MemberOut(BaseModel):
