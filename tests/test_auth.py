@@ -182,7 +182,7 @@ async def test_expired_and_tampered_tokens(client, actors: Actors, ctx) -> None:
     )
     foreign = jwt.encode(claims, "another-key-" + "y" * 40, algorithm="HS256")
     problem(await client.get(ME, headers={"Authorization": f"Bearer {foreign}"}), 401)
-    head, payload, sig = agent.token.split(".")
+    head, _payload, sig = agent.token.split(".")
     forged = dict(claims, sub="00000000-0000-0000-0000-000000000001")
     forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
     problem(
