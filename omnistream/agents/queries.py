@@ -36,7 +36,9 @@ async def get_for_update(conn: Conn, agent_id: UUID) -> asyncpg.Record | None:
 
 async def lock_active_admins(conn: Conn) -> list[UUID]:
     # Row locks on every active admin serialise concurrent demotions / deactivations.
-    rows = await conn.fetch("SELECT id FROM agents WHERE role = 'admin' AND is_active FOR UPDATE")
+    rows = await conn.fetch(
+        "SELECT id FROM agents WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE"
+    )
     return [r["id"] for r in rows]
 
 

@@ -141,6 +141,12 @@ CREATE INDEX conversations_assignee_recent_idx
     ON conversations (assigned_agent_id, status, last_message_at DESC, id DESC);
 CREATE INDEX conversations_division_recent_idx
     ON conversations (division_id, status, last_message_at DESC, id DESC);
+-- The unassigned pools agents pick from (per division, and with no division).
+CREATE INDEX conversations_unassigned_division_idx
+    ON conversations (division_id, status, last_message_at DESC, id DESC) WHERE assigned_agent_id IS NULL;
+CREATE INDEX conversations_unassigned_nodivision_idx
+    ON conversations (status, last_message_at DESC, id DESC)
+    WHERE assigned_agent_id IS NULL AND division_id IS NULL;
 CREATE INDEX conversations_contact_idx ON conversations (contact_id, last_message_at DESC);
 CREATE INDEX conversations_created_idx ON conversations (created_at DESC, id DESC);
 
@@ -179,6 +185,7 @@ CREATE TABLE messages (
                            'button', 'unsupported', 'system')),
     content            JSONB NOT NULL DEFAULT '{}',
     reply_to_id        UUID REFERENCES messages (id) ON DELETE SET NULL,
+    media_id           UUID,
     status             TEXT NOT NULL CHECK (status IN ('received', 'pending', 'sent', 'delivered', 'read', 'failed')),
     sender_agent_id    UUID REFERENCES agents (id) ON DELETE SET NULL,
     error_code         TEXT,
@@ -213,9 +220,13 @@ CREATE TABLE webhook_audit (
 CREATE INDEX webhook_audit_pending_idx ON webhook_audit (id) WHERE status = 'pending';
 CREATE INDEX webhook_audit_received_idx ON webhook_audit (received_at DESC);
 
--- Transactional outbox of domain events; seq orders them and lets clients resume.
+-- Transactional outbox of domain events. `pos` is insert order; `seq` is publication order,
+-- given by the single dispatcher in the order commits become visible, so a client resuming
+-- "after seq N" can never miss an event that committed late with a lower `pos`.
+CREATE SEQUENCE event_outbox_seq;
 CREATE TABLE event_outbox (
-    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pos             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq             BIGINT UNIQUE,
     id              UUID NOT NULL UNIQUE DEFAULT gen_random_uuid(),
     type            TEXT NOT NULL,
     occurred_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -223,10 +234,34 @@ CREATE TABLE event_outbox (
     data            JSONB NOT NULL,
     version         INTEGER NOT NULL DEFAULT 1,
     conversation_id UUID,
+    -- Who may receive it: the conversation states [{"division_id", "assigned_agent_id"}]
+    -- (before and after a change); an empty list means admins and supervisors only.
+    audience        JSONB NOT NULL DEFAULT '[]',
     published_at    TIMESTAMPTZ
 );
-CREATE INDEX event_outbox_unpublished_idx ON event_outbox (seq) WHERE published_at IS NULL;
+CREATE INDEX event_outbox_unpublished_idx ON event_outbox (pos) WHERE seq IS NULL;
 CREATE INDEX event_outbox_occurred_idx ON event_outbox (occurred_at);
+
+-- Files: agent uploads and (later) inbound channel media; served only to agents who may
+-- see the conversation.
+CREATE TABLE media (
+    id               UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    conversation_id  UUID REFERENCES conversations (id) ON DELETE CASCADE,
+    uploaded_by      UUID REFERENCES agents (id) ON DELETE SET NULL,
+    origin           TEXT NOT NULL CHECK (origin IN ('upload', 'inbound')),
+    status           TEXT NOT NULL DEFAULT 'ready' CHECK (status IN ('pending', 'ready', 'failed')),
+    filename         TEXT NOT NULL DEFAULT '',
+    mime_type        TEXT NOT NULL,
+    size_bytes       BIGINT CHECK (size_bytes >= 0),
+    sha256           TEXT,
+    storage_path     TEXT,
+    channel_media_id TEXT,
+    error            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    created_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX media_conversation_idx ON media (conversation_id);
+ALTER TABLE messages ADD CONSTRAINT messages_media_fk FOREIGN KEY (media_id) REFERENCES media (id) ON DELETE SET NULL;
 
 -- Reply tools ------------------------------------------------------------------------------
 
