@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench clean rbac-doc
 
 # Installs only when pyproject.toml changed since the last install (keeps `make run` fast).
 $(VENV)/.installed: pyproject.toml
@@ -33,3 +33,8 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts
+
+# Rewrites the generated part of docs/rbac.md from the routes and the permission table.
+rbac-doc: $(VENV)/.installed
+	sed -i '/^<!-- generated below/q' docs/rbac.md
+	$(BIN)/omnistream rbac-doc >> docs/rbac.md

@@ -21,17 +21,31 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import PrincipalCache
 from omnistream.auth.routes import router as auth_router
 from omnistream.config import Settings
+from omnistream.contacts.routes import router as contacts_router
 from omnistream.context import AppContext
+from omnistream.conversations.routes import router as conversations_router
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import create_pool
 from omnistream.divisions.routes import router as divisions_router
+from omnistream.events.routes import router as events_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
+from omnistream.messages.routes import router as messages_router
 from omnistream.ops.routes import DOCS_ASSETS
 from omnistream.ops.routes import router as ops_router
 from omnistream.worker import run_loops
 
 log = logging.getLogger(__name__)
-ROUTERS = (ops_router, auth_router, agents_router, divisions_router, activity_router)
+ROUTERS = (
+    ops_router,
+    auth_router,
+    agents_router,
+    divisions_router,
+    activity_router,
+    contacts_router,
+    conversations_router,
+    messages_router,
+    events_router,
+)
 
 
 def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> FastAPI:

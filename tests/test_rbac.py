@@ -87,4 +87,5 @@ async def test_without_token_only_public_routes_answer(app, client) -> None:
 def test_matrix_shape() -> None:
     assert MATRIX[Role.ADMIN] >= MATRIX[Role.SUPERVISOR] >= MATRIX[Role.AGENT]
     assert Perm.AGENTS_MANAGE not in MATRIX[Role.SUPERVISOR]
-    assert MATRIX[Role.AGENT] == {Perm.SELF}
+    assert Perm.CONTACTS_MERGE not in MATRIX[Role.AGENT]
+    assert not {Perm.AGENTS_READ, Perm.DIVISIONS_READ, Perm.ACTIVITY_READ} & MATRIX[Role.AGENT]

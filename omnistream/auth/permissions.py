@@ -15,12 +15,31 @@ class Perm(StrEnum):
     DIVISIONS_READ = "divisions.read"
     DIVISIONS_MANAGE = "divisions.manage"
     ACTIVITY_READ = "activity.read"
+    # Inbox: what a role may do; which records it may touch is the visibility rule
+    # (omnistream/conversations/visibility.py), enforced in SQL.
+    CONTACTS_READ = "contacts.read"
+    CONTACTS_WRITE = "contacts.write"  # create / edit contacts one may see
+    CONTACTS_MERGE = "contacts.merge"
+    CONTACTS_DELETE = "contacts.delete"
+    CONVERSATIONS_READ = "conversations.read"  # list, get, timeline, notes, live events
+    CONVERSATIONS_WORK = "conversations.work"  # assign, take, transfer, resolve, notes, read marks
+    MESSAGES_SEND = "messages.send"  # replies and uploads
 
+
+INBOX = (
+    Perm.CONTACTS_READ,
+    Perm.CONTACTS_WRITE,
+    Perm.CONVERSATIONS_READ,
+    Perm.CONVERSATIONS_WORK,
+    Perm.MESSAGES_SEND,
+)
 
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(p for p in Perm if p is not Perm.PUBLIC),
-    Role.SUPERVISOR: frozenset({Perm.SELF, Perm.AGENTS_READ, Perm.DIVISIONS_READ}),
-    Role.AGENT: frozenset({Perm.SELF}),
+    Role.SUPERVISOR: frozenset(
+        {Perm.SELF, Perm.AGENTS_READ, Perm.DIVISIONS_READ, *INBOX, Perm.CONTACTS_MERGE}
+    ),
+    Role.AGENT: frozenset({Perm.SELF, *INBOX}),
 }
 
 

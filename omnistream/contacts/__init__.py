@@ -1,0 +1,1 @@
+"""Contacts: the customers, with their phone, email and per-channel identities."""

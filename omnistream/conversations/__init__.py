@@ -1,0 +1,1 @@
+"""Conversations: threads between a contact and the team, with notes and transfers."""

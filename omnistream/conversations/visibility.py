@@ -1,0 +1,74 @@
+"""Who may see a conversation — the one rule, in Python (events) and SQL (queries).
+
+- admin: every conversation;
+- supervisor: conversations of their divisions and those with no division;
+- agent: conversations assigned to them, plus unassigned ones in their divisions or with
+  no division.
+
+A conversation one may not see answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from omnistream.auth.principal import Principal
+from omnistream.kit.enums import Role
+
+
+@dataclass(frozen=True)
+class Scope:
+    role: Role
+    agent_id: UUID
+    division_ids: frozenset[UUID]
+
+    @classmethod
+    def of(cls, principal: Principal) -> Scope:
+        return cls(principal.role, principal.agent_id, principal.division_ids)
+
+    def params(self) -> tuple[str, UUID, list[UUID]]:
+        """The three values VISIBLE_SQL expects, in order."""
+        return self.role.value, self.agent_id, sorted(self.division_ids)
+
+    def can_see(self, division_id: UUID | None, assigned_agent_id: UUID | None) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        in_scope = division_id is None or division_id in self.division_ids
+        if self.role is Role.SUPERVISOR:
+            return in_scope
+        return assigned_agent_id == self.agent_id or (assigned_agent_id is None and in_scope)
+
+    def can_see_any(self, audience: list[Mapping[str, Any]]) -> bool:
+        """An event's audience: the conversation states it concerns (see events.outbox)."""
+        if not audience:
+            return self.role in (Role.ADMIN, Role.SUPERVISOR)
+        return any(
+            self.can_see(_uuid(s.get("division_id")), _uuid(s.get("assigned_agent_id")))
+            for s in audience
+        )
+
+
+def _uuid(value: Any) -> UUID | None:
+    return None if value is None else UUID(str(value))
+
+
+def visible_sql(alias: str, role: int, me: int, divisions: int) -> str:
+    """The rule as a SQL predicate on conversation `alias`, given parameter numbers."""
+    c, r, m, d = alias, f"${role}::text", f"${me}::uuid", f"${divisions}::uuid[]"
+    return (
+        f"({r} = 'admin'"
+        f" OR ({r} = 'supervisor' AND ({c}.division_id IS NULL OR {c}.division_id = ANY({d})))"
+        f" OR ({r} = 'agent' AND ({c}.assigned_agent_id = {m} OR ({c}.assigned_agent_id IS NULL"
+        f" AND ({c}.division_id IS NULL OR {c}.division_id = ANY({d}))))))"
+    )
+
+
+def state(division_id: UUID | None, assigned_agent_id: UUID | None) -> dict[str, str | None]:
+    """One audience entry."""
+    return {
+        "division_id": str(division_id) if division_id else None,
+        "assigned_agent_id": str(assigned_agent_id) if assigned_agent_id else None,
+    }

@@ -1,0 +1,1 @@
+"""Domain events: the envelope, the transactional outbox, the dispatcher and realtime hub."""

@@ -1,0 +1,1 @@
+"""Messages: every inbound and outbound message of a conversation, any channel."""
