@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from omnistream.auth.permissions import Perm, allowed
 from omnistream.auth.principal import Principal
@@ -56,6 +56,26 @@ def requires(perm: Perm) -> Any:
     return Depends(Authorizer(perm))
 
 
-def route_permissions(route: APIRoute) -> list[Perm]:
+class WsPermission:
+    """Declares a WebSocket route's permission. The socket authenticates with its first
+    frame, so the handler itself checks `allowed(principal.role, perm)` after that frame."""
+
+    def __init__(self, perm: Perm) -> None:
+        self.perm = perm
+
+    async def __call__(self) -> Perm:
+        return self.perm
+
+
+def ws_requires(perm: Perm) -> Any:
+    """`perm: Perm = ws_requires(Perm.X)` in a WebSocket route's signature."""
+    return Depends(WsPermission(perm))
+
+
+def route_permissions(route: APIRoute | APIWebSocketRoute) -> list[Perm]:
     """The permissions a route declares (the RBAC test demands exactly one)."""
-    return [d.call.perm for d in route.dependant.dependencies if isinstance(d.call, Authorizer)]
+    return [
+        d.call.perm
+        for d in route.dependant.dependencies
+        if isinstance(d.call, Authorizer | WsPermission)
+    ]

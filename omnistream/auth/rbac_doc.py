@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from omnistream.auth.guard import route_permissions
 from omnistream.auth.permissions import MATRIX, Perm, allowed
@@ -26,6 +26,9 @@ def render_matrix(app: FastAPI) -> str:
             perms = route_permissions(route)
             for method in sorted(route.methods or ()):
                 rows.append((route.path, method, ", ".join(f"`{p}`" for p in perms)))
+        elif isinstance(route, APIWebSocketRoute):
+            perms = route_permissions(route)
+            rows.append((route.path, "WebSocket", ", ".join(f"`{p}`" for p in perms)))
     for path, method, perm_text in sorted(rows):
         lines.append(f"| {method} | `{path}` | {perm_text} |")
     assert set(MATRIX) == set(roles)
