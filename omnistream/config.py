@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     access_log: bool = True
     admin_email: str = Field("admin@example.com", description="First admin's email.")
+    default_region: str = Field(
+        "ID", pattern=r"^[A-Z]{2}$", description="Region for phone numbers without +country."
+    )
+    upload_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    upload_mime_types: str = Field(
+        "image/jpeg,image/png,image/webp,video/mp4,video/3gpp,audio/aac,audio/mp4,audio/mpeg,"
+        "audio/amr,audio/ogg,application/pdf,text/plain,application/msword,"
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+        "application/vnd.ms-excel,"
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        description="Comma-separated MIME types agents may upload.",
+    )
+    event_retention_hours: int = Field(48, ge=24, le=24 * 90)
+    outbound_max_attempts: int = Field(8, ge=1, le=50)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -61,6 +75,14 @@ class Settings(BaseSettings):
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("must start with postgresql://")
         return value
+
+    @property
+    def allowed_upload_types(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.upload_mime_types.split(",") if t.strip())
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def embedded(self) -> bool:
