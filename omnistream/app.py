@@ -30,6 +30,7 @@ from omnistream.divisions.routes import router as divisions_router
 from omnistream.events.routes import router as events_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.messages.routes import router as messages_router
+from omnistream.notes.routes import router as notes_router
 from omnistream.ops.routes import DOCS_ASSETS
 from omnistream.ops.routes import router as ops_router
 from omnistream.worker import run_loops
@@ -45,6 +46,7 @@ ROUTERS = (
     conversations_router,
     messages_router,
     events_router,
+    notes_router,
 )
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
+from omnistream.kit.enums import Role
+from omnistream.kit.text import contains_pattern
 
 COLUMNS = (
     "c.id, c.contact_id, c.assigned_agent_id, c.division_id, c.channel, "
     "c.integration_account_id, c.status, c.last_message_at, c.last_message_preview, "
     "c.last_inbound_at, c.unread_count, c.created_at, c.updated_at, c.resolved_at"
 )
+COLUMN_NAMES = tuple(c.strip().removeprefix("c.") for c in COLUMNS.split(","))
 
 
 async def get(conn: Conn, conversation_id: UUID) -> asyncpg.Record | None:
@@ -90,3 +95,279 @@ async def set_status(conn: Conn, conversation_id: UUID, status: str) -> asyncpg.
     )
     assert row is not None
     return row
+
+
+# --- listing --------------------------------------------------------------------------------
+# A role's visibility is a union of index-friendly "branches" (equality conditions only), each
+# read in (last_message_at, id) order from its index with a LIMIT, then merged. That keeps the
+# first page of a 1M-row inbox an index probe per branch instead of a filter over everything.
+
+
+class Params:
+    """Collects positional parameters for a dynamically built statement."""
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def __call__(self, value: object, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    channel: str | None = None
+    assignee: str | UUID | None = None  # "me", "unassigned" or an agent id
+    division_id: UUID | None = None
+    contact_id: UUID | None = None
+    unread_only: bool = False
+    q: str | None = None
+    sort: str = "last_message_at"  # or "created_at"
+    after: tuple[datetime, UUID] | None = None
+    limit: int = 50
+
+
+NULL = "null"  # a branch field that must be NULL; None means "not constrained"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Equality conditions one index can serve in order."""
+
+    assigned: UUID | str | None = None
+    division: UUID | str | None = None
+    status: str | None = None
+
+    def sql(self, p: Params) -> list[str]:
+        conds = []
+        for column, value in (("assigned_agent_id", self.assigned), ("division_id", self.division)):
+            if value == NULL:
+                conds.append(f"c.{column} IS NULL")
+            elif value is not None:
+                conds.append(f"c.{column} = {p(value, '::uuid')}")
+        if self.status:
+            conds.append(f"c.status = {p(self.status)}")
+        return conds
+
+
+def _visibility_branches(scope: Scope) -> list[Branch]:
+    if scope.role is Role.ADMIN:
+        return [Branch()]
+    pools = [Branch(division=d) for d in sorted(scope.division_ids)] + [Branch(division=NULL)]
+    if scope.role is Role.SUPERVISOR:
+        return pools
+    return [Branch(assigned=scope.agent_id)] + [replace(b, assigned=NULL) for b in pools]
+
+
+def _pin(branches: list[Branch], field: str, value: UUID | str) -> list[Branch]:
+    """Constrain `field` to value: free branches take it, conflicting ones are dropped."""
+    out = []
+    for b in branches:
+        current = getattr(b, field)
+        if current is None:
+            out.append(
+                replace(b, assigned=value) if field == "assigned" else replace(b, division=value)
+            )
+        elif current == value:
+            out.append(b)
+    return out
+
+
+def _branches(scope: Scope, f: ListFilter) -> list[Branch]:
+    branches = _visibility_branches(scope)
+    if f.assignee is not None:
+        target: UUID | str = f.assignee
+        if f.assignee == "me":
+            target = scope.agent_id
+        elif f.assignee == "unassigned":
+            target = NULL
+        branches = _pin(branches, "assigned", target)
+    if f.division_id is not None:
+        branches = _pin(branches, "division", f.division_id)
+    statuses = [f.status] if f.status else ["open", "resolved"]
+    return [replace(b, status=s) for b in branches for s in statuses]
+
+
+def _extra_filters(f: ListFilter, p: Params) -> list[str]:
+    conds = []
+    if f.channel:
+        conds.append(f"c.channel = {p(f.channel)}")
+    if f.contact_id:
+        conds.append(f"c.contact_id = {p(f.contact_id, '::uuid')}")
+    if f.unread_only:
+        conds.append("c.unread_count > 0")
+    pattern = contains_pattern(f.q)
+    if pattern:
+        like = p(pattern)
+        digits = "".join(ch for ch in (f.q or "") if ch.isdigit())
+        phone = f" OR k.phone LIKE {p('%' + digits + '%')}" if len(digits) >= 3 else ""
+        conds.append(
+            f"(c.last_message_preview ILIKE {like} OR EXISTS (SELECT 1 FROM contacts k "
+            f"WHERE k.id = c.contact_id AND (k.name ILIKE {like}{phone})))"
+        )
+    if f.after:
+        conds.append(
+            f"(c.{f.sort}, c.id) < ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
+        )
+    return conds
+
+
+LIST_ITEM = (
+    "u.*, k.name AS contact_name, k.phone AS contact_phone, k.email AS contact_email, "
+    "k.profile_pic_url AS contact_profile_pic_url, a.name AS assigned_agent_name"
+)
+
+
+async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record]:
+    branches = _branches(scope, f)
+    if not branches:
+        return []
+    p = Params()
+    extra = _extra_filters(f, p)
+    order = f"c.{f.sort} DESC, c.id DESC"
+    limit = p(f.limit, "::int")
+    parts = [
+        f"(SELECT {COLUMNS} FROM conversations c WHERE {' AND '.join(b.sql(p) + extra)} "
+        f"ORDER BY {order} LIMIT {limit})"
+        for b in branches
+    ]
+    sql = (
+        f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u "
+        "JOIN contacts k ON k.id = u.contact_id "
+        "LEFT JOIN agents a ON a.id = u.assigned_agent_id "
+        f"ORDER BY u.{f.sort} DESC, u.id DESC LIMIT {limit}"
+    )
+    return await conn.fetch(sql, *p.values)
+
+
+async def count(conn: Conn, scope: Scope, f: ListFilter, cap: int) -> int:
+    """How many match, counting at most `cap` (a tab badge shows "cap+")."""
+    branches = _branches(scope, f)
+    if not branches:
+        return 0
+    p = Params()
+    extra = _extra_filters(f, p)
+    where = " OR ".join(f"({' AND '.join(b.sql(p))})" for b in branches)
+    tail = (" AND " + " AND ".join(extra)) if extra else ""
+    value: int = await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM conversations c WHERE ({where}){tail} "
+        f"LIMIT {p(cap, '::int')}) x",
+        *p.values,
+    )
+    return value
+
+
+async def with_contact(conn: Conn, scope: Scope, conversation_id: UUID) -> asyncpg.Record | None:
+    """One visible conversation with its contact and assignee name."""
+    return await conn.fetchrow(
+        f"""
+        SELECT {LIST_ITEM} FROM (SELECT {COLUMNS} FROM conversations c
+                                  WHERE c.id = $1 AND {visible_sql("c", 2, 3, 4)}) u
+          JOIN contacts k ON k.id = u.contact_id
+          LEFT JOIN agents a ON a.id = u.assigned_agent_id
+        """,
+        conversation_id,
+        *scope.params(),
+    )
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+async def set_assignee(
+    conn: Conn, conversation_id: UUID, agent_id: UUID | None, division_id: UUID | None
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        f"""
+        WITH c AS (UPDATE conversations SET assigned_agent_id = $2, division_id = $3,
+                          updated_at = now()
+                    WHERE id = $1 RETURNING *)
+        SELECT {COLUMNS} FROM c
+        """,
+        conversation_id,
+        agent_id,
+        division_id,
+    )
+    assert row is not None
+    return row
+
+
+async def take(conn: Conn, conversation_id: UUID, agent_id: UUID) -> asyncpg.Record | None:
+    """Self-assign only while nobody has it: of two racing agents exactly one gets a row."""
+    return await conn.fetchrow(
+        f"""
+        WITH c AS (UPDATE conversations SET assigned_agent_id = $2, updated_at = now()
+                    WHERE id = $1 AND assigned_agent_id IS NULL RETURNING *)
+        SELECT {COLUMNS} FROM c
+        """,
+        conversation_id,
+        agent_id,
+    )
+
+
+async def mark_read(conn: Conn, conversation_id: UUID) -> asyncpg.Record | None:
+    """None when there was nothing unread."""
+    return await conn.fetchrow(
+        f"""
+        WITH c AS (UPDATE conversations SET unread_count = 0, updated_at = now()
+                    WHERE id = $1 AND unread_count > 0 RETURNING *)
+        SELECT {COLUMNS} FROM c
+        """,
+        conversation_id,
+    )
+
+
+async def insert_transfer(
+    conn: Conn,
+    conversation_id: UUID,
+    before: asyncpg.Record,
+    after: asyncpg.Record,
+    by: UUID,
+    reason: str,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """
+        INSERT INTO conversation_transfers (conversation_id, from_agent_id, to_agent_id,
+                    from_division_id, to_division_id, transferred_by, reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        RETURNING id, conversation_id, from_agent_id, to_agent_id, from_division_id,
+                  to_division_id, transferred_by, reason, transferred_at
+        """,
+        conversation_id,
+        before["assigned_agent_id"],
+        after["assigned_agent_id"],
+        before["division_id"],
+        after["division_id"],
+        by,
+        reason,
+    )
+    assert row is not None
+    return row
+
+
+async def transfers(conn: Conn, conversation_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, conversation_id, from_agent_id, to_agent_id, from_division_id, to_division_id,
+               transferred_by, reason, transferred_at
+          FROM conversation_transfers WHERE conversation_id = $1 ORDER BY transferred_at, id
+        """,
+        conversation_id,
+    )
+
+
+async def agent_for_assignment(conn: Conn, agent_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, is_active, "
+        "ARRAY(SELECT division_id FROM agent_divisions WHERE agent_id = $1) AS division_ids "
+        "FROM agents WHERE id = $1",
+        agent_id,
+    )
+
+
+async def division_exists(conn: Conn, division_id: UUID) -> bool:
+    value: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM divisions WHERE id = $1)", division_id
+    )
+    return value

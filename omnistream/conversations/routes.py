@@ -1,7 +1,228 @@
-"""/api/v1 routes of conversations."""
+"""/api/v1/conversations: the inbox list, one conversation, and what agents do with it."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Query
+
+from omnistream.auth.guard import requires
+from omnistream.auth.permissions import Perm
+from omnistream.auth.principal import Principal
+from omnistream.context import Ctx
+from omnistream.conversations import queries, service
+from omnistream.conversations.schemas import (
+    AssignIn,
+    ContactBrief,
+    ConversationItem,
+    ConversationOut,
+    ConversationPage,
+    TabCounts,
+    TransferIn,
+    TransferOut,
+    TransferResult,
+)
+from omnistream.conversations.visibility import Scope
+from omnistream.db.pool import transaction
+from omnistream.kit.enums import Channel, ConversationStatus
+from omnistream.kit.errors import NotFound, Unprocessable
+from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["conversations"])
+BASE = "/api/v1/conversations"
+Reader = Annotated[Principal, requires(Perm.CONVERSATIONS_READ)]
+Worker = Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)]
+COUNT_CAP = 10_000
+
+
+def _item(row: asyncpg.Record) -> ConversationItem:
+    base = {k: row[k] for k in queries.COLUMN_NAMES}
+    contact = ContactBrief(
+        id=row["contact_id"],
+        name=row["contact_name"],
+        phone=row["contact_phone"],
+        email=row["contact_email"],
+        profile_pic_url=row["contact_profile_pic_url"],
+    )
+    return ConversationItem(**base, contact=contact, assigned_agent_name=row["assigned_agent_name"])
+
+
+def _assignee(value: str | None) -> str | UUID | None:
+    if value in (None, "me", "unassigned"):
+        return value
+    try:
+        return UUID(value)
+    except ValueError:
+        raise Unprocessable.field("assignee", "must be 'me', 'unassigned' or an agent id") from None
+
+
+@router.get(BASE, response_model=ConversationPage, summary="The inbox: list conversations")
+async def list_conversations(
+    ctx: Ctx,
+    principal: Reader,
+    status: ConversationStatus | None = None,
+    channel: Channel | None = None,
+    assignee: Annotated[
+        str | None, Query(max_length=40, description="me, unassigned or an agent id")
+    ] = None,
+    division_id: UUID | None = None,
+    contact_id: UUID | None = None,
+    unread: bool = False,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Contact name / phone, last message")
+    ] = None,
+    sort: Literal["last_message_at", "created_at"] = "last_message_at",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ConversationPage:
+    after = decode_cursor(cursor, datetime, UUID) if cursor else None
+    filters = queries.ListFilter(
+        status=status,
+        channel=channel,
+        assignee=_assignee(assignee),
+        division_id=division_id,
+        contact_id=contact_id,
+        unread_only=unread,
+        q=q,
+        sort=sort,
+        after=after,
+        limit=limit + 1,
+    )
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.search(conn, Scope.of(principal), filters)
+    next_cursor = (
+        encode_cursor(rows[limit - 1][sort], rows[limit - 1]["id"]) if len(rows) > limit else None
+    )
+    return ConversationPage(items=[_item(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.get(
+    f"{BASE}/counts", response_model=TabCounts, summary="Open counts for Mine / Unassigned / All"
+)
+async def tab_counts(ctx: Ctx, principal: Reader) -> TabCounts:
+    scope = Scope.of(principal)
+    async with ctx.pool.acquire() as conn:
+        mine = await queries.count(
+            conn, scope, queries.ListFilter(status="open", assignee="me"), COUNT_CAP
+        )
+        unassigned = await queries.count(
+            conn, scope, queries.ListFilter(status="open", assignee="unassigned"), COUNT_CAP
+        )
+        everything = await queries.count(conn, scope, queries.ListFilter(status="open"), COUNT_CAP)
+    return TabCounts(mine=mine, unassigned=unassigned, all_open=everything, cap=COUNT_CAP)
+
+
+@router.get(
+    f"{BASE}/{{conversation_id}}", response_model=ConversationItem, summary="One conversation"
+)
+async def get_conversation(ctx: Ctx, conversation_id: UUID, principal: Reader) -> ConversationItem:
+    async with ctx.pool.acquire() as conn:
+        row = await queries.with_contact(conn, Scope.of(principal), conversation_id)
+    if row is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return _item(row)
+
+
+@router.get(
+    "/api/v1/contacts/{contact_id}/conversations",
+    response_model=ConversationPage,
+    summary="A contact's conversations (those the caller may see)",
+)
+async def contact_conversations(
+    ctx: Ctx,
+    contact_id: UUID,
+    principal: Reader,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ConversationPage:
+    return await list_conversations(
+        ctx, principal, contact_id=contact_id, cursor=cursor, limit=limit
+    )
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/assign",
+    response_model=ConversationOut,
+    summary="Assign to an agent",
+)
+async def assign(ctx: Ctx, conversation_id: UUID, body: AssignIn, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.assign(tx, actor, conversation_id, body.agent_id)
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/unassign", response_model=ConversationOut, summary="Unassign"
+)
+async def unassign(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.unassign(tx, actor, conversation_id)
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/take",
+    response_model=ConversationOut,
+    summary="Take an unassigned conversation (409 if someone else has it)",
+)
+async def take(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.take(tx, actor, conversation_id)
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/transfer",
+    response_model=TransferResult,
+    summary="Transfer to an agent and/or a division, with a reason",
+)
+async def transfer(
+    ctx: Ctx, conversation_id: UUID, body: TransferIn, actor: Worker
+) -> TransferResult:
+    async with transaction(ctx.pool) as tx:
+        row, moved = await service.transfer(
+            tx, actor, conversation_id, body.agent_id, body.division_id, body.reason.strip()
+        )
+    return TransferResult(
+        conversation=ConversationOut(**service.payload(row)), transfer=TransferOut(**dict(moved))
+    )
+
+
+@router.get(
+    f"{BASE}/{{conversation_id}}/transfers",
+    response_model=list[TransferOut],
+    summary="The conversation's transfer history, oldest first",
+)
+async def transfers(ctx: Ctx, conversation_id: UUID, principal: Reader) -> list[TransferOut]:
+    async with ctx.pool.acquire() as conn:
+        await service.get_visible(conn, Scope.of(principal), conversation_id)
+        rows = await queries.transfers(conn, conversation_id)
+    return [TransferOut(**dict(r)) for r in rows]
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/resolve", response_model=ConversationOut, summary="Resolve"
+)
+async def resolve(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.set_status(tx, actor, conversation_id, "resolved")
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(f"{BASE}/{{conversation_id}}/reopen", response_model=ConversationOut, summary="Reopen")
+async def reopen(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.set_status(tx, actor, conversation_id, "open")
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/read", response_model=ConversationOut, summary="Mark as read"
+)
+async def mark_read(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.mark_read(tx, actor, conversation_id)
+    return ConversationOut(**service.payload(row))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from omnistream.kit.enums import Channel, ConversationStatus
 
@@ -25,3 +25,63 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+
+
+class ContactBrief(BaseModel):
+    id: UUID
+    name: str
+    phone: str | None
+    email: str | None
+    profile_pic_url: str | None
+
+
+class ConversationItem(ConversationOut):
+    """A conversation as the inbox lists it: with its contact and assignee's name."""
+
+    contact: ContactBrief
+    assigned_agent_name: str | None
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationItem]
+    next_cursor: str | None
+
+
+class TabCounts(BaseModel):
+    mine: int
+    unassigned: int
+    all_open: int
+    cap: int = Field(description="Counts stop at this number; show it as e.g. '10000+'.")
+
+
+class AssignIn(BaseModel):
+    agent_id: UUID
+
+
+class TransferIn(BaseModel):
+    agent_id: UUID | None = None
+    division_id: UUID | None = None
+    reason: str = Field("", max_length=1000)
+
+    @model_validator(mode="after")
+    def _target(self) -> TransferIn:
+        if self.agent_id is None and self.division_id is None:
+            raise ValueError("name an agent_id, a division_id or both")
+        return self
+
+
+class TransferOut(BaseModel):
+    id: UUID
+    conversation_id: UUID
+    from_agent_id: UUID | None
+    to_agent_id: UUID | None
+    from_division_id: UUID | None
+    to_division_id: UUID | None
+    transferred_by: UUID | None
+    reason: str
+    transferred_at: datetime
+
+
+class TransferResult(BaseModel):
+    conversation: ConversationOut
+    transfer: TransferOut

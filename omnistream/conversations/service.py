@@ -1,4 +1,4 @@
-"""Rules about conversations: visibility, assignment, transfers, status."""
+"""Rules about conversations: visibility, assignment, transfers, status, read marks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from uuid import UUID
 
 import asyncpg
 
+from omnistream.activity.service import record
+from omnistream.auth.principal import Principal
 from omnistream.conversations import queries
 from omnistream.conversations.visibility import Scope, state
-from omnistream.db.pool import Conn
-from omnistream.kit.errors import NotFound
+from omnistream.db.pool import Conn, Tx
+from omnistream.events.outbox import emit
+from omnistream.events.types import EventType
+from omnistream.kit.enums import Role
+from omnistream.kit.errors import Conflict, NotFound, Unprocessable
 
 
 async def get_visible(
@@ -24,8 +29,8 @@ async def get_visible(
 
 
 def payload(row: asyncpg.Record) -> dict[str, Any]:
-    """A conversation as carried in events (the same fields as ConversationOut)."""
-    return dict(row)
+    """A conversation as carried in events (the fields of ConversationOut)."""
+    return {k: row[k] for k in queries.COLUMN_NAMES}
 
 
 def audience_of(*rows: asyncpg.Record) -> list[dict[str, Any]]:
@@ -36,3 +41,180 @@ def audience_of(*rows: asyncpg.Record) -> list[dict[str, Any]]:
         if entry not in seen:
             seen.append(entry)
     return seen
+
+
+async def _changed(
+    tx: Tx,
+    actor: Principal,
+    event: EventType,
+    action: str,
+    before: asyncpg.Record,
+    after: asyncpg.Record,
+    **extra: Any,
+) -> None:
+    data = {"conversation": payload(after), **extra}
+    await emit(
+        tx.conn,
+        event,
+        data,
+        actor=actor,
+        conversation_id=after["id"],
+        audience=audience_of(before, after),
+    )
+    await record(tx.conn, actor, action, "conversation", after["id"], **extra)
+
+
+async def _assignable(tx: Tx, actor: Principal, agent_id: UUID, division_id: UUID | None) -> None:
+    agent = await queries.agent_for_assignment(tx.conn, agent_id)
+    if agent is None:
+        raise NotFound(f"no agent with id {agent_id}")
+    if not agent["is_active"]:
+        raise Unprocessable.field("agent_id", "the agent is deactivated")
+    if (
+        actor.role is not Role.ADMIN
+        and division_id is not None
+        and division_id not in agent["division_ids"]
+    ):
+        raise Unprocessable.field(
+            "agent_id", "the agent is not a member of the conversation's division"
+        )
+
+
+async def assign(tx: Tx, actor: Principal, conversation_id: UUID, agent_id: UUID) -> asyncpg.Record:
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    await _assignable(tx, actor, agent_id, before["division_id"])
+    if before["assigned_agent_id"] == agent_id:
+        return before
+    after = await queries.set_assignee(tx.conn, conversation_id, agent_id, before["division_id"])
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_ASSIGNED,
+        "assign_conversation",
+        before,
+        after,
+        previous_agent_id=before["assigned_agent_id"],
+        agent_id=agent_id,
+    )
+    return after
+
+
+async def unassign(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Record:
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    if before["assigned_agent_id"] is None:
+        return before
+    after = await queries.set_assignee(tx.conn, conversation_id, None, before["division_id"])
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_ASSIGNED,
+        "unassign_conversation",
+        before,
+        after,
+        previous_agent_id=before["assigned_agent_id"],
+        agent_id=None,
+    )
+    return after
+
+
+async def take(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Record:
+    before = await queries.get(tx.conn, conversation_id)
+    # Judged as if unassigned: losing a race for a conversation of one's own pool is a 409
+    # ("someone was faster"), not a 404; anything outside the pool stays a 404.
+    if before is None or not Scope.of(actor).can_see(before["division_id"], None):
+        raise NotFound(f"no conversation with id {conversation_id}")
+    if before["assigned_agent_id"] == actor.agent_id:
+        return before
+    if before["assigned_agent_id"] is None:
+        after = await queries.take(tx.conn, conversation_id, actor.agent_id)
+        if after is not None:
+            await _changed(
+                tx,
+                actor,
+                EventType.CONVERSATION_ASSIGNED,
+                "take_conversation",
+                before,
+                after,
+                previous_agent_id=None,
+                agent_id=actor.agent_id,
+            )
+            return after
+    raise Conflict("another agent already has this conversation")
+
+
+async def transfer(
+    tx: Tx,
+    actor: Principal,
+    conversation_id: UUID,
+    agent_id: UUID | None,
+    division_id: UUID | None,
+    reason: str,
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """Move to an agent and/or a division; returns (conversation, transfer record)."""
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    target_division = before["division_id"]
+    if division_id is not None:
+        if not await queries.division_exists(tx.conn, division_id):
+            raise NotFound(f"no division with id {division_id}")
+        target_division = division_id
+    if agent_id is not None:
+        await _assignable(tx, actor, agent_id, target_division)
+        target_agent: UUID | None = agent_id
+    else:
+        # A new division without a named agent goes to that division's unassigned pool.
+        moved = target_division != before["division_id"]
+        target_agent = None if moved else before["assigned_agent_id"]
+    if target_agent == before["assigned_agent_id"] and target_division == before["division_id"]:
+        raise Unprocessable(
+            "the conversation is already there",
+            errors=[{"field": "agent_id", "message": "nothing would change"}],
+        )
+    after = await queries.set_assignee(tx.conn, conversation_id, target_agent, target_division)
+    moved_record = await queries.insert_transfer(
+        tx.conn, conversation_id, before, after, actor.agent_id, reason
+    )
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_TRANSFERRED,
+        "transfer_conversation",
+        before,
+        after,
+        transfer=dict(moved_record),
+    )
+    return after, moved_record
+
+
+async def set_status(
+    tx: Tx, actor: Principal, conversation_id: UUID, status: str
+) -> asyncpg.Record:
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    if before["status"] == status:
+        return before
+    after = await queries.set_status(tx.conn, conversation_id, status)
+    resolved = status == "resolved"
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_RESOLVED if resolved else EventType.CONVERSATION_REOPENED,
+        "resolve_conversation" if resolved else "reopen_conversation",
+        before,
+        after,
+    )
+    return after
+
+
+async def mark_read(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Record:
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id)
+    after = await queries.mark_read(tx.conn, conversation_id)
+    if after is None:
+        return before
+    await emit(
+        tx.conn,
+        EventType.CONVERSATION_UPDATED,
+        {"conversation": payload(after)},
+        actor=actor,
+        conversation_id=conversation_id,
+        audience=audience_of(after),
+    )
+    return after

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -15,8 +16,15 @@ Conn: TypeAlias = (
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
+def _default(value: Any) -> Any:
+    # asyncpg returns its own UUID subclass, which orjson does not recognise.
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_default).decode()
 
 
 async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:

@@ -1,0 +1,1 @@
+"""Internal notes on a conversation: never shown to contacts, never sent on any channel."""
