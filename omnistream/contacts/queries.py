@@ -6,6 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
+from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
 
 COLUMNS = "k.id, k.phone, k.email, k.name, k.profile_pic_url, k.created_at, k.updated_at"
@@ -74,3 +75,236 @@ async def find_or_create_by_identity(
         await conn.execute("DELETE FROM contacts WHERE id = $1", row["id"])
         return await find_or_create_by_identity(conn, channel, external_id, name)
     return row, True
+
+
+# --- the contacts API (search, CRUD, merge) --------------------------------------------------
+IDENTITY_COLUMNS = "i.contact_id, i.channel, i.external_id, i.created_at"
+AUDIENCE_CAP = 50  # distinct conversation states carried by one contact event
+
+
+def _visible(k: str, role: int, me: int, divisions: int) -> str:
+    """Admins and supervisors see every contact; an agent those with a conversation they see."""
+    return (
+        f"(${role}::text <> 'agent' OR EXISTS (SELECT 1 FROM conversations c"
+        f" WHERE c.contact_id = {k}.id AND {visible_sql('c', role, me, divisions)}))"
+    )
+
+
+async def get_visible(
+    conn: Conn, scope: Scope, contact_id: UUID, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE OF k" if for_update else ""
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM contacts k WHERE k.id = $1 AND {_visible('k', 2, 3, 4)}{lock}",
+        contact_id,
+        *scope.params(),
+    )
+
+
+async def lock(conn: Conn, contact_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Row locks in id order, so two merges of the same pair cannot deadlock."""
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM contacts k WHERE k.id = ANY($1::uuid[]) ORDER BY k.id FOR UPDATE",
+        contact_ids,
+    )
+
+
+async def identities_of(conn: Conn, contact_ids: list[UUID]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {IDENTITY_COLUMNS} FROM contact_identities i "
+        "WHERE i.contact_id = ANY($1::uuid[]) ORDER BY i.channel, i.external_id",
+        contact_ids,
+    )
+
+
+async def insert(
+    conn: Conn, name: str, phone: str | None, email: str | None, profile_pic_url: str | None
+) -> asyncpg.Record:
+    """Raises asyncpg.UniqueViolationError on a taken phone or email (call in a savepoint)."""
+    row = await conn.fetchrow(
+        f"""
+        WITH k AS (INSERT INTO contacts (name, phone, email, profile_pic_url)
+                   VALUES ($1, $2, $3, $4) RETURNING *)
+        SELECT {COLUMNS} FROM k
+        """,
+        name,
+        phone,
+        email,
+        profile_pic_url,
+    )
+    assert row is not None
+    return row
+
+
+async def add_identities(
+    conn: Conn, contact_id: UUID, channels: list[str], external_ids: list[str]
+) -> None:
+    """Raises asyncpg.UniqueViolationError when one belongs to a contact already."""
+    await conn.execute(
+        "INSERT INTO contact_identities (channel, external_id, contact_id) "
+        "SELECT x.channel, x.external_id, $1 FROM unnest($2::text[], $3::text[]) "
+        "AS x(channel, external_id)",
+        contact_id,
+        channels,
+        external_ids,
+    )
+
+
+async def update(
+    conn: Conn,
+    contact_id: UUID,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    profile_pic_url: str | None,
+) -> asyncpg.Record:
+    """Writes every field (the caller holds the row lock and merged the changes)."""
+    row = await conn.fetchrow(
+        f"""
+        WITH k AS (UPDATE contacts SET name = $2, phone = $3, email = $4, profile_pic_url = $5,
+                          updated_at = now()
+                    WHERE id = $1 RETURNING *)
+        SELECT {COLUMNS} FROM k
+        """,
+        contact_id,
+        name,
+        phone,
+        email,
+        profile_pic_url,
+    )
+    assert row is not None
+    return row
+
+
+async def conflicts(
+    conn: Conn,
+    phone: str | None,
+    email: str | None,
+    channels: list[str],
+    external_ids: list[str],
+    except_id: UUID | None = None,
+) -> list[asyncpg.Record]:
+    """(field, contact_id) of every other contact already holding one of these values."""
+    return await conn.fetch(
+        """
+        SELECT 'phone' AS field, id AS contact_id FROM contacts
+         WHERE $1::text IS NOT NULL AND phone = $1 AND id IS DISTINCT FROM $5::uuid
+        UNION ALL
+        SELECT 'email', id FROM contacts
+         WHERE $2::text IS NOT NULL AND email = $2 AND id IS DISTINCT FROM $5::uuid
+        UNION ALL
+        SELECT 'identities.' || (x.n - 1) || '.external_id', i.contact_id
+          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(channel, external_id, n)
+          JOIN contact_identities i
+            ON i.channel = x.channel AND i.external_id = x.external_id
+         WHERE i.contact_id IS DISTINCT FROM $5::uuid
+        """,
+        phone,
+        email,
+        channels,
+        external_ids,
+        except_id,
+    )
+
+
+async def search(
+    conn: Conn,
+    scope: Scope,
+    *,
+    pattern: str | None,
+    phone_patterns: list[str],
+    channel: str | None,
+    division_id: UUID | None,
+    after: tuple[str, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Contacts the scope may see, by (name, id); q matches name, email, phone or identity."""
+    return await conn.fetch(
+        f"""
+        SELECT {COLUMNS} FROM contacts k
+         WHERE {_visible("k", 1, 2, 3)}
+           AND ($4::text IS NULL OR k.name ILIKE $4 OR k.email ILIKE $4
+                OR k.phone LIKE ANY($5::text[])
+                OR EXISTS (SELECT 1 FROM contact_identities i
+                            WHERE i.contact_id = k.id AND i.external_id ILIKE $4))
+           AND (($6::text IS NULL AND $7::uuid IS NULL)
+                OR EXISTS (SELECT 1 FROM conversations f
+                            WHERE f.contact_id = k.id
+                              AND ($6::text IS NULL OR f.channel = $6)
+                              AND ($7::uuid IS NULL OR f.division_id = $7)))
+           AND ($8::text IS NULL OR (k.name, k.id) > ($8, $9::uuid))
+         ORDER BY k.name, k.id
+         LIMIT $10
+        """,
+        *scope.params(),
+        pattern,
+        phone_patterns,
+        channel,
+        division_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+async def audience(conn: Conn, contact_ids: list[UUID]) -> list[asyncpg.Record]:
+    """The distinct visibility states of these contacts' conversations (capped)."""
+    return await conn.fetch(
+        "SELECT DISTINCT division_id, assigned_agent_id FROM conversations "
+        "WHERE contact_id = ANY($1::uuid[]) ORDER BY 1, 2 LIMIT $2",
+        contact_ids,
+        AUDIENCE_CAP,
+    )
+
+
+async def move_children(conn: Conn, from_id: UUID, to_id: UUID) -> tuple[int, int]:
+    """Moves conversations, CSAT surveys and identities; (conversations, identities) moved."""
+    moved = await conn.fetchrow(
+        """
+        WITH c AS (UPDATE conversations SET contact_id = $2, updated_at = now()
+                    WHERE contact_id = $1 RETURNING 1),
+             s AS (UPDATE csat_surveys SET contact_id = $2 WHERE contact_id = $1 RETURNING 1),
+             i AS (UPDATE contact_identities SET contact_id = $2
+                    WHERE contact_id = $1 RETURNING 1)
+        SELECT (SELECT count(*) FROM c)::int AS conversations,
+               (SELECT count(*) FROM s)::int AS surveys,
+               (SELECT count(*) FROM i)::int AS identities
+        """,
+        from_id,
+        to_id,
+    )
+    assert moved is not None
+    return moved["conversations"], moved["identities"]
+
+
+async def fill_empty(
+    conn: Conn,
+    contact_id: UUID,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    profile_pic_url: str | None,
+) -> asyncpg.Record:
+    """Keeps every field the contact has; fills only the empty ones."""
+    row = await conn.fetchrow(
+        f"""
+        WITH k AS (UPDATE contacts
+                      SET name = CASE WHEN name = '' THEN $2 ELSE name END,
+                          phone = COALESCE(phone, $3), email = COALESCE(email, $4),
+                          profile_pic_url = COALESCE(profile_pic_url, $5), updated_at = now()
+                    WHERE id = $1 RETURNING *)
+        SELECT {COLUMNS} FROM k
+        """,
+        contact_id,
+        name,
+        phone,
+        email,
+        profile_pic_url,
+    )
+    assert row is not None
+    return row
+
+
+async def delete(conn: Conn, contact_id: UUID) -> None:
+    """Deletes the contact; its identities, conversations and their messages cascade."""
+    await conn.execute("DELETE FROM contacts WHERE id = $1", contact_id)

@@ -1,7 +1,127 @@
-"""/api/v1 routes of contacts."""
+"""/api/v1/contacts: search, CRUD and merge of customers.
+
+Admins and supervisors see every contact; an agent sees the contacts of conversations they
+may see (conversations/visibility.py). A contact one may not see answers 404.
+Lists are ordered by (name, id), keyset-paginated.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+from uuid import UUID
 
-router = APIRouter(tags=["contacts"])
+from fastapi import APIRouter, Query, Response
+
+from omnistream.auth.guard import requires
+from omnistream.auth.permissions import Perm
+from omnistream.auth.principal import Principal
+from omnistream.contacts import queries, service
+from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, MergeRequest
+from omnistream.context import Ctx
+from omnistream.conversations.visibility import Scope
+from omnistream.db.pool import transaction
+from omnistream.kit.enums import Channel
+from omnistream.kit.errors import BadRequest
+from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+from omnistream.kit.text import contains_pattern
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+@router.get("", response_model=Page[ContactOut], summary="Search contacts (by name, keyset pages)")
+async def list_contacts(
+    ctx: Ctx,
+    principal: Annotated[Principal, requires(Perm.CONTACTS_READ)],
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[^\x00]*$",
+            description="Part of the name, email, phone or a channel id",
+        ),
+    ] = None,
+    channel: Annotated[
+        Channel | None, Query(description="Only contacts with a conversation on it")
+    ] = None,
+    division_id: Annotated[
+        UUID | None, Query(description="Only contacts with a conversation in it")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ContactOut]:
+    after = decode_cursor(cursor, str, UUID) if cursor else None  # (name, id)
+    if after and "\x00" in after[0]:
+        raise BadRequest.field("cursor", "is malformed; pass next_cursor from a previous page")
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.search(
+            conn,
+            Scope.of(principal),
+            pattern=contains_pattern(q),
+            phone_patterns=service.phone_patterns(q, ctx.settings.default_region),
+            channel=channel,
+            division_id=division_id,
+            after=after,
+            limit=limit + 1,
+        )
+        kept, next_cursor = page_of(rows, limit, lambda r: (r["name"], r["id"]))
+        items = await service.present(conn, kept)
+    return Page[ContactOut](items=items, next_cursor=next_cursor)
+
+
+@router.post("", status_code=201, response_model=ContactOut, summary="Create a contact")
+async def create_contact(
+    ctx: Ctx, body: ContactCreate, actor: Annotated[Principal, requires(Perm.CONTACTS_WRITE)]
+) -> ContactOut:
+    async with transaction(ctx.pool) as tx:
+        return await service.create(tx, actor, ctx.settings.default_region, body)
+
+
+@router.get("/{contact_id}", response_model=ContactOut, summary="Get a contact")
+async def get_contact(
+    ctx: Ctx, contact_id: UUID, principal: Annotated[Principal, requires(Perm.CONTACTS_READ)]
+) -> ContactOut:
+    async with ctx.pool.acquire() as conn:
+        return await service.get(conn, Scope.of(principal), contact_id)
+
+
+@router.patch(
+    "/{contact_id}",
+    response_model=ContactOut,
+    summary="Update name, phone, email or picture (null clears phone, email, picture)",
+)
+async def update_contact(
+    ctx: Ctx,
+    contact_id: UUID,
+    body: ContactUpdate,
+    actor: Annotated[Principal, requires(Perm.CONTACTS_WRITE)],
+) -> ContactOut:
+    async with transaction(ctx.pool) as tx:
+        return await service.update(tx, actor, ctx.settings.default_region, contact_id, body)
+
+
+@router.delete(
+    "/{contact_id}",
+    status_code=204,
+    summary="Delete a contact with its identities and conversations",
+)
+async def delete_contact(
+    ctx: Ctx, contact_id: UUID, actor: Annotated[Principal, requires(Perm.CONTACTS_DELETE)]
+) -> Response:
+    async with transaction(ctx.pool) as tx:
+        await service.delete(tx, actor, contact_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{contact_id}/merge",
+    response_model=ContactOut,
+    summary="Merge another contact into this one (it is deleted)",
+)
+async def merge_contacts(
+    ctx: Ctx,
+    contact_id: UUID,
+    body: MergeRequest,
+    actor: Annotated[Principal, requires(Perm.CONTACTS_MERGE)],
+) -> ContactOut:
+    async with transaction(ctx.pool) as tx:
+        return await service.merge(tx, actor, contact_id, body.other_contact_id)

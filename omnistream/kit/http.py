@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -124,6 +125,19 @@ def install_error_handlers(app: FastAPI) -> None:
             headers,
         )
 
+    async def bad_text(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL refuses NUL characters (and \u0000 in JSON) in text; that is bad input.
+        return _response(
+            request,
+            422,
+            problem(
+                422,
+                "validation",
+                "Invalid input",
+                "a value contains a character that cannot be stored (such as NUL)",
+            ),
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return _response(
@@ -140,4 +154,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, bad_text)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, bad_text)
     app.add_exception_handler(Exception, unexpected)

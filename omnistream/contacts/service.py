@@ -1,0 +1,260 @@
+"""Rules about contacts: normalised phones, unique identifiers, visibility, merging.
+
+Phone numbers are stored as WhatsApp ids (E.164 digits without '+'); emails lower-cased.
+Uniqueness is the database's job (unique indexes): a write runs in a savepoint and a
+unique violation becomes a 409 naming the contact that holds the value, so concurrent
+duplicates can never slip through or answer 500.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+import phonenumbers
+
+from omnistream.activity.service import record
+from omnistream.auth.principal import Principal
+from omnistream.contacts import queries
+from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, IdentityOut
+from omnistream.conversations.visibility import Scope, state
+from omnistream.db.pool import Conn, Tx
+from omnistream.events.outbox import emit
+from omnistream.events.types import EventType
+from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+
+T = TypeVar("T")
+_PHONE_QUERY = re.compile(r"[\d\s()+\-.]+")
+
+
+def normalise_phone(raw: str, region: str) -> str:
+    """Any usual spelling of a number -> its WhatsApp id; 422 naming `phone` if invalid."""
+    candidates = [raw]
+    if raw[:1].isdigit() and not raw.startswith("0"):
+        candidates.append("+" + raw)  # already a WhatsApp id (country code, no '+')
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    raise Unprocessable.field("phone", f"{raw!r} is not a valid phone number (region {region})")
+
+
+def phone_patterns(q: str | None, region: str) -> list[str]:
+    """LIKE patterns on stored phones for a query that looks like (part of) a number.
+
+    "0812 3456" matches "6281234567890": the national trunk 0 becomes the country code.
+    """
+    if q is None or not _PHONE_QUERY.fullmatch(q.strip()):
+        return []
+    digits = re.sub(r"\D", "", q)
+    if len(digits) < 3:
+        return []
+    patterns = [f"%{digits}%"]
+    if digits[0] == "0" and digits[1] != "0" and not q.strip().startswith("+"):
+        patterns.append(f"{phonenumbers.country_code_for_region(region)}{digits[1:]}%")
+    return patterns
+
+
+async def present(conn: Conn, rows: list[asyncpg.Record]) -> list[ContactOut]:
+    """Contacts as the API returns them, with their identities (one extra query)."""
+    identities: dict[UUID, list[IdentityOut]] = {r["id"]: [] for r in rows}
+    if rows:
+        for i in await queries.identities_of(conn, list(identities)):
+            identities[i["contact_id"]].append(
+                IdentityOut(
+                    channel=i["channel"], external_id=i["external_id"], created_at=i["created_at"]
+                )
+            )
+    return [ContactOut(**dict(r), identities=identities[r["id"]]) for r in rows]
+
+
+async def get(conn: Conn, scope: Scope, contact_id: UUID) -> ContactOut:
+    """The contact, or 404 when it does not exist or the caller may not see it."""
+    row = await queries.get_visible(conn, scope, contact_id)
+    if row is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return (await present(conn, [row]))[0]
+
+
+async def _locked(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
+    row = await queries.get_visible(conn, scope, contact_id, for_update=True)
+    if row is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    return row
+
+
+async def _audience(conn: Conn, contact_id: UUID) -> list[dict[str, Any]]:
+    return [
+        state(r["division_id"], r["assigned_agent_id"])
+        for r in await queries.audience(conn, [contact_id])
+    ]
+
+
+async def _unique(
+    conn: Conn,
+    write: Callable[[], Awaitable[T]],
+    *,
+    phone: str | None,
+    email: str | None,
+    identities: Sequence[tuple[str, str]] = (),
+    except_id: UUID | None = None,
+) -> T:
+    """Runs a write in a savepoint; a unique violation becomes a 409 naming the holder."""
+    try:
+        async with conn.transaction():
+            return await write()
+    except asyncpg.UniqueViolationError as exc:
+        channels = [c for c, _ in identities]
+        external_ids = [e for _, e in identities]
+        found = await queries.conflicts(conn, phone, email, channels, external_ids, except_id)
+        if not found:  # the holder vanished meanwhile; name the index's field anyway
+            field = {"contacts_phone_key": "phone", "contacts_email_key": "email"}.get(
+                exc.constraint_name or "", "identities"
+            )
+            raise Conflict.field(field, "is already taken by another contact") from None
+        errors = [
+            {"field": r["field"], "message": f"already belongs to contact {r['contact_id']}"}
+            for r in found
+        ]
+        names = ", ".join(e["field"] for e in errors)
+        raise Conflict(
+            f"another contact already has this {names}",
+            errors=errors,
+            extra={"existing_contact_id": str(found[0]["contact_id"])},
+        ) from None
+
+
+async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> ContactOut:
+    conn = tx.conn
+    phone = normalise_phone(data.phone, region) if data.phone else None
+    identities = list(dict.fromkeys((i.channel.value, i.external_id) for i in data.identities))
+
+    async def write() -> asyncpg.Record:
+        row = await queries.insert(conn, data.name, phone, data.email, data.profile_pic_url)
+        if identities:
+            await queries.add_identities(
+                conn, row["id"], [c for c, _ in identities], [e for _, e in identities]
+            )
+        return row
+
+    row = await _unique(conn, write, phone=phone, email=data.email, identities=identities)
+    contact = (await present(conn, [row]))[0]
+    await emit(conn, EventType.CONTACT_CREATED, contact.model_dump(mode="json"), actor=actor)
+    await record(
+        conn,
+        actor,
+        "create_contact",
+        "contact",
+        contact.id,
+        name=contact.name,
+        phone=phone,
+        email=contact.email,
+        identities=len(identities),
+    )
+    return contact
+
+
+async def update(
+    tx: Tx, actor: Principal, region: str, contact_id: UUID, data: ContactUpdate
+) -> ContactOut:
+    conn = tx.conn
+    current = await _locked(conn, Scope.of(actor), contact_id)
+    wanted = dict(current)
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        wanted[name] = normalise_phone(value, region) if name == "phone" and value else value
+    fields = ("name", "phone", "email", "profile_pic_url")
+    changes = {f: wanted[f] for f in fields if wanted[f] != current[f]}
+    if not changes:
+        return (await present(conn, [current]))[0]
+
+    async def write() -> asyncpg.Record:
+        return await queries.update(conn, contact_id, *(wanted[f] for f in fields))
+
+    row = await _unique(
+        conn, write, phone=changes.get("phone"), email=changes.get("email"), except_id=contact_id
+    )
+    contact = (await present(conn, [row]))[0]
+    await emit(
+        conn,
+        EventType.CONTACT_UPDATED,
+        contact.model_dump(mode="json"),
+        actor=actor,
+        audience=await _audience(conn, contact_id),
+    )
+    await record(conn, actor, "update_contact", "contact", contact_id, changes=changes)
+    return contact
+
+
+async def delete(tx: Tx, actor: Principal, contact_id: UUID) -> None:
+    conn = tx.conn
+    current = await _locked(conn, Scope.of(actor), contact_id)
+    contact = (await present(conn, [current]))[0]
+    audience = await _audience(conn, contact_id)  # read before its conversations cascade away
+    await queries.delete(conn, contact_id)
+    await emit(
+        conn,
+        EventType.CONTACT_DELETED,
+        contact.model_dump(mode="json"),
+        actor=actor,
+        audience=audience,
+    )
+    await record(
+        conn,
+        actor,
+        "delete_contact",
+        "contact",
+        contact_id,
+        name=contact.name,
+        phone=contact.phone,
+        email=contact.email,
+    )
+
+
+async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> ContactOut:
+    """Moves the other contact's conversations and identities here, then deletes it."""
+    conn = tx.conn
+    if other_id == contact_id:
+        raise Unprocessable.field("other_contact_id", "a contact cannot be merged into itself")
+    scope = Scope.of(actor)
+    if await queries.get_visible(conn, scope, contact_id) is None:
+        raise NotFound(f"no contact with id {contact_id}")
+    if await queries.get_visible(conn, scope, other_id) is None:
+        raise NotFound.field("other_contact_id", f"no contact with id {other_id}")
+    locked = {r["id"]: r for r in await queries.lock(conn, [contact_id, other_id])}
+    if contact_id not in locked:  # deleted by a concurrent request since the check
+        raise NotFound(f"no contact with id {contact_id}")
+    if other_id not in locked:
+        raise NotFound.field("other_contact_id", f"no contact with id {other_id}")
+    other = locked[other_id]
+    conversations, identities = await queries.move_children(conn, other_id, contact_id)
+    await queries.delete(conn, other_id)  # first: its phone and email are unique
+    row = await queries.fill_empty(
+        conn, contact_id, other["name"], other["phone"], other["email"], other["profile_pic_url"]
+    )
+    contact = (await present(conn, [row]))[0]
+    await emit(
+        conn,
+        EventType.CONTACT_MERGED,
+        {**contact.model_dump(mode="json"), "merged_contact_id": str(other_id)},
+        actor=actor,
+        audience=await _audience(conn, contact_id),
+    )
+    await record(
+        conn,
+        actor,
+        "merge_contacts",
+        "contact",
+        contact_id,
+        removed_contact_id=other_id,
+        removed_name=other["name"],
+        conversations_moved=conversations,
+        identities_moved=identities,
+    )
+    return contact
