@@ -1,0 +1,359 @@
+"""Rules about messages: inbound ingestion, delivery statuses, agent replies, retries.
+
+Every message insert moves its conversation's counters in the same statement, and every
+change writes its event in the same transaction. Services never commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.activity.service import record
+from omnistream.auth.principal import Principal
+from omnistream.contacts import queries as contact_queries
+from omnistream.contacts.service import present as present_contacts
+from omnistream.conversations import queries as conversation_queries
+from omnistream.conversations.service import audience_of, get_visible
+from omnistream.conversations.service import payload as conversation_payload
+from omnistream.conversations.visibility import Scope, state
+from omnistream.db.pool import Conn, Tx
+from omnistream.events.outbox import emit
+from omnistream.events.types import EventType
+from omnistream.kit.enums import Channel, ConversationStatus
+from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+from omnistream.messages import queries
+from omnistream.messages.enums import (
+    MEDIA_TYPES,
+    PROGRESS,
+    Direction,
+    MessageStatus,
+    MessageType,
+)
+from omnistream.messages.media import StoredUpload
+from omnistream.messages.presentation import message_payload, preview
+from omnistream.messages.schemas import MessageCreate
+
+_WA_ID = re.compile(r"^[0-9]{5,20}$")
+_COUNTERS = (
+    "last_message_at",
+    "last_message_preview",
+    "last_inbound_at",
+    "unread_count",
+    "updated_at",
+)
+
+
+class InboundError(ValueError):
+    """An inbound message that cannot be stored (bad sender id, unknown type or channel);
+    the inbound loop marks its payload failed with this message."""
+
+
+def _with_counters(conversation: asyncpg.Record, message: asyncpg.Record) -> dict[str, Any]:
+    """The conversation as it is after the insert (the insert returned the new counters)."""
+    return {**conversation_payload(conversation), **{k: message["c_" + k] for k in _COUNTERS}}
+
+
+async def emit_updated(conn: Conn, row: asyncpg.Record, actor: Principal | None = None) -> None:
+    """message.updated for a row carrying AUDIENCE columns (queries.AUDIENCE)."""
+    await emit(
+        conn,
+        EventType.MESSAGE_UPDATED,
+        {"message": message_payload(row)},
+        actor=actor,
+        conversation_id=row["conversation_id"],
+        audience=[state(row["audience_division_id"], row["audience_agent_id"])],
+    )
+
+
+# Inbound -----------------------------------------------------------------------------------
+
+
+async def _find_contact(
+    conn: Conn, channel: Channel, sender: str, profile_name: str
+) -> tuple[asyncpg.Record, bool]:
+    sender = sender.strip()
+    if channel is Channel.WHATSAPP:
+        phone = sender.removeprefix("+")
+        if not _WA_ID.match(phone):
+            raise InboundError(f"sender {sender!r} is not a WhatsApp id (5 to 20 digits)")
+        return await contact_queries.find_or_create_by_phone(conn, phone, profile_name)
+    if not 1 <= len(sender) <= 200:
+        raise InboundError(f"sender id must be 1 to 200 characters, got {len(sender)}")
+    if channel is Channel.EMAIL:
+        sender = sender.lower()
+    return await contact_queries.find_or_create_by_identity(
+        conn, channel.value, sender, profile_name
+    )
+
+
+async def ingest_inbound(
+    tx: Tx,
+    *,
+    channel: str,
+    integration_account_id: UUID | None,
+    contact: str,
+    profile_name: str,
+    channel_message_id: str,
+    type: str,
+    content: Mapping[str, Any],
+    occurred_at: datetime,
+    reply_to_channel_message_id: str | None = None,
+    media_id: UUID | None = None,
+) -> asyncpg.Record | None:
+    """Store one inbound message; None when this channel message id is already stored.
+
+    `contact` is the sender's id on the channel: the WhatsApp id (digits, the contact's
+    phone) on WhatsApp, else the channel-scoped id (Instagram / Messenger user id, email
+    address) kept in contact_identities. The contact and a conversation are created on
+    first contact; the contact's latest conversation on this channel and account is used
+    (locked, so concurrent messages of one contact serialise) and reopened if resolved.
+    A redelivery is a no-op: no row, no event, no counter change, no reopen.
+    """
+    try:
+        chan, kind = Channel(channel), MessageType(type)
+    except ValueError as exc:
+        raise InboundError(str(exc)) from None
+    if not channel_message_id or len(channel_message_id) > 500:
+        raise InboundError("channel_message_id must be 1 to 500 characters")
+    if occurred_at.tzinfo is None:
+        raise InboundError("occurred_at must carry a time zone")
+    conn = tx.conn
+    person, contact_created = await _find_contact(conn, chan, contact, profile_name)
+    conversation = await conversation_queries.latest_for_contact(
+        conn, person["id"], chan.value, integration_account_id
+    )
+    created = conversation is None
+    if conversation is None:
+        # Only on a contact's first message: a redelivery must not open an empty conversation.
+        if await queries.exists(conn, chan.value, channel_message_id):
+            return None
+        conversation = await conversation_queries.insert(
+            conn, person["id"], chan.value, integration_account_id
+        )
+    row = await queries.insert(
+        conn,
+        conversation_id=conversation["id"],
+        channel=chan.value,
+        direction=Direction.INBOUND,
+        type=kind.value,
+        content=dict(content),
+        status=MessageStatus.RECEIVED,
+        preview=preview(kind, content),
+        channel_message_id=channel_message_id,
+        reply_to_channel_message_id=reply_to_channel_message_id,
+        media_id=media_id,
+        occurred_at=occurred_at,
+    )
+    if row is None:
+        return None
+    actor = {"type": "contact", "id": str(person["id"]), "name": person["name"]}
+    audience = audience_of(conversation)
+    after = _with_counters(conversation, row)
+    if created:
+        if contact_created:
+            (shown,) = await present_contacts(conn, [person])
+            await emit(
+                conn,
+                EventType.CONTACT_CREATED,
+                shown.model_dump(mode="json"),
+                actor=actor,
+                audience=audience,
+            )
+        await emit(
+            conn,
+            EventType.CONVERSATION_CREATED,
+            {"conversation": after},
+            actor=actor,
+            conversation_id=conversation["id"],
+            audience=audience,
+        )
+    elif conversation["status"] == ConversationStatus.RESOLVED:
+        reopened = await conversation_queries.set_status(
+            conn, conversation["id"], ConversationStatus.OPEN
+        )
+        after = conversation_payload(reopened)
+        await emit(
+            conn,
+            EventType.CONVERSATION_REOPENED,
+            {"conversation": after},
+            actor=actor,
+            conversation_id=conversation["id"],
+            audience=audience_of(conversation, reopened),
+        )
+    await emit(
+        conn,
+        EventType.MESSAGE_CREATED,
+        {"message": message_payload(row), "conversation": after},
+        actor=actor,
+        conversation_id=conversation["id"],
+        audience=audience,
+    )
+    return row
+
+
+# Delivery statuses ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    found: bool  # False: no message has this channel id (yet; the send may not be recorded)
+    message: asyncpg.Record | None  # the updated row; None when nothing changed
+
+    @property
+    def changed(self) -> bool:
+        return self.message is not None
+
+
+async def apply_status(
+    tx: Tx,
+    channel: str,
+    channel_message_id: str,
+    status: str,
+    at: datetime,
+    error_code: str | None = None,
+    error_reason: str | None = None,
+) -> StatusChange:
+    """A channel's receipt for an outbound message: moves only forward (pending < sent <
+    delivered < read); 'failed' only before delivery and then final. A stale, repeated or
+    backward update changes nothing and emits nothing."""
+    allowed = {*PROGRESS[1:], MessageStatus.FAILED}
+    if status not in allowed:
+        raise InboundError(f"status must be one of {sorted(allowed)}, got {status!r}")
+    if at.tzinfo is None:
+        raise InboundError("at must carry a time zone")
+    if status == MessageStatus.FAILED and not error_reason:
+        error_reason = "the channel reported the message as failed"
+    row = await queries.apply_status(
+        tx.conn, channel, channel_message_id, status, at, error_code, error_reason
+    )
+    if row["id"] is None:
+        return StatusChange(found=bool(row["found"]), message=None)
+    await emit_updated(tx.conn, row)
+    return StatusChange(found=True, message=row)
+
+
+# Agent replies ----------------------------------------------------------------------------
+
+
+async def _outbound_content(
+    conn: Conn, conversation_id: UUID, body: MessageCreate
+) -> tuple[MessageType, dict[str, Any], UUID | None]:
+    kind = MessageType(body.type)
+    if kind is MessageType.TEXT:
+        if body.text is None or not body.text.strip():
+            raise Unprocessable.field("text", "is required for a text message")
+        for extra in ("media_id", "caption"):
+            if getattr(body, extra) is not None:
+                raise Unprocessable.field(extra, "is not allowed on a text message")
+        return kind, {"text": body.text}, None
+    if body.text is not None:
+        raise Unprocessable.field("text", f"is not allowed on a {kind} message; use caption")
+    if body.media_id is None:
+        raise Unprocessable.field("media_id", f"is required for a {kind} message")
+    media = await queries.media_in_conversation(conn, conversation_id, body.media_id)
+    if media is None:
+        raise Unprocessable.field("media_id", "no upload with this id in this conversation")
+    if media["status"] != "ready":
+        raise Unprocessable.field("media_id", f"the file is not ready ({media['status']})")
+    if not media["mime_type"].startswith(MEDIA_TYPES[kind]):
+        raise Unprocessable.field(
+            "media_id", f"a {media['mime_type']} file cannot be sent as {kind}"
+        )
+    content: dict[str, Any] = {}
+    if body.caption and body.caption.strip():
+        content["caption"] = body.caption
+    if kind is MessageType.DOCUMENT:
+        content["filename"] = media["filename"]
+    return kind, content, body.media_id
+
+
+async def send(
+    tx: Tx, actor: Principal, conversation_id: UUID, body: MessageCreate
+) -> asyncpg.Record:
+    """An agent's reply: stored as pending for the outbound sender, which wakes on commit.
+
+    Replying does not change the conversation's status (as in Chatwoot): a resolved
+    conversation stays resolved until the contact writes again or an agent reopens it.
+    """
+    conn = tx.conn
+    # Locked: replies to one conversation serialise, so the preview follows the last one.
+    conversation = await get_visible(conn, Scope.of(actor), conversation_id, for_update=True)
+    kind, content, media_id = await _outbound_content(conn, conversation_id, body)
+    if body.reply_to_message_id is not None and not await queries.in_conversation(
+        conn, conversation_id, body.reply_to_message_id
+    ):
+        raise Unprocessable.field("reply_to_message_id", "no such message in this conversation")
+    row = await queries.insert(
+        conn,
+        conversation_id=conversation_id,
+        channel=conversation["channel"],
+        direction=Direction.OUTBOUND,
+        type=kind.value,
+        content=content,
+        status=MessageStatus.PENDING,
+        preview=preview(kind, content),
+        reply_to_id=body.reply_to_message_id,
+        media_id=media_id,
+        sender_agent_id=actor.agent_id,
+    )
+    assert row is not None  # no channel id yet: nothing to conflict with
+    await emit(
+        conn,
+        EventType.MESSAGE_CREATED,
+        {"message": message_payload(row), "conversation": _with_counters(conversation, row)},
+        actor=actor,
+        conversation_id=conversation_id,
+        audience=audience_of(conversation),
+    )
+    await queries.wake_sender(conn)
+    return row
+
+
+async def retry(tx: Tx, actor: Principal, message_id: UUID) -> asyncpg.Record:
+    """A failed outbound message goes back to pending, with a fresh set of attempts."""
+    current = await queries.get_visible(tx.conn, Scope.of(actor), message_id, for_update=True)
+    if current is None:
+        raise NotFound(f"no message with id {message_id}")
+    if current["direction"] != Direction.OUTBOUND or current["status"] != MessageStatus.FAILED:
+        raise Conflict(
+            f"only a failed outbound message can be retried; this one is "
+            f"{current['direction']} and {current['status']}"
+        )
+    row = await queries.retry(tx.conn, message_id)
+    assert row is not None  # locked above and failed
+    await emit_updated(tx.conn, row, actor)
+    await record(
+        tx.conn,
+        actor,
+        "retry_message",
+        "message",
+        message_id,
+        conversation_id=row["conversation_id"],
+        error_code=current["error_code"],
+    )
+    await queries.wake_sender(tx.conn)
+    return row
+
+
+async def add_upload(
+    tx: Tx, actor: Principal, conversation_id: UUID, upload: StoredUpload
+) -> asyncpg.Record:
+    """Record a stored upload; the conversation is checked again inside the transaction."""
+    await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    return await queries.insert_media(
+        tx.conn,
+        conversation_id=conversation_id,
+        uploaded_by=actor.agent_id,
+        filename=upload.filename,
+        mime_type=upload.mime_type,
+        size_bytes=upload.size_bytes,
+        sha256=upload.sha256,
+        storage_path=upload.storage_path,
+    )
