@@ -27,6 +27,7 @@ from omnistream.conversations.routes import router as conversations_router
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import create_pool
 from omnistream.divisions.routes import router as divisions_router
+from omnistream.events.hub import Hub
 from omnistream.events.routes import router as events_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.messages.routes import router as messages_router
@@ -58,11 +59,14 @@ def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> Fa
             await migrate(conn)
         principals = PrincipalCache(pool, dsn)
         await principals.start()
+        hub = Hub(pool, dsn)
+        await hub.start()
         app.state.ctx = AppContext(
             settings=settings,
             dsn=dsn,
             pool=pool,
             principals=principals,
+            hub=hub,
             passwords=Passwords(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),
@@ -75,6 +79,7 @@ def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> Fa
             stop.set()
             if loops is not None:
                 await loops
+            await hub.stop()
             await principals.stop()
             await pool.close()
 

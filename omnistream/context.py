@@ -1,4 +1,5 @@
-"""What a running API process holds: settings, the pool, password hasher, principal cache."""
+"""What a running API process holds: settings, the pool, password hasher, principal cache,
+the realtime event hub."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from omnistream.auth.passwords import Passwords
 from omnistream.auth.principal import PrincipalCache
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
+from omnistream.events.hub import Hub
 
 
 @dataclass
@@ -20,6 +22,7 @@ class AppContext:
     pool: Pool
     passwords: Passwords
     principals: PrincipalCache
+    hub: Hub | None = None  # live events for this process's WebSockets (None: not started)
 
 
 def app_context(request: Request) -> AppContext:

@@ -10,12 +10,18 @@ from collections.abc import Awaitable, Callable
 from omnistream.auth.worker import housekeeping_loop
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
+from omnistream.events.dispatcher import dispatcher_loop
+from omnistream.messages.worker import outbound_loop
 
 log = logging.getLogger(__name__)
 Loop = Callable[[Pool, Settings, asyncio.Event], Awaitable[None]]
 
 # Every loop claims its work with SKIP LOCKED or an advisory lock, so workers can run side by side.
-LOOPS: dict[str, Loop] = {"housekeeping": housekeeping_loop}
+LOOPS: dict[str, Loop] = {
+    "housekeeping": housekeeping_loop,
+    "events": dispatcher_loop,
+    "outbound": outbound_loop,
+}
 
 
 async def _guarded(

@@ -1,4 +1,5 @@
-"""Housekeeping: forget ended sessions and old login attempts."""
+"""Housekeeping: forget ended sessions, old login attempts and published events past their
+retention (clients can resume that far back)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from omnistream.auth import queries
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
+from omnistream.events import queries as event_queries
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_LOCK_ID = 0x6F6D6E69686B7031  # one worker at a time runs a tick
@@ -24,7 +26,8 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
         attempts = await queries.purge_login_attempts(
             tx.conn, float(max(settings.login_window_seconds * 2, 86400))
         )
-    return {"sessions": sessions, "login_attempts": attempts}
+        events = await event_queries.purge_published(tx.conn, settings.event_retention_hours)
+    return {"sessions": sessions, "login_attempts": attempts, "events": events}
 
 
 async def housekeeping_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
