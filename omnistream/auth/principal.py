@@ -18,7 +18,8 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.auth import queries
-from omnistream.db.pool import Pool, init_connection
+from omnistream.db.listen import listen_forever
+from omnistream.db.pool import Pool
 from omnistream.kit.enums import Role
 
 log = logging.getLogger(__name__)
@@ -109,27 +110,15 @@ class PrincipalCache:
             await asyncio.wait_for(self.listening.wait(), 10)
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                await init_connection(conn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
-                await conn.add_listener(queries.AUTH_CHANNEL, self._on_notify)
-                self.clear()  # anything missed while not listening is dropped
-                self.listening.set()
-                try:
-                    await lost.wait()
-                finally:
-                    self.listening.clear()
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError):
-                log.warning("auth listener lost its connection; retrying", exc_info=True)
-            self.clear()
-            await asyncio.sleep(1)
+        # Anything missed while not listening is dropped from the cache.
+        await listen_forever(
+            self._dsn,
+            {queries.AUTH_CHANNEL: self._on_notify},
+            listening=self.listening,
+            on_connect=self.clear,
+            on_lost=self.clear,
+            name="auth cache",
+        )
 
     async def stop(self) -> None:
         if self._listener:

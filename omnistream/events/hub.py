@@ -20,11 +20,10 @@ from collections import deque
 from collections.abc import Callable
 from uuid import UUID
 
-import asyncpg
-
 from omnistream.auth.principal import Principal
 from omnistream.auth.queries import AUTH_CHANNEL
 from omnistream.conversations.visibility import Scope
+from omnistream.db.listen import listen_forever
 from omnistream.db.pool import Pool
 from omnistream.events import queries
 from omnistream.events.envelope import PublishedEvent, from_row
@@ -151,29 +150,19 @@ class Hub:
                 sub._signal_auth()
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
-                await conn.add_listener(queries.EVENTS_CHANNEL, self._on_events)
-                await conn.add_listener(AUTH_CHANNEL, self._on_auth)
-                # Whatever was published or changed while not listening: catch up.
-                self._wake.set()
-                for sub in self._subscriptions:
-                    sub._signal_auth()
-                self.listening.set()
-                try:
-                    await lost.wait()
-                finally:
-                    self.listening.clear()
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError):
-                log.warning("event hub lost its listener connection; retrying", exc_info=True)
-            await asyncio.sleep(1)
+        await listen_forever(
+            self._dsn,
+            {queries.EVENTS_CHANNEL: self._on_events, AUTH_CHANNEL: self._on_auth},
+            listening=self.listening,
+            on_connect=self._catch_up,
+            name="event hub",
+        )
+
+    def _catch_up(self) -> None:
+        """Whatever was published or changed while not listening: read it now."""
+        self._wake.set()
+        for sub in self._subscriptions:
+            sub._signal_auth()
 
     async def _pump(self) -> None:
         while True:
