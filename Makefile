@@ -20,8 +20,8 @@ run: $(VENV)/.installed
 	$(BIN)/omnistream serve --with-worker
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check omnistream tests bench
-	$(BIN)/ruff format --check omnistream tests bench
+	$(BIN)/ruff check omnistream tests $(wildcard bench)
+	$(BIN)/ruff format --check omnistream tests $(wildcard bench)
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy omnistream
