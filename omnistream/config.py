@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         min_length=32,
         description="Signs tokens; unset: generated once into DATA_DIR/secret.key.",
     )
+    previous_secret_keys: str = Field(
+        "",
+        description="Comma-separated earlier secret keys, to read secrets stored before a rotation.",
+    )
     access_token_ttl_seconds: int = Field(900, ge=60, le=86400)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     login_max_failures: int = Field(5, ge=1, le=100)
