@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
     previous_secret_keys: str = Field(
         "",
-        description="Comma-separated earlier secret keys, to read secrets stored before a rotation.",
+        description="Comma-separated earlier secret keys (read secrets stored before rotation).",
     )
     access_token_ttl_seconds: int = Field(900, ge=60, le=86400)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
