@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from omnistream.auth.passwords import Passwords
 from omnistream.auth.principal import PrincipalCache
+from omnistream.auth.tokens import AccessTokenReader
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
 from omnistream.events.hub import Hub
@@ -22,10 +23,12 @@ class AppContext:
     pool: Pool
     passwords: Passwords
     principals: PrincipalCache
+    tokens: AccessTokenReader
     hub: Hub | None = None  # live events for this process's WebSockets (None: not started)
 
 
-def app_context(request: Request) -> AppContext:
+async def app_context(request: Request) -> AppContext:
+    # async on purpose: a sync dependency costs a thread-pool hop on every request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

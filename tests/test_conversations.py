@@ -276,3 +276,20 @@ async def test_resolve_reopen_and_read(client, ctx, actors: Actors) -> None:
     assert r.json()["unread_count"] == 0
     await client.post(f"{URL}/{cid}/read", headers=agent.headers)
     assert len(await events(ctx, "conversation.updated")) == 1  # the second changed nothing
+
+
+async def test_counts_stop_at_the_cap(ctx, actors: Actors) -> None:
+    from omnistream.conversations import queries
+    from omnistream.conversations.visibility import Scope
+    from omnistream.kit.enums import Role
+
+    d = await factories.division(ctx)
+    agent = await actors.make("agent", divisions=[d], login=False)
+    for _ in range(3):
+        await factories.conversation(ctx, division_id=d)
+    await factories.conversation(ctx, assigned_agent_id=agent.id)
+    scope = Scope(Role.AGENT, agent.id, frozenset({d}))
+    tabs = [queries.ListFilter(status="open"), queries.ListFilter(status="open", assignee="me")]
+    async with ctx.pool.acquire() as conn:
+        assert await queries.counts(conn, scope, tabs, 100) == [4, 1]
+        assert await queries.counts(conn, scope, tabs, 2) == [2, 1]

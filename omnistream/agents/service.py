@@ -67,7 +67,7 @@ async def update(
     changes = {k: v for k, v in data.model_dump(exclude_none=True).items() if current[k] != v}
     if data.is_active is False and current["is_active"]:
         await auth_queries.revoke_agent_sessions(conn, agent_id)
-    if "role" in changes or "is_active" in changes:
+    if changes:  # cached principals carry the profile too (GET /auth/me)
         await auth_queries.notify_auth_changed(conn, agent_id)
         tx.after_commit(lambda: ctx.principals.evict_agent(agent_id))
     action = "deactivate_agent" if changes.get("is_active") is False else "update_agent"

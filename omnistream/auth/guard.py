@@ -9,7 +9,6 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from omnistream.auth.permissions import Perm, allowed
 from omnistream.auth.principal import Principal
-from omnistream.auth.tokens import read_access
 from omnistream.context import AppContext
 from omnistream.kit.errors import Forbidden, Unauthorized
 
@@ -25,7 +24,7 @@ def bearer_token(request: Request) -> str:
 
 
 async def authenticate(ctx: AppContext, token: str) -> Principal:
-    claims = read_access(ctx.settings.signing_key, token)
+    claims = ctx.tokens.read(token)
     principal = await ctx.principals.get(claims.session_id, claims.agent_id)
     if principal is None:
         raise Unauthorized(

@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -33,6 +36,8 @@ class Principal:
     name: str
     email: str
     division_ids: frozenset[UUID] = field(default_factory=frozenset)
+    # The agent's profile as GET /auth/me returns it; kept fresh by the same notifications.
+    profile: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def actor(self) -> dict[str, str]:
         return {"type": "agent", "id": str(self.agent_id), "name": self.name}
@@ -66,7 +71,8 @@ class PrincipalCache:
             role=Role(row["role"]),
             name=row["name"],
             email=row["email"],
-            division_ids=frozenset(row["division_ids"]),
+            division_ids=frozenset(UUID(d["id"]) for d in row["divisions"]),
+            profile=MappingProxyType(dict(row)),
         )
         if len(self._entries) > 50_000:
             self._entries.clear()

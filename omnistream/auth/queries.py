@@ -13,11 +13,15 @@ AUTH_CHANNEL = "omnistream_auth"
 
 
 async def principal_row(conn: Conn, session_id: UUID, agent_id: UUID) -> asyncpg.Record | None:
+    """The agent behind a live session, with its profile (GET /auth/me is served from it)."""
     return await conn.fetchrow(
         """
-        SELECT a.id, a.role, a.name, a.email, a.last_seen_at,
-               ARRAY(SELECT d.division_id FROM agent_divisions d
-                      WHERE d.agent_id = a.id) AS division_ids
+        SELECT a.id, a.email, a.name, a.role, a.is_active, a.last_seen_at, a.created_at,
+               a.updated_at,
+               COALESCE((SELECT jsonb_agg(jsonb_build_object('id', d.id, 'name', d.name)
+                                          ORDER BY d.name, d.id)
+                           FROM agent_divisions ad JOIN divisions d ON d.id = ad.division_id
+                          WHERE ad.agent_id = a.id), '[]'::jsonb) AS divisions
           FROM auth_sessions s JOIN agents a ON a.id = s.agent_id
          WHERE s.id = $1 AND a.id = $2 AND a.is_active
            AND s.revoked_at IS NULL AND s.expires_at > now()
@@ -25,6 +29,11 @@ async def principal_row(conn: Conn, session_id: UUID, agent_id: UUID) -> asyncpg
         session_id,
         agent_id,
     )
+
+
+async def notify_everyone(conn: Conn) -> None:
+    """Every API process drops every cached principal (e.g. a division was renamed)."""
+    await conn.execute("SELECT pg_notify($1, '*')", AUTH_CHANNEL)
 
 
 async def notify_auth_changed(conn: Conn, agent_id: UUID) -> None:

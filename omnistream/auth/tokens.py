@@ -64,3 +64,29 @@ def new_refresh_token() -> tuple[str, bytes]:
 
 def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+class AccessTokenReader:
+    """Verifies access tokens, remembering verified ones until they expire.
+
+    A token string verified once needs no second HMAC and JSON decode (~35 µs) on each of
+    its next requests; expiry is still checked on every hit. Revocation is not this class's
+    concern: the principal cache answers that per session.
+    """
+
+    def __init__(self, key: str, max_entries: int = 20_000) -> None:
+        self._key = key
+        self._max = max_entries
+        self._verified: dict[str, AccessClaims] = {}
+
+    def read(self, token: str) -> AccessClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = read_access(self._key, token)
+            if len(self._verified) >= self._max:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.expires_at <= time.time():
+            self._verified.pop(token, None)
+            raise Unauthorized("the access token has expired; refresh it")
+        return claims

@@ -103,15 +103,15 @@ async def list_conversations(
     f"{BASE}/counts", response_model=TabCounts, summary="Open counts for Mine / Unassigned / All"
 )
 async def tab_counts(ctx: Ctx, principal: Reader) -> TabCounts:
-    scope = Scope.of(principal)
+    tabs = [
+        queries.ListFilter(status="open", assignee="me"),
+        queries.ListFilter(status="open", assignee="unassigned"),
+        queries.ListFilter(status="open"),
+    ]
     async with ctx.pool.acquire() as conn:
-        mine = await queries.count(
-            conn, scope, queries.ListFilter(status="open", assignee="me"), COUNT_CAP
+        mine, unassigned, everything = await queries.counts(
+            conn, Scope.of(principal), tabs, COUNT_CAP
         )
-        unassigned = await queries.count(
-            conn, scope, queries.ListFilter(status="open", assignee="unassigned"), COUNT_CAP
-        )
-        everything = await queries.count(conn, scope, queries.ListFilter(status="open"), COUNT_CAP)
     return TabCounts(mine=mine, unassigned=unassigned, all_open=everything, cap=COUNT_CAP)
 
 

@@ -61,7 +61,7 @@ async def update_division(
     actor: Annotated[Principal, requires(Perm.DIVISIONS_MANAGE)],
 ) -> DivisionOut:
     async with transaction(ctx.pool) as tx:
-        row = await service.update(tx, actor, division_id, body)
+        row = await service.update(tx, ctx, actor, division_id, body)
     return DivisionOut(**dict(row))
 
 

@@ -38,7 +38,7 @@ async def create(tx: Tx, actor: Principal, data: DivisionCreate) -> asyncpg.Reco
 
 
 async def update(
-    tx: Tx, actor: Principal, division_id: UUID, data: DivisionUpdate
+    tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID, data: DivisionUpdate
 ) -> asyncpg.Record:
     current = await get(tx.conn, division_id)
     name = data.name.strip() if data.name is not None else None
@@ -49,6 +49,9 @@ async def update(
     except asyncpg.UniqueViolationError:  # a concurrent rename took the name
         raise _taken(name or "") from None
     changes = {k: v for k, v in data.model_dump(exclude_none=True).items() if current[k] != v}
+    if "name" in changes:  # members' cached profiles list division names
+        await auth_queries.notify_everyone(tx.conn)
+        tx.after_commit(ctx.principals.clear)
     await record(tx.conn, actor, "update_division", "division", division_id, changes=changes)
     return await get(tx.conn, division_id)
 
