@@ -31,6 +31,7 @@ from omnistream.db.pool import create_pool
 from omnistream.divisions.routes import router as divisions_router
 from omnistream.events.hub import Hub
 from omnistream.events.routes import router as events_router
+from omnistream.integrations.credentials import box_from
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> Fa
             principals=principals,
             hub=hub,
             tokens=AccessTokenReader(settings.signing_key),
+            box=box_from(settings),
             passwords=Passwords(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     )
     event_retention_hours: int = Field(48, ge=24, le=24 * 90)
     outbound_max_attempts: int = Field(8, ge=1, le=50)
+    allow_private_urls: bool = Field(
+        False,
+        description="Let outgoing requests reach loopback/private addresses (sandbox, tests).",
+    )
+    whatsapp_mark_read: bool = Field(True, description="Send WhatsApp read receipts on open.")
+    webhook_max_bytes: int = Field(3 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from omnistream.auth.tokens import AccessTokenReader
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
 from omnistream.events.hub import Hub
+from omnistream.kit.crypto import SecretBox
 
 
 @dataclass
@@ -24,6 +25,7 @@ class AppContext:
     passwords: Passwords
     principals: PrincipalCache
     tokens: AccessTokenReader
+    box: SecretBox  # seals and opens integration secrets
     hub: Hub | None = None  # live events for this process's WebSockets (None: not started)
 
 

@@ -1,0 +1,1 @@
+"""Integrations: channel configuration (credentials encrypted at rest) and their accounts."""
