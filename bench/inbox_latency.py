@@ -303,6 +303,10 @@ class Capture:
         self.sql, self.args = sql, args
         return 0
 
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, int]:
+        self.sql, self.args = sql, args
+        return {"n0": 0}
+
 
 def _literal(value: Any) -> str:
     if value is None:
@@ -409,7 +413,7 @@ async def plan_cases(
                     ("all_open", queries.ListFilter(status="open")),
                 ):
                     cap = Capture()
-                    await queries.count(cap, scope, f, COUNT_CAP)  # type: ignore[arg-type]
+                    await queries.counts(cap, scope, [f], COUNT_CAP)  # type: ignore[arg-type]
                     if cap.sql:
                         statements.append((f"count {tab}", cap.sql, cap.args))
             for label, sql, args in statements:
