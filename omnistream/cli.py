@@ -230,6 +230,17 @@ async def _create_admin(settings: Settings, dsn: str, data: AgentCreate) -> str:
         await pool.close()
 
 
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sandbox(ctx: typer.Context) -> None:
+    """The local Meta Graph API sandbox (`omnistream sandbox --help`)."""
+    from omnistream.sandbox.cli import run
+
+    run(ctx.args)
+
+
 @cli.command()
 def version() -> None:
     """Print the version."""
