@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         description="Let outgoing requests reach loopback/private addresses (sandbox, tests).",
     )
     whatsapp_mark_read: bool = Field(True, description="Send WhatsApp read receipts on open.")
+    ws_compression: bool = Field(
+        False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
+    )
     webhook_max_bytes: int = Field(3 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     @field_validator("log_level", mode="before")

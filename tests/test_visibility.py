@@ -140,3 +140,29 @@ async def test_contact_conversations_follow_visibility(client, ctx, world: World
     assert [UUID(i["id"]) for i in r.json()["items"]] == [visible]
     r = await client.get(f"/api/v1/contacts/{contact}/conversations", headers=world.admin.headers)
     assert {UUID(i["id"]) for i in r.json()["items"]} == {visible, hidden}
+
+
+def test_fan_out_fast_path_agrees_with_the_rule() -> None:
+    """Viewer.sees (strings, parsed once per event) == Scope.can_see_any on every case."""
+    import itertools
+    import uuid
+
+    from omnistream.conversations.visibility import Scope, Viewer, parse_audience, state
+    from omnistream.kit.enums import Role
+
+    d1, d2, me, other = (uuid.uuid4() for _ in range(4))
+    states = [state(d, a) for d in (d1, d2, None) for a in (me, other, None)]
+    audiences = [[]] + [[s] for s in states] + [list(p) for p in itertools.combinations(states, 2)]
+    checked = 0
+    for role in Role:
+        for divisions in (frozenset(), frozenset({d1}), frozenset({d1, d2})):
+            scope = Scope(role, me, divisions)
+            viewer = Viewer.of(scope)
+            for audience in audiences:
+                assert viewer.sees(parse_audience(audience)) == scope.can_see_any(audience), (
+                    role,
+                    divisions,
+                    audience,
+                )
+                checked += 1
+    assert checked == 3 * 3 * len(audiences)

@@ -72,3 +72,44 @@ def state(division_id: UUID | None, assigned_agent_id: UUID | None) -> dict[str,
         "division_id": str(division_id) if division_id else None,
         "assigned_agent_id": str(assigned_agent_id) if assigned_agent_id else None,
     }
+
+
+# The fan-out's fast path: an event's audience parsed once into string pairs, and each
+# socket's scope kept as strings, so a check is a few set lookups (no UUID parsing per
+# socket per event). Scope.can_see_any above is the reference it must agree with.
+State = tuple[str | None, str | None]  # (division_id, assigned_agent_id)
+
+
+def parse_audience(audience: list[Mapping[str, Any]]) -> tuple[State, ...]:
+    return tuple((_text(s.get("division_id")), _text(s.get("assigned_agent_id"))) for s in audience)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+@dataclass(frozen=True)
+class Viewer:
+    role: Role
+    agent_id: str
+    division_ids: frozenset[str]
+
+    @classmethod
+    def of(cls, scope: Scope) -> Viewer:
+        return cls(scope.role, str(scope.agent_id), frozenset(str(d) for d in scope.division_ids))
+
+    def sees(self, states: tuple[State, ...]) -> bool:
+        role = self.role
+        if role is Role.ADMIN:
+            return True
+        if not states:
+            return role is Role.SUPERVISOR
+        divisions = self.division_ids
+        for division, assignee in states:
+            in_scope = division is None or division in divisions
+            if role is Role.SUPERVISOR:
+                if in_scope:
+                    return True
+            elif assignee == self.agent_id or (assignee is None and in_scope):
+                return True
+        return False

@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, Field
 
+from omnistream.conversations.visibility import State, parse_audience
 from omnistream.events.types import EventType
 
 
@@ -37,6 +38,7 @@ class PublishedEvent:
 
     seq: int
     audience: list[Mapping[str, Any]]
+    states: tuple[State, ...]  # the audience parsed once, for Viewer.sees
     envelope: EventEnvelope
     frame: str  # {"type": "event", "event": {...}}: the same text for every socket
 
@@ -56,4 +58,5 @@ def from_row(row: asyncpg.Record | Mapping[str, Any]) -> PublishedEvent:
         version=row["version"],
     )
     frame = '{"type":"event","event":' + envelope.model_dump_json() + "}"
-    return PublishedEvent(row["seq"], list(row["audience"] or []), envelope, frame)
+    audience = list(row["audience"] or [])
+    return PublishedEvent(row["seq"], audience, parse_audience(audience), envelope, frame)

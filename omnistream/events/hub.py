@@ -22,7 +22,7 @@ from uuid import UUID
 
 from omnistream.auth.principal import Principal
 from omnistream.auth.queries import AUTH_CHANNEL
-from omnistream.conversations.visibility import Scope
+from omnistream.conversations.visibility import Scope, Viewer
 from omnistream.db.listen import listen_forever
 from omnistream.db.pool import Pool
 from omnistream.events import queries
@@ -41,6 +41,7 @@ class Subscription:
         self._hub = hub
         self.agent_id = principal.agent_id
         self.scope = Scope.of(principal)
+        self.viewer = Viewer.of(self.scope)
         self.limit = limit
         self.start_seq = hub.last_seq
         self.pending: deque[PublishedEvent] = deque()
@@ -51,7 +52,7 @@ class Subscription:
         self.on_overflow: Callable[[], None] | None = None
 
     def offer(self, event: PublishedEvent) -> None:
-        if self.overflowed or self.closed or not self.scope.can_see_any(event.audience):
+        if self.overflowed or self.closed or not self.viewer.sees(event.states):
             return
         if len(self.pending) >= self.limit:
             self.overflowed = True
@@ -66,6 +67,7 @@ class Subscription:
     def update(self, principal: Principal) -> None:
         """A re-checked principal (divisions or role may have changed)."""
         self.scope = Scope.of(principal)
+        self.viewer = Viewer.of(self.scope)
 
     def restart(self) -> int:
         """Drop what is buffered and start again from the hub's position (the caller reads
