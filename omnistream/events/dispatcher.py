@@ -45,6 +45,9 @@ async def publish_pending(conn: Conn, batch_size: int = BATCH_SIZE) -> int:
             return total
 
 
+COALESCE_SECONDS = 0.008
+
+
 async def dispatcher_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
     """Stand by until this process holds the publisher lock, then publish on every wake."""
     async with pool.acquire() as conn:
@@ -66,6 +69,9 @@ async def dispatcher_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -
                 wake.clear()
                 await publish_pending(conn)
                 await _first(stop, wake, POLL_SECONDS)
+                # Let a burst gather: one numbering transaction and one NOTIFY (so one read
+                # per API process) for several events, at the cost of a few milliseconds.
+                await asyncio.sleep(COALESCE_SECONDS)
         finally:
             if leading:
                 await _release(conn, on_outbox if listening else None)
