@@ -24,6 +24,7 @@ class Perm(StrEnum):
     CONVERSATIONS_READ = "conversations.read"  # list, get, timeline, notes, live events
     CONVERSATIONS_WORK = "conversations.work"  # assign, take, transfer, resolve, notes, read marks
     MESSAGES_SEND = "messages.send"  # replies and uploads
+    INTEGRATIONS_MANAGE = "integrations.manage"  # channels, credentials, accounts (admin)
 
 
 INBOX = (
