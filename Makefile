@@ -17,7 +17,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	@touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/omnistream serve --with-worker
+	$(BIN)/omnistream serve --with-worker --demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check omnistream tests $(wildcard bench)

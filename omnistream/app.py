@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI
@@ -31,7 +32,9 @@ from omnistream.db.pool import create_pool
 from omnistream.divisions.routes import router as divisions_router
 from omnistream.events.hub import Hub
 from omnistream.events.routes import router as events_router
+from omnistream.inbound.routes import router as inbound_router
 from omnistream.integrations.credentials import box_from
+from omnistream.integrations.routes import router as integrations_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
@@ -41,6 +44,7 @@ from omnistream.worker import run_loops
 
 log = logging.getLogger(__name__)
 ROUTERS = (
+    inbound_router,  # first: the webhook is the hottest route, matched in order
     ops_router,
     auth_router,
     agents_router,
@@ -51,10 +55,17 @@ ROUTERS = (
     messages_router,
     events_router,
     notes_router,
+    integrations_router,
 )
 
 
-def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings,
+    dsn: str,
+    *,
+    with_worker: bool = False,
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
@@ -83,10 +94,13 @@ def create_app(settings: Settings, dsn: str, *, with_worker: bool = False) -> Fa
         gc.set_threshold(10_000, 20, 20)
         stop = asyncio.Event()
         loops = asyncio.create_task(run_loops(pool, settings, stop)) if with_worker else None
+        extras = [asyncio.create_task(job()) for job in background]  # e.g. the demo's customers
         try:
             yield
         finally:
             stop.set()
+            for extra in extras:
+                extra.cancel()
             if loops is not None:
                 await loops
             await hub.stop()

@@ -11,6 +11,7 @@ from omnistream.auth.worker import housekeeping_loop
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
+from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ LOOPS: dict[str, Loop] = {
     "housekeeping": housekeeping_loop,
     "events": dispatcher_loop,
     "outbound": outbound_loop,
+    "inbound": inbound_loop,
 }
 
 

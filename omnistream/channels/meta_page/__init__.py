@@ -1,0 +1,1 @@
+"""Messenger and Instagram (Meta page messaging): inbound webhook parsing (inbound.py)."""

@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API: inbound webhook parsing (inbound.py); outbound sending joins later."""

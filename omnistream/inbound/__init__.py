@@ -1,0 +1,1 @@
+"""Inbound webhooks of the Meta channels: acknowledge (routes), then apply in batches (worker)."""

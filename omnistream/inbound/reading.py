@@ -1,0 +1,78 @@
+"""Typed reads from decoded webhook JSON that fail with a PayloadError naming the path.
+
+Unknown fields are never an error: parsers read what they know and ignore the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from omnistream.inbound.model import PayloadError
+
+MAX_ID = 500  # the longest channel id stored (messages.channel_message_id)
+
+
+def obj(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{where} must be an object")
+    return value
+
+
+def field_obj(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    return obj(parent.get(key), f"{where}.{key}")
+
+
+def opt_obj(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    """The object at key, or {} when absent or null."""
+    value = parent.get(key)
+    return {} if value is None else obj(value, f"{where}.{key}")
+
+
+def items(parent: Mapping[str, Any], key: str, where: str) -> list[tuple[str, Any]]:
+    """(path, element) of an optional list; absent or null is empty."""
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}.{key} must be a list")
+    return [(f"{where}.{key}[{i}]", v) for i, v in enumerate(value)]
+
+
+def ident(parent: Mapping[str, Any], key: str, where: str) -> str:
+    """A required id: a non-empty string (numbers are accepted and turned into text)."""
+    value = parent.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PayloadError(f"{where}.{key} is missing or not a string")
+    text = str(value).strip()
+    if not 1 <= len(text) <= MAX_ID:
+        raise PayloadError(f"{where}.{key} must be 1 to {MAX_ID} characters")
+    return text
+
+
+def opt_text(parent: Mapping[str, Any], key: str) -> str | None:
+    value = parent.get(key)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def epoch(parent: Mapping[str, Any], key: str, where: str, *, millis: bool) -> datetime:
+    """A Unix timestamp (seconds as a string on WhatsApp, milliseconds on Messenger)."""
+    value = parent.get(key)
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        raise PayloadError(f"{where}.{key} is missing or not a Unix timestamp")
+    try:
+        return datetime.fromtimestamp(number / 1000 if millis else number, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise PayloadError(f"{where}.{key} is out of range") from None
+
+
+def compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Without the keys whose value is None (stored content stays small and clean)."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,211 @@
+"""The inbound loop's robustness: bad payloads fail alone, unknown accounts are unroutable,
+transient database errors retry, concurrent ticks never apply a row twice, and the loop
+wakes on the webhook's NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import orjson
+
+from omnistream.inbound import worker
+from omnistream.inbound.worker import inbound_loop, process_batch
+from tests.test_inbound_support import (
+    WA_SECRET,
+    _fresh_secrets,  # noqa: F401 - autouse
+    audits,
+    deliver,
+    drain,
+    fixture,
+    integration,
+    payload,
+    value,
+    whatsapp,
+)
+
+
+def text_payload(
+    wamid: str, sender: str = "16505551234", phone_id: str = "106540352242922"
+) -> dict[str, Any]:
+    body = payload("wa_text")
+    value_ = body["entry"][0]["changes"][0]["value"]
+    value_["metadata"]["phone_number_id"] = phone_id
+    value_["messages"][0].update({"id": wamid, "from": sender})
+    return body
+
+
+async def test_unreadable_payloads_fail_alone_with_their_reason(ctx, client) -> None:
+    await whatsapp(ctx)
+    missing_id = text_payload("wamid.X")
+    del missing_id["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    bad_timestamp = text_payload("wamid.Y")
+    bad_timestamp["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = "yesterday"
+    bodies: list[bytes | dict[str, Any]] = [
+        text_payload("wamid.GOOD1"),
+        b"{not json",
+        {"object": "user", "entry": [{"id": "1", "changes": []}]},
+        b"[1, 2, 3]",
+        missing_id,
+        bad_timestamp,
+        {"object": "whatsapp_business_account", "entry": "not a list"},
+        text_payload("wamid.GOOD2"),
+    ]
+    for body in bodies:
+        await deliver(client, body)
+    assert await process_batch(ctx.pool, ctx.settings, ctx.box) == len(bodies)
+    found = await audits(ctx)
+    assert [a["status"] for a in found] == ["processed"] + ["failed"] * 6 + ["processed"]
+    errors = [a["error"] for a in found[1:7]]
+    assert errors[0].startswith("the body is not valid JSON")
+    assert errors[1].startswith("object 'user' is not handled")
+    assert errors[2] == "payload must be an object"
+    assert (
+        errors[3] == "payload.entry[0].changes[0].value.messages[0].id is missing or not a string"
+    )
+    assert (
+        errors[4]
+        == "payload.entry[0].changes[0].value.messages[0].timestamp is missing or not a Unix timestamp"
+    )
+    assert errors[5] == "payload.entry must be a list"
+    assert await value(ctx, "SELECT count(*) FROM messages") == 2
+    assert await process_batch(ctx.pool, ctx.settings, ctx.box) == 0  # failed rows stay failed
+
+
+async def test_a_payload_refused_by_the_store_is_rolled_back_whole(ctx, client) -> None:
+    await whatsapp(ctx)
+    mixed = text_payload("wamid.OK_IN_BAD")
+    second = dict(mixed["entry"][0]["changes"][0]["value"]["messages"][0])
+    second.update({"id": "wamid.BAD_SENDER", "from": "not-a-phone"})
+    mixed["entry"][0]["changes"][0]["value"]["messages"].append(second)
+    await deliver(client, text_payload("wamid.BEFORE"))
+    await deliver(client, mixed)
+    await deliver(client, text_payload("wamid.AFTER"))
+    await drain(ctx)
+    found = await audits(ctx)
+    assert [a["status"] for a in found] == ["processed", "failed", "processed"]
+    assert "InboundError" in found[1]["error"] and "not-a-phone" in found[1]["error"]
+    stored = await value(
+        ctx, "SELECT array_agg(channel_message_id ORDER BY channel_message_id) FROM messages"
+    )
+    assert stored == ["wamid.AFTER", "wamid.BEFORE"]  # nothing of the failed payload
+
+
+async def test_unknown_or_inactive_accounts_are_unroutable(ctx, client) -> None:
+    await integration(ctx, "whatsapp", ["555"], app_secret=WA_SECRET)
+    await integration(ctx, "whatsapp", ["777"], app_secret="other", active=False)
+    await deliver(client, text_payload("wamid.NOWHERE", phone_id="106540352242922"))
+    await deliver(client, text_payload("wamid.INACTIVE", phone_id="777"))
+    await deliver(client, text_payload("wamid.ROUTED", phone_id="555"))
+    await drain(ctx)
+    found = await audits(ctx)
+    assert [a["status"] for a in found] == ["unroutable", "unroutable", "processed"]
+    assert found[0]["error"] == "whatsapp account 106540352242922 is unknown"
+    assert found[1]["error"] == "whatsapp account 777 is inactive"
+    assert await value(ctx, "SELECT array_agg(channel_message_id) FROM messages") == [
+        "wamid.ROUTED"
+    ]
+
+
+async def test_a_payload_routed_in_part_is_processed_with_a_note(ctx, client) -> None:
+    await whatsapp(ctx)
+    body = text_payload("wamid.ROUTED")
+    other = text_payload("wamid.LOST", phone_id="404")
+    body["entry"].append(other["entry"][0])
+    await deliver(client, body)
+    await drain(ctx)
+    (audit,) = await audits(ctx)
+    assert audit["status"] == "processed"
+    assert audit["error"] == "whatsapp account 404 is unknown"
+    assert await value(ctx, "SELECT array_agg(channel_message_id) FROM messages") == [
+        "wamid.ROUTED"
+    ]
+
+
+async def test_a_deadlock_retries_the_payload_later(ctx, client, monkeypatch) -> None:
+    await whatsapp(ctx)
+    await deliver(client, text_payload("wamid.RETRIED"))
+    calls = 0
+    real = worker.service.apply
+
+    async def deadlocked(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return await real(*args)
+
+    monkeypatch.setattr(worker.service, "apply", deadlocked)
+    await drain(ctx)
+    (audit,) = await audits(ctx)
+    assert (audit["status"], audit["attempts"]) == ("pending", 1)
+    assert "DeadlockDetectedError" in audit["error"]
+    await value(ctx, "UPDATE webhook_audit SET next_attempt_at = now()")
+    await drain(ctx)
+    (audit,) = await audits(ctx)
+    assert (audit["status"], audit["attempts"]) == ("processed", 2)
+    assert await value(ctx, "SELECT count(*) FROM messages") == 1
+
+
+async def test_an_unexpected_error_fails_only_its_payload(ctx, client, monkeypatch) -> None:
+    await whatsapp(ctx)
+    for wamid in ("wamid.A", "wamid.B", "wamid.C"):
+        await deliver(client, text_payload(wamid))
+    real = worker.service.apply
+
+    async def buggy(tx: Any, parsed: Any, *rest: Any) -> Any:
+        if parsed.items[0].channel_message_id == "wamid.B":
+            await tx.conn.execute("INSERT INTO divisions (name) VALUES ('written then undone')")
+            raise RuntimeError("a bug")
+        return await real(tx, parsed, *rest)
+
+    monkeypatch.setattr(worker.service, "apply", buggy)
+    await drain(ctx)
+    assert [a["status"] for a in await audits(ctx)] == ["processed", "failed", "processed"]
+    assert (await audits(ctx))[1]["error"] == "RuntimeError: a bug"
+    assert await value(ctx, "SELECT count(*) FROM divisions") == 0
+    assert await value(ctx, "SELECT count(*) FROM messages") == 2
+
+
+async def test_concurrent_ticks_apply_every_row_exactly_once(ctx, client) -> None:
+    await whatsapp(ctx)
+    for n in range(24):
+        await deliver(client, text_payload(f"wamid.C{n}", sender=f"6281200000{n:03d}"))
+    handled = await asyncio.gather(
+        *(process_batch(ctx.pool, ctx.settings, ctx.box, limit=5) for _ in range(4))
+    )
+    assert sum(handled) == 20  # four disjoint batches of five
+    await drain(ctx)
+    assert await value(ctx, "SELECT count(*) FROM messages") == 24
+    assert await value(ctx, "SELECT array_agg(DISTINCT attempts) FROM webhook_audit") == [1]
+    assert await value(ctx, "SELECT count(*) FROM webhook_audit WHERE status = 'processed'") == 24
+
+
+async def test_the_loop_wakes_on_the_webhook_notify(ctx, client, monkeypatch) -> None:
+    await whatsapp(ctx)
+    monkeypatch.setattr(worker, "IDLE_SECONDS", 60.0)  # no polling: only the NOTIFY wakes it
+    stop = asyncio.Event()
+    loop = asyncio.create_task(inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+        await asyncio.sleep(0.3)  # listening, idle
+        await deliver(client, fixture("wa_text"))
+        for _ in range(100):
+            if await value(ctx, "SELECT count(*) FROM messages"):
+                break
+            await asyncio.sleep(0.05)
+        assert await value(ctx, "SELECT count(*) FROM messages") == 1
+        (audit,) = await audits(ctx)
+        assert audit["status"] == "processed"
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+
+
+async def test_signed_garbage_never_crashes_the_endpoint_or_the_tick(ctx, client) -> None:
+    await whatsapp(ctx)
+    samples = [b"", b"null", b'"text"', b"{}", orjson.dumps({"object": None}), b"\xff\xfe"]
+    for raw in samples:
+        await deliver(client, raw)
+    await drain(ctx)
+    assert {a["status"] for a in await audits(ctx)} == {"failed"}
