@@ -393,7 +393,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "running_as_root": os.geteuid() == 0,
         },
         "settings": {
-            "command": "make run  (= .venv/bin/omnistream serve --with-worker)",
+            "command": "make run  (= .venv/bin/omnistream serve --with-worker --demo)",
             "env": "OMNISTREAM_DATA_DIR=<fresh temp dir>, OMNISTREAM_PORT=<free port>, "
             "no DATABASE_URL",
             "runs_per_case": args.runs,
