@@ -158,3 +158,35 @@ def test_version_command() -> None:
 
     r = subprocess.run([str(BIN), "version"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and __version__ in r.stdout
+
+
+async def test_create_admin_command(test_dsn: str, client, ctx) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNISTREAM_")}
+    env |= {
+        "DATABASE_URL": test_dsn,
+        "OMNISTREAM_NEW_ADMIN_PASSWORD": "s3cret-admin-pass",
+        "OMNISTREAM_ARGON2_TIME_COST": "1",
+        "OMNISTREAM_ARGON2_MEMORY_KIB": "1024",
+        "OMNISTREAM_SECRET_KEY": "k" * 40,
+    }
+    args = [str(BIN), "create-admin", "--email", "Boss@Example.com", "--name", "Boss"]
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": "boss@example.com", "password": "s3cret-admin-pass"}
+    )
+    assert login.status_code == 200
+    me = await client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert me.json()["role"] == "admin" and me.json()["name"] == "Boss"
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    short = subprocess.run(
+        [*args[:-4], "--email", "x@example.com", "--name", "X"],
+        env=env | {"OMNISTREAM_NEW_ADMIN_PASSWORD": "short"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 2 and "password" in short.stderr
