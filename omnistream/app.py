@@ -105,7 +105,11 @@ def create_app(
                 await loops
             await hub.stop()
             await principals.stop()
-            await pool.close()
+            try:  # a connection still held by a stuck task must not hang the shutdown
+                await asyncio.wait_for(pool.close(), 10)
+            except TimeoutError:
+                log.warning("database pool did not close in 10 s; terminating it")
+                pool.terminate()
 
     app = FastAPI(
         title="OmniStream API",

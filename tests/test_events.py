@@ -162,7 +162,9 @@ async def _lock_holders(ctx: AppContext) -> int:
     async with ctx.pool.acquire() as conn:
         value: int = await conn.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
+            "AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid "
+            # Only this test database: other databases on the server have their own dispatchers.
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             key,
         )
     return value
