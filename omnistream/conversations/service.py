@@ -14,8 +14,10 @@ from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.enums import Role
+from omnistream.kit.enums import Channel, Role
 from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+from omnistream.messages import outbound_queries
+from omnistream.messages import queries as message_queries
 
 
 async def get_visible(
@@ -205,10 +207,17 @@ async def set_status(
 
 
 async def mark_read(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Record:
+    """Unread count to 0; on WhatsApp also queues the read receipt of the latest inbound
+    message, which the outbound sender sends after commit (best effort, and only if
+    OMNISTREAM_WHATSAPP_MARK_READ is on in the worker)."""
     before = await get_visible(tx.conn, Scope.of(actor), conversation_id)
     after = await queries.mark_read(tx.conn, conversation_id)
     if after is None:
         return before
+    if after["channel"] == Channel.WHATSAPP and await outbound_queries.queue_read_receipt(
+        tx.conn, conversation_id
+    ):
+        await message_queries.wake_sender(tx.conn)
     await emit(
         tx.conn,
         EventType.CONVERSATION_UPDATED,

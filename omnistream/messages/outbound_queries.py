@@ -1,10 +1,13 @@
-"""SQL of the outbound sender: claim due messages under a lease, record each outcome.
+"""SQL of the outbound sender: claim due messages under a lease, record each outcome; and
+the queue of WhatsApp read receipts it sends.
 
-Kept apart from queries.py (the message store) because only messages/worker.py uses it.
+Kept apart from queries.py (the message store) because only the sender uses it (and
+conversations/service.py, which queues read receipts).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -13,7 +16,9 @@ from omnistream.db.pool import Conn
 from omnistream.messages.queries import AUDIENCE, SELECT
 
 
-async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+async def claim_due(
+    conn: Conn, limit: int, lease_seconds: float, saturated_ahead: float = 2.0
+) -> list[asyncpg.Record]:
     """Claim up to `limit` due pending outbound messages (SKIP LOCKED: concurrent workers
     take disjoint sets) and lease them: attempts + 1 and next_attempt_at pushed forward, so
     a worker that dies mid-send leaves them due again once the lease runs out.
@@ -23,8 +28,13 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
     in flight). Once the older one has hit an error and waits for its retry, the later ones
     no longer wait for it (a retried message may then arrive after them).
 
+    Messages of an account whose send slots are handed out more than `saturated_ahead`
+    seconds ahead (channels/ratelimit.py) are left for later, so one busy account does not
+    fill every batch while others wait.
+
     Each row carries what the adapter needs: recipient candidates, the file, the replied-to
-    message's channel id. Ordered oldest first.
+    message's channel id, the customer's last message time (the window), the account's
+    send rate. Ordered oldest first.
     """
     return await conn.fetch(
         """
@@ -37,6 +47,10 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
                                   AND e.status = 'pending' AND e.direction = 'outbound'
                                   AND e.error_code IS NULL
                                   AND (e.created_at, e.id) < (d.created_at, d.id))
+               AND NOT EXISTS (SELECT 1 FROM conversations dc
+                                 JOIN send_slots s ON s.account_id = dc.integration_account_id
+                                WHERE dc.id = d.conversation_id
+                                  AND s.next_at > extract(epoch FROM now()) + $3)
              ORDER BY d.next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED
@@ -48,7 +62,8 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
             RETURNING m.*
         )
         SELECT m.id, m.conversation_id, m.channel, m.type, m.content, m.attempts, m.created_at,
-               c.integration_account_id, k.phone AS contact_phone, k.email AS contact_email,
+               c.integration_account_id, c.last_inbound_at, a.send_rate_per_second,
+               k.phone AS contact_phone, k.email AS contact_email,
                i.external_id AS contact_external_id,
                md.id AS media_id, md.storage_path, md.mime_type, md.filename, md.size_bytes,
                md.sha256, md.status AS media_status,
@@ -56,6 +71,7 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
           FROM m
           JOIN conversations c ON c.id = m.conversation_id
           JOIN contacts k ON k.id = c.contact_id
+          LEFT JOIN integration_accounts a ON a.id = c.integration_account_id
           LEFT JOIN LATERAL (SELECT ci.external_id FROM contact_identities ci
                               WHERE ci.contact_id = k.id AND ci.channel = m.channel
                               ORDER BY ci.created_at LIMIT 1) i ON true
@@ -65,6 +81,58 @@ async def claim_due(conn: Conn, limit: int, lease_seconds: float) -> list[asyncp
         """,
         limit,
         lease_seconds,
+        saturated_ahead,
+    )
+
+
+async def reply_target(
+    conn: Conn, conversation_id: UUID, message_id: UUID
+) -> asyncpg.Record | None:
+    """A message of the conversation (with its channel id) that a reply refers to."""
+    return await conn.fetchrow(
+        "SELECT id, channel_message_id FROM messages WHERE id = $1 AND conversation_id = $2",
+        message_id,
+        conversation_id,
+    )
+
+
+async def release(conn: Conn, leases: list[tuple[UUID, int]]) -> None:
+    """Give claimed messages back unsent (no send slot in time, or shutting down): due now,
+    and the claim does not count as an attempt. A no-op for any leased again since."""
+    await conn.execute(
+        """
+        UPDATE messages m
+           SET attempts = m.attempts - 1, next_attempt_at = now()
+          FROM unnest($1::uuid[], $2::int[]) AS v(id, attempts)
+         WHERE m.id = v.id AND m.attempts = v.attempts AND m.status = 'pending'
+        """,
+        [m for m, _ in leases],
+        [a for _, a in leases],
+    )
+
+
+async def mark_sent_many(
+    conn: Conn, sent: list[tuple[UUID, str, datetime]]
+) -> list[asyncpg.Record]:
+    """mark_sent for a batch of (message id, channel id, sent at); the rows that moved."""
+    return await conn.fetch(
+        f"""
+        WITH m AS (
+            UPDATE messages x
+               SET status = 'sent', channel_message_id = v.channel_message_id,
+                   sent_at = v.sent_at, next_attempt_at = NULL,
+                   error_code = NULL, error_reason = NULL
+              FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+                   AS v(id, channel_message_id, sent_at)
+             WHERE x.id = v.id AND x.status = 'pending'
+            RETURNING x.*)
+        SELECT {SELECT}, {AUDIENCE}
+          FROM m JOIN conversations c ON c.id = m.conversation_id
+          LEFT JOIN media md ON md.id = m.media_id
+        """,
+        [m for m, _, _ in sent],
+        [c for _, c, _ in sent],
+        [t for _, _, t in sent],
     )
 
 
@@ -131,4 +199,74 @@ async def mark_failed(
         attempt,
         code,
         reason,
+    )
+
+
+# WhatsApp read receipts (table read_receipts, migration 0003) ----------------------------
+
+
+async def queue_read_receipt(conn: Conn, conversation_id: UUID) -> bool:
+    """Queue the read receipt of a WhatsApp conversation's latest inbound message (replacing
+    a queued one); False when there is nothing to mark (not WhatsApp, no account, no
+    inbound message with a WhatsApp id)."""
+    queued: bool = await conn.fetchval(
+        """
+        WITH latest AS (
+            SELECT c.id, c.integration_account_id, m.channel_message_id
+              FROM conversations c
+              JOIN LATERAL (SELECT x.channel_message_id FROM messages x
+                             WHERE x.conversation_id = c.id AND x.direction = 'inbound'
+                               AND x.channel_message_id IS NOT NULL
+                             ORDER BY x.created_at DESC, x.id DESC LIMIT 1) m ON true
+             WHERE c.id = $1 AND c.channel = 'whatsapp' AND c.integration_account_id IS NOT NULL
+        ), q AS (
+            INSERT INTO read_receipts (conversation_id, integration_account_id, channel_message_id)
+            SELECT id, integration_account_id, channel_message_id FROM latest
+            ON CONFLICT (conversation_id) DO UPDATE
+               SET integration_account_id = EXCLUDED.integration_account_id,
+                   channel_message_id = EXCLUDED.channel_message_id,
+                   attempts = 0, next_attempt_at = now(), created_at = now()
+            RETURNING 1)
+        SELECT EXISTS (SELECT 1 FROM q)
+        """,
+        conversation_id,
+    )
+    return queued
+
+
+async def claim_read_receipts(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        UPDATE read_receipts r
+           SET attempts = r.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+         WHERE r.conversation_id IN (SELECT d.conversation_id FROM read_receipts d
+                                      WHERE d.next_attempt_at <= now()
+                                      ORDER BY d.next_attempt_at LIMIT $1
+                                      FOR UPDATE SKIP LOCKED)
+        RETURNING r.conversation_id, r.integration_account_id, r.channel_message_id, r.attempts
+        """,
+        limit,
+        lease_seconds,
+    )
+
+
+async def finish_read_receipt(conn: Conn, receipt: asyncpg.Record) -> None:
+    """Done (sent, or given up); a newer receipt queued meanwhile stays."""
+    await conn.execute(
+        "DELETE FROM read_receipts WHERE conversation_id = $1 AND channel_message_id = $2 "
+        "AND attempts = $3",
+        receipt["conversation_id"],
+        receipt["channel_message_id"],
+        receipt["attempts"],
+    )
+
+
+async def retry_read_receipt(conn: Conn, receipt: asyncpg.Record, delay_seconds: float) -> None:
+    await conn.execute(
+        "UPDATE read_receipts SET next_attempt_at = now() + make_interval(secs => $4) "
+        "WHERE conversation_id = $1 AND channel_message_id = $2 AND attempts = $3",
+        receipt["conversation_id"],
+        receipt["channel_message_id"],
+        receipt["attempts"],
+        delay_seconds,
     )

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omnistream.kit.enums import Channel
+from omnistream.kit.errors import Unprocessable
 from omnistream.messages.enums import Direction, MessageStatus, MessageType
 
 TEXT_MAX = 4096  # WhatsApp's limit for a text body; the strictest of the channels
@@ -32,8 +33,9 @@ class MessageOut(BaseModel):
     direction: Direction
     type: MessageType
     content: dict[str, Any] = Field(
-        description="text: {text}; media: {caption?, filename?}; location: {latitude, "
-        "longitude, name?, address?}; reaction: {emoji, message_id}; other types as received."
+        description="text: {text}; media: {caption?, filename?, link?}; location: {latitude, "
+        "longitude, name?, address?}; reaction: {emoji, target_message_id}; interactive (sent): "
+        "{type, body, header?, footer?, buttons? | button + sections?}; other types as received."
     )
     reply_to_id: UUID | None
     media_id: UUID | None
@@ -51,18 +53,95 @@ class MessageOut(BaseModel):
     failed_at: datetime | None
 
 
-class MessageCreate(BaseModel):
-    """An agent's reply: {type: text, text} or {type: image|video|audio|document, media_id,
-    caption?} where media_id is an upload to this conversation."""
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+
+
+class ReplyButton(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    title: Short = Field(description="At most 20 characters (WhatsApp).")
+
+
+class ListRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=24)]
+    description: Annotated[str, StringConstraints(max_length=72)] | None = None
+
+
+class ListSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, StringConstraints(max_length=24)] | None = None
+    rows: list[ListRow] = Field(min_length=1, max_length=10)
+
+
+class Interactive(BaseModel):
+    """WhatsApp reply buttons (1 to 3) or a list (1 to 10 rows in all, opened by `button`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["text", "image", "video", "audio", "document"]
+    type: Literal["button", "list"]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    header: Annotated[str, StringConstraints(max_length=60)] | None = None
+    footer: Annotated[str, StringConstraints(max_length=60)] | None = None
+    buttons: list[ReplyButton] | None = Field(None, min_length=1, max_length=3)
+    button: Short | None = Field(None, description="list: the label that opens the list")
+    sections: list[ListSection] | None = Field(None, min_length=1, max_length=10)
+
+    def content(self) -> dict[str, Any]:
+        """The stored content, once the rules across fields hold (422 naming the field)."""
+        needed: dict[str, tuple[str, ...]] = {
+            "button": ("buttons",),
+            "list": ("button", "sections"),
+        }
+        for name in ("buttons", "button", "sections"):
+            given = getattr(self, name) is not None
+            if given != (name in needed[self.type]):
+                verb = "is not allowed on" if given else "is required for"
+                raise Unprocessable.field(f"interactive.{name}", f"{verb} a {self.type}")
+        if self.buttons is not None:
+            ids, titles = {b.id for b in self.buttons}, {b.title for b in self.buttons}
+            if len(ids) != len(self.buttons) or len(titles) != len(self.buttons):
+                raise Unprocessable.field("interactive.buttons", "ids and titles must be unique")
+        for i, section in enumerate(self.sections or []):
+            if len(self.sections or []) > 1 and not section.title:
+                raise Unprocessable.field(
+                    f"interactive.sections.{i}.title", "is required when there are several"
+                )
+        rows = [r.id for section in self.sections or [] for r in section.rows]
+        if len(rows) > 10:
+            raise Unprocessable.field(
+                "interactive.sections", f"a list has at most 10 rows in all, got {len(rows)}"
+            )
+        if len(set(rows)) != len(rows):
+            raise Unprocessable.field("interactive.sections", "row ids must be unique")
+        return self.model_dump(exclude_none=True)
+
+
+class MessageCreate(BaseModel):
+    """An agent's reply: {type: text, text}; {type: image|video|audio|document, media_id |
+    link, caption?} where media_id is an upload to this conversation and link a public
+    http(s) URL; {type: interactive, interactive} (WhatsApp); {type: reaction, emoji,
+    reply_to_message_id} (WhatsApp; an empty emoji removes our reaction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "image", "video", "audio", "document", "interactive", "reaction"]
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX)] | None = None
     media_id: UUID | None = None
+    link: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="A public http(s) URL of the file (instead of media_id)."
+    )
     caption: Annotated[str, StringConstraints(max_length=CAPTION_MAX)] | None = None
+    interactive: Interactive | None = None
+    emoji: Annotated[str, StringConstraints(max_length=16)] | None = None
     reply_to_message_id: UUID | None = Field(
-        None, description="A message of the same conversation this one quotes."
+        None,
+        description="A message of the same conversation this one quotes (for a reaction: the "
+        "message reacted to).",
     )
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
+from omnistream.channels.meta_page.outbound import HUMAN_AGENT_WINDOW
+from omnistream.channels.whatsapp.outbound import WINDOW as WHATSAPP_WINDOW
 from omnistream.contacts import queries as contact_queries
 from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
@@ -27,8 +30,8 @@ from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 from omnistream.kit.enums import Channel, ConversationStatus
-from omnistream.kit.errors import Conflict, NotFound, Unprocessable
-from omnistream.messages import queries
+from omnistream.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from omnistream.messages import outbound_queries, queries
 from omnistream.messages.enums import (
     MEDIA_TYPES,
     PROGRESS,
@@ -242,21 +245,112 @@ async def apply_status(
 # Agent replies ----------------------------------------------------------------------------
 
 
+# What each reply type may carry besides `type` and `reply_to_message_id`.
+_FIELDS: dict[MessageType, tuple[str, ...]] = {
+    MessageType.TEXT: ("text",),
+    **dict.fromkeys(MEDIA_TYPES, ("media_id", "link", "caption")),
+    MessageType.INTERACTIVE: ("interactive",),
+    MessageType.REACTION: ("emoji",),
+}
+_ALL_FIELDS = ("text", "media_id", "link", "caption", "interactive", "emoji")
+WHATSAPP_ONLY = (MessageType.INTERACTIVE, MessageType.REACTION)
+
+
+class WindowClosed(AppError):
+    """The channel's customer-service window is closed: only a template may be sent."""
+
+    status, slug, title = 422, "window-closed", "Customer-service window closed"
+
+
+def check_window(conversation: asyncpg.Record, now: datetime) -> None:
+    """WhatsApp: free-form replies only within 24 h of the customer's last message (then a
+    template is needed); Messenger / Instagram: up to 7 days (HUMAN_AGENT tag after 24 h)."""
+    channel, last = conversation["channel"], conversation["last_inbound_at"]
+    if channel == Channel.WHATSAPP:
+        limit, span = WHATSAPP_WINDOW, "24 hours"
+        hint = "WhatsApp allows only an approved template message now: a template is needed"
+    elif channel in (Channel.MESSENGER, Channel.INSTAGRAM):
+        limit, span = HUMAN_AGENT_WINDOW, "7 days"
+        hint = f"{channel} allows no reply until the customer writes again"
+    else:
+        return
+    if last is not None and now - last <= limit:
+        return
+    since = "never" if last is None else f"last at {last.isoformat()}"
+    raise WindowClosed(
+        f"the customer-service window is closed: more than {span} since the customer's last "
+        f"message (they wrote {since}); {hint}",
+        extra={"channel": channel, "last_inbound_at": last.isoformat() if last else None},
+    )
+
+
+def _only(body: MessageCreate, kind: MessageType) -> None:
+    for name in _ALL_FIELDS:
+        if name not in _FIELDS[kind] and getattr(body, name) is not None:
+            hint = "; use caption" if name == "text" and kind in MEDIA_TYPES else ""
+            raise Unprocessable.field(name, f"is not allowed on a {kind} message{hint}")
+
+
+def _link(body: MessageCreate, kind: MessageType) -> dict[str, Any]:
+    assert body.link is not None
+    url = urlsplit(body.link)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise Unprocessable.field("link", "must be a public http(s) URL")
+    content: dict[str, Any] = {"link": body.link}
+    name = url.path.rsplit("/", 1)[-1]
+    if kind is MessageType.DOCUMENT and name:
+        content["filename"] = unquote(name)
+    return content
+
+
 async def _outbound_content(
-    conn: Conn, conversation_id: UUID, body: MessageCreate
+    conn: Conn, conversation: asyncpg.Record, body: MessageCreate
 ) -> tuple[MessageType, dict[str, Any], UUID | None]:
-    kind = MessageType(body.type)
+    kind, conversation_id, channel = (
+        MessageType(body.type),
+        conversation["id"],
+        conversation["channel"],
+    )
+    _only(body, kind)
+    if kind in WHATSAPP_ONLY and channel != Channel.WHATSAPP:
+        raise Unprocessable.field("type", f"{kind} messages can only be sent on WhatsApp")
     if kind is MessageType.TEXT:
         if body.text is None or not body.text.strip():
             raise Unprocessable.field("text", "is required for a text message")
-        for extra in ("media_id", "caption"):
-            if getattr(body, extra) is not None:
-                raise Unprocessable.field(extra, "is not allowed on a text message")
         return kind, {"text": body.text}, None
-    if body.text is not None:
-        raise Unprocessable.field("text", f"is not allowed on a {kind} message; use caption")
-    if body.media_id is None:
-        raise Unprocessable.field("media_id", f"is required for a {kind} message")
+    if kind is MessageType.INTERACTIVE:
+        if body.interactive is None:
+            raise Unprocessable.field("interactive", "is required for an interactive message")
+        return kind, body.interactive.content(), None
+    if kind is MessageType.REACTION:
+        if body.emoji is None:
+            raise Unprocessable.field("emoji", "is required for a reaction (empty: remove it)")
+        if body.reply_to_message_id is None:
+            raise Unprocessable.field("reply_to_message_id", "names the message reacted to")
+        target = await outbound_queries.reply_target(
+            conn, conversation_id, body.reply_to_message_id
+        )
+        if target is None:
+            raise Unprocessable.field("reply_to_message_id", "no such message in this conversation")
+        if not target["channel_message_id"]:
+            raise Unprocessable.field(
+                "reply_to_message_id", "that message has not reached WhatsApp"
+            )
+        return kind, {"emoji": body.emoji, "target_message_id": target["channel_message_id"]}, None
+    if body.media_id is None and body.link is None:
+        raise Unprocessable.field("media_id", f"media_id or link is required for a {kind} message")
+    if body.media_id is not None and body.link is not None:
+        raise Unprocessable.field("link", "give either media_id or link, not both")
+    content: dict[str, Any] = {}
+    if body.caption and body.caption.strip():
+        content["caption"] = body.caption
+    if body.link is not None:
+        return kind, {**content, **_link(body, kind)}, None
+    if channel in (Channel.MESSENGER, Channel.INSTAGRAM):
+        raise Unprocessable.field(
+            "media_id", f"{channel} takes attachments by URL only: send the file as a link"
+        )
+    assert body.media_id is not None
     media = await queries.media_in_conversation(conn, conversation_id, body.media_id)
     if media is None:
         raise Unprocessable.field("media_id", "no upload with this id in this conversation")
@@ -266,9 +360,6 @@ async def _outbound_content(
         raise Unprocessable.field(
             "media_id", f"a {media['mime_type']} file cannot be sent as {kind}"
         )
-    content: dict[str, Any] = {}
-    if body.caption and body.caption.strip():
-        content["caption"] = body.caption
     if kind is MessageType.DOCUMENT:
         content["filename"] = media["filename"]
     return kind, content, body.media_id
@@ -279,13 +370,17 @@ async def send(
 ) -> asyncpg.Record:
     """An agent's reply: stored as pending for the outbound sender, which wakes on commit.
 
+    Refused (422 window-closed) when the channel's customer-service window is closed
+    (check_window), judged from the customer's last message before anything is stored.
+
     Replying does not change the conversation's status (as in Chatwoot): a resolved
     conversation stays resolved until the contact writes again or an agent reopens it.
     """
     conn = tx.conn
     # Locked: replies to one conversation serialise, so the preview follows the last one.
     conversation = await get_visible(conn, Scope.of(actor), conversation_id, for_update=True)
-    kind, content, media_id = await _outbound_content(conn, conversation_id, body)
+    kind, content, media_id = await _outbound_content(conn, conversation, body)
+    check_window(conversation, datetime.now(UTC))
     if body.reply_to_message_id is not None and not await queries.in_conversation(
         conn, conversation_id, body.reply_to_message_id
     ):
@@ -317,7 +412,8 @@ async def send(
 
 
 async def retry(tx: Tx, actor: Principal, message_id: UUID) -> asyncpg.Record:
-    """A failed outbound message goes back to pending, with a fresh set of attempts."""
+    """A failed outbound message goes back to pending, with a fresh set of attempts (not
+    when the channel's window has closed since: 422 window-closed, as for a new reply)."""
     current = await queries.get_visible(tx.conn, Scope.of(actor), message_id, for_update=True)
     if current is None:
         raise NotFound(f"no message with id {message_id}")
@@ -326,6 +422,9 @@ async def retry(tx: Tx, actor: Principal, message_id: UUID) -> asyncpg.Record:
             f"only a failed outbound message can be retried; this one is "
             f"{current['direction']} and {current['status']}"
         )
+    conversation = await conversation_queries.get(tx.conn, current["conversation_id"])
+    if conversation is not None:
+        check_window(conversation, datetime.now(UTC))
     row = await queries.retry(tx.conn, message_id)
     assert row is not None  # locked above and failed
     await emit_updated(tx.conn, row, actor)

@@ -6,20 +6,31 @@ called and a crash at any point loses nothing:
 1. Claim, in one short transaction: up to BATCH_SIZE due messages (FOR UPDATE SKIP LOCKED,
    so concurrent workers take disjoint sets), each leased by attempts + 1 and
    next_attempt_at = now + LEASE_SECONDS.
-2. Send, outside any transaction, each through its channel's adapter (SEND_TIMEOUT_SECONDS
-   each); conversations in parallel. A conversation's replies go out in the order written:
-   the claim skips a message while an older one of its conversation is still pending and
-   has not failed yet (outbound_queries.claim_due).
-3. Record each outcome in its own transaction, with its message.updated event: 'sent' with
-   the channel's id; a transient error schedules a retry with exponential backoff; a
-   permanent error, or the last allowed attempt, is 'failed' with a readable reason.
+2. Send, outside any transaction. Messages of an integration account first take send
+   slots from its rate limiter (channels/ratelimit.py: at most send_rate_per_second per
+   second across all workers) and start each send at its slot; up to CONCURRENCY sends are
+   in flight per tick. A conversation's replies go out in the order written: the claim
+   skips a message while an older one of its conversation is still pending and has not
+   failed yet (outbound_queries.claim_due), and within a tick a conversation's sends run
+   one after the other. Messages that get no slot soon (GRANT_WAIT_SECONDS, HOLD_SECONDS),
+   or when the worker stops, are given back unsent; the claim leaves an account alone while
+   its slots are taken more than SATURATED_AHEAD_SECONDS ahead.
+3. Record the outcomes, batched (at most FLUSH_SECONDS or FLUSH_SIZE outcomes per
+   transaction), each with its message.updated event: 'sent' with the channel's id; a
+   transient error schedules a retry with exponential backoff; a permanent error, or the
+   last allowed attempt, is 'failed' with a readable reason. An auth failure (Meta 190,
+   HTTP 401) also marks the integration auth_failed.
 
 At-least-once window: if the worker dies after the channel accepted a message but before
-step 3 commits, the lease runs out and the message is sent again (the channel may then
-show it twice). A send that times out is ambiguous in the same way and is retried. The
-window is one send call; adapters narrow it with the channel's idempotency key where there
-is one (OutboundMessage.message_id). A message whose lease ran out outlived
-outbound_max_attempts is failed without another send.
+its outcome commits (one send call plus at most FLUSH_SECONDS), the lease runs out and the
+message is sent again. A send that times out is ambiguous in the same way and is retried.
+Each send carries our message id (WhatsApp biz_opaque_callback_data, Messenger metadata),
+so a second copy is recognisable as the same message; the channel may still show it twice.
+Nothing else is sent twice: a message is only sent under a lease, and a recorded outcome
+is final. A message whose lease ran out outlived outbound_max_attempts is failed without
+another send.
+
+The tick also sends queued WhatsApp read receipts (best effort: a few tries, then logged).
 """
 
 from __future__ import annotations
@@ -28,36 +39,66 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+import time
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 
+from omnistream.channels.errors import AuthSendError
+from omnistream.channels.graph import GraphClient
+from omnistream.channels.meta_page.outbound import PageAdapter, PageMessage
+from omnistream.channels.ratelimit import RateLimiter, sleep_until
 from omnistream.channels.registry import (
+    ChannelAdapter,
     ChannelRegistry,
     MediaFile,
     OutboundMessage,
     PermanentSendError,
     SendError,
+    SendResult,
     TransientSendError,
     default_registry,
 )
+from omnistream.channels.whatsapp.outbound import WhatsAppAdapter
 from omnistream.config import Settings
 from omnistream.db.pool import Conn, Pool, transaction
+from omnistream.integrations.accounts import AccountConfig, by_id
+from omnistream.integrations.credentials import box_from
+from omnistream.integrations.health import Health, HealthOutcome, record_health
+from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import outbound_queries as queries
 from omnistream.messages.queries import OUTBOUND_WAKE_CHANNEL
 from omnistream.messages.service import emit_updated
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 16
-CONCURRENCY = 8  # conversations sent to at once per tick
+BATCH_SIZE = 50
+LANES = 4  # ticks each outbound loop runs side by side
+CONCURRENCY = 32  # sends in flight per tick
 SEND_TIMEOUT_SECONDS = 15.0
-# Longer than the slowest tick (a batch from one conversation, each send timing out).
+HTTP_TIMEOUT_SECONDS = 10.0
+# Longer than the slowest tick: HOLD_SECONDS waiting for slots, then sends timing out.
 LEASE_SECONDS = 300.0
+# A tick waits at most GRANT_WAIT_SECONDS for each grant of send slots and holds claimed
+# messages at most HOLD_SECONDS; the rest goes back unsent, so a slow account's backlog
+# never keeps the ticks from other accounts' messages for long.
+GRANT_WAIT_SECONDS = 0.5
+HOLD_SECONDS = 5.0
+SATURATED_AHEAD_SECONDS = 0.5  # the claim skips accounts with slots taken this far ahead
+DEFAULT_RATE = 80
+FLUSH_SIZE = 64
+FLUSH_SECONDS = 0.02
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 900.0
 IDLE_SECONDS = 1.0  # polling fallback: retries coming due, a lost NOTIFY
+ACCOUNT_TTL_SECONDS = 30.0
+KEEPALIVE = 32  # idle HTTP connections kept per origin
+RECEIPT_BATCH = 32
+RECEIPT_MAX_ATTEMPTS = 3
 
 
 def backoff(attempt: int) -> float:
@@ -81,6 +122,12 @@ def recipient_of(row: asyncpg.Record) -> str | None:
 
 
 def _message(row: asyncpg.Record, settings: Settings) -> OutboundMessage:
+    if row["attempts"] > settings.outbound_max_attempts:
+        # Only reachable through expired leases: earlier attempts never reported back.
+        raise PermanentSendError(
+            "attempts_exhausted",
+            f"gave up after {settings.outbound_max_attempts} attempts without an answer",
+        )
     recipient = recipient_of(row)
     if not recipient:
         raise PermanentSendError(
@@ -98,116 +145,320 @@ def _message(row: asyncpg.Record, settings: Settings) -> OutboundMessage:
             size_bytes=row["size_bytes"] or 0,
             sha256=row["sha256"],
         )
-    return OutboundMessage(
-        message_id=row["id"],
-        conversation_id=row["conversation_id"],
-        channel=row["channel"],
-        integration_account_id=row["integration_account_id"],
-        recipient=recipient,
-        type=row["type"],
-        content=row["content"],
-        media=media,
-        reply_to_channel_message_id=row["reply_to_channel_message_id"],
-        attempt=row["attempts"],
-    )
+    fields: dict[str, Any] = {
+        "message_id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "channel": row["channel"],
+        "integration_account_id": row["integration_account_id"],
+        "recipient": recipient,
+        "type": row["type"],
+        "content": row["content"],
+        "media": media,
+        "reply_to_channel_message_id": row["reply_to_channel_message_id"],
+        "attempt": row["attempts"],
+    }
+    if row["channel"] in (Channel.MESSENGER, Channel.INSTAGRAM):
+        return PageMessage(**fields, last_inbound_at=row["last_inbound_at"])
+    return OutboundMessage(**fields)
 
 
-async def _record(pool: Pool, update: Callable[[Conn], Awaitable[asyncpg.Record | None]]) -> None:
-    """Write one outcome and its event; None from `update`: the message moved on (a newer
-    lease, a retry), so there is nothing to record."""
-    async with transaction(pool) as tx:
-        row = await update(tx.conn)
-        if row is not None:
-            await emit_updated(tx.conn, row)
+class _Outcomes:
+    """Outcomes of one tick, written in batches by `run` (a task of the tick)."""
 
+    def __init__(self, pool: Pool, settings: Settings) -> None:
+        self.pool, self.settings = pool, settings
+        self.sent: list[tuple[asyncpg.Record, SendResult, datetime]] = []
+        self.other: list[tuple[asyncpg.Record, SendError]] = []
+        self.auth: dict[UUID, str] = {}
+        self.due = asyncio.Event()
+        self.closed = False
 
-async def _send_one(
-    pool: Pool, settings: Settings, registry: ChannelRegistry, row: asyncpg.Record
-) -> None:
-    message_id, attempt = row["id"], row["attempts"]
-    try:
-        if attempt > settings.outbound_max_attempts:
-            # Only reachable through expired leases: earlier attempts never reported back.
-            raise PermanentSendError(
-                "attempts_exhausted",
-                f"gave up after {settings.outbound_max_attempts} attempts without an answer",
-            )
-        message = _message(row, settings)
-        adapter = registry.require(message.channel)
-        try:
-            result = await asyncio.wait_for(adapter.send(message), SEND_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise TransientSendError(
-                "timeout",
-                f"the {message.channel} API did not answer within {SEND_TIMEOUT_SECONDS:g} s",
-            ) from None
-    except PermanentSendError as exc:
-        await _fail(pool, row, exc)
-        return
-    except TransientSendError as exc:
-        await _retry_or_fail(pool, settings, row, exc)
-        return
-    except Exception as exc:  # an adapter bug: retried like a transient error, and logged
-        log.exception("channel adapter raised", extra={"message_id": str(message_id)})
-        error = TransientSendError("adapter_error", f"unexpected error in the adapter: {exc}")
-        await _retry_or_fail(pool, settings, row, error)
-        return
-    try:
-        await _record(pool, lambda c: queries.mark_sent(c, message_id, result.channel_message_id))
-    except asyncpg.UniqueViolationError:
-        duplicate = PermanentSendError(
-            "duplicate_channel_id",
-            f"the channel answered with an id already used: {result.channel_message_id}",
+    def add_sent(self, row: asyncpg.Record, result: SendResult) -> None:
+        self.sent.append((row, result, datetime.now(UTC)))
+        if len(self.sent) >= FLUSH_SIZE:
+            self.due.set()
+
+    def add_error(self, row: asyncpg.Record, exc: SendError) -> None:
+        if isinstance(exc, AuthSendError) and exc.integration_id is not None:
+            self.auth[exc.integration_id] = exc.reason
+        log.info(
+            "outbound send failed",
+            extra={"message_id": str(row["id"]), "code": exc.code, "reason": exc.reason},
         )
-        await _fail(pool, row, duplicate)
+        self.other.append((row, exc))
+
+    async def run(self) -> None:
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), FLUSH_SECONDS)
+            self.due.clear()
+            await self.flush()
+        await self.flush()
+
+    async def flush(self) -> None:
+        sent, other, auth = self.sent, self.other, self.auth
+        self.sent, self.other, self.auth = [], [], {}
+        if not (sent or other or auth):
+            return
+        try:
+            try:
+                await self._write(sent, other, auth)
+            except asyncpg.UniqueViolationError:  # a channel id already used: find which
+                await self._one_by_one(sent)
+                await self._write([], other, auth)
+        except Exception:  # database trouble: the leases run out and the messages are resent
+            log.exception("could not record outbound outcomes", extra={"count": len(sent)})
+
+    async def _one_by_one(self, sent: list[tuple[asyncpg.Record, SendResult, datetime]]) -> None:
+        for row, result, at in sent:
+            try:
+                await self._write([(row, result, at)], [], {})
+            except asyncpg.UniqueViolationError:
+                reason = (
+                    f"the channel answered with an id already used: {result.channel_message_id}"
+                )
+                error = PermanentSendError("duplicate_channel_id", reason)
+                await self._write([], [(row, error)], {})
+
+    async def _write(
+        self,
+        sent: list[tuple[asyncpg.Record, SendResult, datetime]],
+        other: list[tuple[asyncpg.Record, SendError]],
+        auth: dict[UUID, str],
+    ) -> None:
+        async with transaction(self.pool) as tx:
+            conn = tx.conn
+            if sent:
+                items = [(r["id"], res.channel_message_id, at) for r, res, at in sent]
+                for changed in await queries.mark_sent_many(conn, items):
+                    await emit_updated(conn, changed)
+            for row, exc in other:
+                moved = await self._unsent(conn, row, exc)
+                if moved is not None:
+                    await emit_updated(conn, moved)
+            for integration_id, reason in auth.items():
+                await record_health(conn, integration_id, HealthOutcome(Health.AUTH_FAILED, reason))
+
+    async def _unsent(
+        self, conn: Conn, row: asyncpg.Record, exc: SendError
+    ) -> asyncpg.Record | None:
+        message_id, attempt = row["id"], row["attempts"]
+        if isinstance(exc, TransientSendError):
+            if attempt < self.settings.outbound_max_attempts:
+                delay = max(backoff(attempt), exc.retry_after or 0.0)
+                return await queries.mark_retry(
+                    conn, message_id, attempt, delay, exc.code, exc.reason
+                )
+            reason = f"{exc.reason} (gave up after {attempt} attempts)"
+            return await queries.mark_failed(conn, message_id, attempt, exc.code, reason)
+        return await queries.mark_failed(conn, message_id, attempt, exc.code, exc.reason)
 
 
-async def _fail(pool: Pool, row: asyncpg.Record, exc: SendError) -> None:
-    message_id, attempt = row["id"], row["attempts"]
-    log.info(
-        "outbound message failed",
-        extra={"message_id": str(message_id), "code": exc.code, "reason": exc.reason},
-    )
-    await _record(pool, lambda c: queries.mark_failed(c, message_id, attempt, exc.code, exc.reason))
+class _Tick:
+    def __init__(
+        self, pool: Pool, settings: Settings, registry: ChannelRegistry, stop: asyncio.Event
+    ) -> None:
+        self.pool, self.settings, self.registry, self.stop = pool, settings, registry, stop
+        self.outcomes = _Outcomes(pool, settings)
+        self.limiter = RateLimiter(pool)
+        self.gate = asyncio.Semaphore(CONCURRENCY)
+        self.last: dict[UUID, asyncio.Task[None]] = {}  # conversation -> its latest send
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.unsent: list[asyncpg.Record] = []
+        self.hold_until = time.time() + HOLD_SECONDS
+
+    async def run(self, claimed: list[asyncpg.Record]) -> None:
+        by_account: dict[UUID | None, list[tuple[asyncpg.Record, OutboundMessage]]]
+        by_account = defaultdict(list)
+        for row in claimed:  # oldest first
+            try:
+                by_account[row["integration_account_id"]].append(
+                    (row, _message(row, self.settings))
+                )
+            except PermanentSendError as exc:
+                self.outcomes.add_error(row, exc)
+        writer = asyncio.create_task(self.outcomes.run())
+        try:
+            done = await asyncio.gather(
+                *(self._account(a, items) for a, items in by_account.items()),
+                return_exceptions=True,
+            )
+            while self.tasks:  # every started send reports before the tick ends
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            for result in done:
+                if isinstance(result, BaseException):
+                    raise result
+        finally:
+            self.outcomes.closed = True
+            self.outcomes.due.set()
+            await writer
+            if self.unsent:
+                async with transaction(self.pool) as tx:
+                    await queries.release(tx.conn, [(r["id"], r["attempts"]) for r in self.unsent])
+
+    async def _account(
+        self, account_id: UUID | None, items: list[tuple[asyncpg.Record, OutboundMessage]]
+    ) -> None:
+        """Sends one account's messages, each at a send slot of the account."""
+        if account_id is None:  # nothing to rate-limit on (fails in the adapter, or a test)
+            for row, message in items:
+                await self._start(row, message, None)
+            return
+        rate = items[0][0]["send_rate_per_second"] or DEFAULT_RATE
+        pending = deque(items)
+        try:
+            while pending and not self.stop.is_set():
+                until = min(self.hold_until, time.time() + GRANT_WAIT_SECONDS)
+                grant = await self.limiter.acquire(account_id, len(pending), rate, until)
+                if grant is None:
+                    break
+                for i in range(grant.count):
+                    await sleep_until(grant.slot(i))
+                    row, message = pending[0]
+                    if await self._start(row, message, grant.deadline(i)):
+                        pending.popleft()  # else: too late for this slot; try the next
+        finally:
+            self.unsent.extend(row for row, _ in pending)
+
+    async def _start(
+        self, row: asyncpg.Record, message: OutboundMessage, deadline: float | None
+    ) -> bool:
+        """Start one send (in order within its conversation); False if `deadline` passed."""
+        previous = self.last.get(message.conversation_id)
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        await self.gate.acquire()
+        if deadline is not None and time.time() > deadline:
+            self.gate.release()
+            return False
+        task = asyncio.create_task(self._send(row, message))
+        task.add_done_callback(lambda _: self.gate.release())
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+        self.last[message.conversation_id] = task
+        return True
+
+    async def _send(self, row: asyncpg.Record, message: OutboundMessage) -> None:
+        try:
+            adapter = self.registry.require(message.channel)
+            try:
+                result = await asyncio.wait_for(adapter.send(message), SEND_TIMEOUT_SECONDS)
+            except TimeoutError:
+                raise TransientSendError(
+                    "timeout",
+                    f"the {message.channel} API did not answer within {SEND_TIMEOUT_SECONDS:g} s",
+                ) from None
+        except SendError as exc:
+            self.outcomes.add_error(row, exc)
+        except Exception as exc:  # an adapter bug: retried like a transient error, and logged
+            log.exception("channel adapter raised", extra={"message_id": str(message.message_id)})
+            error = TransientSendError("adapter_error", f"unexpected error in the adapter: {exc}")
+            self.outcomes.add_error(row, error)
+        else:
+            self.outcomes.add_sent(row, result)
 
 
-async def _retry_or_fail(
-    pool: Pool, settings: Settings, row: asyncpg.Record, exc: TransientSendError
-) -> None:
-    message_id, attempt = row["id"], row["attempts"]
-    if attempt >= settings.outbound_max_attempts:
-        final = PermanentSendError(exc.code, f"{exc.reason} (gave up after {attempt} attempts)")
-        await _fail(pool, row, final)
-        return
-    delay = max(backoff(attempt), exc.retry_after or 0.0)
-    await _record(
-        pool,
-        lambda c: queries.mark_retry(c, message_id, attempt, delay, exc.code, exc.reason),
-    )
-
-
-async def send_due(pool: Pool, settings: Settings, registry: ChannelRegistry) -> int:
-    """One tick: claim due messages, send them, record the outcomes. Returns how many
-    messages it handled (0: nothing was due)."""
+async def send_due(
+    pool: Pool,
+    settings: Settings,
+    registry: ChannelRegistry,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """One tick: send due read receipts; claim due messages, send them, record the
+    outcomes. Returns how many messages and receipts it handled (0: nothing was due)."""
+    handled = await send_read_receipts(pool, settings, registry)
     async with transaction(pool) as tx:
-        claimed = await queries.claim_due(tx.conn, BATCH_SIZE, LEASE_SECONDS)
-    if not claimed:
+        claimed = await queries.claim_due(
+            tx.conn, BATCH_SIZE, LEASE_SECONDS, SATURATED_AHEAD_SECONDS
+        )
+    if claimed:
+        await _Tick(pool, settings, registry, stop or asyncio.Event()).run(claimed)
+    return handled + len(claimed)
+
+
+async def send_read_receipts(pool: Pool, settings: Settings, registry: ChannelRegistry) -> int:
+    """Queued WhatsApp read receipts (conversations/service.mark_read): best effort."""
+    async with transaction(pool) as tx:
+        receipts = await queries.claim_read_receipts(tx.conn, RECEIPT_BATCH, LEASE_SECONDS)
+    if not receipts:
         return 0
-    by_conversation: dict[object, list[asyncpg.Record]] = defaultdict(list)
-    for row in claimed:  # oldest first
-        by_conversation[row["conversation_id"]].append(row)
-    gate = asyncio.Semaphore(CONCURRENCY)
+    mark = getattr(registry.get(Channel.WHATSAPP), "mark_read", None)
 
-    async def run(rows: list[asyncpg.Record]) -> None:
-        async with gate:
-            for row in rows:
-                try:
-                    await _send_one(pool, settings, registry, row)
-                except Exception:  # recording failed (database down): the lease retries it
-                    log.exception("could not record an outbound outcome")
+    async def one(receipt: asyncpg.Record) -> None:
+        retry, error = False, None
+        if settings.whatsapp_mark_read and mark is not None:
+            try:
+                await asyncio.wait_for(
+                    mark(receipt["integration_account_id"], receipt["channel_message_id"]),
+                    SEND_TIMEOUT_SECONDS,
+                )
+            except TimeoutError:
+                retry, error = True, "timeout"
+            except TransientSendError as exc:
+                retry, error = True, f"{exc.code}: {exc.reason}"
+            except Exception as exc:  # permanent errors and adapter bugs: give up
+                error = str(exc)
+        if error:
+            log.warning(
+                "WhatsApp read receipt failed",
+                extra={
+                    "conversation_id": str(receipt["conversation_id"]),
+                    "attempt": receipt["attempts"],
+                    "error": error,
+                },
+            )
+        async with transaction(pool) as tx:
+            if retry and receipt["attempts"] < RECEIPT_MAX_ATTEMPTS:
+                await queries.retry_read_receipt(tx.conn, receipt, backoff(receipt["attempts"]))
+            else:
+                await queries.finish_read_receipt(tx.conn, receipt)
 
-    await asyncio.gather(*(run(rows) for rows in by_conversation.values()))
-    return len(claimed)
+    await asyncio.gather(*(one(r) for r in receipts))
+    return len(receipts)
+
+
+class AccountCache:
+    """AccountConfig by account id, kept ACCOUNT_TTL_SECONDS (credential changes reach
+    running workers within that time)."""
+
+    def __init__(self, pool: Pool, box: SecretBox, ttl: float = ACCOUNT_TTL_SECONDS) -> None:
+        self.pool, self.box, self.ttl = pool, box, ttl
+        self._items: dict[UUID, tuple[float, AccountConfig | None]] = {}
+
+    async def get(self, account_id: UUID) -> AccountConfig | None:
+        hit = self._items.get(account_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        try:
+            async with self.pool.acquire() as conn:
+                found = await by_id(conn, self.box, account_id)
+        except DecryptError as exc:  # the key that sealed the credentials is gone
+            raise PermanentSendError(
+                "credentials_unreadable", f"the integration's credentials cannot be read: {exc}"
+            ) from None
+        self._items[account_id] = (time.monotonic() + self.ttl, found)
+        return found
+
+
+@contextlib.asynccontextmanager
+async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[ChannelRegistry]:
+    """The registry a worker sends with: default_registry's adapters, plus WhatsApp,
+    Messenger and Instagram through the Graph API of each conversation's account."""
+    http = GraphClient(settings.allow_private_urls, HTTP_TIMEOUT_SECONDS, KEEPALIVE)
+    accounts = AccountCache(pool, box_from(settings))
+    page = PageAdapter(accounts.get, http)
+    meta: dict[str, ChannelAdapter] = {
+        Channel.WHATSAPP: WhatsAppAdapter(accounts.get, http),
+        Channel.MESSENGER: page,
+        Channel.INSTAGRAM: page,
+    }
+    registry = ChannelRegistry(meta)
+    for name in default_registry.channels():  # adapters registered in code win
+        registry.register(name, default_registry.require(name))
+    try:
+        yield registry
+    finally:
+        await http.aclose()
 
 
 async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
@@ -222,22 +473,30 @@ async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> Non
 async def outbound_loop(
     pool: Pool, settings: Settings, stop: asyncio.Event, registry: ChannelRegistry | None = None
 ) -> None:
-    """Runs ticks while there is work; otherwise sleeps until a reply commits (NOTIFY) or
-    IDLE_SECONDS pass (retries coming due, expired leases)."""
-    channels = registry or default_registry
+    """LANES ticks side by side while there is work; each sleeps, when idle, until a reply
+    commits (NOTIFY) or IDLE_SECONDS pass (retries coming due, expired leases)."""
     wake = asyncio.Event()
 
     def on_notify(*_: object) -> None:
         wake.set()
 
-    async with pool.acquire() as listener:
+    async def lane(channels: ChannelRegistry) -> None:
+        while not stop.is_set():
+            wake.clear()
+            if await send_due(pool, settings, channels, stop):
+                continue
+            await _idle(wake, stop, IDLE_SECONDS)
+
+    async with contextlib.AsyncExitStack() as stack:
+        channels = registry
+        if channels is None:
+            channels = await stack.enter_async_context(meta_registry(pool, settings))
+        listener = await stack.enter_async_context(pool.acquire())
         await listener.add_listener(OUTBOUND_WAKE_CHANNEL, on_notify)
         try:
-            while not stop.is_set():
-                wake.clear()
-                if await send_due(pool, settings, channels):
-                    continue
-                await _idle(wake, stop, IDLE_SECONDS)
+            async with asyncio.TaskGroup() as lanes:
+                for _ in range(LANES):
+                    lanes.create_task(lane(channels))
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(OUTBOUND_WAKE_CHANNEL, on_notify)

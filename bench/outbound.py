@@ -1,0 +1,351 @@
+"""Outbound sending throughput: one `omnistream worker` sending to one WhatsApp account
+configured at --rate messages/s, against the Graph API sandbox in benchmark mode (--instant:
+every valid send accepted at once, no statuses, no faults).
+
+What it does: creates a scratch database `omnistream_bench_out_<random>` on --database-url's
+server and migrates it; starts `omnistream sandbox --instant` (its own process) with one
+WhatsApp account; seeds one integration (credentials sealed like the API does) whose account
+has send_rate_per_second = --rate, and --messages pending text replies, one per conversation
+(a conversation's replies go out one after the other, so many customers is the realistic
+fan-out); then starts ONE `omnistream worker` (--workers N: N of them, sharing the
+account's rate through PostgreSQL) and waits until every message is sent.
+
+Figures come from the sandbox's recording (its clock, the time each send was accepted):
+rate = sent / (last accept - first accept), `sustained` = the mean of the full seconds in
+between, the largest count in any second-aligned window (what the rate limit guarantees)
+and in any sliding 1 s window (by accept and by arrival time; receiver jitter included),
+duplicates (sends of one message accepted more than once, counted by
+biz_opaque_callback_data), and the worker's CPU time per message. Prints one JSON object on
+stdout; progress goes to stderr. Everything is stopped and the database dropped at the end,
+also on failure or Ctrl-C.
+
+    .venv/bin/python bench/outbound.py                     # 10,000 messages at 1,000/s
+    .venv/bin/python bench/outbound.py --messages 3000 --rate 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from inbox_common import DEFAULT_SERVER, BenchError, console, machine_info, with_database
+
+from omnistream.db.migrate import migrate
+from omnistream.db.pool import init_connection
+from omnistream.integrations.credentials import seal
+from omnistream.kit.crypto import SecretBox
+from omnistream.kit.enums import Channel
+
+PHONE_ID = "109000000000001"
+TOKEN = "bench-whatsapp-token"
+APP_SECRET = "bench-app-secret"
+SECRET_KEY = "bench-outbound-" + "k" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def max_in_window(times: list[float], width: float = 1.0) -> int:
+    ordered, best, start = sorted(times), 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def seed(dsn: str, messages: int, rate: int, graph: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    try:
+        await migrate(conn)
+        integration_id = uuid4()
+        values = {
+            "access_token": TOKEN,
+            "app_secret": APP_SECRET,
+            "verify_token": "bench-verify",
+            "waba_id": "209000000000001",
+            "base_url": graph,
+        }
+        stored = seal(SecretBox(SECRET_KEY), Channel.WHATSAPP, integration_id, values)
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'whatsapp', 'bench', $2)",
+            integration_id,
+            stored,
+        )
+        account: UUID = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, is_default, "
+            "send_rate_per_second) VALUES ($1, $2, true, $3) RETURNING id",
+            integration_id,
+            PHONE_ID,
+            rate,
+        )
+        await conn.execute(
+            """
+            WITH k AS (
+                INSERT INTO contacts (name, phone)
+                SELECT 'Customer ' || n, '1650' || lpad(n::text, 7, '0')
+                  FROM generate_series(1, $1) n RETURNING id
+            ), c AS (
+                INSERT INTO conversations (contact_id, channel, integration_account_id,
+                                           last_inbound_at)
+                SELECT id, 'whatsapp', $2, now() FROM k RETURNING id
+            )
+            INSERT INTO messages (conversation_id, channel, direction, type, content, status,
+                                  next_attempt_at, created_at)
+            SELECT id, 'whatsapp', 'outbound', 'text', '{"text": "Your parcel is on its way"}',
+                   'pending', now(), clock_timestamp()
+              FROM c
+            """,
+            messages,
+            account,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def sent_count(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT status, count(*) AS n FROM messages GROUP BY status")
+    finally:
+        await conn.close()
+    return {r["status"]: r["n"] for r in rows}
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)  # the worker stops on it; py-spy then writes its profile
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def wait_sandbox(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"the sandbox exited: {log.read_text()[-1500:]}")
+        try:
+            if httpx.get(f"{url}/_sandbox/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BenchError("the sandbox did not start")
+
+
+def figures(url: str, messages: int) -> dict[str, Any]:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        records = http.get(
+            "/_sandbox/requests",
+            params={"path": "/messages", "limit": min(100_000, 2 * messages + 100)},
+        ).json()["requests"]
+        sends = http.get("/_sandbox/sends", params={"account": PHONE_ID}).json()["sends"]
+    accepted = sorted(r["accepted_at"] for r in records if r.get("accepted_at") is not None)
+    arrived = sorted(r["at"] for r in records if r.get("accepted_at") is not None)
+    refused = Counter(r["status"] for r in records if r["status"] != 200)
+    per_second = Counter(int(t) for t in accepted)
+    full = [per_second[s] for s in range(int(accepted[0]) + 1, int(accepted[-1]))]
+    duration = accepted[-1] - accepted[0]
+    return {
+        "sent": len(accepted),
+        "duration_s": round(duration, 3),
+        "rate_per_s": round(len(accepted) / duration, 1) if duration else None,
+        "sustained_per_s": round(sum(full) / len(full), 1) if full else None,
+        "max_per_second_aligned": max(per_second.values()),
+        "max_in_any_sliding_1s": max_in_window(accepted),
+        "max_in_any_sliding_1s_by_arrival": max_in_window(arrived),
+        "duplicates": sum(1 for s in sends if s["accepted"] > 1),
+        "messages_reaching_sandbox": len(sends),
+        "refused": dict(refused),
+        "per_second": [per_second[s] for s in range(int(accepted[0]), int(accepted[-1]) + 1)],
+    }
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    name = f"omnistream_bench_out_{secrets.token_hex(4)}"
+    dsn = with_database(args.database_url, name)
+    work = Path(tempfile.mkdtemp(prefix="omnistream-bench-out-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    omnistream = str(Path(sys.executable).parent / "omnistream")
+    sandbox = None
+    workers: list[subprocess.Popen[bytes]] = []
+    asyncio.run(_create(args.database_url, name))
+    try:
+        config = work / "sandbox.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "record_limit": 10 * args.messages + 100,
+                    "accounts": [
+                        {
+                            "channel": "whatsapp",
+                            "external_id": PHONE_ID,
+                            "access_token": TOKEN,
+                            "app_secret": APP_SECRET,
+                        }
+                    ],
+                }
+            )
+        )
+        sandbox_log, worker_log = work / "sandbox.log", work / "worker.log"
+        env = {**os.environ, "OMNISTREAM_LOG_LEVEL": "WARNING"}
+        sandbox = start(
+            [omnistream, "sandbox", "--port", str(port), "--instant", "--config", str(config)],
+            env,
+            sandbox_log,
+        )
+        wait_sandbox(url, sandbox, sandbox_log)
+        console.print(f"seeding {args.messages} pending messages (rate {args.rate}/s)")
+        asyncio.run(seed(dsn, args.messages, args.rate, url))
+        info = asyncio.run(_machine(dsn))
+        worker_env = {
+            **env,
+            "DATABASE_URL": dsn,
+            "OMNISTREAM_SECRET_KEY": SECRET_KEY,
+            "OMNISTREAM_DATA_DIR": str(work / "data"),
+            "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
+        }
+        console.print(f"starting {args.workers} worker(s)")
+        started = time.monotonic()
+        command = [omnistream, "worker"]
+        if args.profile:  # py-spy samples the worker into a raw (collapsed stacks) file
+            spy = str(Path(sys.executable).parent / "py-spy")
+            command = [spy, "record", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
+        workers = [start(command, worker_env, worker_log) for _ in range(args.workers)]
+        sandbox_cpu = proc_cpu_seconds(sandbox.pid)
+        deadline = started + args.timeout
+        while True:
+            counts = asyncio.run(sent_count(dsn))
+            if counts.get("sent", 0) + counts.get("failed", 0) >= args.messages:
+                break
+            if any(w.poll() is not None for w in workers):
+                raise BenchError(f"the worker exited: {worker_log.read_text()[-1500:]}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"not done after {args.timeout} s: {counts}")
+            time.sleep(0.25)
+        wall = time.monotonic() - started
+        worker_cpu = sum(proc_cpu_seconds(w.pid) for w in workers)
+        sandbox_cpu = proc_cpu_seconds(sandbox.pid) - sandbox_cpu
+        result = figures(url, args.messages)
+        return {
+            "benchmark": "outbound",
+            "machine": info,
+            "messages": args.messages,
+            "rate_limit_per_s": args.rate,
+            "workers": args.workers,
+            **{k: v for k, v in result.items() if k != "per_second"},
+            "statuses": counts,
+            "wall_s_from_worker_start": round(wall, 2),
+            "worker_cpu_s": round(worker_cpu, 2),
+            "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
+            "sandbox_cpu_us_per_message": round(sandbox_cpu / args.messages * 1e6),
+            # The limiter's ceiling is the configured rate itself: "at least the rate" can
+            # only hold with equality, so met = within 1% of it, never above it.
+            "met": bool(
+                result["sustained_per_s"]
+                and result["sustained_per_s"] >= 0.99 * args.rate
+                and result["max_per_second_aligned"] <= args.rate
+                and result["duplicates"] == 0
+                and result["sent"] == args.messages
+            ),
+            "per_second": result["per_second"],
+        }
+    finally:
+        for proc in workers:
+            stop(proc)
+        stop(sandbox)
+        asyncio.run(_drop(args.database_url, name))
+
+
+async def _create(server: str, name: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop(server: str, name: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _machine(dsn: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await machine_info(conn)
+    finally:
+        await conn.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, default=1000, help="send_rate_per_second (1-1000)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the rate")
+    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="any database on the server")
+    parser.add_argument("--profile", help="write a py-spy profile of the worker (collapsed stacks)")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = bench(args)
+    except BenchError as exc:
+        console.print(f"[bold red]bench failed:[/] {exc}", highlight=False)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0 if result["met"] else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
