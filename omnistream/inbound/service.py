@@ -18,7 +18,6 @@ import orjson
 from omnistream.channels.meta_page import inbound as meta_page
 from omnistream.channels.whatsapp import inbound as whatsapp
 from omnistream.contacts import queries as contact_queries
-from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations.service import audience_of
 from omnistream.conversations.service import payload as conversation_payload
@@ -42,7 +41,7 @@ from omnistream.kit.enums import Channel
 from omnistream.messages import queries as message_queries
 from omnistream.messages.enums import Direction, MessageStatus
 from omnistream.messages.presentation import message_payload, preview
-from omnistream.messages.service import apply_status, emit_updated, ingest_inbound
+from omnistream.messages.service import apply_status, emit_opened, emit_updated, ingest_inbound
 
 META_CHANNELS = [Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM]
 # Tries of a payload (1 = the first) while a receipt names a message not recorded yet: the
@@ -318,23 +317,7 @@ async def record_external(run: _Run, account: AccountConfig, echo: Echo) -> None
     audience = audience_of(conversation)
     after = {**conversation_payload(conversation), **{k: row["c_" + k] for k in _COUNTERS}}
     if created:
-        if contact_created:
-            (shown,) = await present_contacts(conn, [person])
-            await emit(
-                conn,
-                EventType.CONTACT_CREATED,
-                shown.model_dump(mode="json"),
-                actor=None,
-                audience=audience,
-            )
-        await emit(
-            conn,
-            EventType.CONVERSATION_CREATED,
-            {"conversation": after},
-            actor=None,
-            conversation_id=conversation["id"],
-            audience=audience,
-        )
+        await emit_opened(conn, person, contact_created, after, None, audience)
     await emit(
         conn,
         EventType.MESSAGE_CREATED,

@@ -160,23 +160,7 @@ async def ingest_inbound(
     audience = audience_of(conversation)
     after = _with_counters(conversation, row)
     if created:
-        if contact_created:
-            (shown,) = await present_contacts(conn, [person])
-            await emit(
-                conn,
-                EventType.CONTACT_CREATED,
-                shown.model_dump(mode="json"),
-                actor=actor,
-                audience=audience,
-            )
-        await emit(
-            conn,
-            EventType.CONVERSATION_CREATED,
-            {"conversation": after},
-            actor=actor,
-            conversation_id=conversation["id"],
-            audience=audience,
-        )
+        await emit_opened(conn, person, contact_created, after, actor, audience)
     elif conversation["status"] == ConversationStatus.RESOLVED:
         reopened = await conversation_queries.set_status(
             conn, conversation["id"], ConversationStatus.OPEN
@@ -199,6 +183,34 @@ async def ingest_inbound(
         audience=audience,
     )
     return row
+
+
+async def emit_opened(
+    conn: Conn,
+    person: asyncpg.Record,
+    contact_created: bool,
+    conversation: dict[str, Any],
+    actor: dict[str, Any] | None,
+    audience: list[dict[str, Any]],
+) -> None:
+    """The events of a first message: contact.created (if new) and conversation.created."""
+    if contact_created:
+        (shown,) = await present_contacts(conn, [person])
+        await emit(
+            conn,
+            EventType.CONTACT_CREATED,
+            shown.model_dump(mode="json"),
+            actor=actor,
+            audience=audience,
+        )
+    await emit(
+        conn,
+        EventType.CONVERSATION_CREATED,
+        {"conversation": conversation},
+        actor=actor,
+        conversation_id=conversation["id"],
+        audience=audience,
+    )
 
 
 # Delivery statuses ------------------------------------------------------------------------
