@@ -654,6 +654,11 @@ async def test_a_slow_client_is_cut_off_without_holding_up_others(
     slow = await connect(
         server, agent.token, sock=sock, max_queue=1, max_size=2**22, compression=None
     )
+    # One live event first: from then on an overflow cuts the socket off at once (before
+    # any live event it would re-read the range from the table and could overflow again).
+    await emit_one(ctx, "small")
+    assert labels([await fast.event(5)]) == ["small"]
+    assert labels([await slow.event(5)]) == ["small"]
     overflows = ctx.hub.overflows
     blob = secrets.token_urlsafe(225_000)  # 300 kB that deflate cannot shrink
     try:
