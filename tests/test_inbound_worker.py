@@ -21,6 +21,7 @@ from tests.test_inbound_support import (
     fixture,
     integration,
     payload,
+    rows,
     value,
     whatsapp,
 )
@@ -126,17 +127,20 @@ async def test_a_payload_routed_in_part_is_processed_with_a_note(ctx, client) ->
 async def test_a_deadlock_retries_the_payload_later(ctx, client, monkeypatch) -> None:
     await whatsapp(ctx)
     await deliver(client, text_payload("wamid.RETRIED"))
-    calls = 0
-    real = worker.service.apply
+    # The first try deadlocks in the batch path, then again on its own: retried later.
+    failures = {"batch": 1, "alone": 1}
 
-    async def deadlocked(*args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise asyncpg.DeadlockDetectedError("deadlock detected")
-        return await real(*args)
+    def deadlocking(path: str, real: Any) -> Any:
+        async def call(*args: Any) -> Any:
+            if failures[path]:
+                failures[path] -= 1
+                raise asyncpg.DeadlockDetectedError("deadlock detected")
+            return await real(*args)
 
-    monkeypatch.setattr(worker.service, "apply", deadlocked)
+        return call
+
+    monkeypatch.setattr(worker, "ingest_many", deadlocking("batch", worker.ingest_many))
+    monkeypatch.setattr(worker.service, "apply", deadlocking("alone", worker.service.apply))
     await drain(ctx)
     (audit,) = await audits(ctx)
     assert (audit["status"], audit["attempts"]) == ("pending", 1)
@@ -160,7 +164,11 @@ async def test_an_unexpected_error_fails_only_its_payload(ctx, client, monkeypat
             raise RuntimeError("a bug")
         return await real(tx, parsed, *rest)
 
+    async def batch_fails(*_: Any) -> Any:
+        raise RuntimeError("the batch path gives up: payloads go one by one")
+
     monkeypatch.setattr(worker.service, "apply", buggy)
+    monkeypatch.setattr(worker, "ingest_many", batch_fails)
     await drain(ctx)
     assert [a["status"] for a in await audits(ctx)] == ["processed", "failed", "processed"]
     assert (await audits(ctx))[1]["error"] == "RuntimeError: a bug"
@@ -209,3 +217,64 @@ async def test_signed_garbage_never_crashes_the_endpoint_or_the_tick(ctx, client
         await deliver(client, raw)
     await drain(ctx)
     assert {a["status"] for a in await audits(ctx)} == {"failed"}
+
+
+async def test_a_batch_of_plain_messages_follows_the_one_message_rules(ctx, client) -> None:
+    await whatsapp(ctx)
+    known, new = "6281200000001", "6281200000002"
+    await deliver(client, text_payload("wamid.OLD", sender=known))
+    await drain(ctx)
+    await value(
+        ctx, "UPDATE conversations SET status = 'resolved', resolved_at = now(), unread_count = 0"
+    )
+    await value(ctx, "UPDATE contacts SET name = ''")
+    before = await value(ctx, "SELECT max(pos) FROM event_outbox")
+    batch = [("wamid.N1", new), ("wamid.K1", known), ("wamid.N2", new)]
+    batch += [("wamid.K1", known), ("wamid.OLD", known)]  # redeliveries: nothing changes
+    for wamid, sender in batch:
+        body = text_payload(wamid, sender=sender)
+        body["entry"][0]["changes"][0]["value"]["contacts"][0].update(
+            {"wa_id": sender, "profile": {"name": f"Name of {sender[-1]}"}}
+        )
+        await deliver(client, body)
+    assert await drain(ctx) == 5
+    assert [a["status"] for a in await audits(ctx)] == ["processed"] * 6
+    found = await rows(
+        ctx,
+        "SELECT k.phone, k.name, c.status, c.resolved_at, c.unread_count, c.last_message_at,"
+        " c.last_message_preview, (SELECT array_agg(m.channel_message_id ORDER BY m.created_at,"
+        " m.channel_message_id) FROM messages m WHERE m.conversation_id = c.id) AS messages"
+        " FROM conversations c JOIN contacts k ON k.id = c.contact_id ORDER BY k.phone",
+    )
+    assert [
+        (r["phone"], r["name"], r["status"], r["resolved_at"], r["unread_count"]) for r in found
+    ] == [
+        (known, "Name of 1", "open", None, 1),
+        (new, "Name of 2", "open", None, 2),
+    ]
+    assert sorted(found[0]["messages"]) == ["wamid.K1", "wamid.OLD"]
+    assert sorted(found[1]["messages"]) == ["wamid.N1", "wamid.N2"]
+    newest = await rows(
+        ctx,
+        "SELECT DISTINCT ON (conversation_id) conversation_id, created_at FROM messages"
+        " ORDER BY conversation_id, created_at DESC",
+    )
+    assert {r["created_at"] for r in newest} == {r["last_message_at"] for r in found}
+    events = await rows(
+        ctx, "SELECT type, data, actor FROM event_outbox WHERE pos > $1 ORDER BY pos", before
+    )
+    assert [
+        (e["type"], e["data"].get("message", {}).get("channel_message_id")) for e in events
+    ] == [
+        ("contact.created", None),
+        ("conversation.created", None),
+        ("message.created", "wamid.N1"),
+        ("conversation.reopened", None),
+        ("message.created", "wamid.K1"),
+        ("message.created", "wamid.N2"),
+    ]
+    assert events[0]["data"]["phone"] == new and events[0]["data"]["name"] == "Name of 2"
+    assert {e["actor"]["type"] for e in events} == {"contact"}
+    # Each event carries its conversation as the batch left it.
+    assert events[2]["data"]["conversation"]["unread_count"] == 2
+    assert events[3]["data"]["conversation"]["status"] == "open"

@@ -13,6 +13,7 @@ import pytest
 
 from omnistream.context import AppContext
 from omnistream.db.pool import transaction
+from omnistream.messages import ingest as ingest_module
 from omnistream.messages import service
 from omnistream.messages.presentation import preview
 from tests import factories
@@ -39,7 +40,7 @@ async def ingest(ctx: AppContext, **overrides: Any) -> asyncpg.Record | None:
     }
     kwargs.update(overrides)
     async with transaction(ctx.pool) as tx:
-        return await service.ingest_inbound(tx, **kwargs)
+        return await ingest_module.ingest_inbound(tx, **kwargs)
 
 
 async def events(ctx: AppContext) -> list[asyncpg.Record]:

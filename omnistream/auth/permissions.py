@@ -25,6 +25,13 @@ class Perm(StrEnum):
     CONVERSATIONS_WORK = "conversations.work"  # assign, take, transfer, resolve, notes, read marks
     MESSAGES_SEND = "messages.send"  # replies and uploads
     INTEGRATIONS_MANAGE = "integrations.manage"  # channels, credentials, accounts (admin)
+    # Reply tools (issue 5). Which records: quick replies by division (service rules),
+    # scheduled messages by conversation visibility.
+    QUICK_REPLIES_READ = "quick_replies.read"  # list, search, render, own favourites
+    QUICK_REPLIES_MANAGE = "quick_replies.manage"  # admins: all; supervisors: their divisions'
+    TEMPLATES_READ = "templates.read"  # list and inspect WhatsApp templates
+    TEMPLATES_SYNC = "templates.sync"  # pull templates from Meta now (admin)
+    MESSAGES_SCHEDULE = "messages.schedule"  # schedule, edit, cancel in visible conversations
 
 
 INBOX = (
@@ -33,12 +40,22 @@ INBOX = (
     Perm.CONVERSATIONS_READ,
     Perm.CONVERSATIONS_WORK,
     Perm.MESSAGES_SEND,
+    Perm.QUICK_REPLIES_READ,
+    Perm.TEMPLATES_READ,
+    Perm.MESSAGES_SCHEDULE,
 )
 
 MATRIX: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(p for p in Perm if p is not Perm.PUBLIC),
     Role.SUPERVISOR: frozenset(
-        {Perm.SELF, Perm.AGENTS_READ, Perm.DIVISIONS_READ, *INBOX, Perm.CONTACTS_MERGE}
+        {
+            Perm.SELF,
+            Perm.AGENTS_READ,
+            Perm.DIVISIONS_READ,
+            *INBOX,
+            Perm.CONTACTS_MERGE,
+            Perm.QUICK_REPLIES_MANAGE,
+        }
     ),
     Role.AGENT: frozenset({Perm.SELF, *INBOX}),
 }

@@ -77,6 +77,61 @@ async def find_or_create_by_identity(
     return row, True
 
 
+async def by_phones(conn: Conn, phones: list[str]) -> list[asyncpg.Record]:
+    """The contacts with these WhatsApp ids (a batch of inbound messages)."""
+    return await conn.fetch(
+        f"SELECT {COLUMNS}, false AS created FROM contacts k WHERE k.phone = ANY($1::text[])",
+        phones,
+    )
+
+
+async def insert_phones(conn: Conn, phones: list[str], names: list[str]) -> list[asyncpg.Record]:
+    """New contacts for these WhatsApp ids; a phone inserted meanwhile by another transaction
+    is skipped (read it with by_phones in a later statement). Sorted, so two batches inserting
+    overlapping phones wait on each other in one order and never deadlock."""
+    return await conn.fetch(
+        f"""
+        WITH k AS (INSERT INTO contacts (phone, name)
+                   SELECT p, n FROM unnest($1::text[], $2::text[]) AS t(p, n) ORDER BY p
+                   ON CONFLICT (phone) WHERE phone IS NOT NULL DO NOTHING RETURNING *)
+        SELECT {COLUMNS}, true AS created FROM k
+        """,
+        phones,
+        names,
+    )
+
+
+async def fill_names(conn: Conn, ids: list[UUID], names: list[str]) -> list[asyncpg.Record]:
+    """Profile names for known contacts that have none (a name set by an agent is kept)."""
+    return await conn.fetch(
+        f"""
+        UPDATE contacts k SET name = t.n, updated_at = now()
+          FROM unnest($1::uuid[], $2::text[]) AS t(id, n)
+         WHERE k.id = t.id AND k.name = '' AND t.n <> ''
+        RETURNING {COLUMNS}, false AS created
+        """,
+        ids,
+        names,
+    )
+
+
+async def by_identities(
+    conn: Conn, channels: list[str], external_ids: list[str]
+) -> list[asyncpg.Record]:
+    """Contacts behind these channel-scoped ids, with the id they were found by."""
+    return await conn.fetch(
+        f"""
+        SELECT {COLUMNS}, false AS created, i.channel AS found_channel,
+               i.external_id AS found_external_id
+          FROM unnest($1::text[], $2::text[]) AS t(channel, external_id)
+          JOIN contact_identities i ON i.channel = t.channel AND i.external_id = t.external_id
+          JOIN contacts k ON k.id = i.contact_id
+        """,
+        channels,
+        external_ids,
+    )
+
+
 # --- the contacts API (search, CRUD, merge) --------------------------------------------------
 IDENTITY_COLUMNS = "i.contact_id, i.channel, i.external_id, i.created_at"
 AUDIENCE_CAP = 50  # distinct conversation states carried by one contact event

@@ -183,6 +183,11 @@ class Hub:
     async def _read_new(self) -> None:
         while True:
             async with self._pool.acquire() as conn:
+                if not self._subscriptions:  # nobody listening: only move the position
+                    top = await queries.max_seq(conn)
+                    if not self._subscriptions:  # (a socket that came meanwhile reads them)
+                        self.last_seq = max(self.last_seq, top)
+                        return
                 rows = await queries.published_after(conn, self.last_seq, FETCH_LIMIT)
             events = []
             for row in rows:

@@ -37,6 +37,34 @@ async def insert(
     await conn.execute("SELECT pg_notify($1, '')", OUTBOX_WAKE_CHANNEL)
 
 
+async def insert_many(
+    conn: Conn,
+    event_types: list[str],
+    data: list[str],
+    actors: list[str],
+    conversation_ids: list[UUID | None],
+    audiences: list[str],
+    version: int,
+) -> None:
+    """Many events in one statement (JSON given as text), in list order; one wake-up."""
+    await conn.execute(
+        """
+        INSERT INTO event_outbox (type, data, actor, conversation_id, audience, version)
+        SELECT t, d::jsonb, a::jsonb, c, au::jsonb, $6
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[])
+               WITH ORDINALITY AS e(t, d, a, c, au, ord)
+         ORDER BY ord
+        """,
+        event_types,
+        data,
+        actors,
+        conversation_ids,
+        audiences,
+        version,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_WAKE_CHANNEL)
+
+
 # Publishing ------------------------------------------------------------------------------
 
 EVENTS_CHANNEL = "omnistream_events"  # payload: the highest seq just published

@@ -40,8 +40,9 @@ from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import queries as message_queries
 from omnistream.messages.enums import Direction, MessageStatus
+from omnistream.messages.ingest import NewInbound, check, emit_opened, ingest_inbound
 from omnistream.messages.presentation import message_payload, preview
-from omnistream.messages.service import apply_status, emit_opened, emit_updated, ingest_inbound
+from omnistream.messages.service import InboundError, apply_status, emit_updated
 
 META_CHANNELS = [Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM]
 # Tries of a payload (1 = the first) while a receipt names a message not recorded yet: the
@@ -136,7 +137,7 @@ class _Run:
         return self.tx.conn
 
 
-def _joined(parts: list[str]) -> str | None:
+def joined(parts: list[str]) -> str | None:
     text = "; ".join(dict.fromkeys(parts))  # once each: many items may say the same
     return (text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…") or None
 
@@ -165,17 +166,48 @@ async def apply(tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int) -> Out
             await _watermark(run, account, item)
     channel = parsed.channel
     if run.unroutable and not run.routed:
-        return Outcome("unroutable", _joined(run.notes), channel=channel)
+        return Outcome("unroutable", joined(run.notes), channel=channel)
     if run.waiting:
         waiting = [f"waiting for the sender's record (try {attempt}): " + ", ".join(run.waiting)]
         return Outcome(
-            "pending", _joined(waiting + run.notes), retry_delay(attempt), channel, run.media
+            "pending", joined(waiting + run.notes), retry_delay(attempt), channel, run.media
         )
     if run.given_up:
-        return Outcome(
-            "failed", _joined(run.given_up + run.notes), channel=channel, media=run.media
+        return Outcome("failed", joined(run.given_up + run.notes), channel=channel, media=run.media)
+    return Outcome("processed", joined(run.notes), channel=channel, media=run.media)
+
+
+async def plain_messages(parsed: Parsed, accounts: Accounts) -> list[NewInbound] | None:
+    """The payload's items for the batch path (messages.ingest.ingest_many), or None when it
+    needs the one-item path: anything but valid inbound messages without a file and not a
+    reaction, to an active account."""
+    plain: list[NewInbound] = []
+    for item in parsed.items:
+        if not isinstance(item, InboundMessage) or item.media is not None:
+            return None
+        if item.type == "reaction":
+            return None
+        account = await accounts.find(item.channel, item.accounts)
+        if account is None or not account.is_active:
+            return None
+        try:
+            check(item.channel, item.contact, item.channel_message_id, item.type, item.occurred_at)
+        except InboundError:
+            return None  # the one-item path fails the payload with the reason
+        plain.append(
+            NewInbound(
+                channel=item.channel,
+                integration_account_id=account.account_id,
+                contact=item.contact,
+                profile_name=item.profile_name,
+                channel_message_id=item.channel_message_id,
+                type=item.type,
+                content=item.content,
+                occurred_at=item.occurred_at,
+                reply_to_channel_message_id=item.reply_to,
+            )
         )
-    return Outcome("processed", _joined(run.notes), channel=channel, media=run.media)
+    return plain or None
 
 
 # Items ----------------------------------------------------------------------------------------

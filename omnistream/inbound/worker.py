@@ -27,19 +27,21 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from omnistream.config import Settings
-from omnistream.db.pool import Pool, transaction
+from omnistream.db.pool import Pool, Tx, transaction
 from omnistream.inbound import queries, service
 from omnistream.inbound.media import fetch_media
-from omnistream.inbound.model import PayloadError
+from omnistream.inbound.model import Parsed, PayloadError
 from omnistream.inbound.service import Outcome
 from omnistream.integrations.credentials import box_from
 from omnistream.kit.crypto import SecretBox
+from omnistream.messages.ingest import NewInbound, ingest_many
 from omnistream.messages.service import InboundError
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 100
+BATCH_SIZE = 200
 CONCURRENCY = 2  # batches applied at once (more queue on the same contacts' rows)
 IDLE_SECONDS = 1.0
+LINGER_SECONDS = 0.025  # after a partial batch: the lag it may add, the batching it buys
 TRANSIENT_TRIES = 5
 TRANSIENT = (
     asyncpg.DeadlockDetectedError,
@@ -69,38 +71,88 @@ async def process_batch(
         if not rows:
             return 0
         accounts = service.Accounts(conn, box)
-        outcomes: list[Outcome] = []
-        savepoint = _SAVEPOINT
-        for row in rows:
-            attempt = row["attempts"] + 1
+        outcomes: dict[int, Outcome] = {}
+        parsed: dict[int, Parsed] = {}
+        for index, row in enumerate(rows):
             try:
-                parsed = service.parse(row["body"])
+                parsed[index] = service.parse(row["body"])
             except PayloadError as exc:
-                outcomes.append(Outcome("failed", str(exc)[: service.ERROR_MAX]))
-                continue
-            await conn.execute(savepoint)
-            savepoint = _NEXT_SAVEPOINT
-            try:
-                outcome = await service.apply(tx, parsed, accounts, attempt)
-            except (asyncpg.PostgresError, InboundError, TimeoutError) as exc:
-                await conn.execute("ROLLBACK TO SAVEPOINT audit_row")
-                outcome = _failure(exc, attempt, parsed.channel)
-            except Exception as exc:  # a bug: this payload fails, the batch goes on
-                await conn.execute("ROLLBACK TO SAVEPOINT audit_row")
-                log.exception("inbound payload raised", extra={"audit_id": row["id"]})
-                outcome = _failure(exc, attempt, parsed.channel)
-            outcomes.append(outcome)
+                outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
+        await _apply_plain(tx, parsed, accounts, outcomes)
+        await _apply_each(tx, rows, parsed, accounts, outcomes)
+        done = [outcomes[i] for i in range(len(rows))]
         await queries.finish(
             conn,
             [r["id"] for r in rows],
-            [o.status for o in outcomes],
-            [o.error for o in outcomes],
-            [o.delay for o in outcomes],
-            [o.channel for o in outcomes],
+            [o.status for o in done],
+            [o.error for o in done],
+            [o.delay for o in done],
+            [o.channel for o in done],
         )
-        if any(o.media for o in outcomes):
+        if any(o.media for o in done):
             await queries.wake_media(conn)
     return len(rows)
+
+
+async def _apply_plain(
+    tx: Tx, parsed: dict[int, Parsed], accounts: service.Accounts, outcomes: dict[int, Outcome]
+) -> None:
+    """Payloads of plain inbound messages, all at once (messages.ingest.ingest_many). Should
+    that fail, they are left to the one-payload-at-a-time path, which isolates the culprit."""
+    plain: dict[int, list[NewInbound]] = {}
+    for index, payload in parsed.items():
+        items = await service.plain_messages(payload, accounts)
+        if items is not None:
+            plain[index] = items
+    # A message quoting another of the same batch needs the quoted one stored first.
+    ids = {(m.channel, m.channel_message_id) for items in plain.values() for m in items}
+    for index in [i for i, items in plain.items() if any(
+        (m.channel, m.reply_to_channel_message_id) in ids for m in items
+    )]:  # fmt: skip
+        del plain[index]
+    if not plain:
+        return
+    # Custom plans: a generic plan made while the tables were small (a seq scan matching
+    # each row against the whole array) would stay in the statement cache as they grow.
+    await tx.conn.execute("SAVEPOINT plain_batch; SET LOCAL plan_cache_mode = force_custom_plan")
+    try:
+        await ingest_many(tx, [m for items in plain.values() for m in items])
+    except Exception:  # e.g. a deadlock; the one-by-one path sorts it out
+        await tx.conn.execute("ROLLBACK TO SAVEPOINT plain_batch")
+        log.warning("batched ingest failed; applying one payload at a time", exc_info=True)
+        return
+    await tx.conn.execute("RELEASE SAVEPOINT plain_batch; RESET plan_cache_mode")
+    for index in plain:
+        payload = parsed.pop(index)
+        notes = service.joined(list(payload.notes))
+        outcomes[index] = Outcome("processed", notes, channel=payload.channel)
+
+
+async def _apply_each(
+    tx: Tx,
+    rows: list[asyncpg.Record],
+    parsed: dict[int, Parsed],
+    accounts: service.Accounts,
+    outcomes: dict[int, Outcome],
+) -> None:
+    """The remaining payloads one by one, each inside its own savepoint."""
+    conn = tx.conn
+    savepoint = _SAVEPOINT
+    for index, payload in parsed.items():
+        row = rows[index]
+        attempt = row["attempts"] + 1
+        await conn.execute(savepoint)
+        savepoint = _NEXT_SAVEPOINT
+        try:
+            outcome = await service.apply(tx, payload, accounts, attempt)
+        except (asyncpg.PostgresError, InboundError, TimeoutError) as exc:
+            await conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+            outcome = _failure(exc, attempt, payload.channel)
+        except Exception as exc:  # a bug: this payload fails, the batch goes on
+            await conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+            log.exception("inbound payload raised", extra={"audit_id": row["id"]})
+            outcome = _failure(exc, attempt, payload.channel)
+        outcomes[index] = outcome
 
 
 async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
@@ -113,8 +165,16 @@ async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> Non
 
 
 async def _run(
-    name: str, tick: Callable[[], Awaitable[int]], wake: asyncio.Event, stop: asyncio.Event
+    name: str,
+    tick: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    linger: tuple[int, float] = (0, 0.0),
 ) -> None:
+    """Ticks until stopped; idles when nothing was due. `linger` (n, seconds): after a tick
+    that handled fewer than n rows, wait that long first, so that under load the next tick
+    finds a fuller batch (each batch costs a few statements however many rows it holds)."""
+    partial, pause = linger
     while not stop.is_set():
         wake.clear()
         try:
@@ -126,6 +186,9 @@ async def _run(
             handled = 0
         if not handled:
             await _idle(wake, stop, IDLE_SECONDS)
+        elif handled < partial:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
 
 async def inbound_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
@@ -146,7 +209,13 @@ async def inbound_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> N
         await listener.add_listener(queries.MEDIA_WAKE_CHANNEL, on_media)
         try:
             runners = [
-                _run(f"batch-{i}", lambda: process_batch(pool, settings, box), wake, stop)
+                _run(
+                    f"batch-{i}",
+                    lambda: process_batch(pool, settings, box),
+                    wake,
+                    stop,
+                    (BATCH_SIZE, LINGER_SECONDS),
+                )
                 for i, wake in enumerate(batch_wakes)
             ]
             runners.append(

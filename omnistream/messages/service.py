@@ -6,8 +6,6 @@ change writes its event in the same transaction. Services never commit.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +18,6 @@ from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.channels.meta_page.outbound import HUMAN_AGENT_WINDOW
 from omnistream.channels.whatsapp.outbound import WINDOW as WHATSAPP_WINDOW
-from omnistream.contacts import queries as contact_queries
-from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations.service import audience_of, get_visible
 from omnistream.conversations.service import payload as conversation_payload
@@ -29,7 +25,7 @@ from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.enums import Channel, ConversationStatus
+from omnistream.kit.enums import Channel
 from omnistream.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from omnistream.messages import outbound_queries, queries
 from omnistream.messages.enums import (
@@ -43,7 +39,6 @@ from omnistream.messages.media import StoredUpload
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.schemas import MessageCreate
 
-_WA_ID = re.compile(r"^[0-9]{5,20}$")
 _COUNTERS = (
     "last_message_at",
     "last_message_preview",
@@ -54,11 +49,11 @@ _COUNTERS = (
 
 
 class InboundError(ValueError):
-    """An inbound message that cannot be stored (bad sender id, unknown type or channel);
-    the inbound loop marks its payload failed with this message."""
+    """An inbound message or receipt that cannot be stored (bad sender id, unknown type or
+    channel); the inbound loop marks its payload failed with this message."""
 
 
-def _with_counters(conversation: asyncpg.Record, message: asyncpg.Record) -> dict[str, Any]:
+def with_counters(conversation: asyncpg.Record, message: asyncpg.Record) -> dict[str, Any]:
     """The conversation as it is after the insert (the insert returned the new counters)."""
     return {**conversation_payload(conversation), **{k: message["c_" + k] for k in _COUNTERS}}
 
@@ -72,144 +67,6 @@ async def emit_updated(conn: Conn, row: asyncpg.Record, actor: Principal | None 
         actor=actor,
         conversation_id=row["conversation_id"],
         audience=[state(row["audience_division_id"], row["audience_agent_id"])],
-    )
-
-
-# Inbound -----------------------------------------------------------------------------------
-
-
-async def _find_contact(
-    conn: Conn, channel: Channel, sender: str, profile_name: str
-) -> tuple[asyncpg.Record, bool]:
-    sender = sender.strip()
-    if channel is Channel.WHATSAPP:
-        phone = sender.removeprefix("+")
-        if not _WA_ID.match(phone):
-            raise InboundError(f"sender {sender!r} is not a WhatsApp id (5 to 20 digits)")
-        return await contact_queries.find_or_create_by_phone(conn, phone, profile_name)
-    if not 1 <= len(sender) <= 200:
-        raise InboundError(f"sender id must be 1 to 200 characters, got {len(sender)}")
-    if channel is Channel.EMAIL:
-        sender = sender.lower()
-    return await contact_queries.find_or_create_by_identity(
-        conn, channel.value, sender, profile_name
-    )
-
-
-async def ingest_inbound(
-    tx: Tx,
-    *,
-    channel: str,
-    integration_account_id: UUID | None,
-    contact: str,
-    profile_name: str,
-    channel_message_id: str,
-    type: str,
-    content: Mapping[str, Any],
-    occurred_at: datetime,
-    reply_to_channel_message_id: str | None = None,
-    media_id: UUID | None = None,
-) -> asyncpg.Record | None:
-    """Store one inbound message; None when this channel message id is already stored.
-
-    `contact` is the sender's id on the channel: the WhatsApp id (digits, the contact's
-    phone) on WhatsApp, else the channel-scoped id (Instagram / Messenger user id, email
-    address) kept in contact_identities. The contact and a conversation are created on
-    first contact; the contact's latest conversation on this channel and account is used
-    (locked, so concurrent messages of one contact serialise) and reopened if resolved.
-    A redelivery is a no-op: no row, no event, no counter change, no reopen.
-    """
-    try:
-        chan, kind = Channel(channel), MessageType(type)
-    except ValueError as exc:
-        raise InboundError(str(exc)) from None
-    if not channel_message_id or len(channel_message_id) > 500:
-        raise InboundError("channel_message_id must be 1 to 500 characters")
-    if occurred_at.tzinfo is None:
-        raise InboundError("occurred_at must carry a time zone")
-    conn = tx.conn
-    person, contact_created = await _find_contact(conn, chan, contact, profile_name)
-    conversation = await conversation_queries.latest_for_contact(
-        conn, person["id"], chan.value, integration_account_id
-    )
-    created = conversation is None
-    if conversation is None:
-        # Only on a contact's first message: a redelivery must not open an empty conversation.
-        if await queries.exists(conn, chan.value, channel_message_id):
-            return None
-        conversation = await conversation_queries.insert(
-            conn, person["id"], chan.value, integration_account_id
-        )
-    row = await queries.insert(
-        conn,
-        conversation_id=conversation["id"],
-        channel=chan.value,
-        direction=Direction.INBOUND,
-        type=kind.value,
-        content=dict(content),
-        status=MessageStatus.RECEIVED,
-        preview=preview(kind, content),
-        channel_message_id=channel_message_id,
-        reply_to_channel_message_id=reply_to_channel_message_id,
-        media_id=media_id,
-        occurred_at=occurred_at,
-    )
-    if row is None:
-        return None
-    actor = {"type": "contact", "id": str(person["id"]), "name": person["name"]}
-    audience = audience_of(conversation)
-    after = _with_counters(conversation, row)
-    if created:
-        await emit_opened(conn, person, contact_created, after, actor, audience)
-    elif conversation["status"] == ConversationStatus.RESOLVED:
-        reopened = await conversation_queries.set_status(
-            conn, conversation["id"], ConversationStatus.OPEN
-        )
-        after = conversation_payload(reopened)
-        await emit(
-            conn,
-            EventType.CONVERSATION_REOPENED,
-            {"conversation": after},
-            actor=actor,
-            conversation_id=conversation["id"],
-            audience=audience_of(conversation, reopened),
-        )
-    await emit(
-        conn,
-        EventType.MESSAGE_CREATED,
-        {"message": message_payload(row), "conversation": after},
-        actor=actor,
-        conversation_id=conversation["id"],
-        audience=audience,
-    )
-    return row
-
-
-async def emit_opened(
-    conn: Conn,
-    person: asyncpg.Record,
-    contact_created: bool,
-    conversation: dict[str, Any],
-    actor: dict[str, Any] | None,
-    audience: list[dict[str, Any]],
-) -> None:
-    """The events of a first message: contact.created (if new) and conversation.created."""
-    if contact_created:
-        (shown,) = await present_contacts(conn, [person])
-        await emit(
-            conn,
-            EventType.CONTACT_CREATED,
-            shown.model_dump(mode="json"),
-            actor=actor,
-            audience=audience,
-        )
-    await emit(
-        conn,
-        EventType.CONVERSATION_CREATED,
-        {"conversation": conversation},
-        actor=actor,
-        conversation_id=conversation["id"],
-        audience=audience,
     )
 
 
@@ -414,7 +271,7 @@ async def send(
     await emit(
         conn,
         EventType.MESSAGE_CREATED,
-        {"message": message_payload(row), "conversation": _with_counters(conversation, row)},
+        {"message": message_payload(row), "conversation": with_counters(conversation, row)},
         actor=actor,
         conversation_id=conversation_id,
         audience=audience_of(conversation),
