@@ -63,6 +63,7 @@ class Settings(BaseSettings):
         description="Comma-separated MIME types agents may upload.",
     )
     event_retention_hours: int = Field(48, ge=24, le=24 * 90)
+    webhook_audit_retention_days: int = Field(30, ge=1, le=3650)
     outbound_max_attempts: int = Field(8, ge=1, le=50)
     allow_private_urls: bool = Field(
         False,

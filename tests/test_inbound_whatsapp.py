@@ -218,6 +218,31 @@ async def test_reactions_attach_to_their_target_and_can_be_removed(ctx, client) 
     assert shown["content"]["text"] == "our reply"
 
 
+async def test_a_reaction_neither_counts_as_unread_nor_reopens(ctx, client) -> None:
+    (account, _) = await whatsapp(ctx)
+    conversation = await conversation_for(ctx, "whatsapp", account, phone=ANA)
+    await outbound(ctx, conversation, "wamid.OUT1")
+    await value(
+        ctx,
+        "UPDATE conversations SET status = 'resolved', resolved_at = now(), unread_count = 0"
+        " WHERE id = $1",
+        conversation,
+    )
+    await deliver(client, fixture("wa_reaction"))  # 👍 to "solved"
+    await drain(ctx)
+    shown = await one(
+        ctx, "SELECT status, unread_count FROM conversations WHERE id = $1", conversation
+    )
+    assert (shown["status"], shown["unread_count"]) == ("resolved", 0)
+    assert await message(ctx, "wamid.REACT1")  # stored all the same
+    await deliver(client, fixture("wa_text"))  # a real message does both
+    await drain(ctx)
+    shown = await one(
+        ctx, "SELECT status, unread_count FROM conversations WHERE id = $1", conversation
+    )
+    assert (shown["status"], shown["unread_count"]) == ("open", 1)
+
+
 async def test_a_reaction_arriving_after_a_later_one_does_not_win(ctx, client) -> None:
     (account, _) = await whatsapp(ctx)
     conversation = await conversation_for(ctx, "whatsapp", account, phone=ANA)

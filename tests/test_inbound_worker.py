@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from omnistream.auth.worker import housekeeping_tick
 from omnistream.inbound import worker
 from omnistream.inbound.worker import inbound_loop, process_batch
 from tests.test_inbound_support import (
@@ -278,3 +279,24 @@ async def test_a_batch_of_plain_messages_follows_the_one_message_rules(ctx, clie
     # Each event carries its conversation as the batch left it.
     assert events[2]["data"]["conversation"]["unread_count"] == 2
     assert events[3]["data"]["conversation"]["status"] == "open"
+
+
+async def test_housekeeping_forgets_handled_webhook_calls_past_the_retention(ctx, client) -> None:
+    await whatsapp(ctx)
+    for wamid in ("wamid.OLD", "wamid.NEW"):
+        await deliver(client, text_payload(wamid))
+    await drain(ctx)
+    await deliver(client, text_payload("wamid.WAITING"))  # pending: never removed
+    days = ctx.settings.webhook_audit_retention_days
+    await value(
+        ctx,
+        "UPDATE webhook_audit SET received_at = now() - make_interval(days => $1 + 1)"
+        " WHERE convert_from(body, 'UTF8') ~ 'wamid.(OLD|WAITING)'",
+        days,
+    )
+    removed = await housekeeping_tick(ctx.pool, ctx.settings)
+    assert removed is not None and removed["webhook_audit"] == 1
+    left = [(a["status"], bytes(a["body"])) for a in await audits(ctx)]
+    assert [s for s, _ in left] == ["processed", "pending"]
+    assert b"wamid.NEW" in left[0][1] and b"wamid.WAITING" in left[1][1]
+    assert await value(ctx, "SELECT count(*) FROM messages") == 2  # messages stay

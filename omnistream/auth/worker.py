@@ -1,5 +1,5 @@
-"""Housekeeping: forget ended sessions, old login attempts and published events past their
-retention (clients can resume that far back)."""
+"""Housekeeping: forget ended sessions, old login attempts, published events past their
+retention (clients can resume that far back) and handled webhook calls past theirs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from omnistream.auth import queries
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.events import queries as event_queries
+from omnistream.inbound import queries as inbound_queries
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_LOCK_ID = 0x6F6D6E69686B7031  # one worker at a time runs a tick
@@ -27,7 +28,13 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
             tx.conn, float(max(settings.login_window_seconds * 2, 86400))
         )
         events = await event_queries.purge_published(tx.conn, settings.event_retention_hours)
-    return {"sessions": sessions, "login_attempts": attempts, "events": events}
+        webhooks = await inbound_queries.purge_audit(tx.conn, settings.webhook_audit_retention_days)
+    return {
+        "sessions": sessions,
+        "login_attempts": attempts,
+        "events": events,
+        "webhook_audit": webhooks,
+    }
 
 
 async def housekeeping_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:

@@ -356,3 +356,13 @@ async def _media_outcome(
         attempt,
         *args,
     )
+
+
+async def purge_audit(conn: Conn, older_than_days: int) -> int:
+    """Handled webhook calls received before the retention (never a pending one)."""
+    result: str = await conn.execute(
+        "DELETE FROM webhook_audit WHERE status <> 'pending' "
+        "AND received_at < now() - make_interval(days => $1)",
+        older_than_days,
+    )
+    return int(result.rsplit(maxsplit=1)[-1])

@@ -144,7 +144,8 @@ async def ingest_inbound(
     after = with_counters(conversation, row)
     if created:
         await emit_opened(conn, person, contact_created, after, actor, audience)
-    elif conversation["status"] == ConversationStatus.RESOLVED:
+    elif conversation["status"] == ConversationStatus.RESOLVED and kind is not MessageType.REACTION:
+        # A reaction (a thumbs-up to "solved!") does not reopen the conversation.
         reopened = await conversation_queries.set_status(
             conn, conversation["id"], ConversationStatus.OPEN
         )

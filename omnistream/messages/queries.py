@@ -57,8 +57,9 @@ async def insert(
 
     None when (channel, channel_message_id) is already stored: a redelivery changes nothing.
     The conversation's last message / preview move only if no later message exists (a late
-    webhook never rewinds them); an inbound message also bumps unread_count and
-    last_inbound_at. The row carries the new counters as c_* columns.
+    webhook never rewinds them); an inbound message also moves last_inbound_at and, unless
+    it is a reaction (it belongs to the message it reacts to), bumps unread_count. The row
+    carries the new counters as c_* columns.
     """
     return await conn.fetchrow(
         f"""
@@ -89,7 +90,8 @@ async def insert(
                    last_inbound_at = CASE WHEN m.direction = 'inbound'
                                           THEN GREATEST(c.last_inbound_at, m.created_at)
                                           ELSE c.last_inbound_at END,
-                   unread_count = c.unread_count + (m.direction = 'inbound')::int,
+                   unread_count = c.unread_count
+                                  + (m.direction = 'inbound' AND m.type <> 'reaction')::int,
                    updated_at = now()
               FROM m, latest l
              WHERE c.id = m.conversation_id
