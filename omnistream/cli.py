@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Coroutine, Iterator
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -187,9 +187,20 @@ def worker() -> None:
 
     with database(settings) as dsn:
         try:
-            asyncio.run(main(dsn))
+            _run_loop(main(dsn))
         except MigrationError as exc:
             raise _fail(exc) from None
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop where it is installed, as uvicorn does for the API: the worker's loops are
+    mostly socket reads and writes, and uvloop spends about a third less CPU on them."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 @cli.command("migrate")

@@ -243,3 +243,73 @@ async def test_bursts_share_notifies(ctx) -> None:
     finally:
         await conn.close()
     assert 1 <= len(seen) <= 3  # one at once, then one trailing for the rest of the burst
+
+
+# The fast path (inbound/fast.py) and its hand-over to the route --------------------------
+
+
+async def raw_call(app, body_chunks: list[bytes], headers: list[tuple[bytes, bytes]]):
+    """One POST /webhooks/meta straight through the ASGI app, the body in several chunks
+    (as a server hands over a large or slow upload); the response's messages."""
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(body_chunks) - 1}
+        for i, chunk in enumerate(body_chunks)
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": WEBHOOK,
+        "raw_path": WEBHOOK.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+async def test_a_body_in_chunks_is_verified_whole_and_keeps_the_request_id(app, ctx) -> None:
+    await whatsapp(ctx)
+    raw = fixture("wa_text")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-hub-signature-256", signature(WA_SECRET, raw).encode()),
+        (b"x-request-id", b"meta-call-7"),
+    ]
+    status, out, body = await raw_call(app, [raw[:10], raw[10:500], raw[500:]], headers)
+    assert (status, body) == (200, b"EVENT_RECEIVED")
+    assert out[b"x-request-id"] == b"meta-call-7"
+    (audit,) = await audits(ctx)
+    assert audit["body"] == raw and audit["signature_valid"]
+
+
+async def test_calls_the_fast_path_declines_reach_the_route_with_their_body(app, ctx) -> None:
+    await whatsapp(ctx)
+    raw = fixture("wa_text")
+    wrong = [(b"x-hub-signature-256", signature("not-the-secret", raw).encode())]
+    status, out, body = await raw_call(app, [raw[:100], raw[100:]], wrong)
+    assert status == 401 and out[b"content-type"] == b"application/problem+json"
+    assert out[b"x-request-id"]  # the route's middleware gave it one
+    (audit,) = await audits(ctx)
+    assert not audit["signature_valid"] and audit["body"] == raw  # replayed whole
+    limit = ctx.settings.webhook_max_bytes
+    chunk = b"x" * (limit // 2 + 1)
+    signed = [(b"x-hub-signature-256", signature(WA_SECRET, chunk * 3).encode())]
+    status, _, body = await raw_call(app, [chunk, chunk, chunk], signed)
+    assert status == 413 and b"webhook limit" in body
+    assert len(await audits(ctx)) == 2 and await value(ctx, "SELECT count(*) FROM messages") == 0

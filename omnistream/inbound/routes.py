@@ -41,7 +41,7 @@ _ERRORS = {
     401: {"description": "No X-Hub-Signature-256 header, or it matches no active app secret"},
     413: {"description": "The body is larger than OMNISTREAM_WEBHOOK_MAX_BYTES"},
 }
-_RECEIVED = b"EVENT_RECEIVED"
+RECEIVED = b"EVENT_RECEIVED"
 
 
 class _TooLarge(Exception):
@@ -55,7 +55,7 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def kept_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """The kept headers (ASGI names are lower-case), straight from the scope."""
     return {
         name.decode("latin-1"): value[:500].decode("latin-1")
@@ -133,7 +133,7 @@ class DirectRoute(APIRoute):
 async def receive(request: Request, _: Annotated[None, requires(Perm.PUBLIC)]) -> Response:
     ctx: AppContext = request.app.state.ctx
     limit = ctx.settings.webhook_max_bytes
-    headers = _headers(request.scope["headers"])
+    headers = kept_headers(request.scope["headers"])
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         await _reject(ctx, headers, b"", f"body of {declared} bytes refused (limit {limit})")
@@ -161,7 +161,7 @@ async def receive(request: Request, _: Annotated[None, requires(Perm.PUBLIC)]) -
             headers={"WWW-Authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"'},
         )
     await ack_writer_of(request.app, ctx.pool).write(headers, body)
-    return Response(_RECEIVED, media_type="text/plain")
+    return Response(RECEIVED, media_type="text/plain")
 
 
 router.add_api_route(

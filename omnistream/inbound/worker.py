@@ -38,7 +38,7 @@ from omnistream.messages.ingest import NewInbound, ingest_many
 from omnistream.messages.service import InboundError
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 CONCURRENCY = 2  # batches applied at once (more queue on the same contacts' rows)
 IDLE_SECONDS = 1.0
 LINGER_SECONDS = 0.025  # after a partial batch: the lag it may add, the batching it buys

@@ -19,7 +19,7 @@ from omnistream.kit.errors import PROBLEM_JSON, AppError, problem
 from omnistream.kit.logging import request_id
 
 log = logging.getLogger("omnistream.http")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 class RequestContextMiddleware:
@@ -36,7 +36,7 @@ class RequestContextMiddleware:
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
             "latin-1"
         )
-        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 0
