@@ -29,9 +29,11 @@ from omnistream.context import AppContext
 from omnistream.conversations.routes import router as conversations_router
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import create_pool
+from omnistream.directory.routes import router as directory_router
 from omnistream.divisions.routes import router as divisions_router
 from omnistream.events.hub import Hub
 from omnistream.events.routes import router as events_router
+from omnistream.inbound.fast import WebhookFastPath
 from omnistream.inbound.routes import router as inbound_router
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.routes import router as integrations_router
@@ -40,6 +42,10 @@ from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
 from omnistream.ops.routes import DOCS_ASSETS
 from omnistream.ops.routes import router as ops_router
+from omnistream.quick_replies.routes import router as quick_replies_router
+from omnistream.scheduled.routes import router as scheduled_router
+from omnistream.templates.routes import router as templates_router
+from omnistream.web.routes import router as web_router
 from omnistream.worker import run_loops
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,11 @@ ROUTERS = (
     events_router,
     notes_router,
     integrations_router,
+    quick_replies_router,
+    scheduled_router,
+    templates_router,
+    directory_router,
+    web_router,  # the agent web app at / (static files, public)
 )
 
 
@@ -131,6 +142,8 @@ def create_app(
         DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
     )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    # Outermost: accepted webhooks are answered before the framework's layers (see fast.py).
+    app.add_middleware(WebhookFastPath, access_log=settings.access_log)
     return app
 
 

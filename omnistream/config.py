@@ -65,11 +65,20 @@ class Settings(BaseSettings):
     event_retention_hours: int = Field(48, ge=24, le=24 * 90)
     webhook_audit_retention_days: int = Field(30, ge=1, le=3650)
     outbound_max_attempts: int = Field(8, ge=1, le=50)
+    scheduled_send_when_resolved: bool = Field(
+        True, description="Send a due scheduled message even if its conversation is resolved."
+    )
+    scheduled_late_seconds: int = Field(
+        60, ge=1, le=86400, description="A scheduled message sent later than this is `late`."
+    )
     allow_private_urls: bool = Field(
         False,
         description="Let outgoing requests reach loopback/private addresses (sandbox, tests).",
     )
     whatsapp_mark_read: bool = Field(True, description="Send WhatsApp read receipts on open.")
+    template_sync_seconds: int = Field(
+        3600, ge=60, le=7 * 86400, description="How often the worker syncs WhatsApp templates."
+    )
     ws_compression: bool = Field(
         False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
     )

@@ -13,6 +13,8 @@ from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
+from omnistream.scheduled.worker import scheduled_loop
+from omnistream.templates.worker import template_sync_loop
 
 log = logging.getLogger(__name__)
 Loop = Callable[[Pool, Settings, asyncio.Event], Awaitable[None]]
@@ -23,6 +25,8 @@ LOOPS: dict[str, Loop] = {
     "events": dispatcher_loop,
     "outbound": outbound_loop,
     "inbound": inbound_loop,
+    "scheduled": scheduled_loop,
+    "templates": template_sync_loop,
 }
 
 

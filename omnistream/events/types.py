@@ -20,6 +20,16 @@ class EventType(StrEnum):
     CONTACT_UPDATED = "contact.updated"
     CONTACT_MERGED = "contact.merged"
     CONTACT_DELETED = "contact.deleted"
+    QUICK_REPLY_CREATED = "quick_reply.created"
+    QUICK_REPLY_UPDATED = "quick_reply.updated"
+    QUICK_REPLY_DELETED = "quick_reply.deleted"
+    SCHEDULED_MESSAGE_CREATED = "scheduled_message.created"
+    SCHEDULED_MESSAGE_UPDATED = "scheduled_message.updated"
+    SCHEDULED_MESSAGE_CANCELLED = "scheduled_message.cancelled"
+    SCHEDULED_MESSAGE_SENT = "scheduled_message.sent"
+    SCHEDULED_MESSAGE_FAILED = "scheduled_message.failed"
+    TEMPLATE_SYNCED = "template.synced"  # admins and supervisors
+    TEMPLATE_UPDATED = "template.updated"  # admins and supervisors
 
 
 ENVELOPE_VERSION = 1

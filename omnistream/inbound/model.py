@@ -81,7 +81,22 @@ class Watermark:
     mids: tuple[str, ...] = ()
 
 
-Item = InboundMessage | Echo | StatusUpdate | Watermark
+@dataclass(frozen=True, slots=True)
+class TemplateStatusUpdate:
+    """WhatsApp `message_template_status_update`: a template's status changed at Meta. Routed
+    on the WABA (entry.id) to its integrations, not to an account."""
+
+    channel: str
+    waba_id: str
+    event: str  # APPROVED, REJECTED, PAUSED, DISABLED, REINSTATED, FLAGGED, DELETED, ...
+    template_id: str | None  # Meta's template id
+    name: str | None
+    language: str | None
+    reason: str | None
+    occurred_at: datetime | None  # entry.time
+
+
+Item = InboundMessage | Echo | StatusUpdate | Watermark | TemplateStatusUpdate
 
 
 @dataclass(slots=True)

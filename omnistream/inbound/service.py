@@ -32,6 +32,7 @@ from omnistream.inbound.model import (
     Parsed,
     PayloadError,
     StatusUpdate,
+    TemplateStatusUpdate,
     Watermark,
 )
 from omnistream.inbound.reading import obj
@@ -43,6 +44,7 @@ from omnistream.messages.enums import Direction, MessageStatus
 from omnistream.messages.ingest import NewInbound, check, emit_opened, ingest_inbound
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.service import InboundError, apply_status, emit_updated
+from omnistream.templates.service import apply_status_update as apply_template_status
 
 META_CHANNELS = [Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM]
 # Tries of a payload (1 = the first) while a receipt names a message not recorded yet: the
@@ -147,6 +149,9 @@ async def apply(tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int) -> Out
     tries of this payload, 1 for the first."""
     run = _Run(tx, attempt, notes=list(parsed.notes))
     for item in parsed.items:
+        if isinstance(item, TemplateStatusUpdate):  # routed on the WABA, not an account
+            await _template_status(run, item)
+            continue
         names = item.message.accounts if isinstance(item, Echo) else item.accounts
         channel = item.message.channel if isinstance(item, Echo) else item.channel
         account = await accounts.find(channel, names)
@@ -288,6 +293,16 @@ async def _status(run: _Run, item: StatusUpdate) -> None:
         run.waiting.append(what)
     else:
         run.given_up.append(f"gave up on the {what} after {run.attempt} tries: no such message")
+
+
+async def _template_status(run: _Run, item: TemplateStatusUpdate) -> None:
+    outcome = await apply_template_status(run.conn, item)
+    if outcome.routed:
+        run.routed += 1
+    else:
+        run.unroutable += 1
+    if outcome.note:
+        run.notes.append(outcome.note)
 
 
 async def _watermark(run: _Run, account: AccountConfig, item: Watermark) -> None:

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import Unprocessable
 from omnistream.messages.enums import Direction, MessageStatus, MessageType
+from omnistream.templates.schemas import TemplateSend
 
 TEXT_MAX = 4096  # WhatsApp's limit for a text body; the strictest of the channels
 CAPTION_MAX = 1024
@@ -35,7 +36,9 @@ class MessageOut(BaseModel):
     content: dict[str, Any] = Field(
         description="text: {text}; media: {caption?, filename?, link?}; location: {latitude, "
         "longitude, name?, address?}; reaction: {emoji, target_message_id}; interactive (sent): "
-        "{type, body, header?, footer?, buttons? | button + sections?}; other types as received."
+        "{type, body, header?, footer?, buttons? | button + sections?}; template (sent): "
+        "{template_id, name, language, text (the body filled in), header?, body?, buttons?}; "
+        "other types as received."
     )
     reply_to_id: UUID | None
     media_id: UUID | None
@@ -125,11 +128,25 @@ class MessageCreate(BaseModel):
     """An agent's reply: {type: text, text}; {type: image|video|audio|document, media_id |
     link, caption?} where media_id is an upload to this conversation and link a public
     http(s) URL; {type: interactive, interactive} (WhatsApp); {type: reaction, emoji,
-    reply_to_message_id} (WhatsApp; an empty emoji removes our reaction)."""
+    reply_to_message_id} (WhatsApp; an empty emoji removes our reaction); {quick_reply_id}
+    (type quick_reply, implied): the quick reply rendered for this conversation, sent as text
+    or, with its media_url, as an image or document link with the text as caption;
+    {type: template, template: {template_id | name + language, parameters: {header?, body?,
+    buttons?}}} (WhatsApp; allowed outside the 24-hour window, see docs/reply-tools.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["text", "image", "video", "audio", "document", "interactive", "reaction"]
+    type: Literal[
+        "text",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "interactive",
+        "reaction",
+        "quick_reply",
+        "template",
+    ]
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX)] | None = None
     media_id: UUID | None = None
     link: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
@@ -143,6 +160,20 @@ class MessageCreate(BaseModel):
         description="A message of the same conversation this one quotes (for a reaction: the "
         "message reacted to).",
     )
+    quick_reply_id: UUID | None = Field(
+        None, description="Send this quick reply (type may be left out: quick_reply)."
+    )
+    template: TemplateSend | None = Field(
+        None, description="type template (WhatsApp): an approved template and its parameters."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quick_reply_type(cls, data: Any) -> Any:
+        # A quick reply decides its own type (text, image or document), so none is needed.
+        if isinstance(data, dict) and data.get("quick_reply_id") is not None:
+            return {"type": "quick_reply", **data}
+        return data
 
 
 class MediaOut(BaseModel):

@@ -38,6 +38,8 @@ from omnistream.messages.enums import (
 from omnistream.messages.media import StoredUpload
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.schemas import MessageCreate
+from omnistream.quick_replies import service as quick_replies
+from omnistream.templates import service as templates
 
 _COUNTERS = (
     "last_message_at",
@@ -120,9 +122,10 @@ _FIELDS: dict[MessageType, tuple[str, ...]] = {
     **dict.fromkeys(MEDIA_TYPES, ("media_id", "link", "caption")),
     MessageType.INTERACTIVE: ("interactive",),
     MessageType.REACTION: ("emoji",),
+    MessageType.TEMPLATE: ("template",),
 }
-_ALL_FIELDS = ("text", "media_id", "link", "caption", "interactive", "emoji")
-WHATSAPP_ONLY = (MessageType.INTERACTIVE, MessageType.REACTION)
+_ALL_FIELDS = ("text", "media_id", "link", "caption", "interactive", "emoji", "template")
+WHATSAPP_ONLY = (MessageType.INTERACTIVE, MessageType.REACTION, MessageType.TEMPLATE)
 
 
 class WindowClosed(AppError):
@@ -183,6 +186,8 @@ async def _outbound_content(
     _only(body, kind)
     if kind in WHATSAPP_ONLY and channel != Channel.WHATSAPP:
         raise Unprocessable.field("type", f"{kind} messages can only be sent on WhatsApp")
+    if kind is MessageType.TEMPLATE:  # checked against the template's components
+        return kind, await templates.outbound_content(conn, conversation, body.template), None
     if kind is MessageType.TEXT:
         if body.text is None or not body.text.strip():
             raise Unprocessable.field("text", "is required for a text message")
@@ -234,6 +239,35 @@ async def _outbound_content(
     return kind, content, body.media_id
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An agent's reply checked against its conversation: what is stored and sent."""
+
+    kind: MessageType
+    content: dict[str, Any]
+    media_id: UUID | None
+    reply_to_id: UUID | None
+
+
+async def prepare_reply(
+    conn: Conn, conversation: asyncpg.Record, body: MessageCreate, now: datetime | None
+) -> Reply:
+    """The checks of `send` (422 naming the field), shared with scheduled messages, which
+    run them when scheduling (now=None: the window may have reopened by the time it is due)
+    and again when due. With `now`, the channel's window too (422 window-closed)."""
+    if body.type == "quick_reply" or body.quick_reply_id is not None:
+        # Rendering needs the sending agent: callers expand it first (quick_replies.as_message).
+        raise Unprocessable.field("quick_reply_id", "a quick reply cannot be used here")
+    kind, content, media_id = await _outbound_content(conn, conversation, body)
+    if now is not None and kind is not MessageType.TEMPLATE:  # templates: any time
+        check_window(conversation, now)
+    if body.reply_to_message_id is not None and not await queries.in_conversation(
+        conn, conversation["id"], body.reply_to_message_id
+    ):
+        raise Unprocessable.field("reply_to_message_id", "no such message in this conversation")
+    return Reply(kind, content, media_id, body.reply_to_message_id)
+
+
 async def send(
     tx: Tx, actor: Principal, conversation_id: UUID, body: MessageCreate
 ) -> asyncpg.Record:
@@ -248,12 +282,10 @@ async def send(
     conn = tx.conn
     # Locked: replies to one conversation serialise, so the preview follows the last one.
     conversation = await get_visible(conn, Scope.of(actor), conversation_id, for_update=True)
-    kind, content, media_id = await _outbound_content(conn, conversation, body)
-    check_window(conversation, datetime.now(UTC))
-    if body.reply_to_message_id is not None and not await queries.in_conversation(
-        conn, conversation_id, body.reply_to_message_id
-    ):
-        raise Unprocessable.field("reply_to_message_id", "no such message in this conversation")
+    if body.type == "quick_reply" or body.quick_reply_id is not None:
+        body = await quick_replies.as_message(conn, actor, conversation, body)
+    reply = await prepare_reply(conn, conversation, body, datetime.now(UTC))
+    kind, content = reply.kind, reply.content
     row = await queries.insert(
         conn,
         conversation_id=conversation_id,
@@ -263,8 +295,8 @@ async def send(
         content=content,
         status=MessageStatus.PENDING,
         preview=preview(kind, content),
-        reply_to_id=body.reply_to_message_id,
-        media_id=media_id,
+        reply_to_id=reply.reply_to_id,
+        media_id=reply.media_id,
         sender_agent_id=actor.agent_id,
     )
     assert row is not None  # no channel id yet: nothing to conflict with
@@ -292,7 +324,7 @@ async def retry(tx: Tx, actor: Principal, message_id: UUID) -> asyncpg.Record:
             f"{current['direction']} and {current['status']}"
         )
     conversation = await conversation_queries.get(tx.conn, current["conversation_id"])
-    if conversation is not None:
+    if conversation is not None and current["type"] != MessageType.TEMPLATE:
         check_window(conversation, datetime.now(UTC))
     row = await queries.retry(tx.conn, message_id)
     assert row is not None  # locked above and failed

@@ -1,7 +1,8 @@
 """WhatsApp Cloud API webhooks -> inbound items (shared/docs/meta-channels.md section 1).
 
 Pure translation: no SQL, no I/O. One body may carry several entries, changes, messages and
-statuses; each becomes an item routed on `metadata.phone_number_id`. Unknown fields are
+statuses; each becomes an item routed on `metadata.phone_number_id` (template status updates,
+field `message_template_status_update`: on the WABA, `entry[].id`). Unknown fields are
 ignored; unknown message types are kept as 'unsupported' with their error; what is skipped
 (other webhook fields, unknown statuses, system errors) is reported in Parsed.notes.
 """
@@ -13,7 +14,14 @@ from typing import Any
 
 import orjson
 
-from omnistream.inbound.model import InboundMessage, MediaRef, Parsed, PayloadError, StatusUpdate
+from omnistream.inbound.model import (
+    InboundMessage,
+    MediaRef,
+    Parsed,
+    PayloadError,
+    StatusUpdate,
+    TemplateStatusUpdate,
+)
 from omnistream.inbound.reading import (
     compact,
     epoch,
@@ -26,6 +34,7 @@ from omnistream.inbound.reading import (
 )
 
 OBJECT = "whatsapp_business_account"
+TEMPLATE_FIELD = "message_template_status_update"
 CHANNEL = "whatsapp"
 STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 # Media message types and the MIME type assumed when the payload names none.
@@ -46,6 +55,15 @@ def parse(payload: Mapping[str, Any]) -> Parsed:
         for cwhere, raw_change in items(entry, "changes", where):
             change = obj(raw_change, cwhere)
             name = change.get("field")
+            if name == TEMPLATE_FIELD:
+                waba_id = ident(entry, "id", where)  # templates belong to the WABA
+                value = field_obj(change, "value", cwhere)
+                found = _template_status(value, cwhere, waba_id, entry, where)
+                if isinstance(found, str):
+                    out.notes.append(found)
+                else:
+                    out.items.append(found)
+                continue
             if name != "messages":
                 out.notes.append(f"{cwhere}: field {name!r} ignored")
                 continue
@@ -260,4 +278,44 @@ def _status(s: Mapping[str, Any], where: str, accounts: tuple[str, ...]) -> Stat
         occurred_at=occurred_at,
         error_code=code,
         error_reason=reason,
+    )
+
+
+def _template_status(
+    value: Mapping[str, Any],
+    where: str,
+    waba_id: str,
+    entry: Mapping[str, Any],
+    entry_where: str,
+) -> TemplateStatusUpdate | str:
+    """A template's status change; Meta's reason and notes (other_info, rejection_info,
+    disable_info) are joined into one readable reason."""
+    event = opt_text(value, "event")
+    template_id = opt_text(value, "message_template_id")
+    name = opt_text(value, "message_template_name")
+    if not event:
+        return f"{where}: template update without an event ignored"
+    if not template_id and not name:
+        return f"{where}: template {event} names no template: ignored"
+    parts = [opt_text(value, "reason")]
+    for key, fields in (
+        ("other_info", ("title", "description")),
+        ("rejection_info", ("reason", "recommendation")),
+    ):
+        info = opt_obj(value, key, f"{where}.value")
+        parts.extend(opt_text(info, f) for f in fields)
+    disabled = opt_text(opt_obj(value, "disable_info", f"{where}.value"), "disable_date")
+    if disabled:
+        parts.append(f"disabled at {disabled}")
+    reason = "; ".join(dict.fromkeys(p for p in parts if p and p.upper() != "NONE")) or None
+    occurred_at = epoch(entry, "time", entry_where, millis=False) if "time" in entry else None
+    return TemplateStatusUpdate(
+        channel=CHANNEL,
+        waba_id=waba_id,
+        event=event.upper(),
+        template_id=template_id,
+        name=name,
+        language=opt_text(value, "message_template_language"),
+        reason=reason,
+        occurred_at=occurred_at,
     )

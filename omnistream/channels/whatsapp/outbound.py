@@ -1,9 +1,9 @@
 """WhatsApp Cloud API sends (shared/docs/meta-channels.md section 2).
 
 `message_body` builds the exact JSON of POST {graph}/{phone_number_id}/messages from a
-stored message; `WhatsAppAdapter` uploads a stored file first (POST /{phone_number_id}/media,
-multipart) when the message carries one, sends, and returns the wamid. Read receipts go
-through `mark_read`.
+stored message (a template's object: `template_spec`); `WhatsAppAdapter` uploads a stored
+file first (POST /{phone_number_id}/media, multipart) when the message carries one, sends,
+and returns the wamid. Read receipts go through `mark_read`.
 
 Idempotency: every send carries our message id in `biz_opaque_callback_data`, which Meta
 echoes in the status webhooks. Meta does not deduplicate on it, so a resend after a crash
@@ -14,6 +14,7 @@ same message of ours.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -93,6 +94,65 @@ def _interactive(content: Any) -> dict[str, Any]:
     return spec
 
 
+def _template_parameter(header: Mapping[str, Any]) -> dict[str, Any]:
+    kind = header["type"]
+    if kind == "text":
+        return _text_parameter(header)
+    if kind == "location":
+        keys = ("latitude", "longitude", "name", "address")
+        return {"type": "location", "location": {k: header[k] for k in keys if k in header}}
+    media = {"link": header["link"]}
+    if header.get("filename"):
+        media["filename"] = header["filename"]
+    return {"type": kind, kind: media}
+
+
+def _text_parameter(value: Mapping[str, Any]) -> dict[str, Any]:
+    out = {"type": "text", "text": value["text"]}
+    if value.get("parameter_name"):  # named-variable templates
+        out["parameter_name"] = value["parameter_name"]
+    return out
+
+
+# What each button sub_type carries (the stored `parameter` is the agent's value).
+_BUTTON_PARAMETERS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "url": lambda v: {"type": "text", "text": v},
+    "quick_reply": lambda v: {"type": "payload", "payload": v},
+    "copy_code": lambda v: {"type": "coupon_code", "coupon_code": v},
+    "flow": lambda v: {"type": "action", "action": {"flow_token": v}},
+}
+
+
+def template_spec(content: Mapping[str, Any]) -> dict[str, Any]:
+    """Meta's `template` object from a stored template message (templates/sending.py wrote
+    it after checking the parameters against the template): name, language with the
+    deterministic policy, and a component per header / body / button that takes values."""
+    components: list[dict[str, Any]] = []
+    if content.get("header"):
+        parameter = _template_parameter(content["header"])
+        components.append({"type": "header", "parameters": [parameter]})
+    if content.get("body"):
+        parameters = [_text_parameter(p) for p in content["body"]]
+        components.append({"type": "body", "parameters": parameters})
+    for button in content.get("buttons") or []:
+        kind = button["sub_type"]
+        components.append(
+            {
+                "type": "button",
+                "sub_type": kind,
+                "index": str(button["index"]),
+                "parameters": [_BUTTON_PARAMETERS[kind](button["parameter"])],
+            }
+        )
+    spec: dict[str, Any] = {
+        "name": content["name"],
+        "language": {"code": content["language"], "policy": "deterministic"},
+    }
+    if components:
+        spec["components"] = components
+    return spec
+
+
 def message_body(message: OutboundMessage, media_id: str | None = None) -> dict[str, Any]:
     """The send body; `media_id` is the id of the file uploaded for this send, if any."""
     body: dict[str, Any] = {
@@ -113,6 +173,8 @@ def message_body(message: OutboundMessage, media_id: str | None = None) -> dict[
         body[kind] = _media(message, media_id)
     elif kind == "interactive":
         body["interactive"] = _interactive(content)
+    elif kind == "template":
+        body["template"] = template_spec(content)
     elif kind == "reaction":
         target = quoted or content.get("target_message_id")
         if not target:

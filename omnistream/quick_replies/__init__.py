@@ -1,0 +1,1 @@
+"""Quick replies: canned messages per organisation or division, with per-agent favourites."""
