@@ -9,7 +9,7 @@ retry a payload whose receipts arrived before the message they name was recorded
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
@@ -199,20 +199,22 @@ async def plain_messages(parsed: Parsed, accounts: Accounts) -> list[NewInbound]
             check(item.channel, item.contact, item.channel_message_id, item.type, item.occurred_at)
         except InboundError:
             return None  # the one-item path fails the payload with the reason
-        plain.append(
-            NewInbound(
-                channel=item.channel,
-                integration_account_id=account.account_id,
-                contact=item.contact,
-                profile_name=item.profile_name,
-                channel_message_id=item.channel_message_id,
-                type=item.type,
-                content=item.content,
-                occurred_at=item.occurred_at,
-                reply_to_channel_message_id=item.reply_to,
-            )
-        )
+        plain.append(_new_inbound(item, account))
     return plain or None
+
+
+def _new_inbound(item: InboundMessage, account: AccountConfig) -> NewInbound:
+    return NewInbound(
+        channel=item.channel,
+        integration_account_id=account.account_id,
+        contact=item.contact,
+        profile_name=item.profile_name,
+        channel_message_id=item.channel_message_id,
+        type=item.type,
+        content=item.content,
+        occurred_at=item.occurred_at,
+        reply_to_channel_message_id=item.reply_to,
+    )
 
 
 # Items ----------------------------------------------------------------------------------------
@@ -233,18 +235,9 @@ async def _new_media(run: _Run, media: MediaRef | None) -> UUID | None:
 
 async def _message(run: _Run, account: AccountConfig, item: InboundMessage) -> None:
     media_id = await _new_media(run, item.media)
+    new = _new_inbound(item, account)
     row = await ingest_inbound(
-        run.tx,
-        channel=item.channel,
-        integration_account_id=account.account_id,
-        contact=item.contact,
-        profile_name=item.profile_name,
-        channel_message_id=item.channel_message_id,
-        type=item.type,
-        content=item.content,
-        occurred_at=item.occurred_at,
-        reply_to_channel_message_id=item.reply_to,
-        media_id=media_id,
+        run.tx, **{f.name: getattr(new, f.name) for f in fields(new)}, media_id=media_id
     )
     if row is None:  # a redelivery: nothing changes
         if media_id is not None:
