@@ -42,11 +42,16 @@ async def claim_due(
             SELECT d.id FROM messages d
              WHERE d.status = 'pending' AND d.direction = 'outbound'
                AND d.next_attempt_at <= now()
-               AND NOT EXISTS (SELECT 1 FROM messages e
-                                WHERE e.conversation_id = d.conversation_id
-                                  AND e.status = 'pending' AND e.direction = 'outbound'
-                                  AND e.error_code IS NULL
-                                  AND (e.created_at, e.id) < (d.created_at, d.id))
+               -- d is the oldest of its conversation's pending messages that have hit no
+               -- error yet (d itself counts even if it has). Written as "the first is d", not
+               -- as NOT EXISTS (an older one): planned on statistics from before a burst of
+               -- pending messages (a scheduled minute, a campaign), NOT EXISTS scanned
+               -- every pending message once per candidate (0.3 s a claim at 10,000).
+               AND d.id = (SELECT e.id FROM messages e
+                            WHERE e.conversation_id = d.conversation_id
+                              AND e.status = 'pending' AND e.direction = 'outbound'
+                              AND (e.error_code IS NULL OR e.id = d.id)
+                            ORDER BY e.created_at, e.id LIMIT 1)
                AND NOT EXISTS (SELECT 1 FROM conversations dc
                                  JOIN send_slots s ON s.account_id = dc.integration_account_id
                                 WHERE dc.id = d.conversation_id

@@ -1,0 +1,361 @@
+"""Scheduled messages: --messages scheduled text messages in distinct conversations, all due
+within the same minute, sent by ONE `omnistream worker` (its scheduled loop turns them into
+pending replies, its outbound sender delivers them) to the Graph API sandbox in benchmark
+mode (--instant: every valid send accepted at once).
+
+What it does: creates a scratch database `omnistream_bench_sched_<random>` on
+--database-url's server and migrates it; starts `omnistream sandbox --instant` (its own
+process) with one WhatsApp account; seeds one integration whose account sends at --rate
+messages/s (channels/ratelimit.py), one agent, and --messages conversations, each with the
+customer's message of just now (the 24-hour window is open) and one pending scheduled
+message; their times are spread evenly over --spread seconds (60: one minute; 0: all at
+the same instant), starting --lead seconds after seeding; then ANALYZE (the statistics
+know of no pending outbound message, as in production before a burst). Then it starts the
+worker and waits until every scheduled message is handled and every message sent (or
+failed).
+
+Figures: the sandbox's recording gives the time each send was accepted (its clock, the
+same machine's); each send carries our message id (biz_opaque_callback_data), which the
+database maps to its scheduled message and scheduled_at. lag = accepted - scheduled_at:
+p50 / p99 / max, and how many within 30 s (the target: all). `claim_lag` is the scheduled
+loop's part (message created - scheduled_at). Duplicates: sends accepted more than once
+(sandbox) and scheduled messages with more than one message (database). Prints one JSON
+object on stdout; a Rich progress bar goes to stderr. Everything is stopped and the
+database dropped at the end, also on failure or Ctrl-C.
+
+    .venv/bin/python bench/scheduled.py                  # 10,000 due within one minute
+    .venv/bin/python bench/scheduled.py --spread 0       # 10,000 due at the same instant
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import httpx
+from inbox_common import DEFAULT_SERVER, BenchError, console, with_database
+from outbound import (
+    APP_SECRET,
+    PHONE_ID,
+    SECRET_KEY,
+    TOKEN,
+    _create,
+    _drop,
+    _machine,
+    free_port,
+    proc_cpu_seconds,
+    start,
+    stop,
+    wait_sandbox,
+)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from omnistream.db.migrate import migrate
+from omnistream.db.pool import init_connection
+from omnistream.integrations.credentials import seal
+from omnistream.kit.crypto import SecretBox
+from omnistream.kit.enums import Channel
+
+TARGET_SECONDS = 30.0
+
+
+async def seed(dsn: str, args: argparse.Namespace, graph: str) -> float:
+    """Returns the first due time (epoch seconds, the database's clock)."""
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    try:
+        await migrate(conn)
+        integration_id = uuid4()
+        values = {
+            "access_token": TOKEN,
+            "app_secret": APP_SECRET,
+            "verify_token": "bench-verify",
+            "waba_id": "209000000000001",
+            "base_url": graph,
+        }
+        stored = seal(SecretBox(SECRET_KEY), Channel.WHATSAPP, integration_id, values)
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'whatsapp', 'bench', $2)",
+            integration_id,
+            stored,
+        )
+        account: UUID = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, is_default, "
+            "send_rate_per_second) VALUES ($1, $2, true, $3) RETURNING id",
+            integration_id,
+            PHONE_ID,
+            args.rate,
+        )
+        agent: UUID = await conn.fetchval(
+            "INSERT INTO agents (email, password_hash, name, role) "
+            "VALUES ('scheduler@bench.example.com', 'x', 'Scheduler', 'agent') RETURNING id"
+        )
+        first_due: float = await conn.fetchval(
+            "SELECT extract(epoch FROM clock_timestamp())::float8 + $1", args.lead
+        )
+        step = args.spread / max(1, args.messages - 1)
+        await conn.execute(
+            """
+            WITH k AS (
+                INSERT INTO contacts (name, phone)
+                SELECT 'Customer ' || n, '1650' || lpad(n::text, 7, '0')
+                  FROM generate_series(1, $1) n RETURNING id
+            ), c AS (
+                INSERT INTO conversations (contact_id, channel, integration_account_id,
+                                           last_inbound_at)
+                SELECT id, 'whatsapp', $2, now() FROM k RETURNING id
+            ), s AS (
+                INSERT INTO scheduled_messages (conversation_id, agent_id, msg_type,
+                                                content_json, scheduled_at)
+                SELECT id, $3, 'text',
+                       '{"type": "text", "text": "Your appointment is tomorrow"}',
+                       to_timestamp($4::float8 + $5::float8
+                                    * (row_number() OVER (ORDER BY id) - 1))
+                  FROM c
+            )  -- what opened the window: the customer's message (history the planner sees)
+            INSERT INTO messages (conversation_id, channel, channel_message_id, direction,
+                                  type, content, status)
+            SELECT id, 'whatsapp', 'wamid.bench.' || id, 'inbound', 'text',
+                   '{"text": "Can I come tomorrow?"}', 'received'
+              FROM c
+            """,
+            args.messages,
+            account,
+            agent,
+            first_due,
+            step,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return first_due
+
+
+async def progress_counts(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT 'scheduled_' || status AS k, count(*) AS n FROM scheduled_messages GROUP BY 1 "
+            "UNION ALL SELECT 'message_' || status, count(*) FROM messages "
+            "WHERE direction = 'outbound' GROUP BY 1"
+        )
+    finally:
+        await conn.close()
+    return {r["k"]: r["n"] for r in rows}
+
+
+async def from_database(dsn: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT m.id::text AS message_id, extract(epoch FROM s.scheduled_at)::float8 AS due,
+                   extract(epoch FROM m.created_at - s.scheduled_at)::float8 AS claim_lag
+              FROM scheduled_messages s JOIN messages m ON m.id = s.message_id
+            """
+        )
+        late = await conn.fetchval("SELECT count(*) FROM scheduled_messages WHERE late")
+        per_message = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT message_id FROM scheduled_messages "
+            "WHERE message_id IS NOT NULL GROUP BY message_id HAVING count(*) > 1) x"
+        )
+        messages = await conn.fetchval("SELECT count(*) FROM messages WHERE direction = 'outbound'")
+        ticks = await conn.fetchval("SELECT count(DISTINCT processed_at) FROM scheduled_messages")
+    finally:
+        await conn.close()
+    return {
+        "due": {r["message_id"]: r["due"] for r in rows},
+        "claim_lag": sorted(r["claim_lag"] for r in rows),
+        "late": late,
+        "shared_message_ids": per_message,
+        "messages": messages,
+        "ticks": ticks,
+    }
+
+
+def quantile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def figures(url: str, args: argparse.Namespace, db: dict[str, Any]) -> dict[str, Any]:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        records = http.get(
+            "/_sandbox/requests",
+            params={"path": "/messages", "limit": min(100_000, 2 * args.messages + 100)},
+        ).json()["requests"]
+        sends = http.get("/_sandbox/sends", params={"account": PHONE_ID}).json()["sends"]
+    accepted = [r for r in records if r.get("accepted_at") is not None]
+    by_message = Counter(r["body"].get("biz_opaque_callback_data") for r in accepted)
+    lags = sorted(
+        r["accepted_at"] - db["due"][r["body"]["biz_opaque_callback_data"]]
+        for r in accepted
+        if r["body"].get("biz_opaque_callback_data") in db["due"]
+    )
+    claim = db["claim_lag"]
+    times = sorted(r["accepted_at"] for r in accepted)
+    return {
+        "sent_accepted": len(accepted),
+        "distinct_messages_accepted": len(by_message),
+        "within_30s": sum(1 for lag in lags if lag <= TARGET_SECONDS),
+        "lag_s": {
+            "min": round(lags[0], 3) if lags else None,
+            "p50": round(quantile(lags, 0.5), 3),
+            "p90": round(quantile(lags, 0.9), 3),
+            "p99": round(quantile(lags, 0.99), 3),
+            "max": round(lags[-1], 3) if lags else None,
+        },
+        "claim_lag_s": {
+            "min": round(claim[0], 3) if claim else None,
+            "p50": round(quantile(claim, 0.5), 3),
+            "p99": round(quantile(claim, 0.99), 3),
+            "max": round(claim[-1], 3) if claim else None,
+        },
+        "send_span_s": round(times[-1] - times[0], 2) if times else None,
+        "duplicates_sandbox": sum(1 for s in sends if s["accepted"] > 1)
+        + sum(1 for n in by_message.values() if n > 1),
+        "refused": dict(Counter(r["status"] for r in records if r["status"] != 200)),
+    }
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    name = f"omnistream_bench_sched_{secrets.token_hex(4)}"
+    dsn = with_database(args.database_url, name)
+    work = Path(tempfile.mkdtemp(prefix="omnistream-bench-sched-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    omnistream = str(Path(sys.executable).parent / "omnistream")
+    sandbox = worker = None
+    asyncio.run(_create(args.database_url, name))
+    try:
+        config = work / "sandbox.json"
+        account = {"channel": "whatsapp", "external_id": PHONE_ID}
+        account |= {"access_token": TOKEN, "app_secret": APP_SECRET}
+        config.write_text(
+            json.dumps({"record_limit": 10 * args.messages + 100, "accounts": [account]})
+        )
+        sandbox_log, worker_log = work / "sandbox.log", work / "worker.log"
+        env = {**os.environ, "OMNISTREAM_LOG_LEVEL": "WARNING"}
+        sandbox = start(
+            [omnistream, "sandbox", "--port", str(port), "--instant", "--config", str(config)],
+            env,
+            sandbox_log,
+        )
+        wait_sandbox(url, sandbox, sandbox_log)
+        console.print(
+            f"seeding {args.messages} scheduled messages, due over {args.spread:g} s "
+            f"starting in {args.lead:g} s (account rate {args.rate}/s)"
+        )
+        first_due = asyncio.run(seed(dsn, args, url))
+        info = asyncio.run(_machine(dsn))
+        worker_env = {
+            **env,
+            "DATABASE_URL": dsn,
+            "OMNISTREAM_SECRET_KEY": SECRET_KEY,
+            "OMNISTREAM_DATA_DIR": str(work / "data"),
+            "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
+        }
+        command = [omnistream, "worker"]
+        if args.profile:  # py-spy samples the worker into a raw (collapsed stacks) file
+            spy = str(Path(sys.executable).parent / "py-spy")
+            command = [spy, "record", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
+        worker = start(command, worker_env, worker_log)
+        cpu_before = proc_cpu_seconds(worker.pid)
+        deadline = time.time() + args.lead + args.spread + args.timeout
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            handled = bar.add_task("scheduled handled", total=args.messages)
+            sent = bar.add_task("messages sent", total=args.messages)
+            while True:
+                counts = asyncio.run(progress_counts(dsn))
+                done = counts.get("scheduled_sent", 0) + counts.get("scheduled_failed", 0)
+                out = counts.get("message_sent", 0) + counts.get("message_failed", 0)
+                bar.update(handled, completed=done)
+                bar.update(sent, completed=out)
+                if done >= args.messages and out >= counts.get("scheduled_sent", 0):
+                    break
+                if worker.poll() is not None:
+                    raise BenchError(f"the worker exited: {worker_log.read_text()[-1500:]}")
+                if time.time() > deadline:
+                    raise BenchError(f"not done in time: {counts}")
+                time.sleep(0.25)
+        worker_cpu = proc_cpu_seconds(worker.pid) - cpu_before
+        load_end = round(os.getloadavg()[0], 2)
+        db = asyncio.run(from_database(dsn))
+        result = figures(url, args, db)
+        duplicates = result["duplicates_sandbox"] + db["shared_message_ids"]
+        return {
+            "benchmark": "scheduled",
+            "machine": {**info, "load_avg_1m_at_end": load_end},
+            "messages": args.messages,
+            "spread_s": args.spread,
+            "rate_limit_per_s": args.rate,
+            "first_due_epoch": round(first_due, 3),
+            **result,
+            "messages_in_db": db["messages"],
+            "flagged_late": db["late"],
+            "scheduled_ticks": db["ticks"],
+            "duplicates": duplicates,
+            "statuses": counts,
+            "worker_cpu_s": round(worker_cpu, 2),
+            "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
+            "met": bool(
+                result["within_30s"] == args.messages
+                and result["distinct_messages_accepted"] == args.messages
+                and duplicates == 0
+                and db["messages"] == args.messages
+            ),
+        }
+    finally:
+        stop(worker)
+        stop(sandbox)
+        asyncio.run(_drop(args.database_url, name))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--spread", type=float, default=60.0, help="due times span (s)")
+    parser.add_argument("--lead", type=float, default=10.0, help="first due after seeding (s)")
+    parser.add_argument("--rate", type=int, default=1000, help="send_rate_per_second (1-1000)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="after the last due time")
+    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="any database on the server")
+    parser.add_argument("--profile", help="write a py-spy profile of the worker (collapsed stacks)")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = bench(args)
+    except BenchError as exc:
+        console.print(f"[bold red]bench failed:[/] {exc}", highlight=False)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0 if result["met"] else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
