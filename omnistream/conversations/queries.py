@@ -379,3 +379,33 @@ async def division_exists(conn: Conn, division_id: UUID) -> bool:
         "SELECT EXISTS (SELECT 1 FROM divisions WHERE id = $1)", division_id
     )
     return value
+
+
+HISTORY_ACTIONS = (
+    "assign_conversation",
+    "unassign_conversation",
+    "take_conversation",
+    "transfer_conversation",
+    "resolve_conversation",
+    "reopen_conversation",
+)
+
+
+async def history(conn: Conn, conversation_id: UUID, limit: int) -> list[asyncpg.Record]:
+    """The conversation's assignment, transfer and status changes from the audit trail,
+    oldest first (the latest `limit`)."""
+    return await conn.fetch(
+        """
+        SELECT * FROM (
+            SELECT l.id, l.action, l.agent_id, a.name AS agent_name, l.metadata_json,
+                   l.created_at
+              FROM activity_logs l LEFT JOIN agents a ON a.id = l.agent_id
+             WHERE l.target_type = 'conversation' AND l.target_id = $1
+               AND l.action = ANY($2::text[])
+             ORDER BY l.created_at DESC, l.id DESC LIMIT $3
+        ) recent ORDER BY created_at, id
+        """,
+        conversation_id,
+        list(HISTORY_ACTIONS),
+        limit,
+    )

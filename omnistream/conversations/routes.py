@@ -20,6 +20,7 @@ from omnistream.conversations.schemas import (
     ConversationItem,
     ConversationOut,
     ConversationPage,
+    HistoryEntry,
     TabCounts,
     TransferIn,
     TransferOut,
@@ -201,6 +202,44 @@ async def transfers(ctx: Ctx, conversation_id: UUID, principal: Reader) -> list[
         await service.get_visible(conn, Scope.of(principal), conversation_id)
         rows = await queries.transfers(conn, conversation_id)
     return [TransferOut(**dict(r)) for r in rows]
+
+
+_HISTORY_NAMES = {
+    "assign_conversation": "assigned",
+    "unassign_conversation": "unassigned",
+    "take_conversation": "taken",
+    "transfer_conversation": "transferred",
+    "resolve_conversation": "resolved",
+    "reopen_conversation": "reopened",
+}
+
+
+@router.get(
+    f"{BASE}/{{conversation_id}}/history",
+    response_model=list[HistoryEntry],
+    summary="Assignments, transfers, resolves and reopens, oldest first (the timeline's "
+    "system lines)",
+)
+async def history(
+    ctx: Ctx,
+    conversation_id: UUID,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[HistoryEntry]:
+    async with ctx.pool.acquire() as conn:
+        await service.get_visible(conn, Scope.of(principal), conversation_id)
+        rows = await queries.history(conn, conversation_id, limit)
+    return [
+        HistoryEntry(
+            id=r["id"],
+            action=_HISTORY_NAMES[r["action"]],
+            agent_id=r["agent_id"],
+            agent_name=r["agent_name"],
+            details=r["metadata_json"] or {},
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
 
 
 @router.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
@@ -85,3 +86,19 @@ class TransferOut(BaseModel):
 class TransferResult(BaseModel):
     conversation: ConversationOut
     transfer: TransferOut
+
+
+class HistoryEntry(BaseModel):
+    """One change of a conversation, for the timeline's system lines."""
+
+    id: UUID
+    action: str = Field(
+        description="assigned, unassigned, taken, transferred, resolved or reopened"
+    )
+    agent_id: UUID | None = Field(description="Who did it")
+    agent_name: str | None
+    details: dict[str, Any] = Field(
+        description="assigned/taken/unassigned: previous_agent_id, agent_id; "
+        "transferred: transfer (from/to agent and division, reason)"
+    )
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Who one can hand a conversation to: active colleagues and divisions, for every role."""

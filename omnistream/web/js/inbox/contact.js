@@ -1,0 +1,137 @@
+// The right pane: who the customer is (name, phone, email, channel ids), their other
+// conversations, and an edit form that shows the server's field errors.
+import { app, navigate, reportError } from "../app.js";
+import { get, patch } from "../api.js";
+import { fill, h } from "../dom.js";
+import { field, submit } from "../forms.js";
+import { formatRelative, t } from "../i18n.js";
+import { CHANNEL_NAMES, channelIcon } from "../icons.js";
+import { contactLabel, initials } from "./list.js";
+
+export class ContactPanel {
+  constructor() {
+    this.contact = null;
+    this.conversationId = null;
+    this.body = h("div", { class: "contact-body" });
+    this.el = h("aside", { class: "pane contact-pane", "aria-label": t("contact.label") }, this.body);
+  }
+
+  clear() {
+    this.contact = null;
+    fill(this.body, h("p", { class: "muted pad" }, t("contact.none")));
+  }
+
+  async show(contactId, conversationId) {
+    this.conversationId = conversationId;
+    this.loadingId = contactId;
+    try {
+      const [contact, conversations] = await Promise.all([
+        get(`/api/v1/contacts/${contactId}`),
+        get(`/api/v1/contacts/${contactId}/conversations`, { limit: 20 }),
+      ]);
+      if (this.loadingId !== contactId) return;
+      this.contact = contact;
+      this.others = conversations.items;
+      this.render();
+    } catch (error) {
+      if (this.loadingId === contactId) fill(this.body, h("p", { class: "muted pad" }, t("contact.unavailable")));
+      if (error.status !== 404) reportError(error);
+    }
+  }
+
+  /** A contact.updated event. */
+  update(contact) {
+    if (this.contact?.id !== contact.id || this.editing) return;
+    this.contact = { ...this.contact, ...contact };
+    this.render();
+  }
+
+  render() {
+    const c = this.contact;
+    const others = this.others.filter((x) => x.id !== this.conversationId);
+    const row = (label, value) => (value ? h("div", { class: "kv" }, h("dt", {}, label), h("dd", {}, value)) : null);
+    fill(
+      this.body,
+      h(
+        "div",
+        { class: "contact-card" },
+        c.profile_pic_url
+          ? h("img", { class: "avatar big", src: c.profile_pic_url, alt: "", referrerpolicy: "no-referrer" })
+          : h("div", { class: "avatar big", "aria-hidden": "true" }, initials(c.name)),
+        h("h2", { class: "contact-name" }, contactLabel(c)),
+      ),
+      h(
+        "dl",
+        { class: "details" },
+        row(t("contact.phone"), c.phone ? `+${c.phone}` : null),
+        row(t("contact.email"), c.email),
+        c.identities.map((i) => row(CHANNEL_NAMES[i.channel] || i.channel, i.external_id)),
+      ),
+      app.can("contacts.write")
+        ? h("button", { type: "button", class: "ghost small", onclick: () => this.edit() }, t("contact.edit"))
+        : null,
+      h("h3", { class: "section-title" }, t("contact.others")),
+      others.length
+        ? h(
+            "ul",
+            { class: "other-conversations" },
+            others.map((o) =>
+              h(
+                "li",
+                {},
+                h(
+                  "a",
+                  { href: `#/inbox/${o.id}`, onclick: (e) => { e.preventDefault(); navigate(`inbox/${o.id}`); } },
+                  channelIcon(o.channel),
+                  h("span", { class: "other-preview" }, o.last_message_preview || CHANNEL_NAMES[o.channel]),
+                  h("span", { class: "muted small" }, `${t(`status.${o.status}`)} · ${formatRelative(o.last_message_at)}`),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted small" }, t("contact.noOthers")),
+    );
+  }
+
+  edit() {
+    const c = this.contact;
+    this.editing = true;
+    const form = h(
+      "form",
+      { class: "form contact-form", novalidate: true, "aria-label": t("contact.edit") },
+      field({ label: t("contact.name"), name: "name", value: c.name }),
+      field({ label: t("contact.phone"), name: "phone", type: "tel", value: c.phone ? `+${c.phone}` : "" }),
+      field({ label: t("contact.email"), name: "email", type: "email", value: c.email || "" }),
+      h(
+        "div",
+        { class: "form-actions" },
+        h("button", { type: "button", class: "ghost", onclick: () => { this.editing = false; this.render(); } }, t("action.cancel")),
+        h("button", { type: "submit", class: "primary" }, t("action.save")),
+      ),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = (name) => form.elements[name].value.trim();
+      const changes = {};
+      if (value("name") !== c.name) changes.name = value("name");
+      const phone = value("phone");
+      if (phone !== (c.phone ? `+${c.phone}` : "")) changes.phone = phone || null;
+      const email = value("email");
+      if (email !== (c.email || "")) changes.email = email || null;
+      if (!Object.keys(changes).length) {
+        this.editing = false;
+        this.render();
+        return;
+      }
+      const updated = await submit(form, () => patch(`/api/v1/contacts/${c.id}`, changes));
+      if (updated) {
+        this.editing = false;
+        this.contact = updated;
+        this.render();
+        this.onSaved?.(updated);
+      }
+    });
+    fill(this.body, h("h2", { class: "pad-top" }, t("contact.edit")), form);
+    form.elements.name.focus();
+  }
+}

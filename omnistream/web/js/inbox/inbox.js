@@ -1,0 +1,171 @@
+// The inbox: list | conversation | contact, wired to live events and the keyboard.
+import { loadDirectory, navigate } from "../app.js";
+import { h, typing } from "../dom.js";
+import { toast } from "../forms.js";
+import { t } from "../i18n.js";
+import * as notify from "../notify.js";
+import { ContactPanel } from "./contact.js";
+import { ConversationList, contactLabel } from "./list.js";
+import { Thread } from "./thread.js";
+import { canSee } from "./visibility.js";
+
+const CONTACT_PANEL = "omnistream.contactPanel";
+
+export function mount(container, app) {
+  const contact = new ContactPanel();
+  const list = new ConversationList({ onOpen: (id) => navigate(`inbox/${id}`) });
+  const thread = new Thread({
+    onToggleContact: () => toggleContact(),
+    onChange: (conversation) => {
+      list.applyConversation(conversation);
+      list.refreshCounts();
+    },
+    onGone: (conversation) => {
+      toast(t("thread.gone"));
+      list.forget(conversation.id);
+      navigate("inbox");
+    },
+  });
+  contact.clear();
+  const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
+  const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";
+  layout.classList.toggle("contact-hidden", hidden);
+  container.append(layout);
+  let openId = null;
+
+  function toggleContact() {
+    const now = !layout.classList.contains("contact-hidden");
+    layout.classList.toggle("contact-hidden", now);
+    localStorage.setItem(CONTACT_PANEL, now ? "hidden" : "shown");
+  }
+
+  contact.onSaved = (updated) => list.updateContact(updated);
+  // Read the list once the live stream is positioned, so no change falls in between.
+  const settled = new Promise((resolve) => setTimeout(resolve, 1500));
+  Promise.race([app.live.firstReady, settled]).then(() => list.reload());
+
+  loadDirectory().then((directory) => {
+    list.setDivisions(directory.divisions);
+    list.renderAll();
+    if (thread.conversation) thread.renderHead();
+  }, () => {});
+
+  async function open(id) {
+    openId = id;
+    list.setOpen(id);
+    if (!id) {
+      thread.showEmpty();
+      contact.clear();
+      document.title = "OmniStream";
+      return;
+    }
+    await thread.open(id);
+    if (openId === id && thread.conversation) contact.show(thread.conversation.contact_id, id);
+  }
+
+  function onEvent(event) {
+    if (event.type === "reload") {
+      list.reload();
+      if (openId) open(openId);
+      return;
+    }
+    const data = event.data || {};
+    if (data.conversation) {
+      list.applyConversation(data.conversation);
+      list.refreshCounts();
+    }
+    if (event.type.startsWith("contact.")) {
+      list.updateContact(data);
+      contact.update(data);
+    }
+    thread.applyEvent(event);
+    if (event.type === "message.created" && data.message.direction === "inbound") {
+      const c = data.conversation;
+      const mine = c.assigned_agent_id === app.me.id && canSee(app.me, c);
+      const watching = c.id === openId && document.visibilityState === "visible";
+      if (mine && !watching) {
+        notify.newMessage({
+          title: contactLabel(list.cache.get(c.id)?.contact) || t("notify.newMessage"),
+          body: c.last_message_preview,
+          onClick: () => navigate(`inbox/${c.id}`),
+        });
+      }
+    }
+  }
+  const offLive = app.live.on(onEvent);
+
+  function onKey(event) {
+    if (document.querySelector("dialog[open]") || event.altKey || event.metaKey || event.ctrlKey) return;
+    if (typing(event)) {
+      if (event.key === "Escape" && !event.defaultPrevented) event.target.blur();
+      return;
+    }
+    const onControl = event.target instanceof HTMLElement && event.target.closest("button, a, [role=tab]");
+    switch (event.key) {
+      case "j":
+      case "ArrowDown":
+        if (event.target === list.listEl && event.key === "ArrowDown") return; // the list handles it
+        list.move(1, event);
+        break;
+      case "k":
+      case "ArrowUp":
+        if (event.target === list.listEl && event.key === "ArrowUp") return;
+        list.move(-1, event);
+        break;
+      case "Enter":
+        if (onControl || event.target === list.listEl) return;
+        list.openActive(event);
+        break;
+      case "r":
+        event.preventDefault();
+        thread.focusReply("reply");
+        break;
+      case "n":
+        event.preventDefault();
+        thread.focusReply("note");
+        break;
+      case "?":
+        shortcutsHelp();
+        break;
+      default:
+        break;
+    }
+  }
+  document.addEventListener("keydown", onKey);
+
+  return {
+    route(parts) {
+      const id = parts[0] || null;
+      if (id !== openId) open(id);
+    },
+    destroy() {
+      offLive();
+      document.removeEventListener("keydown", onKey);
+      list.destroy();
+      thread.destroy();
+      document.title = "OmniStream";
+    },
+  };
+}
+
+function shortcutsHelp() {
+  import("../dom.js").then(({ dialog }) => {
+    const rows = [
+      ["j / ↓", t("keys.next")],
+      ["k / ↑", t("keys.previous")],
+      ["Enter", t("keys.open")],
+      ["r", t("keys.reply")],
+      ["n", t("keys.note")],
+      ["Ctrl+Enter", t("keys.send")],
+      ["/", t("keys.quick")],
+      ["Esc", t("keys.close")],
+    ];
+    const close = h("button", { type: "button", class: "primary" }, t("action.close"));
+    const el = dialog({
+      title: t("keys.title"),
+      body: h("table", { class: "shortcuts" }, h("tbody", {}, rows.map(([key, what]) => h("tr", {}, h("th", {}, h("kbd", {}, key)), h("td", {}, what))))),
+      actions: [close],
+    });
+    close.addEventListener("click", () => el.close());
+  });
+}

@@ -1,0 +1,393 @@
+// The centre pane: one conversation's header and actions, its timeline (messages, notes and
+// system lines merged by time, with day separators; older messages load on scroll up), the
+// composer, and live updates from events.
+import { agentName, app, divisionName, reportError } from "../app.js";
+import { del, get, post } from "../api.js";
+import { fill, h } from "../dom.js";
+import { describe, toast } from "../forms.js";
+import { dayKey, formatDay, t } from "../i18n.js";
+import { CHANNEL_NAMES, channelIcon, icon } from "../icons.js";
+import * as actions from "./actions.js";
+import { Composer } from "./composer.js";
+import { contactLabel, initials } from "./list.js";
+import { renderMessage, renderNote, renderSystem } from "./message.js";
+import { canSee, newer } from "./visibility.js";
+
+const PAGE = 50;
+const RANK = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4, received: 0 };
+const EVENT_ACTIONS = {
+  "conversation.transferred": "transferred",
+  "conversation.resolved": "resolved",
+  "conversation.reopened": "reopened",
+};
+
+/** A history entry ({action, agent_id, agent_name, details, created_at}) from an event. */
+function systemEntry(event) {
+  const actor = event.actor || {};
+  const byAgent = actor.type === "agent";
+  let action = EVENT_ACTIONS[event.type];
+  if (event.type === "conversation.assigned") {
+    const { agent_id: to } = event.data;
+    action = to === null ? "unassigned" : byAgent && actor.id === to ? "taken" : "assigned";
+  }
+  if (!action) return null;
+  return {
+    id: event.id,
+    action,
+    agent_id: byAgent ? actor.id : null,
+    agent_name: byAgent ? actor.name : null,
+    details: event.data,
+    created_at: event.occurred_at,
+  };
+}
+
+export class Thread {
+  constructor({ onToggleContact, onGone, onChange }) {
+    this.onToggleContact = onToggleContact;
+    this.onGone = onGone;
+    this.onChange = onChange; // the server's answer to an action or read mark (list updates)
+    this.conversation = null;
+    this.entries = new Map(); // key -> {key, kind, at (ms), data}
+    this.cursor = null;
+    this.loadingOlder = false;
+    this.composer = new Composer({
+      onSent: (message) => this.addMessage(message),
+      onNote: (note) => this.addEntry("note", note),
+    });
+    this.el = this.render();
+    this.showEmpty();
+  }
+
+  destroy() {
+    this.composer.destroy();
+    this.observer?.disconnect();
+  }
+
+  render() {
+    this.head = h("header", { class: "thread-head" });
+    this.timeline = h("div", { class: "timeline", role: "log", "aria-live": "polite", "aria-label": t("thread.timeline"), tabindex: "0" });
+    this.topSentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+    this.observer = new IntersectionObserver(
+      (entries) => entries.some((e) => e.isIntersecting) && this.loadOlder(),
+      { root: this.timeline, rootMargin: "200px" },
+    );
+    this.body = h("div", { class: "thread-body" }, this.timeline, this.composer.el);
+    return h("section", { class: "pane thread-pane", "aria-label": t("thread.label") }, this.head, this.body);
+  }
+
+  showEmpty() {
+    this.conversation = null;
+    this.openId = null;
+    this.el.classList.add("empty");
+    fill(this.head);
+    fill(this.timeline, h("div", { class: "empty-state" }, h("p", {}, t("thread.none")), h("p", { class: "muted" }, t("thread.shortcutsHint"))));
+    this.composer.el.hidden = true;
+  }
+
+  // Loading --------------------------------------------------------------------------------------
+
+  async open(id) {
+    this.openId = id;
+    this.early = []; // events about it that arrive while it loads, applied after
+    this.el.classList.remove("empty");
+    this.entries.clear();
+    this.cursor = null;
+    fill(this.head, h("p", { class: "muted" }, t("state.loading")));
+    fill(this.timeline);
+    this.composer.el.hidden = true;
+    let conversation, messages, notes, history;
+    try {
+      [conversation, messages, notes, history] = await Promise.all([
+        get(`/api/v1/conversations/${id}`),
+        get(`/api/v1/conversations/${id}/messages`, { limit: PAGE }),
+        get(`/api/v1/conversations/${id}/notes`, { limit: 200 }),
+        get(`/api/v1/conversations/${id}/history`).catch(() => []),
+      ]);
+    } catch (error) {
+      if (this.openId !== id) return;
+      this.openId = null;
+      fill(this.head);
+      fill(this.timeline, h("div", { class: "empty-state", role: "alert" }, error.status === 404 ? t("thread.notFound") : describe(error)));
+      if (error.status !== 404) reportError(error);
+      return;
+    }
+    if (this.openId !== id) return;
+    this.conversation = conversation;
+    for (const m of messages.items) this.put("message", m);
+    for (const n of notes.items) this.put("note", n);
+    for (const entry of history) this.put("system", entry);
+    this.cursor = messages.next_cursor;
+    this.renderHead();
+    this.renderTimeline();
+    this.composer.el.hidden = false;
+    this.composer.setConversation(conversation);
+    this.scrollToEnd();
+    this.observer.disconnect();
+    this.observer.observe(this.topSentinel);
+    for (const event of this.early.splice(0)) this.applyEvent(event);
+    if (this.conversation.unread_count > 0) this.markRead();
+    document.title = `${contactLabel(conversation.contact)} · OmniStream`;
+  }
+
+  async loadOlder() {
+    if (!this.cursor || this.loadingOlder || !this.conversation) return;
+    const id = this.conversation.id;
+    this.loadingOlder = true;
+    try {
+      const page = await get(`/api/v1/conversations/${id}/messages`, { limit: PAGE, cursor: this.cursor });
+      if (this.conversation?.id !== id) return;
+      for (const m of page.items) this.put("message", m);
+      this.cursor = page.next_cursor;
+      const fromBottom = this.timeline.scrollHeight - this.timeline.scrollTop;
+      this.renderTimeline();
+      this.timeline.scrollTop = this.timeline.scrollHeight - fromBottom;
+    } catch (error) {
+      reportError(error);
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  markRead = (() => {
+    let timer = 0;
+    return () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (!this.conversation || !app.can("conversations.work")) return;
+        post(`/api/v1/conversations/${this.conversation.id}/read`).then(this.onChange, () => {});
+      }, 300);
+    };
+  })();
+
+  // Header and actions -----------------------------------------------------------------------
+
+  renderHead() {
+    const c = this.conversation;
+    const work = app.can("conversations.work");
+    const resolved = c.status === "resolved";
+    const run = (fn) => async () => {
+      try {
+        const updated = await fn();
+        if (updated) {
+          this.onChange(updated);
+          this.updateConversation(updated);
+        }
+      } catch (error) {
+        toast(describe(error), "error");
+      }
+    };
+    const assignee = c.assigned_agent_id
+      ? c.assigned_agent_id === app.me.id ? t("inbox.assignedToMe") : agentName(c.assigned_agent_id) || c.assigned_agent_name || t("inbox.assigned")
+      : t("inbox.unassigned");
+    const buttons = work
+      ? [
+          c.assigned_agent_id === null ? h("button", { type: "button", class: "primary", onclick: run(() => actions.take(c)) }, t("actions.take")) : null,
+          h("button", { type: "button", onclick: () => actions.assignDialog(c, (u) => this.changed(u)) }, t("actions.assign")),
+          h("button", { type: "button", onclick: () => actions.transferDialog(c, (u) => this.changed(u)) }, t("actions.transfer")),
+          h("button", { type: "button", class: resolved ? "" : "success", onclick: run(() => actions.setStatus(c, !resolved)) }, t(resolved ? "actions.reopen" : "actions.resolve")),
+        ]
+      : [];
+    fill(
+      this.head,
+      h("div", { class: "avatar", "aria-hidden": "true" }, initials(c.contact?.name), channelIcon(c.channel)),
+      h(
+        "div",
+        { class: "who" },
+        h("h2", { class: "thread-title" }, contactLabel(c.contact)),
+        h(
+          "p",
+          { class: "thread-sub muted" },
+          CHANNEL_NAMES[c.channel], " · ",
+          h("span", { class: `status-badge status-${c.status}` }, t(`status.${c.status}`)), " · ",
+          h("span", { class: "assignee" }, assignee),
+          c.division_id ? ` · ${divisionName(c.division_id) || ""}` : "",
+        ),
+      ),
+      h("div", { class: "thread-actions", role: "toolbar", "aria-label": t("thread.actions") },
+        buttons,
+        h("button", { type: "button", class: "icon-button", "aria-label": t("contact.toggle"), title: t("contact.toggle"), onclick: () => this.onToggleContact() }, icon("panel")),
+      ),
+    );
+  }
+
+  changed(conversation) {
+    this.onChange(conversation);
+    this.updateConversation(conversation);
+  }
+
+  /** The open conversation changed (an action's answer or an event). */
+  updateConversation(conversation) {
+    if (!this.conversation || conversation.id !== this.conversation.id) return;
+    if (!newer(conversation, this.conversation)) return;
+    const merged = { ...this.conversation, ...conversation };
+    if (merged.assigned_agent_id !== this.conversation.assigned_agent_id) {
+      merged.assigned_agent_name = agentName(merged.assigned_agent_id);
+    }
+    this.conversation = merged;
+    if (!canSee(app.me, merged)) {
+      this.onGone(merged);
+      return;
+    }
+    this.renderHead();
+    this.composer.setConversation(merged);
+  }
+
+  // Timeline -----------------------------------------------------------------------------------
+
+  put(kind, data) {
+    const key = `${kind}:${data.id}`;
+    const known = this.entries.get(key);
+    if (kind === "message" && known) {
+      const old = known.data;
+      const forward = RANK[data.status] >= RANK[old.status] || data.attempts > old.attempts;
+      if (!forward) return null;
+    }
+    if (kind === "system" && !known) {
+      // The same change from the history and from its live event: same action and time.
+      const at = Date.parse(data.created_at);
+      for (const e of this.entries.values()) {
+        if (e.kind === "system" && e.data.action === data.action && Math.abs(e.at - at) < 1000) return null;
+      }
+    }
+    const entry = { key, kind, at: Date.parse(data.created_at), data };
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  sorted() {
+    const all = [...this.entries.values()].sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1));
+    if (!this.cursor) return all;
+    // Older messages are not loaded yet: notes and system lines before them wait too.
+    const oldest = Math.min(...all.filter((e) => e.kind === "message").map((e) => e.at));
+    return all.filter((e) => e.at >= oldest);
+  }
+
+  element(entry) {
+    if (entry.kind === "message") {
+      return renderMessage(entry.data, { onRetry: app.can("messages.send") ? (m) => this.retry(m) : null });
+    }
+    if (entry.kind === "note") {
+      const mine = entry.data.agent_id === app.me.id || app.me.role === "admin";
+      return renderNote(entry.data, { onDelete: mine && app.can("conversations.work") ? (n) => this.deleteNote(n) : null });
+    }
+    return renderSystem(entry.data);
+  }
+
+  renderTimeline() {
+    const nodes = [this.topSentinel];
+    if (this.cursor) nodes.push(h("p", { class: "muted center small" }, t("thread.older")));
+    let day = null;
+    for (const entry of this.sorted()) {
+      const key = dayKey(entry.at);
+      if (key !== day) {
+        day = key;
+        nodes.push(h("div", { class: "day-separator", role: "separator" }, h("span", {}, formatDay(entry.at))));
+      }
+      entry.el = this.element(entry);
+      nodes.push(entry.el);
+    }
+    fill(this.timeline, nodes);
+  }
+
+  atBottom() {
+    return this.timeline.scrollHeight - this.timeline.scrollTop - this.timeline.clientHeight < 80;
+  }
+
+  scrollToEnd() {
+    this.timeline.scrollTop = this.timeline.scrollHeight;
+  }
+
+  /** Adds or updates an entry; appends in place when it is the newest, else re-renders. */
+  addEntry(kind, data) {
+    if (!this.conversation) return;
+    const stick = this.atBottom();
+    const known = this.entries.get(`${kind}:${data.id}`);
+    const entry = this.put(kind, data);
+    if (!entry) return;
+    if (known?.el?.isConnected) {
+      entry.el = this.element(entry);
+      known.el.replaceWith(entry.el);
+    } else {
+      const all = this.sorted();
+      if (all.at(-1) === entry) {
+        const previous = all.at(-2);
+        if (!previous || dayKey(previous.at) !== dayKey(entry.at)) {
+          this.timeline.append(h("div", { class: "day-separator", role: "separator" }, h("span", {}, formatDay(entry.at))));
+        }
+        entry.el = this.element(entry);
+        this.timeline.append(entry.el);
+      } else {
+        this.renderTimeline();
+      }
+    }
+    if (stick || kind !== "message" || data.direction === "outbound") this.scrollToEnd();
+  }
+
+  addMessage(message) {
+    this.addEntry("message", message);
+  }
+
+  async retry(message) {
+    try {
+      this.addMessage(await post(`/api/v1/messages/${message.id}/retry`));
+    } catch (error) {
+      toast(describe(error), "error");
+    }
+  }
+
+  async deleteNote(note) {
+    if (!confirm(t("note.confirmDelete"))) return;
+    try {
+      await del(`/api/v1/conversations/${note.conversation_id}/notes/${note.id}`);
+      this.removeNote(note.id);
+    } catch (error) {
+      toast(describe(error), "error");
+    }
+  }
+
+  removeNote(id) {
+    const entry = this.entries.get(`note:${id}`);
+    if (!entry) return;
+    this.entries.delete(entry.key);
+    this.renderTimeline();
+  }
+
+  // Live events ----------------------------------------------------------------------------------
+
+  applyEvent(event) {
+    const data = event.data || {};
+    const conversationId = data.conversation?.id || data.message?.conversation_id || data.note?.conversation_id;
+    if (!conversationId) return;
+    if (conversationId === this.openId && this.conversation?.id !== this.openId) {
+      this.early.push(event); // still loading
+      return;
+    }
+    if (conversationId !== this.conversation?.id) return;
+    switch (event.type) {
+      case "message.created":
+        this.addMessage(data.message);
+        if (data.message.direction === "inbound" && document.visibilityState === "visible") this.markRead();
+        break;
+      case "message.updated":
+        this.addMessage(data.message);
+        break;
+      case "note.created":
+        this.addEntry("note", data.note);
+        break;
+      case "note.deleted":
+        this.removeNote(data.note.id);
+        break;
+      default:
+        break;
+    }
+    if (data.conversation) {
+      const line = systemEntry(event);
+      if (line) this.addEntry("system", line);
+      this.updateConversation(data.conversation);
+    }
+  }
+
+  focusReply(mode) {
+    if (this.conversation) this.composer.focus(mode);
+  }
+}
