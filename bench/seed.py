@@ -772,7 +772,7 @@ async def load_accounts(
         for (i, _), ch in zip(acc.integrations, CHANNELS, strict=True)
     ]
     accounts = [
-        (u(a), u(i), f"{ch}-account-{n}", f"OmniStream {ch.title()}", True, at)
+        (u(a), u(i), ch, f"{ch}-account-{n}", f"OmniStream {ch.title()}", True, at)
         for n, ((i, a), ch) in enumerate(zip(acc.integrations, CHANNELS, strict=True))
     ]
     async with conn.transaction():
@@ -800,6 +800,7 @@ async def load_accounts(
             columns=(
                 "id",
                 "integration_id",
+                "channel",  # the trigger that fills it is off during COPY (replica)
                 "external_id",
                 "display_name",
                 "is_default",
