@@ -144,7 +144,7 @@ async def drive(base: str, runs: int) -> dict[str, Any]:
                     )
                     errors: list[str] = []
                     page = await context.new_page()
-                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
                     try:
                         sample = await one_login(page, base, email)
                     finally:
@@ -156,7 +156,8 @@ async def drive(base: str, runs: int) -> dict[str, Any]:
                     console.print(
                         f"{role} run {run}{' (warm-up)' if run == 0 else ''}: "
                         f"interactive {sample['interactive_ms']:.0f} ms, "
-                        f"live {sample['live_ms']:.0f} ms, open {sample['open_conversation_ms']:.0f} ms",
+                        f"live {sample['live_ms']:.0f} ms, "
+                        f"open {sample['open_conversation_ms']:.0f} ms",
                         highlight=False,
                     )
                 results[role] = {
@@ -191,10 +192,12 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     facts = asyncio.run(seeded_facts(args.database_url))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="omnistream-web-bench-") as tmp:
-        with running_server(args.database_url, port, Path(tmp)) as (proc, log_path):
-            wait_ready(base, proc, log_path, timeout=120)
-            roles = asyncio.run(drive(base, args.runs))
+    with (
+        tempfile.TemporaryDirectory(prefix="omnistream-web-bench-") as tmp,
+        running_server(args.database_url, port, Path(tmp)) as (proc, log_path),
+    ):
+        wait_ready(base, proc, log_path, timeout=120)
+        roles = asyncio.run(drive(base, args.runs))
     web = Path(__file__).resolve().parent.parent / "omnistream" / "web"
     on_disk = sum(p.stat().st_size for p in [*web.rglob("*.js"), *web.rglob("*.css")])
     worst = max(r["interactive_ms"]["max"] for r in roles.values())
