@@ -20,6 +20,7 @@ from typing import Any
 from omnistream.config import Settings
 from omnistream.db.pool import Conn, Pool
 from omnistream.events import queries
+from omnistream.kit.aio import wait_for_any
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
@@ -68,7 +69,7 @@ async def dispatcher_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -
             while not stop.is_set():
                 wake.clear()
                 await publish_pending(conn)
-                await _first(stop, wake, POLL_SECONDS)
+                await wait_for_any(stop, wake, seconds=POLL_SECONDS)
                 # Let a burst gather: one numbering transaction and one NOTIFY (so one read
                 # per API process) for several events, at the cost of a few milliseconds.
                 await asyncio.sleep(COALESCE_SECONDS)
@@ -94,13 +95,3 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
     return stop.is_set()
-
-
-async def _first(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    """Until stop, a wake-up, or the poll interval."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -33,6 +33,7 @@ from omnistream.inbound.media import fetch_media
 from omnistream.inbound.model import Parsed, PayloadError
 from omnistream.inbound.service import Outcome
 from omnistream.integrations.credentials import box_from
+from omnistream.kit.aio import wait_for_any
 from omnistream.kit.crypto import SecretBox
 from omnistream.messages.ingest import NewInbound, ingest_many
 from omnistream.messages.service import InboundError
@@ -155,15 +156,6 @@ async def _apply_each(
         outcomes[index] = outcome
 
 
-async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
 async def _run(
     name: str,
     tick: Callable[[], Awaitable[int]],
@@ -185,7 +177,7 @@ async def _run(
             log.exception("inbound tick failed", extra={"runner": name})
             handled = 0
         if not handled:
-            await _idle(wake, stop, IDLE_SECONDS)
+            await wait_for_any(wake, stop, seconds=IDLE_SECONDS)
         elif handled < partial:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)

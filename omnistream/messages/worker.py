@@ -72,6 +72,7 @@ from omnistream.events.types import EventType
 from omnistream.integrations.accounts import AccountConfig, by_id
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.health import Health, HealthOutcome, record_health
+from omnistream.kit.aio import wait_for_any
 from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import outbound_queries as queries
@@ -474,15 +475,6 @@ async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[Channel
         await http.aclose()
 
 
-async def _idle(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
 async def outbound_loop(
     pool: Pool, settings: Settings, stop: asyncio.Event, registry: ChannelRegistry | None = None
 ) -> None:
@@ -498,7 +490,7 @@ async def outbound_loop(
             wake.clear()
             if await send_due(pool, settings, channels, stop):
                 continue
-            await _idle(wake, stop, IDLE_SECONDS)
+            await wait_for_any(wake, stop, seconds=IDLE_SECONDS)
 
     async with contextlib.AsyncExitStack() as stack:
         channels = registry
