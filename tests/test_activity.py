@@ -157,6 +157,7 @@ async def test_division_actions_are_logged(client, ctx, actors: Actors, admin: A
         division,
         name="Sales EU",
         members=1,
+        quick_replies=0,
     )
 
 

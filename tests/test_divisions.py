@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import uuid4
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from omnistream.context import AppContext
+from omnistream.quick_replies import service as quick_replies
 from tests.conftest import Actors, Agent, fields, problem
 
 DIVISIONS = "/api/v1/divisions"
@@ -268,3 +270,91 @@ async def test_rbac(client, actors: Actors, admin: Agent) -> None:
     assert got["name"] == "Existing" and got["member_count"] == 0
     assert (await client.get(a_url, headers=admin.headers)).json()["name"] != "Hacked"
     assert len((await client.get(DIVISIONS, headers=admin.headers)).json()["items"]) == 1
+
+
+async def test_delete_division_deletes_its_quick_replies_with_events(
+    client, ctx, actors: Actors, admin: Agent
+) -> None:
+    doomed, kept = await make(client, admin, "Doomed"), await make(client, admin, "Kept")
+    agent = await actors.make("agent", divisions=[doomed["id"]])
+    replies = {}
+    for title, division in (("Refund", doomed), ("hello", doomed), ("Stay", kept), ("All", None)):
+        body = {"title": title, "body": "Text", "division_id": division and division["id"]}
+        r = await client.post("/api/v1/quick-replies", json=body, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        replies[title] = r.json()["id"]
+    r = await client.put(
+        f"/api/v1/quick-replies/{replies['Refund']}/favorite", headers=agent.headers
+    )
+    assert r.status_code == 204
+    before = await scalar(ctx, "SELECT max(pos) FROM event_outbox")
+    r = await client.delete(f"{DIVISIONS}/{doomed['id']}", headers=admin.headers)
+    assert r.status_code == 204, r.text
+    async with ctx.pool.acquire() as conn:
+        left = await conn.fetch("SELECT title FROM quick_replies ORDER BY title")
+        events = await conn.fetch(
+            "SELECT type, data, actor, audience FROM event_outbox WHERE pos > $1 ORDER BY pos",
+            before,
+        )
+        logs = await conn.fetch(
+            "SELECT agent_id, action, target_id, metadata_json FROM activity_logs "
+            "WHERE action IN ('delete_quick_reply', 'delete_division') "
+            "ORDER BY action DESC, lower(metadata_json->>'title')"
+        )
+    assert [r["title"] for r in left] == ["All", "Stay"]
+    assert await scalar(ctx, "SELECT count(*) FROM agent_favorite_replies") == 0
+    assert [(e["type"], e["data"]) for e in events] == [
+        (
+            "quick_reply.deleted",
+            {
+                "quick_reply": {"id": replies[title], "division_id": doomed["id"], "title": title},
+                "reason": "division_deleted",
+            },
+        )
+        for title in ("hello", "Refund")  # by title, ignoring case
+    ]
+    audience = [{"division_id": doomed["id"], "assigned_agent_id": None}]  # who could read them
+    assert all(e["actor"]["id"] == str(admin.id) and e["audience"] == audience for e in events)
+    assert [(g["action"], str(g["target_id"])) for g in logs] == [
+        ("delete_quick_reply", replies["hello"]),
+        ("delete_quick_reply", replies["Refund"]),
+        ("delete_division", doomed["id"]),
+    ]
+    assert {g["agent_id"] for g in logs} == {admin.id}
+    assert logs[0]["metadata_json"] == {
+        "title": "hello",
+        "division_id": doomed["id"],
+        "division_deleted": True,
+    }
+    assert logs[2]["metadata_json"]["quick_replies"] == 2
+
+
+async def test_a_quick_reply_created_during_the_delete_is_refused(
+    client, ctx, admin: Agent, monkeypatch
+) -> None:
+    doomed = await make(client, admin, "Doomed")
+    # The delete pauses after removing the division's replies, before the division itself.
+    removed, go_on = asyncio.Event(), asyncio.Event()
+    original = quick_replies.delete_with_division
+
+    async def paused(*args: Any) -> int:
+        count = await original(*args)
+        removed.set()
+        await go_on.wait()
+        return count
+
+    monkeypatch.setattr(quick_replies, "delete_with_division", paused)
+    deleting = asyncio.create_task(
+        client.delete(f"{DIVISIONS}/{doomed['id']}", headers=admin.headers)
+    )
+    await removed.wait()
+    body = {"title": "Late", "body": "Text", "division_id": doomed["id"]}
+    creating = asyncio.create_task(
+        client.post("/api/v1/quick-replies", json=body, headers=admin.headers)
+    )
+    await asyncio.sleep(0.3)
+    assert not creating.done()  # waits on the division's row lock
+    go_on.set()
+    assert (await deleting).status_code == 204
+    assert fields(problem(await creating, 422)) == {"division_id"}
+    assert await scalar(ctx, "SELECT count(*) FROM quick_replies") == 0

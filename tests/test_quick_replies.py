@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from omnistream.context import AppContext
+from omnistream.conversations.visibility import Viewer, parse_audience
+from omnistream.kit.enums import Role
 from tests import factories
 from tests.conftest import Actors, Agent, fields, problem
 
@@ -317,7 +319,7 @@ async def test_search_and_shortcut(client, org: Org) -> None:
 # Events and activity ----------------------------------------------------------------------
 
 
-async def test_events_and_activity(client, ctx, org: Org) -> None:
+async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> None:
     reply = await create(client, org.sup_a, title="Hi", body="Hello", division_id=str(org.a))
     url = f"{URL}/{reply['id']}"
     r = await client.patch(
@@ -342,7 +344,20 @@ async def test_events_and_activity(client, ctx, org: Org) -> None:
         "quick_reply.updated",
         "quick_reply.deleted",
     ]
-    assert all(e["audience"] == [] for e in events)  # admins and supervisors only
+    # Those who may read the reply: admins, division A's supervisors and agents, no one of B.
+    assert all(
+        e["audience"] == [{"division_id": str(org.a), "assigned_agent_id": None}] for e in events
+    )
+    sup_b = await actors.make("supervisor", divisions=[org.b])
+    for who, division, sees in (
+        (org.admin, None, True),
+        (org.sup_a, org.a, True),
+        (org.agent_a, org.a, True),
+        (org.agent_b, org.b, False),
+        (sup_b, org.b, False),
+    ):
+        viewer = Viewer(Role(who.role), str(who.id), frozenset([str(division)] if division else []))
+        assert viewer.sees(parse_audience(events[0]["audience"])) is sees, who.role
     assert all(e["actor"]["id"] == str(org.sup_a.id) for e in events)
     assert events[0]["data"]["quick_reply"]["title"] == "Hi"
     assert "is_favorite" not in events[0]["data"]["quick_reply"]

@@ -18,7 +18,7 @@ from omnistream.messages import worker as outbound
 from omnistream.scheduled import worker
 from omnistream.scheduled.worker import send_due
 from tests import factories
-from tests.conftest import problem
+from tests.conftest import Actors, problem
 from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.test_inbound_support import conversation_for, integration
 from tests.test_scheduled import (
@@ -226,6 +226,56 @@ async def test_resolved_and_closed_window(ctx, schedule: Schedule) -> None:
     assert len(await messages_of(ctx)) == 1
     (conv,) = await fetch(ctx, "SELECT status FROM conversations WHERE id = $1", resolved)
     assert conv["status"] == "resolved"  # sending does not reopen it, as for a reply
+
+
+async def test_a_deactivated_agents_message_is_still_sent_in_their_name(
+    ctx, client, admin, actors: Actors, schedule: Schedule
+) -> None:
+    agent = await actors.make("agent")
+    conversation_id = await factories.conversation(ctx)  # unassigned, no division: theirs too
+    kept, dropped = [await scheduled(schedule, conversation_id, agent=agent) for _ in range(2)]
+    both = await scheduled(schedule, await factories.conversation(ctx), agent=agent)
+    await fetch(
+        ctx,
+        "UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE id <> $1",
+        conversation_id,
+    )
+    r = await client.patch(
+        f"/api/v1/agents/{agent.id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    # An admin finds what the agent left pending and may cancel some of it beforehand.
+    r = await client.get(
+        "/api/v1/scheduled-messages",
+        params={"agent_id": str(agent.id), "status": "pending"},
+        headers=admin.headers,
+    )
+    assert sorted(i["id"] for i in r.json()["items"]) == sorted([kept, dropped, both])
+    r = await client.post(f"/api/v1/scheduled-messages/{dropped}/cancel", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    await due(ctx, kept, dropped)
+    assert await send_due(ctx.pool, ctx.settings) == 1
+    sent = await row(ctx, kept)
+    assert sent["status"] == "sent" and sent["agent_id"] == agent.id
+    assert sent["note"] == worker.INACTIVE_NOTE
+    (message,) = await messages_of(ctx)
+    assert message["id"] == sent["message_id"] and message["sender_agent_id"] == agent.id
+    (event,) = await fetch(
+        ctx, "SELECT data, actor FROM event_outbox WHERE type = 'scheduled_message.sent'"
+    )
+    assert event["actor"] == {"type": "system"}
+    assert event["data"]["scheduled_message"]["note"] == worker.INACTIVE_NOTE
+    (logged,) = await fetch(
+        ctx, "SELECT * FROM activity_logs WHERE action = 'scheduled_message_sent'"
+    )
+    assert logged["agent_id"] is None
+    assert logged["metadata_json"]["scheduled_by"] == str(agent.id)
+    assert logged["metadata_json"]["agent_deactivated"] is True
+    assert "conversation_resolved" not in logged["metadata_json"]
+    # Resolved meanwhile as well: both are noted.
+    await due(ctx, both)
+    assert await send_due(ctx.pool, ctx.settings) == 1
+    assert (await row(ctx, both))["note"] == f"{worker.RESOLVED_NOTE}; {worker.INACTIVE_NOTE}"
 
 
 async def test_the_loop_sleeps_until_due_and_wakes_on_notify(

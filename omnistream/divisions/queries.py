@@ -30,6 +30,13 @@ async def get(conn: Conn, division_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {COLUMNS} FROM divisions d WHERE d.id = $1", division_id)
 
 
+async def lock(conn: Conn, division_id: UUID) -> bool:
+    """Row-locks the division for its deletion (False: it is gone). A quick reply created in
+    or moved into it meanwhile waits on the lock (its foreign key check), then fails."""
+    found = await conn.fetchval("SELECT id FROM divisions WHERE id = $1 FOR UPDATE", division_id)
+    return found is not None
+
+
 async def name_taken(conn: Conn, name: str, except_id: UUID) -> bool:
     value: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM divisions WHERE lower(name) = lower($1) AND id <> $2)",

@@ -15,6 +15,7 @@ from omnistream.db.pool import Conn, Tx
 from omnistream.divisions import queries
 from omnistream.divisions.schemas import DivisionCreate, DivisionUpdate
 from omnistream.kit.errors import Conflict, NotFound
+from omnistream.quick_replies import service as quick_replies
 
 
 async def get(conn: Conn, division_id: UUID) -> asyncpg.Record:
@@ -65,7 +66,14 @@ def _evict_later(tx: Tx, ctx: AppContext, agent_ids: list[UUID]) -> None:
 
 
 async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -> None:
+    """Memberships and SLA policies of the division go and conversations and transfers keep
+    no division (the schema's ON DELETE rules). Its quick replies are deleted here, before
+    the division, so that each writes its event and activity entry (a cascade writes none);
+    the division's row lock keeps new ones out meanwhile."""
     current = await get(tx.conn, division_id)
+    if not await queries.lock(tx.conn, division_id):
+        raise NotFound(f"no division with id {division_id}")
+    replies = await quick_replies.delete_with_division(tx, actor, division_id)
     members = await queries.delete(tx.conn, division_id)
     for agent_id in members:
         await auth_queries.notify_auth_changed(tx.conn, agent_id)
@@ -78,6 +86,7 @@ async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -
         division_id,
         name=current["name"],
         members=len(members),
+        quick_replies=replies,
     )
 
 

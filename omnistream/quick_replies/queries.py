@@ -81,6 +81,16 @@ async def delete(conn: Conn, quick_reply_id: UUID) -> None:
     await conn.execute("DELETE FROM quick_replies WHERE id = $1", quick_reply_id)
 
 
+async def delete_of_division(conn: Conn, division_id: UUID) -> list[asyncpg.Record]:
+    """Deletes a division's replies (agents' pins go with them); returns what was deleted,
+    by title. The caller holds the division's row lock, so no reply moves in meanwhile."""
+    rows = await conn.fetch(
+        "DELETE FROM quick_replies WHERE division_id = $1 RETURNING id, division_id, title",
+        division_id,
+    )
+    return sorted(rows, key=lambda r: (r["title"].lower(), r["id"]))
+
+
 async def page(
     conn: Conn,
     scope: Scope,

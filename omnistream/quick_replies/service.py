@@ -23,7 +23,7 @@ from omnistream.conversations.service import get_visible as get_visible_conversa
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn, Tx
 from omnistream.divisions import queries as division_queries
-from omnistream.events.outbox import emit
+from omnistream.events.outbox import Draft, emit, emit_many
 from omnistream.events.types import EventType
 from omnistream.kit.enums import Role
 from omnistream.kit.errors import Forbidden, NotFound, Unprocessable
@@ -110,6 +110,13 @@ def _check_caption(body: str, media_url: str | None) -> None:
 # Changes ----------------------------------------------------------------------------------
 
 
+def _audience(*division_ids: UUID | None) -> list[dict[str, Any]]:
+    """Who receives a reply's events: those who may read it (admins; the supervisors and
+    agents of its division, everyone for a reply without one), before and after a move.
+    Said as unassigned conversation states, so the hub's visibility rule applies as is."""
+    return [{"division_id": d, "assigned_agent_id": None} for d in dict.fromkeys(division_ids)]
+
+
 async def create(tx: Tx, actor: Principal, data: QuickReplyCreate) -> asyncpg.Record:
     await _check_division(tx.conn, actor, data.division_id)
     unknown_placeholders(data.body, "body")
@@ -121,7 +128,13 @@ async def create(tx: Tx, actor: Principal, data: QuickReplyCreate) -> asyncpg.Re
     except asyncpg.ForeignKeyViolationError:  # the division was deleted meanwhile
         raise Unprocessable.field("division_id", "the division no longer exists") from None
     row = await get(tx.conn, actor, quick_reply_id)
-    await emit(tx.conn, EventType.QUICK_REPLY_CREATED, {"quick_reply": _payload(row)}, actor=actor)
+    await emit(
+        tx.conn,
+        EventType.QUICK_REPLY_CREATED,
+        {"quick_reply": _payload(row)},
+        actor=actor,
+        audience=_audience(data.division_id),
+    )
     await record(
         tx.conn,
         actor,
@@ -160,6 +173,7 @@ async def update(
         EventType.QUICK_REPLY_UPDATED,
         {"quick_reply": _payload(row), "changes": sorted(changes)},
         actor=actor,
+        audience=_audience(current["division_id"], new["division_id"]),
     )
     await record(
         tx.conn, actor, "update_quick_reply", "quick_reply", quick_reply_id, changes=changes
@@ -171,7 +185,13 @@ async def delete(tx: Tx, actor: Principal, quick_reply_id: UUID) -> None:
     current = await _manageable(tx, actor, quick_reply_id)
     await queries.delete(tx.conn, quick_reply_id)
     gone = {"id": quick_reply_id, "division_id": current["division_id"], "title": current["title"]}
-    await emit(tx.conn, EventType.QUICK_REPLY_DELETED, {"quick_reply": gone}, actor=actor)
+    await emit(
+        tx.conn,
+        EventType.QUICK_REPLY_DELETED,
+        {"quick_reply": gone},
+        actor=actor,
+        audience=_audience(current["division_id"]),
+    )
     await record(
         tx.conn,
         actor,
@@ -181,6 +201,38 @@ async def delete(tx: Tx, actor: Principal, quick_reply_id: UUID) -> None:
         title=current["title"],
         division_id=current["division_id"],
     )
+
+
+async def delete_with_division(tx: Tx, actor: Principal, division_id: UUID) -> int:
+    """A division is being deleted (its row locked by the caller): its replies go first, each
+    with the quick_reply.deleted event and activity entry a delete by hand writes (plus
+    `reason` / `division_deleted`), in the division delete's transaction. Returns how many."""
+    gone = await queries.delete_of_division(tx.conn, division_id)
+    who = actor.actor()
+    await emit_many(
+        tx.conn,
+        [
+            Draft(
+                EventType.QUICK_REPLY_DELETED,
+                {"quick_reply": dict(row), "reason": "division_deleted"},
+                who,
+                audience=_audience(division_id),
+            )
+            for row in gone
+        ],
+    )
+    for row in gone:
+        await record(
+            tx.conn,
+            actor,
+            "delete_quick_reply",
+            "quick_reply",
+            row["id"],
+            title=row["title"],
+            division_id=division_id,
+            division_deleted=True,
+        )
+    return len(gone)
 
 
 async def set_favorite(tx: Tx, actor: Principal, quick_reply_id: UUID, pinned: bool) -> None:

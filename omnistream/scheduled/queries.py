@@ -152,11 +152,14 @@ async def seconds_to_next_due(conn: Conn) -> float | None:
 async def claim_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
     """Lock up to `limit` due pending rows, oldest first. SKIP LOCKED: concurrent workers take
     disjoint rows, and a row an agent is editing or cancelling right now waits for the next
-    tick. `overdue_s`: how long past its time, on the database's clock."""
+    tick. `overdue_s`: how long past its time, on the database's clock; `agent_active`: whether
+    the agent who scheduled it is still active (NULL: the agent was deleted). The agent's row
+    is read, not locked: a deactivation racing the tick is seen by one or the other."""
     return await conn.fetch(
         """
         SELECT s.id, s.conversation_id, s.agent_id, s.msg_type, s.content_json, s.scheduled_at,
-               extract(epoch FROM now() - s.scheduled_at)::float8 AS overdue_s
+               extract(epoch FROM now() - s.scheduled_at)::float8 AS overdue_s,
+               (SELECT a.is_active FROM agents a WHERE a.id = s.agent_id) AS agent_active
           FROM scheduled_messages s
          WHERE s.status = 'pending' AND s.scheduled_at <= now()
          ORDER BY s.scheduled_at, s.id

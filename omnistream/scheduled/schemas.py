@@ -63,7 +63,9 @@ class ScheduledOut(BaseModel):
     message_id: UUID | None = Field(description="sent: the message created in the timeline.")
     error: str | None = Field(description="failed: why, in words.")
     late: bool = Field(description="Sent (or failed) well after its time, e.g. after downtime.")
-    note: str | None = Field(description="e.g. that the conversation was resolved by then.")
+    note: str | None = Field(
+        description="e.g. that the conversation was resolved, or its agent deactivated, by then."
+    )
     processed_at: datetime | None = Field(description="When the worker sent or failed it.")
     created_at: datetime
     updated_at: datetime

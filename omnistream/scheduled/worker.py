@@ -8,7 +8,10 @@
    the channel's window included): a free-form message whose window closed meanwhile, or
    whose file is gone, is `failed` with the reason in words; so is one whose conversation
    was resolved meanwhile when OMNISTREAM_SCHEDULED_SEND_WHEN_RESOLVED is off (on, the
-   default: it is sent, and the fact noted on the row, in the activity log and the log);
+   default: it is sent, and the fact noted on the row, in the activity log and the log).
+   One whose agent was deactivated meanwhile is sent too, still in that agent's name (they
+   wrote it; the business promised it), and noted the same way: an admin who would rather
+   it were not sent cancels it beforehand (docs/reply-tools.md);
 3. insert the replies as pending outbound messages (the outbound sender delivers them,
    woken by one NOTIFY), move the conversations' last message, mark the rows `sent` with
    their message id (or `failed`), write the events and activity entries.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -43,6 +46,7 @@ from omnistream.conversations.service import payload as conversation_payload
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import Draft, emit_many, jsonable
 from omnistream.events.types import EventType
+from omnistream.kit.aio import wait_for_any
 from omnistream.kit.enums import ConversationStatus
 from omnistream.kit.errors import AppError
 from omnistream.messages.presentation import message_payload, preview
@@ -60,6 +64,7 @@ LINGER_SECONDS = 0.1  # after a partial batch: the delay it may add, the batchin
 BUSY_SECONDS = 0.05  # due rows exist but another worker holds them
 ERROR_MAX = 2000
 RESOLVED_NOTE = "the conversation was resolved when this message was sent"
+INACTIVE_NOTE = "the agent who scheduled this message had been deactivated by its time"
 _Created = tuple[asyncpg.Record, asyncpg.Record]  # a new message and its conversation after
 
 
@@ -70,8 +75,13 @@ class _Outcome:
     late: bool
     reply: Reply | None = None
     error: str | None = None
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
     message_id: UUID | None = None
+
+    @property
+    def note(self) -> str | None:
+        """What the row's `note` says, when anything is worth saying."""
+        return "; ".join(self.notes) or None
 
 
 async def _decide(
@@ -92,7 +102,9 @@ async def _decide(
                 "OMNISTREAM_SCHEDULED_SEND_WHEN_RESOLVED is off"
             )
             return out
-        out.note = RESOLVED_NOTE
+        out.notes.append(RESOLVED_NOTE)
+    if row["agent_active"] is not True:  # deactivated (or deleted): sent all the same
+        out.notes.append(INACTIVE_NOTE)
     try:
         out.reply = await prepare_reply(conn, conversation, body, datetime.now(UTC))
     except AppError as exc:  # 422s and window-closed: the reason a send would have given
@@ -200,12 +212,13 @@ async def _record(
         }
         if o.reply:
             facts["message_id"] = o.message_id
-            if o.note:
+            where = {"scheduled_id": str(row["id"]), "conversation_id": str(conversation_id)}
+            if RESOLVED_NOTE in o.notes:
                 facts["conversation_resolved"] = True
-                log.info(
-                    "scheduled message sent to a resolved conversation",
-                    extra={"scheduled_id": str(row["id"]), "conversation_id": str(conversation_id)},
-                )
+                log.info("scheduled message sent to a resolved conversation", extra=where)
+            if INACTIVE_NOTE in o.notes:
+                facts["agent_deactivated"] = True
+                log.info("scheduled message of a deactivated agent sent", extra=where)
         else:
             facts["error"] = o.error
         actions.append("scheduled_message_sent" if o.reply else "scheduled_message_failed")
@@ -213,15 +226,6 @@ async def _record(
         metadata.append(orjson.dumps(jsonable(facts)).decode())
     await emit_many(conn, drafts)
     await queries.log_activity(conn, actions, targets, metadata)
-
-
-async def _wait(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _next_delay(conn: Conn, handled: int) -> float:
@@ -263,7 +267,7 @@ async def scheduled_loop(pool: Pool, settings: Settings, stop: asyncio.Event) ->
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
                 else:
-                    await _wait(wake, stop, delay)
+                    await wait_for_any(wake, stop, seconds=delay)
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(queries.WAKE_CHANNEL, on_notify)
