@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
 from omnistream.context import AppContext
 from omnistream.quick_replies import service as quick_replies
+from tests import factories
 from tests.conftest import Actors, Agent, fields, problem
 
 DIVISIONS = "/api/v1/divisions"
@@ -176,6 +177,32 @@ async def test_delete_division_removes_memberships(
     assert (
         await client.get(f"/api/v1/agents/{agent.id}", headers=admin.headers)
     ).status_code == 200
+
+
+async def test_a_division_with_conversations_is_not_deleted(
+    client, ctx, actors: Actors, admin: Agent
+) -> None:
+    agent = await actors.make("agent")
+    busy, other = await make(client, admin, "Busy"), await make(client, admin, "Other")
+    assert (await member(client, admin, "PUT", busy["id"], agent.id)).status_code == 204
+    conversation = await factories.conversation(ctx, division_id=busy["id"], status="resolved")
+    url = f"{DIVISIONS}/{busy['id']}"
+    body = problem(await client.delete(url, headers=admin.headers), 409)
+    assert "1 conversation:" in body["detail"] and "transfer" in body["detail"]
+    # Nothing was removed: the division, its member, the conversation's division.
+    assert (await client.get(url, headers=admin.headers)).status_code == 200
+    assert await my_divisions(client, agent) == ["Busy"]
+    assert await scalar(
+        ctx, "SELECT division_id FROM conversations WHERE id = $1", conversation
+    ) == UUID(busy["id"])
+    # Once its conversations are elsewhere, it goes.
+    r = await client.post(
+        f"/api/v1/conversations/{conversation}/transfer",
+        json={"division_id": other["id"], "reason": "division closes"},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.delete(url, headers=admin.headers)).status_code == 204
 
 
 async def test_members_pagination(client, actors: Actors, admin: Agent) -> None:

@@ -37,6 +37,14 @@ async def lock(conn: Conn, division_id: UUID) -> bool:
     return found is not None
 
 
+async def conversation_count(conn: Conn, division_id: UUID) -> int:
+    """How many conversations (open or resolved) belong to the division."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM conversations WHERE division_id = $1", division_id
+    )
+    return count
+
+
 async def name_taken(conn: Conn, name: str, except_id: UUID) -> bool:
     value: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM divisions WHERE lower(name) = lower($1) AND id <> $2)",

@@ -66,13 +66,22 @@ def _evict_later(tx: Tx, ctx: AppContext, agent_ids: list[UUID]) -> None:
 
 
 async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -> None:
-    """Memberships and SLA policies of the division go and conversations and transfers keep
-    no division (the schema's ON DELETE rules). Its quick replies are deleted here, before
-    the division, so that each writes its event and activity entry (a cascade writes none);
-    the division's row lock keeps new ones out meanwhile."""
+    """Refused (409) while conversations belong to the division: without a division they
+    would become visible to every agent (strict team isolation), so they are transferred
+    first. Memberships and SLA policies go and transfers keep no division (the schema's ON
+    DELETE rules). Its quick replies are deleted here, before the division, so that each
+    writes its event and activity entry (a cascade writes none); the division's row lock
+    keeps new replies and conversations out meanwhile (their foreign key checks wait)."""
     current = await get(tx.conn, division_id)
     if not await queries.lock(tx.conn, division_id):
         raise NotFound(f"no division with id {division_id}")
+    held = await queries.conversation_count(tx.conn, division_id)
+    if held:
+        raise Conflict(
+            f"the division still has {held} conversation{'s' if held != 1 else ''}: "
+            "transfer them to another division first (deleting it would show them to "
+            "every agent)"
+        )
     replies = await quick_replies.delete_with_division(tx, actor, division_id)
     members = await queries.delete(tx.conn, division_id)
     for agent_id in members:
