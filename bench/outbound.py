@@ -80,33 +80,40 @@ def max_in_window(times: list[float], width: float = 1.0) -> int:
     return best
 
 
+async def whatsapp_account(conn: asyncpg.Connection, graph: str, rate: int) -> UUID:
+    """A WhatsApp integration pointed at the sandbox (credentials sealed as the API does)
+    and its default account sending at up to `rate` messages/s; the account's id."""
+    integration_id = uuid4()
+    values = {
+        "access_token": TOKEN,
+        "app_secret": APP_SECRET,
+        "verify_token": "bench-verify",
+        "waba_id": "209000000000001",
+        "base_url": graph,
+    }
+    stored = seal(SecretBox(SECRET_KEY), Channel.WHATSAPP, integration_id, values)
+    await conn.execute(
+        "INSERT INTO integrations (id, channel, name, credentials_json) "
+        "VALUES ($1, 'whatsapp', 'bench', $2)",
+        integration_id,
+        stored,
+    )
+    account: UUID = await conn.fetchval(
+        "INSERT INTO integration_accounts (integration_id, external_id, is_default, "
+        "send_rate_per_second) VALUES ($1, $2, true, $3) RETURNING id",
+        integration_id,
+        PHONE_ID,
+        rate,
+    )
+    return account
+
+
 async def seed(dsn: str, messages: int, rate: int, graph: str) -> None:
     conn = await asyncpg.connect(dsn)
     await init_connection(conn)
     try:
         await migrate(conn)
-        integration_id = uuid4()
-        values = {
-            "access_token": TOKEN,
-            "app_secret": APP_SECRET,
-            "verify_token": "bench-verify",
-            "waba_id": "209000000000001",
-            "base_url": graph,
-        }
-        stored = seal(SecretBox(SECRET_KEY), Channel.WHATSAPP, integration_id, values)
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'whatsapp', 'bench', $2)",
-            integration_id,
-            stored,
-        )
-        account: UUID = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default, "
-            "send_rate_per_second) VALUES ($1, $2, true, $3) RETURNING id",
-            integration_id,
-            PHONE_ID,
-            rate,
-        )
+        account = await whatsapp_account(conn, graph, rate)
         await conn.execute(
             """
             WITH k AS (

@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -59,14 +59,12 @@ from outbound import (
     start,
     stop,
     wait_sandbox,
+    whatsapp_account,
 )
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
-from omnistream.integrations.credentials import seal
-from omnistream.kit.crypto import SecretBox
-from omnistream.kit.enums import Channel
 
 TARGET_SECONDS = 30.0
 
@@ -77,28 +75,7 @@ async def seed(dsn: str, args: argparse.Namespace, graph: str) -> float:
     await init_connection(conn)
     try:
         await migrate(conn)
-        integration_id = uuid4()
-        values = {
-            "access_token": TOKEN,
-            "app_secret": APP_SECRET,
-            "verify_token": "bench-verify",
-            "waba_id": "209000000000001",
-            "base_url": graph,
-        }
-        stored = seal(SecretBox(SECRET_KEY), Channel.WHATSAPP, integration_id, values)
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'whatsapp', 'bench', $2)",
-            integration_id,
-            stored,
-        )
-        account: UUID = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default, "
-            "send_rate_per_second) VALUES ($1, $2, true, $3) RETURNING id",
-            integration_id,
-            PHONE_ID,
-            args.rate,
-        )
+        account = await whatsapp_account(conn, graph, args.rate)
         agent: UUID = await conn.fetchval(
             "INSERT INTO agents (email, password_hash, name, role) "
             "VALUES ('scheduler@bench.example.com', 'x', 'Scheduler', 'agent') RETURNING id"
