@@ -3,6 +3,12 @@ divisions (every role), and a conversation's history of changes (its system line
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from uuid import UUID
+
+from omnistream.context import AppContext
+from omnistream.db.pool import transaction
+from omnistream.messages.ingest import NewInbound, ingest_inbound, ingest_many
 from tests import factories
 from tests.conftest import Actors, problem
 
@@ -58,3 +64,71 @@ async def test_history_lists_a_conversations_changes_oldest_first(
     problem(await client.get(base + "/history", headers=agent.headers), 404)
     r = await client.get(base + "/history", headers=admin.headers, params={"limit": 2})
     assert [e["action"] for e in r.json()] == ["reopened", "transferred"]  # the latest two
+
+
+def _inbound(phone: str, wamid: str, type: str = "text") -> NewInbound:
+    content = {"text": "Halo lagi"} if type == "text" else {"emoji": "👍", "target_message_id": "x"}
+    return NewInbound(
+        channel="whatsapp",
+        integration_account_id=None,
+        contact=phone,
+        profile_name="Ana",
+        channel_message_id=wamid,
+        type=type,
+        content=content,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def _one_at_a_time(ctx: AppContext, item: NewInbound) -> None:
+    async with transaction(ctx.pool) as tx:
+        await ingest_inbound(
+            tx,
+            channel=item.channel,
+            integration_account_id=item.integration_account_id,
+            contact=item.contact,
+            profile_name=item.profile_name,
+            channel_message_id=item.channel_message_id,
+            type=item.type,
+            content=item.content,
+            occurred_at=item.occurred_at,
+        )
+
+
+async def _in_a_batch(ctx: AppContext, item: NewInbound) -> None:
+    async with transaction(ctx.pool) as tx:
+        await ingest_many(tx, [item])
+
+
+async def test_history_shows_a_reopen_by_the_customers_message(ctx, client, actors: Actors) -> None:
+    """Both ingest paths keep the reopen in the audit trail (events are purged), once."""
+    admin = await actors.make("admin")
+    for n, ingest in enumerate((_one_at_a_time, _in_a_batch)):
+        phone = f"62813111100{n}"
+        contact = await factories.contact(ctx, phone=phone)
+        conversation = await factories.conversation(ctx, contact_id=contact)
+        base = f"/api/v1/conversations/{conversation}"
+        r = await client.post(base + "/resolve", headers=admin.headers)
+        assert r.status_code == 200, r.text
+        if ingest is _one_at_a_time:  # a reaction reopens nothing (the batch takes none)
+            await ingest(ctx, _inbound(phone, f"wamid.R{n}", type="reaction"))
+        await ingest(ctx, _inbound(phone, f"wamid.A{n}"))
+        await ingest(ctx, _inbound(phone, f"wamid.A{n}"))  # a redelivery: nothing more
+        await ingest(ctx, _inbound(phone, f"wamid.B{n}"))  # open already: no second reopen
+
+        r = await client.get(base + "/history", headers=admin.headers)
+        assert r.status_code == 200, r.text
+        entries = r.json()
+        assert [e["action"] for e in entries] == ["resolved", "reopened"], ingest
+        assert entries[0]["agent_id"] == str(admin.id)
+        reopen = entries[1]
+        assert reopen["agent_id"] is None and reopen["agent_name"] is None
+        assert reopen["details"] == {"by": "customer", "contact_id": str(contact)}
+        r = await client.get(base, headers=admin.headers)
+        assert r.json()["status"] == "open"
+    async with ctx.pool.acquire() as conn:
+        customers: list[UUID] = await conn.fetchval(
+            "SELECT array_agg(target_id) FROM activity_logs "
+            "WHERE action = 'reopen_conversation' AND agent_id IS NULL"
+        )
+    assert len(customers) == 2

@@ -33,3 +33,22 @@ async def test_method_not_allowed_is_a_problem(client) -> None:
 async def test_readyz_reports_ready(client) -> None:
     r = await client.get("/readyz")
     assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+async def test_validation_errors_carry_their_type_and_limit(client, actors: Actors) -> None:
+    """So that a client can say them in its own language (the web app in Indonesian)."""
+    admin = await actors.make("admin")
+    r = await client.post(
+        "/api/v1/agents",
+        headers=admin.headers,
+        json={"email": "not-an-email", "name": "x" * 201, "password": "short"},
+    )
+    errors = {e["field"]: e for e in problem(r, 422)["errors"]}
+    assert errors["email"]["type"] == "value_error" and "email" in errors["email"]["message"]
+    assert (errors["name"]["type"], errors["name"]["max_length"]) == ("string_too_long", 200)
+    assert (errors["password"]["type"], errors["password"]["min_length"]) == (
+        "string_too_short",
+        8,
+    )
+    r = await client.post("/api/v1/divisions", headers=admin.headers, json={})
+    assert [(e["field"], e["type"]) for e in problem(r, 422)["errors"]] == [("name", "missing")]

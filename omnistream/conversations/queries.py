@@ -215,7 +215,14 @@ def _extra_filters(f: ListFilter, p: Params) -> list[str]:
 
 LIST_ITEM = (
     "u.*, k.name AS contact_name, k.phone AS contact_phone, k.email AS contact_email, "
-    "k.profile_pic_url AS contact_profile_pic_url, a.name AS assigned_agent_name"
+    "k.profile_pic_url AS contact_profile_pic_url, a.name AS assigned_agent_name, "
+    "ia.integration_id"
+)
+# The contact, the assignee and the integration (whose templates a WhatsApp reply may use).
+LIST_JOINS = (
+    "JOIN contacts k ON k.id = u.contact_id "
+    "LEFT JOIN agents a ON a.id = u.assigned_agent_id "
+    "LEFT JOIN integration_accounts ia ON ia.id = u.integration_account_id "
 )
 
 
@@ -233,9 +240,7 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
         for b in branches
     ]
     sql = (
-        f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u "
-        "JOIN contacts k ON k.id = u.contact_id "
-        "LEFT JOIN agents a ON a.id = u.assigned_agent_id "
+        f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u {LIST_JOINS}"
         f"ORDER BY u.{f.sort} DESC, u.id DESC LIMIT {limit}"
     )
     return await conn.fetch(sql, *p.values)
@@ -267,13 +272,12 @@ async def counts(conn: Conn, scope: Scope, filters: list[ListFilter], cap: int) 
 
 
 async def with_contact(conn: Conn, scope: Scope, conversation_id: UUID) -> asyncpg.Record | None:
-    """One visible conversation with its contact and assignee name."""
+    """One visible conversation with its contact, assignee name and integration id."""
     return await conn.fetchrow(
         f"""
         SELECT {LIST_ITEM} FROM (SELECT {COLUMNS} FROM conversations c
                                   WHERE c.id = $1 AND {visible_sql("c", 2, 3, 4)}) u
-          JOIN contacts k ON k.id = u.contact_id
-          LEFT JOIN agents a ON a.id = u.assigned_agent_id
+        {LIST_JOINS}
         """,
         conversation_id,
         *scope.params(),
@@ -393,7 +397,7 @@ HISTORY_ACTIONS = (
 
 async def history(conn: Conn, conversation_id: UUID, limit: int) -> list[asyncpg.Record]:
     """The conversation's assignment, transfer and status changes from the audit trail,
-    oldest first (the latest `limit`)."""
+    oldest first (the latest `limit`); a reopen by a customer's message has no agent."""
     return await conn.fetch(
         """
         SELECT * FROM (

@@ -48,7 +48,12 @@ def _item(row: asyncpg.Record) -> ConversationItem:
         email=row["contact_email"],
         profile_pic_url=row["contact_profile_pic_url"],
     )
-    return ConversationItem(**base, contact=contact, assigned_agent_name=row["assigned_agent_name"])
+    return ConversationItem(
+        **base,
+        contact=contact,
+        assigned_agent_name=row["assigned_agent_name"],
+        integration_id=row["integration_id"],
+    )
 
 
 def _assignee(value: str | None) -> str | UUID | None:

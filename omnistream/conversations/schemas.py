@@ -37,10 +37,14 @@ class ContactBrief(BaseModel):
 
 
 class ConversationItem(ConversationOut):
-    """A conversation as the inbox lists it: with its contact and assignee's name."""
+    """A conversation as the inbox lists it: with its contact, assignee's name and the
+    integration of its account (the WhatsApp templates a reply may use are that one's)."""
 
     contact: ContactBrief
     assigned_agent_name: str | None
+    integration_id: UUID | None = Field(
+        description="The integration of integration_account_id (null without an account)"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -95,10 +99,11 @@ class HistoryEntry(BaseModel):
     action: str = Field(
         description="assigned, unassigned, taken, transferred, resolved or reopened"
     )
-    agent_id: UUID | None = Field(description="Who did it")
+    agent_id: UUID | None = Field(description="Who did it (null: the customer, by writing)")
     agent_name: str | None
     details: dict[str, Any] = Field(
         description="assigned/taken/unassigned: previous_agent_id, agent_id; "
-        "transferred: transfer (from/to agent and division, reason)"
+        "transferred: transfer (from/to agent and division, reason); "
+        "reopened by a customer's message: by ('customer'), contact_id"
     )
     created_at: datetime

@@ -20,6 +20,7 @@ from omnistream.kit.logging import request_id
 
 log = logging.getLogger("omnistream.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_LIMITS = ("min_length", "max_length")  # of a validation error's ctx, passed on
 
 
 class RequestContextMiddleware:
@@ -105,7 +106,12 @@ def install_error_handlers(app: FastAPI) -> None:
                     ),
                 )
             field, where = _field(err.get("loc", ()))
-            errors.append({"field": field, "in": where, "message": err.get("msg", "invalid")})
+            # The pydantic error type and length limit let a client say it in its language.
+            entry: dict[str, Any] = {"field": field, "in": where}
+            entry.update(message=err.get("msg", "invalid"), type=err.get("type", "invalid"))
+            limits = err.get("ctx") or {}
+            entry.update({k: limits[k] for k in _LIMITS if isinstance(limits.get(k), int)})
+            errors.append(entry)
         names = ", ".join(sorted({e["field"] for e in errors}))
         return _response(
             request,

@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from omnistream.activity.service import record
 from omnistream.contacts import queries as contact_queries
 from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
@@ -150,6 +151,9 @@ async def ingest_inbound(
             conn, conversation["id"], ConversationStatus.OPEN
         )
         after = conversation_payload(reopened)
+        # In the audit trail (events are purged): the history's reopen by the customer.
+        by: dict[str, Any] = {"by": "customer", "contact_id": person["id"]}
+        await record(conn, None, "reopen_conversation", "conversation", conversation["id"], **by)
         await emit(
             conn,
             EventType.CONVERSATION_REOPENED,
@@ -282,7 +286,9 @@ async def ingest_many(tx: Tx, items: list[NewInbound]) -> list[asyncpg.Record]:
         reply_to_channel_message_ids=[i.reply_to_channel_message_id for i in items],
         occurred_at=[i.occurred_at for i in items],
     )
-    after = await _move(conn, rows, {(i.channel, i.channel_message_id): i for i in items})
+    resolved = {c["id"] for c in conversations.values() if c["status"] == "resolved"}
+    items_by_id = {(i.channel, i.channel_message_id): i for i in items}
+    after = await _move(conn, rows, items_by_id, resolved)
     await emit_many(conn, await _events(conn, rows, after, conversations, people, opened))
     return rows
 
@@ -321,9 +327,13 @@ async def _open_conversations(
 
 
 async def _move(
-    conn: Conn, rows: list[asyncpg.Record], items: dict[tuple[str, str], NewInbound]
+    conn: Conn,
+    rows: list[asyncpg.Record],
+    items: dict[tuple[str, str], NewInbound],
+    resolved: set[UUID],
 ) -> dict[UUID, dict[str, Any]]:
-    """Moves the conversations of the stored rows; conversation id -> its state after."""
+    """Moves the conversations of the stored rows (reopening the `resolved` ones, locked
+    since they were read); conversation id -> its state after."""
     newest: dict[UUID, asyncpg.Record] = {}
     added: dict[UUID, int] = {}
     for row in rows:  # in item order: on equal times the later item is the newer
@@ -341,7 +351,12 @@ async def _move(
         item = items[(row["channel"], row["channel_message_id"])]
         previews.append(preview(row["type"], item.content))
     moved = await ingest_queries.move_conversations(
-        conn, ids, [newest[i]["created_at"] for i in ids], previews, [added[i] for i in ids]
+        conn,
+        ids,
+        [newest[i]["created_at"] for i in ids],
+        previews,
+        [added[i] for i in ids],
+        [i in resolved for i in ids],
     )
     return {row["id"]: conversation_payload(row) for row in moved}
 

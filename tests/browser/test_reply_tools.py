@@ -7,12 +7,22 @@ import asyncio
 import base64
 import re
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import Page, Route, expect
 
-from tests.browser.conftest import WA_ACCOUNT, OpenPage, World, shot
+from tests.browser.conftest import (
+    WA_ACCOUNT,
+    WA_SECRET,
+    WA_TOKEN,
+    WA_WABA,
+    OpenPage,
+    World,
+    shot,
+)
 
 # The smallest valid PNG (1x1), for uploads and customer images.
 PNG = base64.b64decode(
@@ -20,6 +30,30 @@ PNG = base64.b64decode(
 )
 
 BLOB = re.compile(r"^blob:")  # authenticated media are fetched, then shown from blob: URLs
+
+
+@pytest.fixture
+async def other_integration(world: World) -> AsyncIterator[str]:
+    """A second WhatsApp integration with its templates synced (the same WABA, so the same
+    names), removed afterwards; its id."""
+    other = await world.call(
+        "POST",
+        "/api/v1/integrations",
+        json={
+            "channel": "whatsapp",
+            "name": "Cabang Lain WhatsApp",
+            "credentials": {
+                "access_token": WA_TOKEN,
+                "app_secret": WA_SECRET,
+                "verify_token": "browser-verify-2",
+                "waba_id": WA_WABA,
+                "base_url": world.stack.sandbox_url,
+            },
+        },
+    )
+    await world.call("POST", f"/api/v1/integrations/{other['id']}/templates/sync")
+    yield str(other["id"])
+    await world.call("DELETE", f"/api/v1/integrations/{other['id']}")
 
 
 async def open_conversation(page: Page, name: str) -> None:
@@ -70,15 +104,22 @@ async def test_the_quick_reply_picker_inserts_rendered_text(
 
 
 async def test_window_closed_offers_only_templates_and_a_template_send_succeeds(
-    world: World, open_page: OpenPage
+    world: World, open_page: OpenPage, other_integration: str
 ) -> None:
-    integration = (await world.call("GET", "/api/v1/integrations"))["items"][0]
+    integrations = (await world.call("GET", "/api/v1/integrations"))["items"]
+    integration = next(i for i in integrations if i["name"] == "Toko Test WhatsApp")
     await world.call("POST", f"/api/v1/integrations/{integration['id']}/templates/sync")
+    approved = await world.call(
+        "GET",
+        "/api/v1/templates",
+        params={"integration_id": integration["id"], "status": "APPROVED", "limit": 100},
+    )
     two_days_ago = str(int(time.time()) - 2 * 86400)
     await world.customer(
         "6281200000211", "Pesanan kemarin lusa", name="Bambang", timestamp=two_days_ago
     )
-    await world.conversation_of("6281200000211")
+    conversation = await world.conversation_of("6281200000211")
+    assert conversation["integration_id"] == integration["id"] != other_integration
     page = await open_page(world.admin)
     await open_conversation(page, "Bambang")
     banner = page.locator(".window-banner")
@@ -97,6 +138,9 @@ async def test_window_closed_offers_only_templates_and_a_template_send_succeeds(
 
     await banner.get_by_role("button", name="Send a template").click()
     dialog = page.get_by_role("dialog", name="WhatsApp templates")
+    # Only the approved templates of the conversation's own integration: the other
+    # integration's (same names) are not offered.
+    await expect(dialog.get_by_role("option")).to_have_count(len(approved["items"]))
     await dialog.get_by_label("Search templates").fill("welcome")
     await expect(dialog.get_by_role("option")).to_have_count(1)
     await dialog.get_by_role("option", name="welcome_offer").click()

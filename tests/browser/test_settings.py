@@ -3,6 +3,8 @@ integrations, and the server's field errors shown next to the fields."""
 
 from __future__ import annotations
 
+import asyncio
+
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import WA_ACCOUNT, OpenPage, World, shot
@@ -156,6 +158,49 @@ async def test_bad_input_shows_the_servers_field_errors(world: World, open_page:
     await page.get_by_label("Email").fill("tono@example.com")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator(".contact-pane")).to_contain_text("tono@example.com")
+
+
+async def test_server_errors_are_said_in_bahasa_indonesia(
+    world: World, open_page: OpenPage
+) -> None:
+    taken = await world.agent()
+    division = await world.call("GET", f"/api/v1/divisions/{await world.division('Gudang')}")
+    page = await open_page(world.admin)
+    await page.get_by_label("Language").select_option("id")
+    await page.get_by_role("link", name="Pengaturan").click()
+    sections = page.get_by_role("navigation", name="Bagian pengaturan")
+    await sections.get_by_role("link", name="Agen").click()
+    await page.get_by_role("button", name="Agen baru").click()
+    dialog = page.get_by_role("dialog", name="Agen baru")
+    await dialog.locator("[data-field=email] input").fill("bukan-email")
+    await dialog.locator("[data-field=password] input").fill("pendek")
+    await dialog.get_by_role("button", name="Buat agen").click()
+    # The generic field errors (by their pydantic type) in the page's language...
+    await expect(dialog.locator("[data-field=name] .field-error")).to_have_text("Wajib diisi.")
+    email = dialog.locator("[data-field=email] .field-error")
+    await expect(email).to_have_text("Alamat email tidak valid.")
+    await expect(dialog.locator("[data-field=password] .field-error")).to_have_text(
+        "Minimal 8 karakter."
+    )
+    await shot(page, "settings-field-errors-bahasa")
+    # ...one only the server can say stays its own.
+    await dialog.locator("[data-field=name] input").fill("Dua Kali")
+    await dialog.locator("[data-field=email] input").fill(taken.email)
+    await dialog.locator("[data-field=password] input").fill("a long enough password")
+    await dialog.get_by_role("button", name="Buat agen").click()
+    await expect(email).to_contain_text("already exists")
+    await dialog.get_by_role("button", name="Batal").click()
+
+    # A problem without a field (the division was deleted meanwhile): by its type.
+    await sections.get_by_role("link", name="Divisi").click()
+    remove = page.get_by_role("button", name=f"Hapus {division['name']}")
+    await expect(remove).to_be_visible()
+    await world.call("DELETE", f"/api/v1/divisions/{division['id']}")
+    page.once("dialog", lambda confirm: asyncio.ensure_future(confirm.accept()))
+    await remove.click()
+    await expect(page.locator(".toast.error")).to_have_text(
+        "Data tidak ada, atau Anda tidak berhak melihatnya."
+    )
 
 
 async def test_a_plain_agent_sees_no_admin_settings_and_the_api_refuses(

@@ -1,7 +1,7 @@
 // Boot, the signed-in shell (top bar, navigation) and the hash router.
 import { get } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
-import { toast } from "./forms.js";
+import { describe, toast } from "./forms.js";
 import { LANGUAGES, lang, onLangChange, setLang, t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { Live } from "./live.js";
@@ -206,7 +206,7 @@ window.addEventListener("unhandledrejection", (event) => {
 export function reportError(error) {
   if (error instanceof session.SessionEnded) return;
   console.error(error);
-  toast(error?.detail || error?.message || String(error), "error");
+  toast(describe(error), "error");
 }
 
 if (session.signedIn()) startSession();

@@ -2,6 +2,7 @@
 import { ApiError, NetworkError } from "./api.js";
 import { dialog, h, uid } from "./dom.js";
 import { t } from "./i18n.js";
+import { fieldMessage, problemText } from "./problems.js";
 import { SessionEnded } from "./session.js";
 
 /**
@@ -66,7 +67,7 @@ export function describe(error) {
   if (error instanceof SessionEnded) return t("login.expired");
   if (error instanceof ApiError) {
     if (error.status === 403) return t("error.forbidden");
-    return error.detail;
+    return problemText(error);
   }
   return String(error?.message || error);
 }
@@ -78,12 +79,13 @@ export function showErrors(form, error) {
   const errors = error instanceof ApiError ? error.errors : [];
   for (const item of errors) {
     const wrapper = item.field ? wrapperFor(form, item.field) : null;
+    const message = fieldMessage(item);
     if (!wrapper) {
-      loose.push(item.field && item.field !== "body" ? `${item.field}: ${item.message}` : item.message);
+      loose.push(item.field && item.field !== "body" ? `${item.field}: ${message}` : message);
       continue;
     }
     const id = uid("err");
-    const text = wrapper.dataset.field === item.field ? item.message : `${item.field}: ${item.message}`;
+    const text = wrapper.dataset.field === item.field ? message : `${item.field}: ${message}`;
     wrapper.append(h("p", { class: "field-error", id }, text));
     const control = wrapper.querySelector("input, select, textarea");
     if (control) {

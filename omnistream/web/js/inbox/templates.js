@@ -1,5 +1,6 @@
-// The template picker: choose an approved WhatsApp template, fill its parameters (header,
-// body placeholders, buttons) with a live preview, send it (also outside the 24-hour window).
+// The template picker: choose an approved template of the conversation's WhatsApp integration,
+// fill its parameters (header, body placeholders, buttons) with a live preview, send it (also
+// outside the 24-hour window).
 import { get, post } from "../api.js";
 import { debounce, h } from "../dom.js";
 import { describe, field, formDialog } from "../forms.js";
@@ -78,8 +79,14 @@ export function templateDialog(composer) {
   let latest = 0;
   const load = async () => {
     const mine = ++latest; // answers may arrive out of order: only the last one counts
+    // Only the templates of the conversation's own integration can be sent in it.
+    if (!conversation.integration_id) {
+      list.replaceChildren(h("li", { class: "muted" }, t("templates.noIntegration")));
+      return;
+    }
     try {
-      const page = await get("/api/v1/templates", { status: "APPROVED", q: search.value.trim() || undefined, limit: 50 });
+      const query = { integration_id: conversation.integration_id, status: "APPROVED", q: search.value.trim() || undefined, limit: 50 };
+      const page = await get("/api/v1/templates", query);
       if (mine !== latest) return;
       list.replaceChildren(
         ...(page.items.length
