@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conftest import Actors, problem
+import base64
+import json
+
+from tests import factories
+from tests.conftest import Actors, fields, problem
 
 
 async def test_request_id_round_trip(client) -> None:
@@ -52,3 +56,53 @@ async def test_validation_errors_carry_their_type_and_limit(client, actors: Acto
     )
     r = await client.post("/api/v1/divisions", headers=admin.headers, json={})
     assert [(e["field"], e["type"]) for e in problem(r, 422)["errors"]] == [("name", "missing")]
+
+
+def _cursor(values: object) -> str:
+    raw = json.dumps(values).encode()  # json: orjson refuses integers beyond 64 bits
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# Well-formed JSON of the wrong types or at the calendar's edges: each once gave a 500.
+FORGED_CURSORS = [
+    _cursor(["2026-01-01T00:00:00Z", 123]),
+    _cursor([123, "2c0f2b8e-8b8e-4a8e-9c1e-0c2f2b8e8b8e"]),
+    _cursor(["9999-12-31T23:59:59-05:00", "2c0f2b8e-8b8e-4a8e-9c1e-0c2f2b8e8b8e"]),
+    _cursor(["0001-01-01T00:00:00+05:00", "2c0f2b8e-8b8e-4a8e-9c1e-0c2f2b8e8b8e"]),
+    _cursor(["2026-01-01T00:00:00", "2c0f2b8e-8b8e-4a8e-9c1e-0c2f2b8e8b8e"]),
+    _cursor(["a", 5]),
+    _cursor([True, 2**70]),
+    _cursor([["x"], {"y": 1}]),
+]
+NEVER_VALID = FORGED_CURSORS[-2:]
+
+
+async def test_forged_cursors_are_400_on_every_paged_route(app, client, actors: Actors) -> None:
+    admin = await actors.make("admin")
+    ctx = app.state.ctx
+    known = {
+        "conversation_id": await factories.conversation(ctx),
+        "contact_id": await factories.contact(ctx, name="Cursor Case"),
+        "division_id": await factories.division(ctx),
+        "agent_id": admin.id,
+    }
+    paged = [
+        (path, op)
+        for path, ops in app.openapi()["paths"].items()
+        for method, op in ops.items()
+        if method == "get" and any(p["name"] == "cursor" for p in op.get("parameters", []))
+    ]
+    assert len(paged) >= 8  # conversations, messages, notes, contacts, agents, activity...
+    checked = 0
+    for path, op in paged:
+        names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+        if any(n not in known for n in names):
+            continue
+        url = path.format(**{n: known[n] for n in names})
+        for cursor in FORGED_CURSORS:
+            r = await client.get(url, headers=admin.headers, params={"cursor": cursor})
+            # Some are well-typed for a route sorted by text (a name is any string): 200.
+            if r.status_code != 200 or cursor in NEVER_VALID:
+                assert "cursor" in fields(problem(r, 400)), (url, cursor)
+        checked += 1
+    assert checked >= 8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -16,6 +16,9 @@ from omnistream.kit.errors import BadRequest
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# A cursor's time is a row's time: far from the calendar's edges, where conversions overflow.
+MIN_YEAR, MAX_YEAR = 2, 9998
 
 
 class Page(BaseModel, Generic[T]):
@@ -41,23 +44,36 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
             raise ValueError("shape")
         out: list[Any] = []
         for value, kind in zip(values, types, strict=True):
-            if kind is datetime:
-                out.append(datetime.fromisoformat(value))
-            elif kind is UUID:
-                out.append(UUID(value))
-            elif kind is int:
-                if not isinstance(value, int):
+            if kind is int:
+                # bool is an int in Python; the column is a PostgreSQL bigint.
+                if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
                     raise ValueError("int")
                 out.append(value)
+                continue
+            if not isinstance(value, str):
+                raise ValueError("str")
+            if kind is datetime:
+                out.append(_timestamp(value))
+            elif kind is UUID:
+                out.append(UUID(value))
             else:
-                if not isinstance(value, str):
-                    raise ValueError("str")
                 out.append(value)
         return tuple(out)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
         raise BadRequest.field(
             "cursor", "is malformed; pass next_cursor from a previous page"
         ) from None
+
+
+def _timestamp(value: str) -> datetime:
+    """An aware time that PostgreSQL can compare with (years 1..9999 in UTC, none naive)."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("naive")
+    in_utc = parsed.astimezone(UTC)  # OverflowError at the edges of the calendar
+    if not MIN_YEAR <= in_utc.year <= MAX_YEAR:
+        raise ValueError("year")
+    return in_utc
 
 
 def page_of(rows: list[T], limit: int, key: Any) -> tuple[list[T], str | None]:
