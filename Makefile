@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench clean rbac-doc
+.PHONY: run test lint typecheck unit chromium bench clean rbac-doc
 
 # Installs only when pyproject.toml changed since the last install (keeps `make run` fast).
 $(VENV)/.installed: pyproject.toml
@@ -26,7 +26,15 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy omnistream
 
-unit: $(VENV)/.installed-dev
+# The browser tests (tests/browser) drive Debian's Chromium: installed here when missing
+# (as root, with apt-get), so that `make test` alone works on a clean machine.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+unit: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -36,6 +36,17 @@ def _settings() -> Settings:
         err.print(f"[bold red]configuration error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     setup_logging(settings.log_level, settings.log_format)
+    try:  # one clear line now rather than a traceback from the first upload or key use
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        _ = settings.signing_key
+    except OSError as exc:
+        err.print(
+            f"[bold red]configuration error:[/] OMNISTREAM_DATA_DIR: cannot use "
+            f"{settings.data_dir}: {exc.strerror or exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
     return settings
 
 

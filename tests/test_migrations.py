@@ -116,7 +116,7 @@ async def test_unknown_applied_version_and_failed_migration(fresh_dsn: str, tmp_
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE t2 (id int); SELECT no_such_function();")
     conn = await connect(fresh_dsn)
     try:
-        with pytest.raises(asyncpg.UndefinedFunctionError):
+        with pytest.raises(MigrationError, match=r"0002_bad\.sql failed: UndefinedFunctionError"):
             await migrate(conn, load_migrations(tmp_path))
         # The failing migration rolled back whole; the first one stayed.
         assert await conn.fetchval("SELECT to_regclass('t2')") is None

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
+
 from omnistream.db.pool import Conn
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,13 @@ async def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list
         done: list[str] = []
         for m in pending:
             async with conn.transaction():
-                await conn.execute(m.sql)
+                try:
+                    await conn.execute(m.sql)
+                except asyncpg.PostgresError as exc:  # a clear line at start-up, no traceback
+                    raise MigrationError(
+                        f"migration {m.version:04d}_{m.name}.sql failed: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     m.version,
