@@ -314,3 +314,26 @@ async def test_concurrent_mutual_deactivation_keeps_an_admin(
     problem(next(r for r in results if r.status_code == 409), 409)
     active = await scalar(ctx, "SELECT count(*) FROM agents WHERE role = 'admin' AND is_active")
     assert active == 1
+
+
+async def test_an_empty_or_unchanged_patch_writes_nothing_and_unknown_fields_are_refused(
+    client, ctx, actors: Actors, admin: Agent
+) -> None:
+    other = await actors.make("agent", login=False)
+    url = f"{AGENTS}/{other.id}"
+    before = (await client.get(url, headers=admin.headers)).json()
+    for same in ({}, {"name": None}, {"name": f"  {before['name']} "}, {"role": "agent"}):
+        r = await client.patch(url, json=same, headers=admin.headers)
+        assert r.status_code == 200 and r.json() == before, (same, r.text)
+    logged = await scalar(
+        ctx,
+        "SELECT count(*) FROM activity_logs WHERE target_id = $1 AND action LIKE 'update%'",
+        other.id,
+    )
+    assert logged == 0
+    for unknown in ({"email": "new@example.com"}, {"password_hash": "x"}):
+        body = problem(await client.patch(url, json=unknown, headers=admin.headers), 422)
+        assert fields(body) == set(unknown)
+    r = await create(client, admin, is_admin=True)
+    assert fields(problem(r, 422)) == {"is_admin"}
+    assert (await client.get(url, headers=admin.headers)).json() == before

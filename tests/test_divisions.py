@@ -385,3 +385,24 @@ async def test_a_quick_reply_created_during_the_delete_is_refused(
     assert (await deleting).status_code == 204
     assert fields(problem(await creating, 422)) == {"division_id"}
     assert await scalar(ctx, "SELECT count(*) FROM quick_replies") == 0
+
+
+async def test_an_unchanged_patch_writes_nothing_and_unknown_fields_are_refused(
+    client, ctx, admin: Agent
+) -> None:
+    made = await make(client, admin, f"Quiet {uuid4().hex[:6]}", "Same")
+    url = f"{DIVISIONS}/{made['id']}"
+    before = (await client.get(url, headers=admin.headers)).json()
+    for same in ({}, {"description": " Same "}, {"name": f" {made['name']} "}):
+        r = await client.patch(url, json=same, headers=admin.headers)
+        assert r.status_code == 200 and r.json() == before, (same, r.text)
+    logged = await scalar(
+        ctx,
+        "SELECT count(*) FROM activity_logs WHERE target_id = $1 AND action = 'update_division'",
+        UUID(made["id"]),
+    )
+    assert logged == 0
+    body = problem(await client.patch(url, json={"colour": "red"}, headers=admin.headers), 422)
+    assert fields(body) == {"colour"}
+    r = await client.post(DIVISIONS, json={"name": "X", "members": []}, headers=admin.headers)
+    assert fields(problem(r, 422)) == {"members"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from omnistream.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from omnistream.kit.enums import Role
@@ -37,6 +37,8 @@ class MeOut(AgentOut):
 
 
 class AgentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     email: EmailStr
     name: Name
     role: Role = Role.AGENT
@@ -44,6 +46,10 @@ class AgentCreate(BaseModel):
 
 
 class AgentUpdate(BaseModel):
+    """Only these; email and password have their own rules (unknown fields are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None

@@ -63,8 +63,11 @@ async def update(
             ],
         )
     name = data.name.strip() if data.name is not None else None
+    wanted = data.model_dump(exclude_none=True) | ({"name": name} if name is not None else {})
+    changes = {k: v for k, v in wanted.items() if current[k] != v}
+    if not changes:  # nothing to do: no new updated_at, no activity row
+        return current
     row = await queries.update(conn, agent_id, name, data.role, data.is_active)
-    changes = {k: v for k, v in data.model_dump(exclude_none=True).items() if current[k] != v}
     if data.is_active is False and current["is_active"]:
         await auth_queries.revoke_agent_sessions(conn, agent_id)
     if changes:  # cached principals carry the profile too (GET /auth/me)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 # Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -23,11 +23,15 @@ class DivisionOut(BaseModel):
 
 
 class DivisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     name: Name
     description: Description = ""
 
 
 class DivisionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: Name | None = None
     description: Description | None = None
 

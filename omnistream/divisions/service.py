@@ -43,13 +43,16 @@ async def update(
 ) -> asyncpg.Record:
     current = await get(tx.conn, division_id)
     name = data.name.strip() if data.name is not None else None
+    wanted = data.model_dump(exclude_none=True) | ({"name": name} if name is not None else {})
+    changes = {k: v for k, v in wanted.items() if current[k] != v}
+    if not changes:  # nothing to do: no new updated_at, no activity row
+        return current
     if name is not None and await queries.name_taken(tx.conn, name, division_id):
         raise _taken(name)
     try:
         await queries.update(tx.conn, division_id, name, data.description)
     except asyncpg.UniqueViolationError:  # a concurrent rename took the name
         raise _taken(name or "") from None
-    changes = {k: v for k, v in data.model_dump(exclude_none=True).items() if current[k] != v}
     if "name" in changes:  # members' cached profiles list division names
         await auth_queries.notify_everyone(tx.conn)
         tx.after_commit(ctx.principals.clear)
