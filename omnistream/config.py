@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -88,6 +89,22 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("admin_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        # The same check as an agent's email over the API, so the first admin can sign in.
+        try:
+            return validate_email(value, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not a valid email address ({exc})") from None
+
+    @field_validator("upload_mime_types")
+    @classmethod
+    def _mime_types(cls, value: str) -> str:
+        if not any(t.strip() for t in value.split(",")):
+            raise ValueError("must name at least one MIME type")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -17,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from omnistream.config import ConfigError, load_settings
 from omnistream.kit.http import RequestContextMiddleware
 from omnistream.kit.logging import JsonFormatter
 from tests.conftest import problem
@@ -127,3 +128,16 @@ async def test_migrate_command_refuses_an_edited_migration(
     lines = [line for line in again.stderr.splitlines() if line.strip()]
     assert again.returncode == 1 and len(lines) == 1, again.stderr
     assert re.search(r"migration 0001_\w+\.sql was edited after it was applied", lines[0])
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("admin_email", "notanemail"), ("admin_email", "a@b"), ("upload_mime_types", " , ")],
+)
+def test_bad_settings_name_their_variable(setting: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^OMNISTREAM_{setting.upper()}: "):
+        load_settings(**{setting: value})
+
+
+def test_the_first_admins_email_is_normalised_like_an_agents() -> None:
+    assert load_settings(admin_email="Boss@Example.COM").admin_email == ("boss@example.com")
