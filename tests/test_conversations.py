@@ -197,12 +197,24 @@ async def test_transfer(client, ctx, actors: Actors) -> None:
     agent = await actors.make("agent", divisions=[a])
     target = await actors.make("agent", divisions=[b])
     cid = await factories.conversation(ctx, division_id=a, assigned_agent_id=agent.id)
-    problem(
+    # Neither target: both fields are named (a form shows the error next to each).
+    body = problem(
         await client.post(f"{URL}/{cid}/transfer", headers=agent.headers, json={"reason": "x"}), 422
     )
+    assert fields(body) == {"agent_id", "division_id"}
+    # "With a reason": missing, empty or blank is refused, naming reason.
+    for reason in (None, "", "   \n"):
+        payload = {"division_id": str(b)} | ({} if reason is None else {"reason": reason})
+        body = problem(
+            await client.post(f"{URL}/{cid}/transfer", headers=agent.headers, json=payload), 422
+        )
+        assert fields(body) == {"reason"}, reason
+    assert await activity(ctx, "transfer_conversation") == []
     body = problem(
         await client.post(
-            f"{URL}/{cid}/transfer", headers=agent.headers, json={"agent_id": str(target.id)}
+            f"{URL}/{cid}/transfer",
+            headers=agent.headers,
+            json={"agent_id": str(target.id), "reason": "x"},
         ),
         422,
     )
@@ -211,14 +223,14 @@ async def test_transfer(client, ctx, actors: Actors) -> None:
         await client.post(
             f"{URL}/{cid}/transfer",
             headers=agent.headers,
-            json={"division_id": "00000000-0000-0000-0000-000000000009"},
+            json={"division_id": "00000000-0000-0000-0000-000000000009", "reason": "x"},
         ),
         404,
     )
     r = await client.post(
         f"{URL}/{cid}/transfer",
         headers=agent.headers,
-        json={"division_id": str(b), "agent_id": str(target.id), "reason": "billing question"},
+        json={"division_id": str(b), "agent_id": str(target.id), "reason": " billing question "},
     )
     assert r.status_code == 200, r.text
     moved = r.json()
@@ -244,7 +256,9 @@ async def test_transfer(client, ctx, actors: Actors) -> None:
     assert {s["division_id"] for s in event["audience"]} == {str(a), str(b)}
     # To a division only: lands unassigned in its pool.
     r = await client.post(
-        f"{URL}/{cid}/transfer", headers=target.headers, json={"division_id": str(a)}
+        f"{URL}/{cid}/transfer",
+        headers=target.headers,
+        json={"division_id": str(a), "reason": "back to triage"},
     )
     assert r.json()["conversation"]["assigned_agent_id"] is None
     assert len(await activity(ctx, "transfer_conversation")) == 2
@@ -293,3 +307,59 @@ async def test_counts_stop_at_the_cap(ctx, actors: Actors) -> None:
     async with ctx.pool.acquire() as conn:
         assert await queries.counts(conn, scope, tabs, 100) == [4, 1]
         assert await queries.counts(conn, scope, tabs, 2) == [2, 1]
+
+
+async def test_search_finds_a_phone_in_national_format(client, ctx, actors: Actors) -> None:
+    """The contacts search's phone patterns: 0812... (default region ID) finds 62812...."""
+    admin = await actors.make("admin")
+    rina = await factories.contact(ctx, name="Rina", phone="6281234567891")
+    hers = await factories.conversation(ctx, contact_id=rina)
+    await factories.conversation(ctx, preview="invoice 0812 paid")  # q in a preview, not a phone
+    await factories.conversation(ctx, contact_id=await factories.contact(ctx, phone="6591234567"))
+
+    async def found(q: str) -> set[UUID]:
+        r = await client.get(URL, headers=admin.headers, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {UUID(i["id"]) for i in r.json()["items"]}
+
+    for q in ("08123", "0812-3456-7891", "+62 812 345", "6281234", "4567891"):
+        assert hers in await found(q), q
+    assert await found("08123") == {hers}
+    r = await client.get("/api/v1/contacts?q=08123", headers=admin.headers)
+    assert [c["id"] for c in r.json()["items"]] == [str(rina)]  # the same answer as /contacts
+
+
+async def test_pages_sorted_by_created_at_have_no_gap_or_duplicate(
+    client, ctx, actors: Actors
+) -> None:
+    admin = await actors.make("admin")
+    now = datetime.now(UTC)
+    created = {}
+    for i in range(23):
+        # last_message_at runs the other way, so a page walked by it would come out reversed.
+        cid = await factories.conversation(ctx, last_message_at=now - timedelta(hours=i))
+        created[cid] = now - timedelta(minutes=30 - i)
+    # Three share one created_at: the id breaks the tie across a page boundary.
+    tie = list(created)[5:8]
+    for cid in tie:
+        created[cid] = now - timedelta(minutes=100)
+    async with ctx.pool.acquire() as conn:
+        await conn.executemany(
+            "UPDATE conversations SET created_at = $2 WHERE id = $1", list(created.items())
+        )
+    expected = sorted(created, key=lambda c: (created[c], c), reverse=True)
+    seen: list[UUID] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"sort": "created_at", "limit": 4} | ({"cursor": cursor} if cursor else {})
+        r = await client.get(URL, headers=admin.headers, params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen += [UUID(i["id"]) for i in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 6
+    assert seen == expected and len(set(seen)) == 23

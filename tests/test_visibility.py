@@ -3,6 +3,7 @@ no division / assigned to me / assigned to someone else — on every read and ac
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -140,6 +141,22 @@ async def test_contact_conversations_follow_visibility(client, ctx, world: World
     assert [UUID(i["id"]) for i in r.json()["items"]] == [visible]
     r = await client.get(f"/api/v1/contacts/{contact}/conversations", headers=world.admin.headers)
     assert {UUID(i["id"]) for i in r.json()["items"]} == {visible, hidden}
+    # A contact the caller may not see answers 404 as GET /contacts/{id} does, not an empty
+    # page; so does an unknown one.
+    stranger = await factories.contact(ctx, name="Only in B")
+    await factories.conversation(ctx, contact_id=stranger, division_id=world.division_b)
+    for contact_id in (stranger, uuid.uuid4()):
+        for path in ("", "/conversations"):
+            r = await client.get(
+                f"/api/v1/contacts/{contact_id}{path}", headers=world.agent.headers
+            )
+            assert r.status_code == 404, (contact_id, path, r.text)
+    r = await client.get(
+        f"/api/v1/contacts/{stranger}/conversations", headers=world.supervisor.headers
+    )
+    assert (
+        r.status_code == 200 and r.json()["items"] == []
+    )  # sees the contact, not its B conversation
 
 
 def test_fan_out_fast_path_agrees_with_the_rule() -> None:

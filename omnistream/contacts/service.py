@@ -82,6 +82,12 @@ async def get(conn: Conn, scope: Scope, contact_id: UUID) -> ContactOut:
     return (await present(conn, [row]))[0]
 
 
+async def check_visible(conn: Conn, scope: Scope, contact_id: UUID) -> None:
+    """404 when the contact does not exist or the caller may not see it (as `get`)."""
+    if await queries.get_visible(conn, scope, contact_id) is None:
+        raise NotFound(f"no contact with id {contact_id}")
+
+
 async def _locked(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
     row = await queries.get_visible(conn, scope, contact_id, for_update=True)
     if row is None:

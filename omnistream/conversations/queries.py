@@ -123,6 +123,7 @@ class ListFilter:
     contact_id: UUID | None = None
     unread_only: bool = False
     q: str | None = None
+    phone_patterns: tuple[str, ...] | list[str] = ()  # contacts.service.phone_patterns(q)
     sort: str = "last_message_at"  # or "created_at"
     after: tuple[datetime, UUID] | None = None
     limit: int = 50
@@ -200,8 +201,9 @@ def _extra_filters(f: ListFilter, p: Params) -> list[str]:
     pattern = contains_pattern(f.q)
     if pattern:
         like = p(pattern)
-        digits = "".join(ch for ch in (f.q or "") if ch.isdigit())
-        phone = f" OR k.phone LIKE {p('%' + digits + '%')}" if len(digits) >= 3 else ""
+        # The contacts search's patterns: "0812..." finds "62812..." (the default region).
+        phones = list(f.phone_patterns)
+        phone = f" OR k.phone LIKE ANY({p(phones, '::text[]')})" if phones else ""
         conds.append(
             f"(c.last_message_preview ILIKE {like} OR EXISTS (SELECT 1 FROM contacts k "
             f"WHERE k.id = c.contact_id AND (k.name ILIKE {like}{phone})))"

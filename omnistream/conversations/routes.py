@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
+from omnistream.contacts import service as contact_service
 from omnistream.context import Ctx
 from omnistream.conversations import queries, service
 from omnistream.conversations.schemas import (
@@ -93,6 +94,7 @@ async def list_conversations(
         contact_id=contact_id,
         unread_only=unread,
         q=q,
+        phone_patterns=contact_service.phone_patterns(q, ctx.settings.default_region),
         sort=sort,
         after=after,
         limit=limit + 1,
@@ -135,7 +137,8 @@ async def get_conversation(ctx: Ctx, conversation_id: UUID, principal: Reader) -
 @router.get(
     "/api/v1/contacts/{contact_id}/conversations",
     response_model=ConversationPage,
-    summary="A contact's conversations (those the caller may see)",
+    summary="A contact's conversations (those the caller may see); 404 for a contact the "
+    "caller may not see, as GET /contacts/{id}",
 )
 async def contact_conversations(
     ctx: Ctx,
@@ -144,6 +147,8 @@ async def contact_conversations(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ConversationPage:
+    async with ctx.pool.acquire() as conn:
+        await contact_service.check_visible(conn, Scope.of(principal), contact_id)
     return await list_conversations(
         ctx, principal, contact_id=contact_id, cursor=cursor, limit=limit
     )
@@ -190,7 +195,7 @@ async def transfer(
 ) -> TransferResult:
     async with transaction(ctx.pool) as tx:
         row, moved = await service.transfer(
-            tx, actor, conversation_id, body.agent_id, body.division_id, body.reason.strip()
+            tx, actor, conversation_id, body.agent_id, body.division_id, body.reason
         )
     return TransferResult(
         conversation=ConversationOut(**service.payload(row)), transfer=TransferOut(**dict(moved))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from omnistream.kit.enums import Channel, ConversationStatus
 
@@ -66,12 +67,20 @@ class AssignIn(BaseModel):
 class TransferIn(BaseModel):
     agent_id: UUID | None = None
     division_id: UUID | None = None
-    reason: str = Field("", max_length=1000)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
     @model_validator(mode="after")
     def _target(self) -> TransferIn:
         if self.agent_id is None and self.division_id is None:
-            raise ValueError("name an agent_id, a division_id or both")
+            # Errors on both fields (not on "body"), so a form shows them next to its inputs.
+            error = PydanticCustomError("missing_target", "name an agent_id, a division_id or both")
+            raise ValidationError.from_exception_data(
+                "TransferIn",
+                [
+                    InitErrorDetails(type=error, loc=(name,), input=None)
+                    for name in ("agent_id", "division_id")
+                ],
+            )
         return self
 
 

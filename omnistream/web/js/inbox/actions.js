@@ -80,7 +80,8 @@ export async function transferDialog(conversation, onDone) {
     fields: [
       divisionField,
       agentField,
-      field({ label: t("actions.reason"), name: "reason", type: "textarea", attrs: { maxlength: 1000 } }),
+      // Required by the API (blank is refused with a 422 on `reason`, shown under this field).
+      field({ label: t("actions.reason"), name: "reason", type: "textarea", required: true, attrs: { maxlength: 1000 } }),
     ],
     onSubmit: (form) => {
       const body = { reason: form.elements.reason.value.trim() };
