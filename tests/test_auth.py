@@ -272,3 +272,45 @@ async def test_last_seen_updated(client, actors: Actors, ctx) -> None:
     await asyncio.sleep(0.1)
     async with ctx.pool.acquire() as conn:
         assert await conn.fetchval("SELECT last_seen_at FROM agents WHERE id=$1", agent.id) == seen
+
+
+async def test_wrong_current_passwords_count_against_the_login_limit(
+    client, actors: Actors, ctx
+) -> None:
+    """A stolen access token must not allow unlimited guesses of the password."""
+    agent = await actors.make("agent")
+    url = "/api/v1/auth/password"
+
+    async def change(current: str):
+        body = {"current_password": current, "new_password": "n3w-secret-pass"}
+        return await client.post(url, json=body, headers=agent.headers)
+
+    for i in range(5):
+        assert fields(problem(await change(f"guess-{i}-xx"), 422)) == {"current_password"}
+    locked = await change(PASSWORD)  # even the right one, until the window passes
+    problem(locked, 429)
+    assert 880 <= int(locked.headers["Retry-After"]) <= 900
+    problem(await login(client, agent.email, PASSWORD), 429)  # the same limit as sign-in
+    async with ctx.pool.acquire() as conn:
+        failed = await conn.fetchval(
+            "SELECT count(*) FROM activity_logs WHERE action = 'password_change_failed' "
+            "AND agent_id = $1",
+            agent.id,
+        )
+        assert failed == 5
+        await conn.execute(
+            "UPDATE login_attempts SET attempted_at = attempted_at - interval '16 minutes'"
+        )
+    assert (await change(PASSWORD)).status_code == 204
+
+
+async def test_a_successful_refresh_is_in_the_activity_log(client, actors: Actors, ctx) -> None:
+    agent = await actors.make("agent")
+    r = await client.post("/api/v1/auth/refresh", json={"refresh_token": agent.refresh})
+    assert r.status_code == 200
+    async with ctx.pool.acquire() as conn:
+        logged = await conn.fetchval(
+            "SELECT count(*) FROM activity_logs WHERE action = 'refresh' AND agent_id = $1",
+            agent.id,
+        )
+    assert logged == 1

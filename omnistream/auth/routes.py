@@ -74,5 +74,9 @@ async def change_password(
     ctx: Ctx, body: PasswordChangeIn, principal: Annotated[Principal, requires(Perm.SELF)]
 ) -> Response:
     async with transaction(ctx.pool) as tx:
-        await service.change_password(tx, ctx, principal, body.current_password, body.new_password)
+        refused = await service.change_password(
+            tx, ctx, principal, body.current_password, body.new_password
+        )
+    if refused is not None:
+        raise refused  # raised after commit: the wrong attempt must be recorded
     return Response(status_code=204)

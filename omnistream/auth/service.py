@@ -102,6 +102,9 @@ async def refresh(tx: Tx, ctx: AppContext, refresh_token: str) -> TokenPair | Ap
     if not row["session_ok"] or not row["is_active"]:
         return Unauthorized("the session has ended; sign in again")
     await queries.mark_refresh_used(tx.conn, token_hash, row["session_id"])
+    await record(
+        tx.conn, row["agent_id"], "refresh", "agent", row["agent_id"], session_id=row["session_id"]
+    )
     return await _issue(tx, ctx, row["agent_id"], row["session_id"])
 
 
@@ -116,10 +119,36 @@ async def logout(tx: Tx, ctx: AppContext, principal: Principal) -> None:
 
 async def change_password(
     tx: Tx, ctx: AppContext, principal: Principal, current: str, new: str
-) -> None:
+) -> AppError | None:
+    """None when changed, else the error to raise once the attempt's records have committed:
+    a wrong current password counts against the login limit of the agent's email, so a
+    stolen access token cannot be used to guess the password without limit."""
+    settings = ctx.settings
+    email = principal.email.strip().lower()
+    await queries.lock_email(tx.conn, email)
+    failures = await queries.recent_failures(
+        tx.conn, email, settings.login_window_seconds, settings.login_max_failures
+    )
+    if len(failures) >= settings.login_max_failures:
+        unlock_at = failures[-1] + timedelta(seconds=settings.login_window_seconds)
+        wait = max(1, math.ceil((unlock_at - await queries.db_now(tx.conn)).total_seconds()))
+        return TooManyRequests(
+            f"too many wrong passwords for this account; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+            extra={"retry_after": wait},
+        )
     stored = await queries.password_hash(tx.conn, principal.agent_id)
     if not (await ctx.passwords.verify(stored, current)).ok:
-        raise Unprocessable.field("current_password", "is not your current password")
+        await queries.record_attempt(tx.conn, email, False, None)
+        await record(
+            tx.conn,
+            principal,
+            "password_change_failed",
+            "agent",
+            principal.agent_id,
+            reason="wrong_current_password",
+        )
+        return Unprocessable.field("current_password", "is not your current password")
     if current == new:
         raise Unprocessable.field("new_password", "must differ from the current password")
     await queries.set_password_hash(tx.conn, principal.agent_id, await ctx.passwords.hash(new))
@@ -136,3 +165,4 @@ async def change_password(
         other_sessions_ended=ended,
     )
     tx.after_commit(lambda: ctx.principals.evict_agent(principal.agent_id))
+    return None
