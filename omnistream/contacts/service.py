@@ -105,6 +105,7 @@ async def _audience(conn: Conn, contact_id: UUID) -> list[dict[str, Any]]:
 async def _unique(
     conn: Conn,
     write: Callable[[], Awaitable[T]],
+    scope: Scope,
     *,
     phone: str | None,
     email: str | None,
@@ -124,15 +125,25 @@ async def _unique(
                 exc.constraint_name or "", "identities"
             )
             raise Conflict.field(field, "is already taken by another contact") from None
+        # The holder's id only for a caller who may see it: an agent must not learn that a
+        # contact outside their conversations exists, nor its id (the 409 itself stays).
+        holders = {r["contact_id"] for r in found}
+        seen = {h for h in holders if await queries.get_visible(conn, scope, h) is not None}
         errors = [
-            {"field": r["field"], "message": f"already belongs to contact {r['contact_id']}"}
+            {
+                "field": r["field"],
+                "message": f"already belongs to contact {r['contact_id']}"
+                if r["contact_id"] in seen
+                else "already belongs to another contact",
+            }
             for r in found
         ]
         names = ", ".join(e["field"] for e in errors)
+        first = found[0]["contact_id"]
         raise Conflict(
             f"another contact already has this {names}",
             errors=errors,
-            extra={"existing_contact_id": str(found[0]["contact_id"])},
+            extra={"existing_contact_id": str(first)} if first in seen else None,
         ) from None
 
 
@@ -149,7 +160,9 @@ async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> 
             )
         return row
 
-    row = await _unique(conn, write, phone=phone, email=data.email, identities=identities)
+    row = await _unique(
+        conn, write, Scope.of(actor), phone=phone, email=data.email, identities=identities
+    )
     contact = (await present(conn, [row]))[0]
     await emit(conn, EventType.CONTACT_CREATED, contact.model_dump(mode="json"), actor=actor)
     await record(
@@ -184,7 +197,12 @@ async def update(
         return await queries.update(conn, contact_id, *(wanted[f] for f in fields))
 
     row = await _unique(
-        conn, write, phone=changes.get("phone"), email=changes.get("email"), except_id=contact_id
+        conn,
+        write,
+        Scope.of(actor),
+        phone=changes.get("phone"),
+        email=changes.get("email"),
+        except_id=contact_id,
     )
     contact = (await present(conn, [row]))[0]
     await emit(
