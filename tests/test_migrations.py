@@ -174,3 +174,38 @@ async def test_schema_constraints(fresh_dsn: str) -> None:
         assert await conn.fetchval(policy, None) == 1
     finally:
         await conn.close()
+
+
+# Columns holding one value of an enumeration, wherever they appear.
+ENUM_COLUMNS = {"channel", "role", "status", "direction", "breach_type", "delivery_status"}
+
+
+async def test_every_enumerated_text_column_has_a_check(fresh_dsn: str) -> None:
+    conn = await connect(fresh_dsn)
+    try:
+        await migrate(conn)
+        columns = await conn.fetch(
+            """
+            SELECT c.table_name, c.column_name FROM information_schema.columns c
+              JOIN pg_tables t ON t.tablename = c.table_name AND t.schemaname = 'public'
+             WHERE c.table_schema = 'public' AND c.data_type = 'text'
+               AND c.column_name = ANY($1::text[])
+            """,
+            sorted(ENUM_COLUMNS),
+        )
+        checked = {
+            (r["table"], r["column"])
+            for r in await conn.fetch(
+                """
+                SELECT k.conrelid::regclass::text AS table, a.attname AS column
+                  FROM pg_constraint k
+                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
+                 WHERE k.contype = 'c'
+                """
+            )
+        }
+        found = {(r["table_name"], r["column_name"]) for r in columns}
+        assert ("integration_accounts", "channel") in found and len(found) >= 8
+        assert sorted(found - checked) == []
+    finally:
+        await conn.close()
