@@ -372,6 +372,39 @@ async def test_reply_validation(ctx, client, actors: Actors) -> None:
     assert count["n"] == 1  # only the valid 4096-character reply
 
 
+MALFORMED_LINKS = (
+    "http://[::1/x.png",  # urlsplit: ValueError("Invalid IPv6 URL")
+    "https://cdn.example.com:70000/a.png",  # .port: ValueError("Port out of range")
+    "https://cdn.example.com:port/a.png",  # .port: not a number
+)
+
+
+@pytest.mark.parametrize("link", MALFORMED_LINKS)
+async def test_a_malformed_media_link_is_a_422_naming_link(ctx, client, admin, link) -> None:
+    """Once a 500: the URL parser raised on these. Replies and scheduled messages share the
+    check; neither stores anything."""
+    conversation_id = await factories.conversation(ctx)
+    base = f"/api/v1/conversations/{conversation_id}"
+    body = {"type": "image", "link": link}
+    r = await client.post(f"{base}/messages", json=body, headers=admin.headers)
+    assert fields(problem(r, 422)) == {"link"}
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    r = await client.post(
+        f"{base}/scheduled-messages", json={**body, "scheduled_at": later}, headers=admin.headers
+    )
+    assert fields(problem(r, 422)) == {"link"}
+    stored = await fetch(
+        ctx,
+        "SELECT (SELECT count(*) FROM messages WHERE conversation_id = $1)"
+        " + (SELECT count(*) FROM scheduled_messages WHERE conversation_id = $1) AS n",
+        conversation_id,
+    )
+    assert stored["n"] == 0
+    ok = {"type": "image", "link": "https://cdn.example.com:8443/a.png"}  # a port is fine
+    r = await client.post(f"{base}/messages", json=ok, headers=admin.headers)
+    assert r.status_code == 201, r.text
+
+
 # Uploads and media ------------------------------------------------------------------------
 
 

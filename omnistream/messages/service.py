@@ -125,7 +125,14 @@ _FIELDS: dict[MessageType, tuple[str, ...]] = {
     MessageType.TEMPLATE: ("template",),
 }
 _ALL_FIELDS = ("text", "media_id", "link", "caption", "interactive", "emoji", "template")
-WHATSAPP_ONLY = (MessageType.INTERACTIVE, MessageType.REACTION, MessageType.TEMPLATE)
+WHATSAPP_ONLY = (MessageType.INTERACTIVE, MessageType.TEMPLATE)
+# The channels that take reactions, by the names agents know them by.
+META_CHANNELS = {
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.MESSENGER: "Messenger",
+    Channel.INSTAGRAM: "Instagram",
+}
+INSTAGRAM_HEARTS = ("❤️", "❤")  # Instagram's only reaction ("love"), with and without VS16
 
 
 class WindowClosed(AppError):
@@ -165,7 +172,11 @@ def _only(body: MessageCreate, kind: MessageType) -> None:
 
 def _link(body: MessageCreate, kind: MessageType) -> dict[str, Any]:
     assert body.link is not None
-    url = urlsplit(body.link)
+    try:  # urlsplit and .port raise ValueError on "http://[::1/x" or a port above 65535
+        url = urlsplit(body.link)
+        _ = url.port
+    except ValueError:
+        raise Unprocessable.field("link", "must be a public http(s) URL") from None
     if url.scheme not in ("http", "https") or not url.hostname:
         raise Unprocessable.field("link", "must be a public http(s) URL")
     content: dict[str, Any] = {"link": body.link}
@@ -197,8 +208,19 @@ async def _outbound_content(
             raise Unprocessable.field("interactive", "is required for an interactive message")
         return kind, body.interactive.content(), None
     if kind is MessageType.REACTION:
+        if channel not in META_CHANNELS:
+            raise Unprocessable.field(
+                "type", "reactions can only be sent on WhatsApp, Messenger and Instagram"
+            )
         if body.emoji is None:
             raise Unprocessable.field("emoji", "is required for a reaction (empty: remove it)")
+        emoji = body.emoji
+        if channel == Channel.INSTAGRAM and emoji:
+            if emoji not in INSTAGRAM_HEARTS:
+                raise Unprocessable.field(
+                    "emoji", "Instagram allows only the ❤️ reaction (empty: remove it)"
+                )
+            emoji = INSTAGRAM_HEARTS[0]
         if body.reply_to_message_id is None:
             raise Unprocessable.field("reply_to_message_id", "names the message reacted to")
         target = await outbound_queries.reply_target(
@@ -208,9 +230,9 @@ async def _outbound_content(
             raise Unprocessable.field("reply_to_message_id", "no such message in this conversation")
         if not target["channel_message_id"]:
             raise Unprocessable.field(
-                "reply_to_message_id", "that message has not reached WhatsApp"
+                "reply_to_message_id", f"that message has not reached {META_CHANNELS[channel]}"
             )
-        return kind, {"emoji": body.emoji, "target_message_id": target["channel_message_id"]}, None
+        return kind, {"emoji": emoji, "target_message_id": target["channel_message_id"]}, None
     if body.media_id is None and body.link is None:
         raise Unprocessable.field("media_id", f"media_id or link is required for a {kind} message")
     if body.media_id is not None and body.link is not None:
@@ -220,11 +242,7 @@ async def _outbound_content(
         content["caption"] = body.caption
     if body.link is not None:
         return kind, {**content, **_link(body, kind)}, None
-    if channel in (Channel.MESSENGER, Channel.INSTAGRAM):
-        raise Unprocessable.field(
-            "media_id", f"{channel} takes attachments by URL only: send the file as a link"
-        )
-    assert body.media_id is not None
+    assert body.media_id is not None  # sent by id: the adapter uploads the stored file
     media = await queries.media_in_conversation(conn, conversation_id, body.media_id)
     if media is None:
         raise Unprocessable.field("media_id", "no upload with this id in this conversation")
