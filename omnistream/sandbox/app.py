@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from omnistream.sandbox import control, graph, media
+from omnistream.sandbox import control, graph, media, page_media
 from omnistream.sandbox.access import note, state_of
 from omnistream.sandbox.config import SandboxConfig
 from omnistream.sandbox.errors import GraphError
@@ -49,6 +49,7 @@ def create_sandbox(config: SandboxConfig | None = None) -> FastAPI:
     # Order matters: fixed paths before the catch-all /{version}/{node} routes.
     app.include_router(control.router)
     app.include_router(media.router)
+    app.include_router(page_media.router)
     app.include_router(graph.router)
     app.add_middleware(Recorder, state=state)
 

@@ -23,6 +23,7 @@ from omnistream.sandbox.access import (
 from omnistream.sandbox.config import AccountConfig
 from omnistream.sandbox.errors import GraphError, invalid, no_object
 from omnistream.sandbox.media import media_info
+from omnistream.sandbox.page_media import PAGE_MEDIA, check_attachment, check_sender_action
 from omnistream.sandbox.state import Outbound, SandboxState
 from omnistream.sandbox.templates import check_send, page
 from omnistream.sandbox.validate import (
@@ -245,7 +246,10 @@ async def _page(
         raise no_object(node, "post")
     user, kind = check_page(body)
     if kind == "sender_action":
+        check_sender_action(account, body)
         return {"recipient_id": user}
+    if kind in PAGE_MEDIA:
+        check_attachment(state, account, kind, body["message"]["attachment"]["payload"])
     if failed:
         # Messenger and Instagram have no asynchronous failure: the send is refused at once.
         raise GraphError(failed[0].code or 551, failed[0].details, subcode=1545041, whatsapp=False)

@@ -25,6 +25,7 @@ INTERACTIVE_TYPES = ("button", "list", "cta_url", "flow", "product", "product_li
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 TAGS = ("HUMAN_AGENT", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE")
 PAGE_ATTACHMENTS = ("image", "audio", "video", "file", "template")
+SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen", "react", "unreact")
 
 
 def _obj(body: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
@@ -184,17 +185,14 @@ def check_page(body: dict[str, Any]) -> tuple[str, str]:
         raise invalid("param recipient must be non-empty.", whatsapp=False)
     user = str(user)
     if "sender_action" in body:
-        if body["sender_action"] not in (
-            "typing_on",
-            "typing_off",
-            "mark_seen",
-            "react",
-            "unreact",
-        ):
+        action = body["sender_action"]
+        if action not in SENDER_ACTIONS:
             raise invalid(
-                "param sender_action must be one of typing_on, typing_off, mark_seen.",
+                f"param sender_action must be one of {', '.join(SENDER_ACTIONS)}.",
                 whatsapp=False,
             )
+        if action in ("react", "unreact"):
+            _reaction(action, body.get("payload"))
         return user, "sender_action"
     kind = body.get("messaging_type", "RESPONSE")
     if kind not in MESSAGING_TYPES:
@@ -222,6 +220,47 @@ def check_page(body: dict[str, Any]) -> tuple[str, str]:
             "param message[attachment][type] must be image, audio, video, file or template.",
             whatsapp=False,
         )
-    if not isinstance(attachment.get("payload"), dict):
+    payload = attachment.get("payload")
+    if not isinstance(payload, dict):
         raise invalid("param message[attachment][payload] is required.", whatsapp=False)
+    if attachment["type"] != "template":
+        _attachment_payload(payload)
     return user, str(attachment["type"])
+
+
+def _attachment_payload(payload: dict[str, Any]) -> None:
+    url, attachment_id = payload.get("url"), payload.get("attachment_id")
+    if (url is None) == (attachment_id is None):
+        raise invalid(
+            "param message[attachment][payload] must have exactly one of url or attachment_id.",
+            whatsapp=False,
+        )
+    if url is not None and (
+        not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https")
+    ):
+        raise invalid(
+            "param message[attachment][payload][url] must be an http(s) URL.", whatsapp=False
+        )
+    if attachment_id is not None and (not isinstance(attachment_id, str) or not attachment_id):
+        raise invalid(
+            "param message[attachment][payload][attachment_id] must be a non-empty string.",
+            whatsapp=False,
+        )
+
+
+def _reaction(action: str, payload: object) -> None:
+    """react: {message_id, reaction}; unreact: {message_id} alone (Messenger's sender
+    actions; Instagram's react takes reaction "love" only, checked by the route)."""
+    if not isinstance(payload, dict):
+        raise invalid(f"param payload is required for sender_action {action}.", whatsapp=False)
+    message_id = payload.get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        raise invalid("param payload[message_id] must be a message id.", whatsapp=False)
+    wanted = {"message_id", "reaction"} if action == "react" else {"message_id"}
+    if set(payload) != wanted:
+        raise invalid(
+            f"param payload of sender_action {action} takes exactly {', '.join(sorted(wanted))}.",
+            whatsapp=False,
+        )
+    if action == "react" and (not isinstance(payload["reaction"], str) or not payload["reaction"]):
+        raise invalid("param payload[reaction] must be a non-empty string.", whatsapp=False)

@@ -4,8 +4,13 @@ POST {graph}/{page_id}/messages with the page token:
     {"recipient": {"id": PSID|IGSID}, "messaging_type": "RESPONSE", "message": {...}}
 inside 24 h of the customer's last message, or "messaging_type": "MESSAGE_TAG" with
 "tag": "HUMAN_AGENT" from 24 h to 7 days (a human agent's reply); later, nothing may be
-sent. `message` is {"text"} or {"attachment": {"type", "payload": {"url"}}}, with
+sent. `message` is {"text"} or {"attachment": {"type", "payload": {"url"}}} (a link) or
+{"attachment": {"type", "payload": {"attachment_id"}}} (an agent's upload, first sent to
+POST /{page_id}/message_attachments, multipart `message` + `filedata`), with
 {"reply_to": {"mid"}} when quoting. Answer: {"recipient_id", "message_id": "m_…"}.
+Reactions are sender actions on the same endpoint: {"recipient", "sender_action": "react",
+"payload": {"message_id", "reaction"}} (Messenger: the emoji; Instagram: "love", its only
+reaction), and "unreact" with {"message_id"} alone.
 
 The window is decided at send time from PageMessage.last_inbound_at (the conversation's,
 read when the sender claimed the message), so a reply that waited for a retry still goes
@@ -15,19 +20,30 @@ Meta echoes back: the inbound side (inbound/service.py) knows its own sends by i
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from omnistream.channels.graph import AccountLookup, GraphClient, account_for, call_graph
-from omnistream.channels.registry import OutboundMessage, PermanentSendError, SendResult
+from omnistream.channels.registry import (
+    MediaFile,
+    OutboundMessage,
+    PermanentSendError,
+    SendResult,
+)
+from omnistream.integrations.accounts import AccountConfig
 
 RESPONSE_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 METADATA_PREFIX = "omnistream:"  # = inbound.service.OWN_METADATA_PREFIX
 # Our media types -> the Send API's attachment types.
 ATTACHMENT_TYPES = {"image": "image", "video": "video", "audio": "audio", "document": "file"}
+# A sender action has no message id of its own: the stored one is ours, unique per message.
+REACTION_ID_PREFIX = "reaction:"
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,14 @@ def messaging_type(last_inbound_at: datetime | None, now: datetime) -> dict[str,
     )
 
 
-def message_body(message: OutboundMessage, now: datetime | None = None) -> dict[str, Any]:
+def message_body(
+    message: OutboundMessage, now: datetime | None = None, attachment_id: str | None = None
+) -> dict[str, Any]:
+    """The send body; `attachment_id` is the id of the file uploaded for this send, if any."""
     last = message.last_inbound_at if isinstance(message, PageMessage) else None
+    if message.type == "reaction":
+        messaging_type(last, now or datetime.now(UTC))  # the window holds for reactions too
+        return reaction_body(message)
     body: dict[str, Any] = {"recipient": {"id": message.recipient}}
     body.update(messaging_type(last, now or datetime.now(UTC)))
     content = message.content
@@ -64,13 +86,14 @@ def message_body(message: OutboundMessage, now: datetime | None = None) -> dict[
     if message.type == "text":
         out = {"text": content["text"]}
     elif message.type in ATTACHMENT_TYPES:
-        link = content.get("link")
-        if not link:
-            raise PermanentSendError(
-                "media_needs_link",
-                f"{message.channel} takes attachments by URL only: send the file as a link",
-            )
-        out = {"attachment": {"type": ATTACHMENT_TYPES[message.type], "payload": {"url": link}}}
+        payload: dict[str, Any]
+        if content.get("link"):
+            payload = {"url": content["link"]}
+        elif attachment_id is not None:
+            payload = {"attachment_id": attachment_id}
+        else:
+            raise PermanentSendError("media_unavailable", "the message has no file or link to send")
+        out = {"attachment": {"type": ATTACHMENT_TYPES[message.type], "payload": payload}}
     else:
         raise PermanentSendError(
             "unsupported_type", f"cannot send a {message.type} message on {message.channel}"
@@ -83,6 +106,35 @@ def message_body(message: OutboundMessage, now: datetime | None = None) -> dict[
     return body
 
 
+def reaction_body(message: OutboundMessage) -> dict[str, Any]:
+    """react (Messenger: the emoji itself; Instagram: "love", the only one it takes) or, for
+    an empty emoji, unreact, which carries the target's id alone."""
+    target = message.reply_to_channel_message_id or message.content.get("target_message_id")
+    if not target:
+        raise PermanentSendError(
+            "no_target", f"the message reacted to has no {message.channel} id (never sent)"
+        )
+    emoji = message.content.get("emoji") or ""
+    body: dict[str, Any] = {"recipient": {"id": message.recipient}}
+    if not emoji:
+        return {**body, "sender_action": "unreact", "payload": {"message_id": target}}
+    reaction = "love" if message.channel == "instagram" else emoji
+    return {
+        **body,
+        "sender_action": "react",
+        "payload": {"message_id": target, "reaction": reaction},
+    }
+
+
+def upload_form(channel: str, kind: str) -> dict[str, str]:
+    """The non-file fields of POST /{page_id}/message_attachments."""
+    spec = {"attachment": {"type": ATTACHMENT_TYPES[kind], "payload": {"is_reusable": True}}}
+    form = {"message": orjson.dumps(spec).decode()}
+    if channel == "instagram":
+        form["platform"] = "instagram"
+    return form
+
+
 class PageAdapter:
     """Messenger or Instagram, through the page's (or IG account's) Send API."""
 
@@ -92,13 +144,51 @@ class PageAdapter:
 
     async def send(self, message: OutboundMessage) -> SendResult:
         account = await account_for(self._accounts, message)
-        body = message_body(message)
-        node = f"{quote(account.external_id, safe='')}/messages"
-        answer = await call_graph(self._http, account, node, json=body)
+        attachment_id = None
+        if message.type in ATTACHMENT_TYPES and not message.content.get("link"):
+            if message.media is None:
+                raise PermanentSendError("media_unavailable", "the attached file is not available")
+            attachment_id = await self.upload(account, message.type, message.media)
+        body = message_body(message, attachment_id=attachment_id)
+        answer = await call_graph(self._http, account, _node(account, "messages"), json=body)
         mid = answer.get("message_id")
+        if message.type == "reaction":
+            # Meta answers a sender action with the recipient only.
+            channel_id = mid if isinstance(mid, str) and mid else None
+            return SendResult(
+                channel_message_id=channel_id or f"{REACTION_ID_PREFIX}{message.message_id}",
+                details={"sender_action": body["sender_action"]},
+            )
         if not isinstance(mid, str) or not mid:
             raise PermanentSendError("bad_response", "Meta accepted the send without a message id")
-        return SendResult(
-            channel_message_id=mid,
-            details={"messaging_type": body["messaging_type"], "tag": body.get("tag")},
+        details: dict[str, Any] = {"messaging_type": body["messaging_type"], "tag": body.get("tag")}
+        if attachment_id is not None:
+            details["attachment_id"] = attachment_id
+        return SendResult(channel_message_id=mid, details=details)
+
+    async def upload(self, account: AccountConfig, kind: str, media: MediaFile) -> str:
+        """POST /{page_id}/message_attachments (multipart `message` JSON + `filedata`), a
+        reusable attachment: a retried send uploads again, which Meta allows."""
+        try:
+            data = await asyncio.to_thread(media.path.read_bytes)
+        except OSError:
+            raise PermanentSendError(
+                "media_unavailable", "the attached file is missing from storage"
+            ) from None
+        answer = await call_graph(
+            self._http,
+            account,
+            _node(account, "message_attachments"),
+            data=upload_form(account.channel, kind),
+            files={"filedata": (media.filename or "file", data, media.mime_type)},
         )
+        attachment_id = answer.get("attachment_id")
+        if not isinstance(attachment_id, str | int) or not str(attachment_id):
+            raise PermanentSendError(
+                "bad_response", "Meta accepted the upload without an attachment_id"
+            )
+        return str(attachment_id)
+
+
+def _node(account: AccountConfig, edge: str) -> str:
+    return f"{quote(account.external_id, safe='')}/{edge}"
