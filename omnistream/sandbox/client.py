@@ -123,7 +123,7 @@ class SandboxClient:
 
     async def add_fault(self, kind: str, **fields: Any) -> dict[str, Any]:
         """kind: error | failed_status | http_500 | slow; fields: account, recipient, token,
-        path_contains, code, http_status, delay_ms, details, times."""
+        path_contains, code, http_status, delay_ms, details, times, every, probability, seed."""
         data: dict[str, Any] = await self._call("POST", "/faults", json={"kind": kind, **fields})
         return data
 

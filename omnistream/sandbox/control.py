@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from omnistream.sandbox.access import base_url, state_of
 from omnistream.sandbox.config import AccountConfig, SandboxConfig, StatusTiming, TemplateConfig
@@ -39,7 +39,26 @@ class FaultIn(BaseModel):
     http_status: int | None = Field(None, ge=400, le=599)
     delay_ms: int = Field(0, ge=0, le=600_000)
     details: str | None = None
-    times: int | None = Field(None, ge=1, description="match this many requests; null: all")
+    times: int | None = Field(None, ge=1, description="strike this many requests; null: all")
+    every: int | None = Field(
+        None, ge=1, le=1_000_000, description="strike only the Nth, 2Nth, ... matching request"
+    )
+    probability: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="strike each matching request (of those `every` picks) with this chance",
+    )
+    seed: int | None = Field(None, description="seeds `probability`: the same strikes each run")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_needs_probability(cls, seed: int | None, info: ValidationInfo) -> int | None:
+        # Declared after `probability`, so info.data holds it (absent when it was invalid,
+        # and that error is already reported).
+        if seed is not None and "probability" in info.data and info.data["probability"] is None:
+            raise ValueError("seed only applies with probability")
+        return seed
 
     @model_validator(mode="after")
     def _sensible(self) -> FaultIn:

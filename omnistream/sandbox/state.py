@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import secrets
 import time
 from collections import deque
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import httpx
@@ -62,7 +63,18 @@ class Fault:
     delay_ms: int = 0
     details: str | None = None
     times: int | None = None  # remaining matches; None: until cleared
+    every: int | None = None  # strike the Nth, 2Nth, ... matching request
+    probability: float | None = None  # strike each matching request with this chance
+    seed: int | None = None  # makes `probability` reproducible
+    seen: int = 0  # matching requests, struck or not
     hits: int = 0
+    _rng: random.Random = field(
+        default_factory=random.Random, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.seed is not None:
+            self._rng.seed(self.seed)
 
     def matches(self, account: str | None, recipient: str | None, token: str, path: str) -> bool:
         return (
@@ -72,8 +84,15 @@ class Fault:
             and (self.path_contains is None or self.path_contains in path)
         )
 
+    def strikes(self) -> bool:
+        """Count a matching request; True when the rate selectors pick it."""
+        self.seen += 1
+        if self.every is not None and self.seen % self.every:
+            return False
+        return self.probability is None or self._rng.random() < self.probability
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_rng"}
 
 
 @dataclass
@@ -183,14 +202,19 @@ class SandboxState:
     def take_faults(
         self, account: str | None, recipient: str | None, token: str, path: str
     ) -> list[Fault]:
-        """The faults this request triggers (one per kind, oldest first); uses up `times`."""
+        """The faults this request triggers (one per kind, oldest first); uses up `times`.
+
+        Every matching fault counts the request for its `every` / `probability`, even when an
+        older fault of the same kind already struck, so its rate does not depend on others."""
         if self.settings.instant:
             return []
         hit: dict[str, Fault] = {}
         for fault in list(self.faults):
-            if fault.kind in hit or not fault.matches(account, recipient, token, path):
+            if not fault.matches(account, recipient, token, path):
                 continue
             if fault.recipient is not None and recipient is None:
+                continue
+            if not fault.strikes() or fault.kind in hit:
                 continue
             hit[fault.kind] = fault
             fault.hits += 1
