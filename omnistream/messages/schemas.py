@@ -128,7 +128,8 @@ class MessageCreate(BaseModel):
     """An agent's reply: {type: text, text}; {type: image|video|audio|document, media_id |
     link, caption?} where media_id is an upload to this conversation and link a public
     http(s) URL; {type: interactive, interactive} (WhatsApp); {type: reaction, emoji,
-    reply_to_message_id} (WhatsApp; an empty emoji removes our reaction); {quick_reply_id}
+    reply_to_message_id} (WhatsApp, Messenger, and Instagram with ❤️ only; an empty emoji
+    removes our reaction); {quick_reply_id}
     (type quick_reply, implied): the quick reply rendered for this conversation, sent as text
     or, with its media_url, as an image or document link with the text as caption;
     {type: template, template: {template_id | name + language, parameters: {header?, body?,
