@@ -296,7 +296,8 @@ async def test_update_writes_event_and_audit(client, ctx, actors: Actors, admin:
     assert (await client.get(url, headers=admin.headers)).json() == updated
     (event,) = await outbox(ctx, "contact.updated")
     assert event["data"] == updated
-    assert {(s["division_id"], s["assigned_agent_id"]) for s in event["audience"]} == {
+    assert event["audience"][0] == {"staff": True}  # every admin and supervisor
+    assert {(s["division_id"], s["assigned_agent_id"]) for s in event["audience"][1:]} == {
         (str(division), None),
         (None, str(agent.id)),
     }
@@ -405,7 +406,10 @@ async def test_delete_is_admin_only_and_cascades(client, ctx, actors: Actors, ad
     assert await scalar(ctx, "SELECT count(*) FROM contact_identities") == 0
     (event,) = await outbox(ctx, "contact.deleted")
     assert event["data"]["id"] == contact["id"] and event["data"]["name"] == "Doomed"
-    assert event["audience"] == [{"division_id": None, "assigned_agent_id": str(agent.id)}]
+    assert event["audience"] == [
+        {"staff": True},
+        {"division_id": None, "assigned_agent_id": str(agent.id)},
+    ]
     (log,) = await activity(ctx, "delete_contact")
     assert log["agent_id"] == admin.id and log["metadata"]["phone"] == "6281299990000"
     # The phone is free again.

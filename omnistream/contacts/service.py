@@ -20,7 +20,7 @@ from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.contacts import queries
 from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, IdentityOut
-from omnistream.conversations.visibility import Scope, state
+from omnistream.conversations.visibility import STAFF, Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
@@ -96,9 +96,14 @@ async def _locked(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
 
 
 async def _audience(conn: Conn, contact_id: UUID) -> list[dict[str, Any]]:
+    """Every admin and supervisor (they see every contact), and the agents who may see one
+    of the contact's conversations."""
     return [
-        state(r["division_id"], r["assigned_agent_id"])
-        for r in await queries.audience(conn, [contact_id])
+        STAFF,
+        *(
+            state(r["division_id"], r["assigned_agent_id"])
+            for r in await queries.audience(conn, [contact_id])
+        ),
     ]
 
 

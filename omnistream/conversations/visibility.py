@@ -46,7 +46,9 @@ class Scope:
         if not audience:
             return self.role in (Role.ADMIN, Role.SUPERVISOR)
         return any(
-            self.can_see(_uuid(s.get("division_id")), _uuid(s.get("assigned_agent_id")))
+            self.role in (Role.ADMIN, Role.SUPERVISOR)
+            if s.get("staff")
+            else self.can_see(_uuid(s.get("division_id")), _uuid(s.get("assigned_agent_id")))
             for s in audience
         )
 
@@ -74,6 +76,12 @@ def state(division_id: UUID | None, assigned_agent_id: UUID | None) -> dict[str,
     }
 
 
+# An audience entry for "every admin and supervisor", whatever the other entries say: for
+# events about what they see regardless of conversations (contacts). Agents never match it.
+STAFF: dict[str, Any] = {"staff": True}
+_STAFF_STATE = ("*", "*")  # its parsed form; never a real (division_id, assigned_agent_id)
+
+
 # The fan-out's fast path: an event's audience parsed once into string pairs, and each
 # socket's scope kept as strings, so a check is a few set lookups (no UUID parsing per
 # socket per event). Scope.can_see_any above is the reference it must agree with.
@@ -81,7 +89,12 @@ State = tuple[str | None, str | None]  # (division_id, assigned_agent_id)
 
 
 def parse_audience(audience: list[Mapping[str, Any]]) -> tuple[State, ...]:
-    return tuple((_text(s.get("division_id")), _text(s.get("assigned_agent_id"))) for s in audience)
+    return tuple(
+        _STAFF_STATE
+        if s.get("staff")
+        else (_text(s.get("division_id")), _text(s.get("assigned_agent_id")))
+        for s in audience
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -106,7 +119,8 @@ class Viewer:
             return role is Role.SUPERVISOR
         divisions = self.division_ids
         for division, assignee in states:
-            in_scope = division is None or division in divisions
+            # "*" (STAFF) is in no agent's scope and assigned to no one: supervisors only.
+            in_scope = division is None or division in divisions or division == "*"
             if role is Role.SUPERVISOR:
                 if in_scope:
                     return True

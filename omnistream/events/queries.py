@@ -150,8 +150,9 @@ _VISIBLE_AUDIENCE = f"""
     ($3::text = 'admin'
      OR (audience = '[]'::jsonb AND $3::text = 'supervisor')
      OR EXISTS (SELECT 1 FROM jsonb_to_recordset(audience)
-                         AS s(division_id uuid, assigned_agent_id uuid)
-                 WHERE {visible_sql("s", 3, 4, 5)}))
+                         AS s(division_id uuid, assigned_agent_id uuid, staff boolean)
+                 WHERE CASE WHEN s.staff THEN $3::text = 'supervisor'
+                            ELSE {visible_sql("s", 3, 4, 5)} END))
 """
 
 
