@@ -22,11 +22,79 @@ async def test_request_id_round_trip(client) -> None:
 
 async def test_nul_characters_are_bad_input_not_500(client, actors: Actors) -> None:
     admin = await actors.make("admin")
-    problem(await client.get("/api/v1/agents", headers=admin.headers, params={"q": "a\x00b"}), 422)
+    r = await client.get("/api/v1/agents", headers=admin.headers, params={"q": "a\x00b"})
+    assert fields(problem(r, 422)) == {"q"}
     r = await client.post("/api/v1/divisions", headers=admin.headers, json={"name": "Sales\u0000"})
-    problem(r, 422)
+    assert fields(problem(r, 422)) == {"name"}
     listed = await client.get("/api/v1/divisions", headers=admin.headers)
     assert listed.json()["items"] == []  # nothing written
+
+
+async def test_a_nul_anywhere_is_a_422_naming_the_field_before_any_write(
+    ctx, client, actors: Actors
+) -> None:
+    admin = await actors.make("admin")
+    division = await factories.division(ctx)
+    cid = await factories.conversation(ctx)
+    conv = f"/api/v1/conversations/{cid}"
+    nul = "a\u0000b"
+    cases = [
+        ("POST", f"{conv}/notes", {"body": nul}, {"body"}),
+        ("POST", f"{conv}/messages", {"type": "text", "text": nul}, {"text"}),
+        ("POST", f"{conv}/transfer", {"division_id": str(division), "reason": nul}, {"reason"}),
+        (
+            "POST",
+            "/api/v1/contacts",
+            {"name": nul, "identities": [{"channel": "instagram", "external_id": nul}]},
+            {"name", "identities.0.external_id"},
+        ),
+        ("POST", "/api/v1/quick-replies", {"title": nul, "body": "Halo"}, {"title"}),
+        ("POST", "/api/v1/contacts", {"name": "Budi", "e\u0000mail": "x"}, {"e\\u0000mail"}),
+    ]
+    for method, url, body, names in cases:
+        r = await client.request(method, url, json=body, headers=admin.headers)
+        err = problem(r, 422)
+        assert fields(err) == names, (url, err)
+        assert {e["in"] for e in err["errors"]} == {"body"} and err["request_id"]
+    r = await client.get("/api/v1/conversations", headers=admin.headers, params={"q": "x\x00"})
+    err = problem(r, 422)
+    assert err["errors"] == [
+        {
+            "field": "q",
+            "in": "query",
+            "message": "must not contain NUL characters (\\u0000)",
+            "type": "string_nul",
+        }
+    ]
+    async with ctx.pool.acquire() as conn:
+        written = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM conversation_notes) AS notes,"
+            " (SELECT count(*) FROM messages) AS messages,"
+            " (SELECT count(*) FROM conversation_transfers) AS transfers,"
+            " (SELECT count(*) FROM contacts) AS contacts,"
+            " (SELECT count(*) FROM quick_replies) AS quick_replies,"
+            " (SELECT count(*) FROM event_outbox) AS events,"
+            " (SELECT division_id FROM conversations) AS division"
+        )
+    assert dict(written) == {
+        "notes": 0,
+        "messages": 0,
+        "transfers": 0,
+        "contacts": 1,  # the conversation's own
+        "quick_replies": 0,
+        "events": 0,
+        "division": None,
+    }
+    # An escaped backslash before "u0000" is text, not a NUL: it goes through.
+    r = await client.post(f"{conv}/notes", json={"body": "C:\\u0000"}, headers=admin.headers)
+    assert r.status_code == 201 and r.json()["body"] == "C:\\u0000", r.text
+    # Malformed JSON that happens to hold the escape stays a 400.
+    r = await client.post(
+        f"{conv}/notes",
+        content=b'{"body": "\\u0000',
+        headers={**admin.headers, "content-type": "application/json"},
+    )
+    problem(r, 400)
 
 
 async def test_method_not_allowed_is_a_problem(client) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -50,6 +52,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if scope["type"] == "http" and scope["path"].startswith("/api/"):
+                refused, receive = await _refuse_nul(scope, receive)
+                if refused is not None:
+                    await _send_problem(send_with_id, scope["path"], refused)
+                    return
             await self.app(scope, receive, send_with_id)
         finally:
             if self.access_log and scope["type"] == "http":
@@ -63,6 +70,94 @@ class RequestContextMiddleware:
                     },
                 )
             request_id.reset(token)
+
+
+# NUL characters ------------------------------------------------------------------------
+# PostgreSQL cannot store U+0000 in text. Refused here, before any route code, with the
+# field named (so a multi-row write never starts): JSON bodies by the JSON path of each
+# offending string, query parameters by name. Webhooks (/webhooks/, outside /api/) are not
+# checked: Meta's payloads must be acknowledged. Uploads (multipart) are not buffered here.
+
+_NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+
+
+def _nul_error(field: str, where: str) -> dict[str, Any]:
+    return {"field": field, "in": where, "message": _NUL_MESSAGE, "type": "string_nul"}
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
+    """Dotted paths (as validation errors name fields: "identities.0.external_id") of the
+    strings (values or keys) holding a NUL."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    found: list[str] = []
+    if isinstance(value, dict | list):
+        items: Any = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            name = str(key).replace("\x00", "\\u0000")
+            sub = f"{path}.{name}" if path else name
+            if isinstance(key, str) and "\x00" in key:
+                found.append(sub)
+            found += _nul_paths(item, sub)
+    return found
+
+
+def _query_nul_errors(query: bytes) -> list[dict[str, Any]]:
+    if b"%00" not in query and b"\x00" not in query:  # the hot path: one scan of the bytes
+        return []
+    pairs = urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    names = [n for n, v in pairs if "\x00" in n or "\x00" in v]
+    return [_nul_error(n.replace("\x00", "\\u0000"), "query") for n in dict.fromkeys(names)]
+
+
+async def _refuse_nul(
+    scope: Scope, receive: Receive
+) -> tuple[list[dict[str, Any]] | None, Receive]:
+    """The NUL errors of a request (None: none), and the receive the app must now use (the
+    JSON body, when it had to be read, is replayed from memory)."""
+    errors = _query_nul_errors(scope.get("query_string", b""))
+    content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if scope["method"] in ("GET", "HEAD", "OPTIONS") or not (
+        media == b"application/json" or media.endswith(b"+json")
+    ):
+        return errors or None, receive
+    messages: list[Message] = []
+    body = bytearray()
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    if b"\\u0000" in body:  # JSON can only carry a NUL escaped (raw NULs are not JSON)
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None  # malformed: the framework's 400 says so
+        errors += [_nul_error(path, "body") for path in _nul_paths(parsed, "")]
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return errors or None, replay
+
+
+async def _send_problem(send: Send, path: str, errors: list[dict[str, Any]]) -> None:
+    names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    body = problem(422, "validation", "Invalid input", f"invalid fields: {names}", path, errors)
+    rid = request_id.get()
+    if rid:
+        body["request_id"] = rid
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _response(
@@ -132,7 +227,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def bad_text(request: Request, exc: Exception) -> JSONResponse:
-        # PostgreSQL refuses NUL characters (and \u0000 in JSON) in text; that is bad input.
+        # PostgreSQL refuses NUL characters in text; that is bad input. The middleware names
+        # the field of any NUL in a JSON body or a query; this is the last resort.
         return _response(
             request,
             422,
