@@ -156,7 +156,13 @@ async def test_transfer_to_another_division_moves_it_live(
     division = dialog.get_by_label("To division")
     billing_name = await division.locator(f"option[value='{billing}']").text_content()
     await division.select_option(billing)
-    await dialog.get_by_label("Reason").fill("Pertanyaan tagihan")
+    # The reason is required: an empty one gets the server's 422 next to the field.
+    reason = dialog.get_by_label("Reason")
+    await expect(reason).to_have_attribute("required", "")
+    await dialog.get_by_role("button", name="Transfer").click()
+    await expect(dialog.locator("[data-field='reason'] .field-error")).to_be_visible()
+    await expect(reason).to_have_attribute("aria-invalid", "true")
+    await reason.fill("Pertanyaan tagihan")
     await dialog.get_by_role("button", name="Transfer").click()
 
     await expect(row(page1, "Hendra Gunawan")).to_have_count(0, timeout=2000)
