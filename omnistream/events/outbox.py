@@ -44,7 +44,8 @@ async def emit(
 
     `audience` lists the conversation states (visibility.state) whose viewers may receive
     it: pass the state before and after a change that moves the conversation, so those who
-    lose sight of it still learn that it left. Empty: admins and supervisors only.
+    lose sight of it still learn that it left. Empty: admins and supervisors only; the entry
+    visibility.STAFF adds every admin and supervisor to the states' viewers (contact events).
     """
     who = actor.actor() if isinstance(actor, Principal) else (actor or SYSTEM_ACTOR)
     await queries.insert(
