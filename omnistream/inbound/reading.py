@@ -1,6 +1,8 @@
 """Typed reads from decoded webhook JSON that fail with a PayloadError naming the path.
 
 Unknown fields are never an error: parsers read what they know and ignore the rest.
+Strings come back without U+0000: PostgreSQL text and jsonb cannot store it, and one NUL
+would otherwise fail the whole payload with every message in it.
 """
 
 from __future__ import annotations
@@ -9,9 +11,31 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from omnistream.inbound.model import PayloadError
 
 MAX_ID = 500  # the longest channel id stored (messages.channel_message_id)
+NUL = "\x00"
+_ESCAPED_NUL = b"\\u0000"  # how JSON carries U+0000 (a raw NUL byte is invalid JSON)
+
+
+def load(body: bytes) -> Any:
+    """Decoded JSON without U+0000 anywhere (raises orjson.JSONDecodeError). The walk runs
+    only when the raw body holds the escape, so ordinary payloads cost nothing more."""
+    value = orjson.loads(body)
+    return without_nul(value) if _ESCAPED_NUL in body else value
+
+
+def without_nul(value: Any) -> Any:
+    """`value` with U+0000 removed from every string in it, keys included."""
+    if isinstance(value, str):
+        return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, Mapping):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def obj(value: Any, where: str) -> Mapping[str, Any]:
@@ -45,7 +69,7 @@ def ident(parent: Mapping[str, Any], key: str, where: str) -> str:
     value = parent.get(key)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PayloadError(f"{where}.{key} is missing or not a string")
-    text = str(value).strip()
+    text = str(value).replace(NUL, "").strip()
     if not 1 <= len(text) <= MAX_ID:
         raise PayloadError(f"{where}.{key} must be 1 to {MAX_ID} characters")
     return text
@@ -53,7 +77,9 @@ def ident(parent: Mapping[str, Any], key: str, where: str) -> str:
 
 def opt_text(parent: Mapping[str, Any], key: str) -> str | None:
     value = parent.get(key)
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    if isinstance(value, str):
+        return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
 
