@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import pytest
 
-from omnistream.inbound import ack
+from omnistream.inbound import ack, fast
 from omnistream.inbound import signature as signature_module
 from omnistream.inbound.queries import INBOUND_WAKE_CHANNEL
 from omnistream.inbound.signature import signature
@@ -64,8 +64,30 @@ async def test_handshake_refuses_a_wrong_token_or_mode(ctx, client) -> None:
     ):
         body = problem(await client.get(WEBHOOK, params=params), 403)
         assert "1158201444" not in str(body)
-    r = await client.get(WEBHOOK, params={"hub.mode": "subscribe"})
-    assert problem(r, 422)["errors"]
+
+    # Meta's contract is the bare challenge or 403: missing or over-long parameters too.
+    refused = {
+        "hub.challenge": [
+            {"hub.mode": "subscribe"},
+            {"hub.mode": "subscribe", "hub.verify_token": "wa-token"},
+            {**handshake("wa-token"), "hub.challenge": ""},
+            {**handshake("wa-token"), "hub.challenge": "9" * 1001},
+        ],
+        "hub.mode": [
+            {"hub.verify_token": "wa-token", "hub.challenge": "1"},
+            {"hub.challenge": "1"},
+        ],
+        "hub.verify_token": [
+            {"hub.mode": "subscribe", "hub.challenge": "1158201444"},
+            handshake("wa-token" + "x" * 1000),
+        ],
+    }
+    for field, cases in refused.items():
+        for params in cases:
+            body = problem(await client.get(WEBHOOK, params=params), 403)
+            assert [e["field"] for e in body["errors"]] == [field], params
+            assert "1158201444" not in str(body)
+    assert (await client.get(WEBHOOK, params=handshake("wa-token"))).text == "1158201444"
 
 
 # Signed calls -----------------------------------------------------------------------------
@@ -91,15 +113,43 @@ async def test_a_signed_call_is_stored_raw_and_acknowledged(ctx, client) -> None
     assert await value(ctx, "SELECT count(*) FROM messages") == 1
 
 
-async def test_any_active_meta_integration_secret_verifies(ctx, client) -> None:
-    await whatsapp(ctx)
-    await messenger(ctx)
+async def test_any_active_secret_is_accepted_and_its_holders_recorded(ctx, client) -> None:
+    """The edge accepts a call signed with any active Meta integration's app secret and
+    records every integration holding it (one Meta app may serve several numbers or pages);
+    the inbound loop then applies an item only to an account of one of them."""
+    wa = await whatsapp(ctx)
+    page = await messenger(ctx)
+    shared = [
+        *await integration(ctx, "whatsapp", ["31"], app_secret="one-meta-app"),
+        *await integration(ctx, "instagram", ["32"], app_secret="one-meta-app"),
+    ]
     await integration(ctx, "instagram", ["3"], app_secret="retired-secret", active=False)
     assert (await post(client, fixture("messenger_messages"), PAGE_SECRET)).status_code == 200
     assert (await post(client, fixture("wa_text"), WA_SECRET)).status_code == 200
-    r = await post(client, fixture("wa_text"), "retired-secret")
-    problem(r, 401)
-    assert [a["status"] for a in await audits(ctx)] == ["pending", "pending", "rejected"]
+    assert (await post(client, fixture("wa_text"), "one-meta-app")).status_code == 200
+    problem(await post(client, fixture("wa_text"), "retired-secret"), 401)
+    found = await audits(ctx)
+    assert [a["status"] for a in found] == ["pending", "pending", "pending", "rejected"]
+    assert found[0]["signed_by"] == [page.integration_id]
+    assert found[1]["signed_by"] == [wa[0].integration_id]
+    assert sorted(found[2]["signed_by"]) == sorted(a.integration_id for a in shared)
+    assert found[3]["signed_by"] is None
+
+
+async def test_the_route_records_the_signers_when_the_fast_path_declines(
+    ctx, client, monkeypatch
+) -> None:
+    (account, _) = await whatsapp(ctx)
+
+    def declined(*_: object) -> None:
+        raise RuntimeError("fast path unavailable")
+
+    monkeypatch.setattr(fast, "ack_writer_of", declined)  # the route takes the call
+    assert (await post(client, fixture("wa_text"))).status_code == 200
+    (audit,) = await audits(ctx)
+    assert (audit["status"], audit["signed_by"]) == ("pending", [account.integration_id])
+    assert await drain(ctx) == 1
+    assert await value(ctx, "SELECT count(*) FROM messages") == 1
 
 
 async def test_a_wrong_signature_is_refused_and_recorded_but_never_processed(ctx, client) -> None:
@@ -221,13 +271,13 @@ async def test_a_failed_commit_fails_every_call_of_its_batch(ctx, app, monkeypat
     monkeypatch.setattr(ack.queries, "acknowledge", broken)
     writer = ack.AckWriter(app, ctx.pool)
     results = await asyncio.gather(
-        *(writer.write({}, b"{}") for _ in range(10)), return_exceptions=True
+        *(writer.write({}, b"{}", "{}") for _ in range(10)), return_exceptions=True
     )
     assert all(isinstance(r, OSError) for r in results)
     assert await audits(ctx) == []
     monkeypatch.undo()
-    await writer.write({"x": "1"}, b"{}")  # the writer recovers
-    assert [a["headers"] for a in await audits(ctx)] == [{"x": "1"}]
+    await writer.write({"x": "1"}, b"{}", "{}")  # the writer recovers
+    assert [(a["headers"], a["signed_by"]) for a in await audits(ctx)] == [({"x": "1"}, [])]
 
 
 async def test_bursts_share_notifies(ctx) -> None:

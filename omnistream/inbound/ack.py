@@ -31,14 +31,15 @@ class AckWriter:
     def __init__(self, app: Any, pool: Pool) -> None:
         self._app = app
         self._pool = pool
-        self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._queue: list[tuple[str, bytes, str, asyncio.Future[None]]] = []
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def write(self, headers: dict[str, str], body: bytes) -> None:
-        """Returns once the row is committed; raises what the INSERT raised."""
+    async def write(self, headers: dict[str, str], body: bytes, signed_by: str) -> None:
+        """Returns once the row is committed; raises what the INSERT raised. `signed_by`: the
+        signing integrations as a uuid[] literal (signature.Signers.literal)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((orjson.dumps(headers).decode(), body, done))
+        self._queue.append((orjson.dumps(headers).decode(), body, signed_by, done))
         if self._writers < WRITERS:
             self._writers += 1
             task = asyncio.create_task(self._drain())
@@ -46,9 +47,9 @@ class AckWriter:
             task.add_done_callback(self._tasks.discard)
         await asyncio.shield(done)  # a caller that goes away does not cancel the others
 
-    def _take(self) -> list[tuple[str, bytes, asyncio.Future[None]]]:
+    def _take(self) -> list[tuple[str, bytes, str, asyncio.Future[None]]]:
         size = count = 0
-        for _, body, _ in self._queue:
+        for _, body, _, _ in self._queue:
             if count and (count >= MAX_ROWS or size + len(body) > MAX_BYTES):
                 break
             size += len(body)
@@ -63,17 +64,20 @@ class AckWriter:
                 try:
                     async with self._pool.acquire() as conn:
                         await queries.acknowledge(
-                            conn, [h for h, _, _ in batch], [b for _, b, _ in batch]
+                            conn,
+                            [h for h, _, _, _ in batch],
+                            [b for _, b, _, _ in batch],
+                            [s for _, _, s, _ in batch],
                         )
                 except BaseException as exc:
-                    for _, _, done in batch:
+                    for _, _, _, done in batch:
                         if not done.done():
                             done.set_exception(exc)
                             done.exception()  # retrieved: a caller may have gone away
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for _, _, done in batch:
+                for _, _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
                 waker_of(self._app, self._pool).poke()

@@ -51,8 +51,10 @@ class WebhookFastPath:
         if body is not None and digest is not None:
             try:
                 secrets = app_secrets_of(application)
-                if await secrets.verify(ctx.pool, ctx.box, body, digest):
-                    await ack_writer_of(application, ctx.pool).write(kept_headers(raw), body)
+                signers = await secrets.verify(ctx.pool, ctx.box, body, digest)
+                if signers is not None:
+                    writer = ack_writer_of(application, ctx.pool)
+                    await writer.write(kept_headers(raw), body, signers.literal)
                     accepted = True
             except Exception:  # the route answers (and logs) it the usual way
                 log.debug("webhook fast path declined", exc_info=True)

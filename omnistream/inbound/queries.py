@@ -22,15 +22,20 @@ _FAILABLE = [s.value for s in FAILABLE]
 # The webhook (hot path) ---------------------------------------------------------------------
 
 
-async def acknowledge(conn: Conn, headers: list[str], bodies: list[bytes]) -> None:
+async def acknowledge(
+    conn: Conn, headers: list[str], bodies: list[bytes], signed_by: list[str]
+) -> None:
     """The durable acknowledgement of verified calls: one autocommitted INSERT of them all
-    (headers as JSON text), in arrival order. The worker is woken separately (wake.py)."""
+    (headers as JSON text; signed_by as uuid[] literals, since rows hold arrays of different
+    lengths), in arrival order. The worker is woken separately (wake.py)."""
     await conn.execute(
-        "INSERT INTO webhook_audit (channel, headers, body, signature_valid) "
-        "SELECT 'meta', h::jsonb, b, true FROM unnest($1::text[], $2::bytea[]) "
-        "WITH ORDINALITY AS t(h, b, n) ORDER BY n",
+        "INSERT INTO webhook_audit (channel, headers, body, signature_valid, signed_by) "
+        "SELECT 'meta', h::jsonb, b, true, s::uuid[] "
+        "FROM unnest($1::text[], $2::bytea[], $3::text[]) "
+        "WITH ORDINALITY AS t(h, b, s, n) ORDER BY n",
         headers,
         bodies,
+        signed_by,
     )
 
 
@@ -57,7 +62,7 @@ async def claim(conn: Conn, limit: int) -> list[asyncpg.Record]:
     workers take the next rows)."""
     return await conn.fetch(
         """
-        SELECT id, body, attempts FROM webhook_audit
+        SELECT id, body, attempts, signed_by FROM webhook_audit
          WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
         """,

@@ -2,7 +2,8 @@
 X-Hub-Signature-256 of the raw body.
 
 POST is the hot path: read the body under a cap, check the signature, insert the raw call
-into webhook_audit, answer 200. No JSON parsing, no validation model: the inbound loop
+into webhook_audit with the integrations whose app secret signed it (signed_by), answer
+200. No JSON parsing, no validation model: the inbound loop
 parses and applies the payload later (omnistream/inbound/worker.py).
 """
 
@@ -81,21 +82,33 @@ async def _reject(ctx: AppContext, headers: dict[str, str], head: bytes, error: 
         await queries.reject(conn, headers, head[:REJECTED_BODY_BYTES], error)
 
 
+MAX_HUB_PARAM = 1000  # characters of hub.verify_token / hub.challenge
+
+
 @router.get(
     META,
     response_class=PlainTextResponse,
     summary="Meta webhook verification: echoes hub.challenge when hub.verify_token matches",
-    responses={403: {"description": "Not a subscribe request, or an unknown verify token"}},
+    responses={
+        403: {
+            "description": "A hub.* parameter missing or too long, not a subscribe request, "
+            "or an unknown verify token"
+        }
+    },
 )
 async def verify_subscription(
     request: Request,
     _: Annotated[None, requires(Perm.PUBLIC)],
-    mode: Annotated[str, Query(alias="hub.mode", max_length=100)],
-    token: Annotated[str, Query(alias="hub.verify_token", max_length=1000)],
-    challenge: Annotated[str, Query(alias="hub.challenge", max_length=1000)],
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
 ) -> PlainTextResponse:
+    # Meta's contract is the bare challenge on a match and 403 otherwise: missing or
+    # over-long parameters are a 403 too, never a validation 422.
+    if not challenge or len(challenge) > MAX_HUB_PARAM:
+        raise Forbidden.field("hub.challenge", f"is required, at most {MAX_HUB_PARAM} characters")
     ctx: AppContext = request.app.state.ctx
-    if mode == "subscribe":
+    if mode == "subscribe" and token and len(token) <= MAX_HUB_PARAM:
         async with ctx.pool.acquire() as conn:
             tokens = await verify_tokens(conn, ctx.box, META_CHANNELS)
         found = False
@@ -103,9 +116,11 @@ async def verify_subscription(
             found |= hmac.compare_digest(token.encode(), known.encode())
         if found:
             return PlainTextResponse(challenge)
-    raise Forbidden(
-        "hub.mode must be 'subscribe' and hub.verify_token must be the verify token of an "
-        "active WhatsApp, Messenger or Instagram integration"
+    if mode != "subscribe":
+        raise Forbidden.field("hub.mode", "must be 'subscribe'")
+    raise Forbidden.field(
+        "hub.verify_token",
+        "must be the verify token of an active WhatsApp, Messenger or Instagram integration",
     )
 
 
@@ -151,16 +166,17 @@ async def receive(request: Request, _: Annotated[None, requires(Perm.PUBLIC)]) -
             headers={"WWW-Authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"'},
         )
     digest = digest_of(header)
-    if digest is None or not await app_secrets_of(request.app).verify(
-        ctx.pool, ctx.box, body, digest
-    ):
+    signers = None
+    if digest is not None:
+        signers = await app_secrets_of(request.app).verify(ctx.pool, ctx.box, body, digest)
+    if signers is None:
         await _reject(ctx, headers, body, "signature does not match any active app secret")
         raise Unauthorized(
             "X-Hub-Signature-256 does not match the body signed with the app secret of an "
             "active WhatsApp, Messenger or Instagram integration",
             headers={"WWW-Authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"'},
         )
-    await ack_writer_of(request.app, ctx.pool).write(headers, body)
+    await ack_writer_of(request.app, ctx.pool).write(headers, body, signers.literal)
     return Response(RECEIVED, media_type="text/plain")
 
 

@@ -5,10 +5,17 @@ message id (ingest_inbound), receipts only move forward (apply_status, watermark
 reaction counts only when its own event is new, and an echo of our own send is never stored
 again. So a payload may be applied any number of times: the inbound loop relies on that to
 retry a payload whose receipts arrived before the message they name was recorded.
+
+An item is applied only to an account of an integration whose app secret signed the call
+(webhook_audit.signed_by): a secret proves who Meta sent the call for, so one integration's
+secret cannot write into another's conversations. Such an item is skipped like an
+unroutable one, the rest of the payload is applied. Rows stored before signed_by existed
+(NULL) are applied as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
@@ -44,6 +51,7 @@ from omnistream.messages.enums import Direction, MessageStatus
 from omnistream.messages.ingest import NewInbound, check, emit_opened, ingest_inbound
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.service import InboundError, apply_status, emit_updated
+from omnistream.templates import queries as template_queries
 from omnistream.templates.service import apply_status_update as apply_template_status
 
 META_CHANNELS = [Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM]
@@ -59,6 +67,9 @@ OWN_METADATA_PREFIX = "omnistream:"
 ERROR_MAX = 2000  # characters of notes / errors kept on an audit row
 # Whose reaction a reaction message records on its target (content.reactions[key]).
 REACTION_KEY = {Direction.INBOUND: "contact", Direction.OUTBOUND: "business"}
+CROSS_SIGNED = "signed with another integration's app secret"
+# The integrations whose app secret signed a call; None: a call stored before that was kept.
+Signed = frozenset[UUID] | None
 _COUNTERS = (
     "last_message_at",
     "last_message_preview",
@@ -71,6 +82,15 @@ _COUNTERS = (
 def retry_delay(attempt: int) -> float:
     """Seconds before try `attempt + 1` of a payload: 1, 2, 4, ... up to a minute."""
     return min(RETRY_MAX_SECONDS, 2.0 ** max(0, attempt - 1))
+
+
+def signed_set(signed_by: Iterable[UUID] | None) -> Signed:
+    """webhook_audit.signed_by as the worker checks it."""
+    return None if signed_by is None else frozenset(signed_by)
+
+
+def signed_for(account: AccountConfig, signed: Signed) -> bool:
+    return signed is None or account.integration_id in signed
 
 
 def parse(body: bytes) -> Parsed:
@@ -144,13 +164,15 @@ def joined(parts: list[str]) -> str | None:
     return (text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…") or None
 
 
-async def apply(tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int) -> Outcome:
+async def apply(
+    tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int, signed: Signed = None
+) -> Outcome:
     """Apply every item of one payload (inside the caller's savepoint); `attempt` counts the
-    tries of this payload, 1 for the first."""
+    tries of this payload, 1 for the first; `signed`: who signed it (see the module doc)."""
     run = _Run(tx, attempt, notes=list(parsed.notes))
     for item in parsed.items:
         if isinstance(item, TemplateStatusUpdate):  # routed on the WABA, not an account
-            await _template_status(run, item)
+            await _template_status(run, item, signed)
             continue
         names = item.message.accounts if isinstance(item, Echo) else item.accounts
         channel = item.message.channel if isinstance(item, Echo) else item.channel
@@ -159,6 +181,10 @@ async def apply(tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int) -> Out
             run.unroutable += 1
             state = "inactive" if account is not None else "unknown"
             run.notes.append(f"{channel} account {names[0]} is {state}")
+            continue
+        if not signed_for(account, signed):
+            run.unroutable += 1
+            run.notes.append(f"{channel} account {names[0]} not applied: {CROSS_SIGNED}")
             continue
         run.routed += 1
         if isinstance(item, InboundMessage):
@@ -182,10 +208,12 @@ async def apply(tx: Tx, parsed: Parsed, accounts: Accounts, attempt: int) -> Out
     return Outcome("processed", joined(run.notes), channel=channel, media=run.media)
 
 
-async def plain_messages(parsed: Parsed, accounts: Accounts) -> list[NewInbound] | None:
+async def plain_messages(
+    parsed: Parsed, accounts: Accounts, signed: Signed = None
+) -> list[NewInbound] | None:
     """The payload's items for the batch path (messages.ingest.ingest_many), or None when it
     needs the one-item path: anything but valid inbound messages without a file and not a
-    reaction, to an active account."""
+    reaction, to an active account of a signing integration."""
     plain: list[NewInbound] = []
     for item in parsed.items:
         if not isinstance(item, InboundMessage) or item.media is not None:
@@ -193,7 +221,7 @@ async def plain_messages(parsed: Parsed, accounts: Accounts) -> list[NewInbound]
         if item.type == "reaction":
             return None
         account = await accounts.find(item.channel, item.accounts)
-        if account is None or not account.is_active:
+        if account is None or not account.is_active or not signed_for(account, signed):
             return None
         try:
             check(item.channel, item.contact, item.channel_message_id, item.type, item.occurred_at)
@@ -288,7 +316,14 @@ async def _status(run: _Run, item: StatusUpdate) -> None:
         run.given_up.append(f"gave up on the {what} after {run.attempt} tries: no such message")
 
 
-async def _template_status(run: _Run, item: TemplateStatusUpdate) -> None:
+async def _template_status(run: _Run, item: TemplateStatusUpdate, signed: Signed) -> None:
+    if signed is not None:
+        # It changes the templates of every integration with this WABA: all must have signed.
+        owners = await template_queries.integrations_of_waba(run.conn, item.waba_id)
+        if not signed.issuperset(owners):
+            run.unroutable += 1
+            run.notes.append(f"template status of WABA {item.waba_id} not applied: {CROSS_SIGNED}")
+            return
     outcome = await apply_template_status(run.conn, item)
     if outcome.routed:
         run.routed += 1

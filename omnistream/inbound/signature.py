@@ -4,6 +4,10 @@ The secrets of the active Meta integrations are decrypted once and kept in proce
 CACHE_SECONDS (this check runs on every webhook call). A signature that matches none of them
 reloads the secrets at once, at most every MIN_RELOAD_SECONDS, so a new or rotated secret is
 accepted on its first call while bad signatures cannot turn into a query per request.
+
+A match also says WHO signed: the integrations holding that secret (several when one Meta
+app serves several numbers or pages). They are stored with the call (webhook_audit.
+signed_by), and the inbound loop applies an item only to an account of one of them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import asyncio
 import hashlib
 import hmac
 import time
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from omnistream.db.pool import Pool
 from omnistream.integrations.accounts import app_secrets
@@ -43,46 +49,74 @@ def digest_of(header: str) -> bytes | None:
     return digest if len(digest) == hashlib.sha256().digest_size else None
 
 
-def matches(body: bytes, digest: bytes, secrets: tuple[bytes, ...]) -> bool:
-    """Constant time per secret; every secret is tried."""
-    found = False
-    for secret in secrets:
-        found |= hmac.compare_digest(hmac.digest(secret, body, "sha256"), digest)
+@dataclass(frozen=True, slots=True)
+class Signers:
+    """The integrations that hold one app secret."""
+
+    ids: tuple[UUID, ...]
+    literal: str  # as a PostgreSQL uuid[] literal, built once: the ack INSERT takes it as is
+
+
+def signers(ids: list[UUID]) -> Signers:
+    return Signers(tuple(ids), "{" + ",".join(str(i) for i in ids) + "}")
+
+
+Keys = tuple[tuple[bytes, Signers], ...]
+
+
+def signer_of(body: bytes, digest: bytes, keys: Keys) -> Signers | None:
+    """Who signed this body, or None. Constant time per secret; every secret is tried."""
+    found = None
+    for secret, holders in keys:
+        if hmac.compare_digest(hmac.digest(secret, body, "sha256"), digest):
+            found = holders
     return found
+
+
+def grouped(pairs: list[tuple[UUID, str]]) -> Keys:
+    """(integration id, secret) pairs -> each distinct secret with all its integrations."""
+    by_secret: dict[bytes, list[UUID]] = {}
+    for integration_id, secret in pairs:
+        by_secret.setdefault(secret.encode(), []).append(integration_id)
+    return tuple((secret, signers(ids)) for secret, ids in by_secret.items())
 
 
 class AppSecrets:
     """The decrypted app secrets of the active Meta integrations, cached."""
 
     def __init__(self) -> None:
-        self._secrets: tuple[bytes, ...] = ()
+        self._keys: Keys = ()
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
-    async def _load(self, pool: Pool, box: SecretBox, seen: float) -> tuple[bytes, ...]:
+    async def _load(self, pool: Pool, box: SecretBox, seen: float) -> Keys:
         async with self._lock:  # one load at a time; waiters reuse its result
             if self._loaded_at > seen:
-                return self._secrets
+                return self._keys
             async with pool.acquire() as conn:
                 pairs = await app_secrets(conn, box, META_CHANNELS)
-            self._secrets = tuple(dict.fromkeys(secret.encode() for _, secret in pairs))
+            self._keys = grouped(pairs)
             self._loaded_at = time.monotonic()
-            return self._secrets
+            return self._keys
 
-    async def verify(self, pool: Pool, box: SecretBox, body: bytes, digest: bytes) -> bool:
+    async def verify(
+        self, pool: Pool, box: SecretBox, body: bytes, digest: bytes
+    ) -> Signers | None:
+        """The integrations whose app secret signed this body, or None for no match."""
         seen = self._loaded_at
-        secrets = self._secrets
+        keys = self._keys
         if time.monotonic() - seen >= CACHE_SECONDS:
-            secrets = await self._load(pool, box, seen)
-        if matches(body, digest, secrets):
-            return True
+            keys = await self._load(pool, box, seen)
+        found = signer_of(body, digest, keys)
+        if found is not None:
+            return found
         seen = self._loaded_at
         if time.monotonic() - seen < MIN_RELOAD_SECONDS:
-            return False
-        return matches(body, digest, await self._load(pool, box, seen))
+            return None
+        return signer_of(body, digest, await self._load(pool, box, seen))
 
 
 def app_secrets_of(app: Any) -> AppSecrets:

@@ -4,7 +4,8 @@
 rows (FOR UPDATE SKIP LOCKED, in arrival order), parses and applies each inside its own
 SAVEPOINT, and writes every row's outcome with one statement:
 - processed: applied (notes about skipped parts are kept in `error`);
-- unroutable: no item names an active integration account;
+- unroutable: no item names an active integration account of an integration that signed
+  the call (webhook_audit.signed_by; see service.py);
 - failed: unreadable (bad JSON, wrong object, missing ids) or refused by the store; its
   savepoint is rolled back, so one bad payload never blocks the others;
 - pending again, after a delay: a receipt or echo names a message not recorded yet, or the
@@ -72,6 +73,7 @@ async def process_batch(
         if not rows:
             return 0
         accounts = service.Accounts(conn, box)
+        signed = {i: service.signed_set(row["signed_by"]) for i, row in enumerate(rows)}
         outcomes: dict[int, Outcome] = {}
         parsed: dict[int, Parsed] = {}
         for index, row in enumerate(rows):
@@ -79,8 +81,8 @@ async def process_batch(
                 parsed[index] = service.parse(row["body"])
             except PayloadError as exc:
                 outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
-        await _apply_plain(tx, parsed, accounts, outcomes)
-        await _apply_each(tx, rows, parsed, accounts, outcomes)
+        await _apply_plain(tx, parsed, signed, accounts, outcomes)
+        await _apply_each(tx, rows, parsed, signed, accounts, outcomes)
         done = [outcomes[i] for i in range(len(rows))]
         await queries.finish(
             conn,
@@ -96,13 +98,17 @@ async def process_batch(
 
 
 async def _apply_plain(
-    tx: Tx, parsed: dict[int, Parsed], accounts: service.Accounts, outcomes: dict[int, Outcome]
+    tx: Tx,
+    parsed: dict[int, Parsed],
+    signed: dict[int, service.Signed],
+    accounts: service.Accounts,
+    outcomes: dict[int, Outcome],
 ) -> None:
     """Payloads of plain inbound messages, all at once (messages.ingest.ingest_many). Should
     that fail, they are left to the one-payload-at-a-time path, which isolates the culprit."""
     plain: dict[int, list[NewInbound]] = {}
     for index, payload in parsed.items():
-        items = await service.plain_messages(payload, accounts)
+        items = await service.plain_messages(payload, accounts, signed[index])
         if items is not None:
             plain[index] = items
     # A message quoting another of the same batch needs the quoted one stored first.
@@ -133,6 +139,7 @@ async def _apply_each(
     tx: Tx,
     rows: list[asyncpg.Record],
     parsed: dict[int, Parsed],
+    signed: dict[int, service.Signed],
     accounts: service.Accounts,
     outcomes: dict[int, Outcome],
 ) -> None:
@@ -145,7 +152,7 @@ async def _apply_each(
         await conn.execute(savepoint)
         savepoint = _NEXT_SAVEPOINT
         try:
-            outcome = await service.apply(tx, payload, accounts, attempt)
+            outcome = await service.apply(tx, payload, accounts, attempt, signed[index])
         except (asyncpg.PostgresError, InboundError, TimeoutError) as exc:
             await conn.execute("ROLLBACK TO SAVEPOINT audit_row")
             outcome = _failure(exc, attempt, payload.channel)
