@@ -5,26 +5,31 @@ new user sees conversations arrive and can reply without a Meta account."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
-import subprocess
-import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import uuid4
 
 import httpx
+import uvicorn
 
 from omnistream.db.pool import Pool, transaction
 from omnistream.integrations import queries
 from omnistream.integrations.credentials import seal
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
-from omnistream.sandbox.config import DEMO_APP_SECRET, demo_accounts
+from omnistream.sandbox.app import create_sandbox
+from omnistream.sandbox.config import DEMO_APP_SECRET, SandboxConfig, demo_accounts
 
 log = logging.getLogger(__name__)
 DEMO_VERIFY_TOKEN = "omnistream-demo-verify"
 WABA_ID = "200000000000001"
+SANDBOX_START_SECONDS = 10.0
+SANDBOX_THREAD = "demo-sandbox"
+QUIETED_LOGGERS = ("uvicorn.error", "httpx")
 
 CUSTOMERS = [
     (
@@ -40,35 +45,77 @@ CUSTOMERS = [
 ]
 
 
+class _QuietSandboxThread(logging.Filter):
+    """Drops the sandbox thread's info lines ("Uvicorn running on ...", each webhook call):
+    they share uvicorn's and httpx's loggers with OmniStream and would read as its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.threadName != SANDBOX_THREAD
+
+
 @contextmanager
 def sandbox_process(port: int, webhook_url: str) -> Iterator[str]:
-    """Runs `omnistream sandbox --demo` beside the server; stops it on exit."""
+    """Runs the sandbox with its --demo accounts beside the server, until exit; yields its
+    URL once it answers its health check.
+
+    It runs in a thread of this process with its own event loop (as tests/sandbox_fixture
+    does): a second interpreter spent about a second importing before it listened, and the
+    server could not go on before then. Going on earlier made the integrations' first template
+    sync race the sandbox's start and fail, to be retried only after
+    OMNISTREAM_TEMPLATE_SYNC_SECONDS (an hour by default)."""
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "omnistream.cli",
-            "sandbox",
-            "--demo",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--webhook-url",
-            webhook_url,
-        ],
-        env={**os.environ, "OMNISTREAM_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
+    config = SandboxConfig(webhook_url=webhook_url, accounts=demo_accounts())
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_sandbox(config),
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
     )
+
+    def run() -> None:
+        # uvicorn logs why it cannot bind, then exits: this thread ends, the wait reports it.
+        with contextlib.suppress(SystemExit):
+            server.run()
+
+    thread = threading.Thread(target=run, name=SANDBOX_THREAD, daemon=True)
+    quiet = _QuietSandboxThread()
+    for name in QUIETED_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
+    thread.start()
     try:
+        _wait_listening(thread, url)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.should_exit = True
+        thread.join(10)
+        for name in QUIETED_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
+
+
+def _wait_listening(thread: threading.Thread, url: str) -> None:
+    deadline = time.monotonic() + SANDBOX_START_SECONDS
+    with httpx.Client(trust_env=False, timeout=1) as client:
+        while True:
+            if not thread.is_alive():  # uvicorn gives up when it cannot bind
+                raise RuntimeError(
+                    f"the demo sandbox could not listen at {url} (in use? choose another "
+                    "port with --sandbox-port)"
+                )
+            try:
+                if client.get(f"{url}/_sandbox/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the demo sandbox did not answer at {url} within {SANDBOX_START_SECONDS:.0f} s"
+                )
+            time.sleep(0.02)
 
 
 async def ensure_integrations(pool: Pool, box: SecretBox, sandbox_url: str) -> bool:
