@@ -98,13 +98,15 @@ def sandbox_process(port: int, webhook_url: str) -> Iterator[str]:
 
 
 def _wait_listening(thread: threading.Thread, url: str) -> None:
+    """Raises SystemExit with one line (what `serve` prints) when the sandbox cannot start:
+    the demo is useless without it."""
     deadline = time.monotonic() + SANDBOX_START_SECONDS
     with httpx.Client(trust_env=False, timeout=1) as client:
         while True:
             if not thread.is_alive():  # uvicorn gives up when it cannot bind
-                raise RuntimeError(
-                    f"the demo sandbox could not listen at {url} (in use? choose another "
-                    "port with --sandbox-port)"
+                raise SystemExit(
+                    f"omnistream: the demo sandbox could not listen at {url} (in use? "
+                    "choose another port with --sandbox-port)"
                 )
             try:
                 if client.get(f"{url}/_sandbox/health").status_code == 200:
@@ -112,8 +114,9 @@ def _wait_listening(thread: threading.Thread, url: str) -> None:
             except httpx.TransportError:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the demo sandbox did not answer at {url} within {SANDBOX_START_SECONDS:.0f} s"
+                raise SystemExit(
+                    f"omnistream: the demo sandbox did not answer at {url} within "
+                    f"{SANDBOX_START_SECONDS:.0f} s"
                 )
             time.sleep(0.02)
 
