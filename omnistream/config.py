@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import secrets
+import tempfile
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -10,6 +14,8 @@ from typing import Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KEY_READ_TRIES = 40  # 2 s
 
 
 class ConfigError(Exception):
@@ -136,14 +142,59 @@ class Settings(BaseSettings):
 
 
 def _key_file(path: Path) -> str:
-    """Read or create a random key readable only by this user."""
+    """Read, or create once, a random key readable only by this user.
+
+    Processes starting at the same moment (serve and a worker) must end up with the same
+    key: the key is written whole to a private temporary file which is then hard-linked to
+    `path`. The link fails if `path` exists, so the first writer wins and the others read
+    its key; a reader never sees a half-written file."""
     if path.exists():
-        return path.read_text().strip()
+        return _read_key(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(key)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(key)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return _read_key(path)
+        except OSError:  # no hard links on this file system: exclusive create instead
+            if not _create_exclusive(path, key):
+                return _read_key(path)
+    finally:
+        os.unlink(temp)
     return key
+
+
+def _create_exclusive(path: Path, key: str) -> bool:
+    """False when another process created `path` first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
+        file.flush()
+        os.fsync(file.fileno())
+    return True
+
+
+def _read_key(path: Path) -> str:
+    """The key in `path`. An empty file may be another process's exclusive create still
+    writing (or an older version's crash between creating and writing): wait a little."""
+    for _ in range(KEY_READ_TRIES):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.05)
+    raise OSError(
+        errno.EINVAL,
+        f"{path} is empty; set OMNISTREAM_SECRET_KEY, or remove the file to have a new key made",
+    )
 
 
 def load_settings(**overrides: object) -> Settings:
