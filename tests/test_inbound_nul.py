@@ -96,3 +96,37 @@ def test_without_nul_cleans_keys_values_and_nesting() -> None:
     assert without_nul(dirty) == {"a": ["xy", {"k": ""}, 1, None, True, 2.5], "n": "plain"}
     clean = {"a": ["x"]}
     assert without_nul(clean) == clean
+
+
+async def test_nul_in_parts_copied_as_they_are_is_dropped_too(ctx, client) -> None:
+    """A contact card and an ad referral are stored as Meta sent them (no reader of ours
+    walks them): the whole payload is cleaned when it is read."""
+    await whatsapp(ctx)
+    payload = wa_payload()
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] = [
+        {
+            "from": ANA,
+            "id": "wamid.NUL3",
+            "timestamp": "1700000700",
+            "type": "contacts",
+            "contacts": [{"name": {"formatted_name": "Jo\u0000hn"}, "phones": []}],
+        },
+        {
+            "from": BUDI,
+            "id": "wamid.NUL4",
+            "timestamp": "1700000701",
+            "type": "text",
+            "text": {"body": "from an ad"},
+            "referral": {"source_url": "https://x.example/\u0000ad", "headline": "Sa\u0000le"},
+        },
+    ]
+    await deliver(client, orjson.dumps(payload))
+    assert await drain(ctx) == 1
+    card = await message(ctx, "wamid.NUL3")
+    assert "Jo\u0000hn" not in orjson.dumps(card["content"]).decode()
+    assert "John" in orjson.dumps(card["content"]).decode()
+    referred = await message(ctx, "wamid.NUL4")
+    assert "Sale" in orjson.dumps(referred["content"]).decode()
+    (audit,) = await audits(ctx)
+    assert (audit["status"], audit["error"]) == ("processed", None)

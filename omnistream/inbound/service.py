@@ -42,7 +42,7 @@ from omnistream.inbound.model import (
     TemplateStatusUpdate,
     Watermark,
 )
-from omnistream.inbound.reading import obj
+from omnistream.inbound.reading import load, obj
 from omnistream.integrations.accounts import AccountConfig, by_external_id
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
@@ -96,7 +96,7 @@ def signed_for(account: AccountConfig, signed: Signed) -> bool:
 def parse(body: bytes) -> Parsed:
     """A webhook body -> items, by its `object`; PayloadError if it cannot be read."""
     try:
-        payload = orjson.loads(body)
+        payload = load(body)  # without U+0000, which PostgreSQL text cannot hold
     except orjson.JSONDecodeError as exc:
         raise PayloadError(f"the body is not valid JSON: {exc}") from None
     payload = obj(payload, "payload")
