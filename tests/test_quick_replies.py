@@ -172,6 +172,7 @@ BAD_BODIES = [
     ({"title": "t", "body": "x", "media_url": "http://"}, {"media_url"}),
     ({"title": "t", "body": "x", "media_url": "https://a.example/a b.png"}, {"media_url"}),
     ({"title": "t", "body": "x", "media_url": "http://[::1/a.png"}, {"media_url"}),
+    ({"title": "t", "body": "x", "media_url": "https://a.b:99999/x.png"}, {"media_url"}),
     ({"title": "t", "body": "x", "media_url": "https://x/" + "a" * 2000}, {"media_url"}),
     ({"title": "t", "body": "x", "division_id": "nope"}, {"division_id"}),
     ({"title": "t", "body": "x", "shortcut": "t"}, {"shortcut"}),
@@ -203,6 +204,8 @@ async def test_update_validation_and_odd_input(client, ctx, admin: Agent) -> Non
         ({"body": "x" * 1025}, {"body"}),  # a caption of media_url
         ({"body": "{{ agent.email }} {{x}}"}, {"body"}),
         ({"media_url": "mailto:a@b.c"}, {"media_url"}),
+        ({"media_url": "https://a.b:99999/x.png"}, {"media_url"}),
+        ({"media_url": "http://[::1/a.png"}, {"media_url"}),
         ({"colour": "red"}, {"colour"}),
     ]:
         r = await client.patch(url, json=body, headers=admin.headers)

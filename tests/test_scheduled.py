@@ -126,6 +126,9 @@ async def test_list_edit_cancel(ctx, client, admin, schedule: Schedule) -> None:
     )
     assert r.json()["message"] == {"type": "text", "text": "v2"}
     problem(await client.patch(one, json={}, headers=admin.headers), 422)
+    for null in ("scheduled_at", "message"):  # named, not the whole body
+        r = await client.patch(one, json={null: None}, headers=admin.headers)
+        assert fields(problem(r, 422)) == {null}
     problem(await client.patch(one, json={"scheduled_at": later(-60)}, headers=admin.headers), 422)
 
     r = await client.post(one + "/cancel", headers=admin.headers)

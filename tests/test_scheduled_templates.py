@@ -16,6 +16,7 @@ from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.messages import worker as outbound
 from omnistream.scheduled.worker import send_due
+from tests.conftest import fields, problem
 from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.test_inbound_support import value
 from tests.test_scheduled import Schedule, due, event_types, fetch, row, schedule, scheduled
@@ -52,7 +53,25 @@ async def test_a_template_scheduled_outside_the_window_is_sent_as_meta_expects(
     bad = await schedule(conversation_id, **order(body=["Ana"]))
     assert bad.status_code == 422, bad.text
     assert {e["field"] for e in bad.json()["errors"]} == {"template.parameters.body.1"}
+    for link in ("http://[::1/x.jpg", "https://a.b:99999/x.png"):  # once a 500
+        bad = await schedule(conversation_id, **order(header={"type": "image", "link": link}))
+        assert fields(problem(bad, 422)) == {"template.parameters.header.link"}, link
+    assert await fetch(ctx, "SELECT 1 FROM scheduled_messages") == []
     template_id = await scheduled(schedule, conversation_id, **order())
+    # An edit names the fields as given (message.<field>), in the errors and the detail.
+    edit = f"/api/v1/scheduled-messages/{template_id}"
+    for link in ("http://[::1/x.jpg", "https://a.b:99999/x.png"):
+        message = order(header={"type": "image", "link": link})
+        body = problem(
+            await client.patch(edit, json={"message": message}, headers=admin.headers), 422
+        )
+        assert fields(body) == {"message.template.parameters.header.link"}, link
+        assert "message.template.parameters.header.link: must be" in body["detail"]
+        assert not body["detail"].startswith("message.the")
+    body = problem(
+        await client.patch(edit, json={"message": order(body=5)}, headers=admin.headers), 422
+    )
+    assert fields(body) == {"message.template.parameters.body"}
     text_id = await scheduled(schedule, conversation_id, text="Your parcel ships today")
     created = await row(ctx, template_id)
     assert (created["status"], created["msg_type"]) == ("pending", "template")

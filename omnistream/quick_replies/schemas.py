@@ -30,7 +30,11 @@ def check_media_url(value: str | None) -> str | None:
         return None
     if any(c.isspace() or ord(c) < 32 for c in value):
         raise ValueError("must not contain spaces or control characters")
-    url = urlsplit(value)  # ValueError on a malformed host (e.g. an unclosed IPv6 bracket)
+    try:  # ValueError on a malformed host (an unclosed IPv6 bracket) or port (above 65535)
+        url = urlsplit(value)
+        url.port  # noqa: B018 - read only to have a bad port raise here
+    except ValueError:
+        raise ValueError("must be an http(s) URL with a valid host and port") from None
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ValueError("must be an http(s) URL with a host")
     return value

@@ -7,7 +7,14 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from omnistream.messages.schemas import MessageCreate
 
@@ -44,6 +51,14 @@ class ScheduledUpdate(BaseModel):
 
     scheduled_at: AwareDatetime | None = Field(None, description=WHEN)
     message: MessageCreate | None = None
+
+    @field_validator("scheduled_at", "message", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Given as null is not "left out": name the field rather than the whole body.
+        if value is None:
+            raise ValueError("may not be null; leave it out to keep it")
+        return value
 
     @model_validator(mode="after")
     def _something(self) -> ScheduledUpdate:

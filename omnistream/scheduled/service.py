@@ -11,6 +11,7 @@ cancelled and sent.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -162,6 +163,19 @@ async def _pending(tx: Tx, actor: Principal, scheduled_id: UUID, verb: str) -> a
     return row
 
 
+def _in_message(exc: Unprocessable) -> Unprocessable:
+    """The same 422 with every field named as it was given (message.<field>), in the errors
+    and in the detail (which lists them, or is one sentence about the message)."""
+    errors = [{**e, "field": f"message.{e['field']}"} for e in exc.errors or []]
+    names = sorted({str(e["field"]) for e in exc.errors or []}, key=len, reverse=True)
+    if names:
+        named = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, names)) + r"): ")
+        detail = named.sub(r"message.\1: ", exc.detail)
+    else:
+        detail = f"message: {exc.detail}"
+    return Unprocessable(detail, errors=errors or None, extra=exc.extra)
+
+
 def _text(value: UUID | None) -> str | None:
     return None if value is None else str(value)
 
@@ -180,10 +194,8 @@ async def edit(
         assert conversation is not None  # deleting it would wait for our lock on the row
         try:
             message = await _checked(conn, actor, conversation, body.message)
-        except Unprocessable as exc:  # name the field as it was given: message.<field>
-            for error in exc.errors or []:
-                error["field"] = f"message.{error['field']}"
-            raise Unprocessable(f"message.{exc.detail}", errors=exc.errors) from None
+        except Unprocessable as exc:
+            raise _in_message(exc) from None
         kind, content = message.type, _stored(message)
     row = await queries.update(
         conn, scheduled_id, msg_type=kind, content=content, scheduled_at=body.scheduled_at

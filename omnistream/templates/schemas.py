@@ -7,11 +7,23 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # A parameter value: WhatsApp refuses empty ones; the body as a whole is checked after
 # rendering (1024 characters).
 Value = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+_POSITIONAL: TypeAdapter[list[str]] = TypeAdapter(list[Value])
+_NAMED: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, Value])
 
 
 class TemplateSummary(BaseModel):
@@ -125,6 +137,36 @@ class TemplateValues(BaseModel):
         'an object, e.g. {"order_id": "A-1001"}.',
     )
     buttons: list[ButtonValue] | None = Field(None, max_length=10)
+
+    @field_validator("body", mode="wrap")
+    @classmethod
+    def _body(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Validated as the one shape given, so an error names body or body.<n> rather than
+        the union's member names (body.list[constrained-str].0, ...)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            adapter: TypeAdapter[Any] = _POSITIONAL
+        elif isinstance(value, dict):
+            adapter = _NAMED
+        else:
+            raise PydanticCustomError(
+                "body_type", "must be a list (positional parameters) or an object (named)"
+            )
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:  # re-raised with the same locations under body
+            raise ValidationError.from_exception_data(
+                "body",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+                        loc=e["loc"],
+                        input=e["input"],
+                    )
+                    for e in exc.errors()
+                ],
+            ) from None
 
 
 class TemplateSend(BaseModel):

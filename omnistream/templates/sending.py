@@ -53,6 +53,17 @@ def _plain(text: str) -> str | None:
     return None
 
 
+def _web_url(link: str) -> bool:
+    """An http(s) URL with a host and a valid port; urlsplit and .port raise ValueError on a
+    malformed host ("http://[::1/x") or port ("https://a.b:99999/x")."""
+    try:
+        url = urlsplit(link)
+        url.port  # noqa: B018 - read only to have a bad port raise here
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.hostname)
+
+
 def _listed(names: tuple[str, ...]) -> str:
     return ", ".join(shown(n) for n in names) if names else "none"
 
@@ -103,11 +114,10 @@ def _header(
             "longitude": given.longitude,
             **extra,
         }
-    url = urlsplit(given.link or "")
     if given.link is None:
         errors.add("header.link", f"missing: the public URL of the {kind}")
         return None
-    if url.scheme not in ("http", "https") or not url.hostname:
+    if not _web_url(given.link):
         errors.add("header.link", "must be a public http(s) URL")
         return None
     media: dict[str, Any] = {"type": kind, "link": given.link}
