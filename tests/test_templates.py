@@ -206,7 +206,16 @@ async def test_the_worker_tick_syncs_due_integrations_one_worker_at_a_time(
     assert await sync_tick(ctx.pool, private, ctx.box) == 0  # synced: due again in an hour
     await value(ctx, "UPDATE wa_template_syncs SET attempted_at = now() - interval '2 hours'")
     assert await sync_tick(ctx.pool, private, ctx.box) == 1
-    assert await value(ctx, "SELECT count(*) FROM activity_logs") == 0  # no admin asked
+    # One system entry (no agent): the first sync changed templates; the second changed none.
+    (log,) = await rows(ctx, "SELECT * FROM activity_logs")
+    assert (log["agent_id"], log["action"], log["target_id"]) == (
+        None,
+        "sync_templates",
+        account.integration_id,
+    )
+    assert log["metadata_json"] == {
+        "ok": True, "added": 8, "updated": 0, "removed": 0, "trigger": "schedule"
+    }  # fmt: skip
     assert account.integration_id == await value(
         ctx, "SELECT integration_id FROM wa_template_syncs"
     )
@@ -253,6 +262,12 @@ async def test_status_update_webhook_moves_the_status(ctx, client, admin, sandbo
     assert (
         await value(ctx, "SELECT count(*) FROM event_outbox WHERE type = 'template.updated'") == 1
     )
+    # One system activity entry (no agent) for the one change; none for the repeats.
+    (log,) = await rows(ctx, "SELECT * FROM activity_logs WHERE action = 'template_status_changed'")
+    assert log["agent_id"] is None and log["target_id"] == hello["id"]
+    assert log["target_type"] == "template"
+    meta = log["metadata_json"]
+    assert (meta["previous_status"], meta["status"], meta["event"]) == ("APPROVED", "PAUSED", "PAUSED")
     # Deleted at Meta (matched by name + language; en-US as webhooks write it); then unknown.
     gone = {**value_, "event": "DELETED", "message_template_language": "en-US"}
     del gone["message_template_id"]
@@ -263,6 +278,13 @@ async def test_status_update_webhook_moves_the_status(ctx, client, admin, sandbo
         }]}, remote.app_secret)  # fmt: skip
     await drain(ctx)
     assert (await template(ctx, "hello_world"))["removed_at_meta"] is not None
+    changes = await rows(
+        ctx, "SELECT metadata_json FROM activity_logs WHERE action = 'template_status_changed' "
+        "ORDER BY created_at"
+    )
+    assert [(c["metadata_json"]["event"], c["metadata_json"]["removed"]) for c in changes] == [
+        ("PAUSED", False), ("DELETED", True)
+    ]  # fmt: skip
     last = (await audits(ctx))[-1]
     assert last["status"] == "processed" and "brand_new (en_US) is not synced yet" in last["error"]
 

@@ -196,7 +196,8 @@ async def apply_sync(
     fetched_at: datetime,
 ) -> SyncOut:
     """Upsert what Meta listed by (name, language), mark the rest removed; events for each
-    changed template and for the sync; the activity log when an admin asked for it."""
+    changed template and for the sync; an activity entry when an admin asked for it, or
+    (agent NULL, trigger "schedule") when the worker's sync changed something."""
     conn, integration_id = tx.conn, target.integration_id
     if not await queries.lock_integration(conn, integration_id):
         raise NotFound(f"no integration with id {integration_id}")  # deleted while fetching
@@ -241,9 +242,17 @@ async def apply_sync(
     if actor is not None or any(counts):
         data = {**result.model_dump(), "trigger": "admin" if actor else "schedule"}
         await emit(conn, EventType.TEMPLATE_SYNCED, data, actor=actor)
-    if actor is not None:
+    if actor is not None or any(counts):  # a scheduled sync that changed nothing: no entry
+        trigger = {} if actor is not None else {"trigger": "schedule"}
         await record(
-            conn, actor, "sync_templates", TARGET, integration_id, ok=True, **_counts(result)
+            conn,
+            actor,
+            "sync_templates",
+            TARGET,
+            integration_id,
+            ok=True,
+            **_counts(result),
+            **trigger,
         )
     return result
 
@@ -325,6 +334,21 @@ async def apply_status_update(conn: Conn, item: TemplateStatusUpdate) -> StatusO
             conn, row["id"], new_status, reason, removed, item.occurred_at
         )
         await _emit_updated(conn, updated, row["status"], None)
+        await record(  # Meta changed it: a system entry (no agent)
+            conn,
+            None,
+            "template_status_changed",
+            "template",
+            row["id"],
+            integration_id=row["integration_id"],
+            name=row["name"],
+            language=row["language"],
+            event=event,
+            previous_status=row["status"],
+            status=new_status,
+            reason=reason,
+            removed=removed,
+        )
     if stale:
         return StatusOutcome(True, f"{event} of {label} is older than its status: ignored")
     return StatusOutcome(True)
