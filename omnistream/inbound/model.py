@@ -65,6 +65,8 @@ class StatusUpdate:
     occurred_at: datetime
     error_code: str | None = None
     error_reason: str | None = None
+    # biz_opaque_callback_data as the send gave it: on our sends, our message id.
+    callback_data: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 `process_batch` is one tick: in ONE transaction it claims up to BATCH_SIZE due pending audit
 rows (FOR UPDATE SKIP LOCKED, in arrival order), parses and applies each inside its own
-SAVEPOINT, and writes every row's outcome with one statement:
+SAVEPOINT, and writes every row's outcome with one statement (first, receipts naming
+one of our sends the sender never recorded give it its channel id: inbound/accepted.py):
 - processed: applied (notes about skipped parts are kept in `error`);
 - unroutable: no item names an active integration account of an integration that signed
   the call (webhook_audit.signed_by; see service.py);
@@ -30,6 +31,7 @@ import asyncpg
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, Tx, transaction
 from omnistream.inbound import queries, service
+from omnistream.inbound.accepted import record_from_receipts
 from omnistream.inbound.media import fetch_media
 from omnistream.inbound.model import Parsed, PayloadError
 from omnistream.inbound.service import Outcome
@@ -81,6 +83,8 @@ async def process_batch(
                 parsed[index] = service.parse(row["body"])
             except PayloadError as exc:
                 outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
+        # Sends the channel accepted but the sender never recorded: before their receipts.
+        await record_from_receipts(tx, parsed, signed, accounts)
         await _apply_plain(tx, parsed, signed, accounts, outcomes)
         await _apply_each(tx, rows, parsed, signed, accounts, outcomes)
         done = [outcomes[i] for i in range(len(rows))]

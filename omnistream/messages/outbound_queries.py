@@ -28,6 +28,10 @@ async def claim_due(
     in flight). Once the older one has hit an error and waits for its retry, the later ones
     no longer wait for it (a retried message may then arrive after them).
 
+    A pending message that has a channel id is never claimed: the channel accepted it
+    (mark_accepted recorded it from a receipt after the sender died; its 'failed' receipt
+    is about to fail it).
+
     Messages of an account whose send slots are handed out more than `saturated_ahead`
     seconds ahead (channels/ratelimit.py) are left for later, so one busy account does not
     fill every batch while others wait.
@@ -42,6 +46,8 @@ async def claim_due(
             SELECT d.id FROM messages d
              WHERE d.status = 'pending' AND d.direction = 'outbound'
                AND d.next_attempt_at <= now()
+               -- a channel id: the channel has it (mark_accepted), never send it again
+               AND d.channel_message_id IS NULL
                -- d is the oldest of its conversation's pending messages that have hit no
                -- error yet (d itself counts even if it has). Written as "the first is d", not
                -- as NOT EXISTS (an older one): planned on statistics from before a burst of
@@ -50,6 +56,7 @@ async def claim_due(
                AND d.id = (SELECT e.id FROM messages e
                             WHERE e.conversation_id = d.conversation_id
                               AND e.status = 'pending' AND e.direction = 'outbound'
+                              AND e.channel_message_id IS NULL
                               AND (e.error_code IS NULL OR e.id = d.id)
                             ORDER BY e.created_at, e.id LIMIT 1)
                AND NOT EXISTS (SELECT 1 FROM conversations dc
@@ -138,6 +145,61 @@ async def mark_sent_many(
         [m for m, _, _ in sent],
         [c for _, c, _ in sent],
         [t for _, _, t in sent],
+    )
+
+
+async def mark_accepted(
+    conn: Conn,
+    message_ids: list[UUID],
+    channels: list[str],
+    account_ids: list[UUID],
+    channel_message_ids: list[str],
+    statuses: list[str],
+    at: list[datetime],
+) -> list[asyncpg.Record]:
+    """Outbound messages the channel accepted although the sender never recorded it (it
+    died after the send): a receipt or echo names them by our id. Each still pending without
+    a channel id, of this channel and account, takes the channel id and becomes 'sent' ('failed'
+    receipts: only the channel id; the receipt then fails it); the rows that moved. A channel
+    id already stored elsewhere is skipped (the unique index would fail the batch). Rows are
+    locked in id order, as two batches naming the same messages then queue, not deadlock."""
+    return await conn.fetch(
+        f"""
+        WITH v AS (
+            SELECT DISTINCT ON (v.id) v.*
+              FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[],
+                          $6::timestamptz[]) AS v(id, channel, account_id, cmid, status, at)
+             ORDER BY v.id
+        ), due AS (
+            SELECT x.id FROM messages x JOIN v ON v.id = x.id
+              JOIN conversations xc ON xc.id = x.conversation_id
+             WHERE x.channel = v.channel AND x.direction = 'outbound'
+               AND x.status = 'pending' AND x.channel_message_id IS NULL
+               AND xc.integration_account_id = v.account_id
+               AND NOT EXISTS (SELECT 1 FROM messages o
+                                WHERE o.channel = v.channel AND o.channel_message_id = v.cmid)
+             ORDER BY x.id
+               FOR UPDATE OF x
+        ), m AS (
+            UPDATE messages x
+               SET channel_message_id = v.cmid,
+                   status = CASE WHEN v.status = 'failed' THEN x.status ELSE 'sent' END,
+                   sent_at = CASE WHEN v.status = 'failed' THEN x.sent_at ELSE v.at END,
+                   next_attempt_at = NULL, error_code = NULL, error_reason = NULL
+              FROM v, due
+             WHERE x.id = due.id AND v.id = due.id
+               AND x.status = 'pending' AND x.channel_message_id IS NULL
+            RETURNING x.*)
+        SELECT {SELECT}, {AUDIENCE}
+          FROM m JOIN conversations c ON c.id = m.conversation_id
+          LEFT JOIN media md ON md.id = m.media_id
+        """,
+        message_ids,
+        channels,
+        account_ids,
+        channel_message_ids,
+        statuses,
+        at,
     )
 
 

@@ -21,14 +21,17 @@ called and a crash at any point loses nothing:
    last allowed attempt, is 'failed' with a readable reason. An auth failure (Meta 190,
    HTTP 401) also marks the integration auth_failed.
 
-At-least-once window: if the worker dies after the channel accepted a message but before
-its outcome commits (one send call plus at most FLUSH_SECONDS), the lease runs out and the
-message is sent again. A send that times out is ambiguous in the same way and is retried.
-Each send carries our message id (WhatsApp biz_opaque_callback_data, Messenger metadata),
-so a second copy is recognisable as the same message; the channel may still show it twice.
-Nothing else is sent twice: a message is only sent under a lease, and a recorded outcome
-is final. A message whose lease ran out outlived outbound_max_attempts is failed without
-another send.
+Crash window: if the worker dies after the channel accepted a message but before its
+outcome commits (one send call plus at most FLUSH_SECONDS), the message stays pending under
+its lease. Each send carries our message id (WhatsApp biz_opaque_callback_data, Messenger /
+Instagram metadata), which Meta echoes back in the status webhooks and echoes; the inbound
+loop records the channel id and 'sent' from them (inbound/accepted.py), and the claim never
+takes a message that has a channel id, so it is not sent again when the lease runs out.
+Only if no status reaches OmniStream before the lease ends (LEASE_SECONDS; webhooks down
+that long) is the message sent a second time, recognisable at Meta by the same id; a send
+that times out is ambiguous in the same way and is retried. Nothing else is sent twice: a
+message is only sent under a lease, and a recorded outcome is final. A message whose lease
+ran out outlived outbound_max_attempts is failed without another send.
 
 The tick also sends queued WhatsApp read receipts (best effort: a few tries, then logged).
 """
@@ -65,10 +68,8 @@ from omnistream.channels.registry import (
 )
 from omnistream.channels.whatsapp.outbound import WhatsAppAdapter
 from omnistream.config import Settings
-from omnistream.conversations.visibility import state
 from omnistream.db.pool import Conn, Pool, transaction
-from omnistream.events.outbox import Draft, emit_many
-from omnistream.events.types import EventType
+from omnistream.events.outbox import emit_many
 from omnistream.integrations.accounts import AccountConfig, by_id
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.health import Health, HealthOutcome, record_health
@@ -76,7 +77,7 @@ from omnistream.kit.aio import wait_for_any
 from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import outbound_queries as queries
-from omnistream.messages.presentation import message_payload
+from omnistream.messages.accepted import updated_draft
 from omnistream.messages.queries import OUTBOUND_WAKE_CHANNEL
 from omnistream.messages.service import emit_updated
 
@@ -167,13 +168,6 @@ def _message(row: asyncpg.Record, settings: Settings) -> OutboundMessage:
     return OutboundMessage(**fields)
 
 
-def _updated(row: asyncpg.Record) -> Draft:
-    """What emit_updated writes for a row carrying AUDIENCE columns, for emit_many."""
-    audience = [state(row["audience_division_id"], row["audience_agent_id"])]
-    data = {"message": message_payload(row)}
-    return Draft(EventType.MESSAGE_UPDATED, data, None, row["conversation_id"], audience)
-
-
 class _Outcomes:
     """Outcomes of one tick, written in batches by `run` (a task of the tick)."""
 
@@ -245,7 +239,7 @@ class _Outcomes:
                 changed = await queries.mark_sent_many(conn, items)
                 # emit_updated's message.updated, one INSERT for the batch: a round trip per
                 # event made recording the outcomes the sender's slowest step in bursts.
-                await emit_many(conn, [_updated(r) for r in changed])
+                await emit_many(conn, [updated_draft(r) for r in changed])
             for row, exc in other:
                 moved = await self._unsent(conn, row, exc)
                 if moved is not None:

@@ -278,6 +278,7 @@ def _status(s: Mapping[str, Any], where: str, accounts: tuple[str, ...]) -> Stat
         occurred_at=occurred_at,
         error_code=code,
         error_reason=reason,
+        callback_data=opt_text(s, "biz_opaque_callback_data"),
     )
 
 
