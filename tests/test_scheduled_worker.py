@@ -73,6 +73,27 @@ async def test_a_due_message_becomes_a_pending_reply(ctx, admin, schedule: Sched
     assert created[0]["n"] == 2
 
 
+async def test_messages_due_at_the_same_instant_go_out_in_the_order_scheduled(
+    ctx, schedule: Schedule
+) -> None:
+    conversation_id = await factories.conversation(ctx)
+    texts = [f"part {i}" for i in range(8)]  # random ids: 1 in 40320 to pass by chance
+    ids = [await scheduled(schedule, conversation_id, text=t) for t in texts]
+    await fetch(
+        ctx,
+        "UPDATE scheduled_messages SET scheduled_at = date_trunc('second', now()) - "
+        "interval '1 second' WHERE id = ANY($1::uuid[])",
+        [UUID(i) for i in ids],
+    )
+    assert await send_due(ctx.pool, ctx.settings) == len(texts)
+    assert [m["content"]["text"] for m in await messages_of(ctx)] == texts
+    # The claim's order is an index's own, not a sort of everything due at that instant.
+    index = await fetch(
+        ctx, "SELECT indexdef FROM pg_indexes WHERE indexname = 'scheduled_messages_due_order_idx'"
+    )
+    assert "(scheduled_at, created_at, id)" in index[0]["indexdef"]
+
+
 async def test_two_workers_send_each_once(ctx, schedule: Schedule) -> None:
     conversations = [await factories.conversation(ctx) for _ in range(6)]
     ids = [await scheduled(schedule, conversations[i % 6], text=f"m{i}") for i in range(30)]

@@ -150,7 +150,8 @@ async def seconds_to_next_due(conn: Conn) -> float | None:
 
 
 async def claim_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Lock up to `limit` due pending rows, oldest first. SKIP LOCKED: concurrent workers take
+    """Lock up to `limit` due pending rows, oldest first (the same instant: in the order they
+    were scheduled; index scheduled_messages_due_order_idx). SKIP LOCKED: concurrent workers take
     disjoint rows, and a row an agent is editing or cancelling right now waits for the next
     tick. `overdue_s`: how long past its time, on the database's clock; `agent_active`: whether
     the agent who scheduled it is still active (NULL: the agent was deleted). The agent's row
@@ -162,7 +163,7 @@ async def claim_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
                (SELECT a.is_active FROM agents a WHERE a.id = s.agent_id) AS agent_active
           FROM scheduled_messages s
          WHERE s.status = 'pending' AND s.scheduled_at <= now()
-         ORDER BY s.scheduled_at, s.id
+         ORDER BY s.scheduled_at, s.created_at, s.id
          LIMIT $1
            FOR UPDATE SKIP LOCKED
         """,
