@@ -221,6 +221,38 @@ async def test_the_worker_tick_syncs_due_integrations_one_worker_at_a_time(
     )
 
 
+async def test_a_failed_scheduled_sync_is_retried_soon_backing_off(ctx, sandbox, private) -> None:
+    _, account = await connect(ctx, sandbox)
+    await sandbox.add_fault("http_500", path_contains="message_templates", times=2)
+    retry = 0.5  # seconds here; a minute in production
+
+    async def tick() -> int | None:
+        return await sync_tick(ctx.pool, private, ctx.box, retry_seconds=retry)
+
+    async def failures() -> tuple[int, str | None]:
+        (sync,) = await rows(ctx, "SELECT * FROM wa_template_syncs")
+        return sync["consecutive_failures"], sync["error"]
+
+    assert await tick() == 1  # Meta answers 500
+    count, error = await failures()
+    assert count == 1 and error is not None and "500" in error
+    assert await tick() == 0  # not an hour, but not at once either
+    await asyncio.sleep(retry + 0.1)
+    assert await tick() == 1  # fails again: the next wait doubles
+    assert (await failures())[0] == 2
+    await asyncio.sleep(retry + 0.1)
+    assert await tick() == 0  # 0.6 s of 1 s
+    await asyncio.sleep(retry)
+    assert await tick() == 1  # the fault is over: synced
+    assert await failures() == (0, None)
+    assert await value(ctx, "SELECT count(*) FROM wa_templates") == 8
+    await asyncio.sleep(2 * retry)
+    assert await tick() == 0  # a success waits the whole interval again
+    assert account.integration_id == await value(
+        ctx, "SELECT integration_id FROM wa_template_syncs"
+    )
+
+
 async def test_only_admins_sync(client, actors: Actors, ctx, sandbox) -> None:
     _, account = await connect(ctx, sandbox)
     for role in ("agent", "supervisor"):
@@ -267,7 +299,11 @@ async def test_status_update_webhook_moves_the_status(ctx, client, admin, sandbo
     assert log["agent_id"] is None and log["target_id"] == hello["id"]
     assert log["target_type"] == "template"
     meta = log["metadata_json"]
-    assert (meta["previous_status"], meta["status"], meta["event"]) == ("APPROVED", "PAUSED", "PAUSED")
+    assert (meta["previous_status"], meta["status"], meta["event"]) == (
+        "APPROVED",
+        "PAUSED",
+        "PAUSED",
+    )
     # Deleted at Meta (matched by name + language; en-US as webhooks write it); then unknown.
     gone = {**value_, "event": "DELETED", "message_template_language": "en-US"}
     del gone["message_template_id"]
@@ -279,8 +315,9 @@ async def test_status_update_webhook_moves_the_status(ctx, client, admin, sandbo
     await drain(ctx)
     assert (await template(ctx, "hello_world"))["removed_at_meta"] is not None
     changes = await rows(
-        ctx, "SELECT metadata_json FROM activity_logs WHERE action = 'template_status_changed' "
-        "ORDER BY created_at"
+        ctx,
+        "SELECT metadata_json FROM activity_logs WHERE action = 'template_status_changed' "
+        "ORDER BY created_at",
     )
     assert [(c["metadata_json"]["event"], c["metadata_json"]["removed"]) for c in changes] == [
         ("PAUSED", False), ("DELETED", True)

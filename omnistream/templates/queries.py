@@ -196,14 +196,17 @@ async def record_sync(
     value: datetime | None = await conn.fetchval(
         """
         INSERT INTO wa_template_syncs AS s (integration_id, attempted_at, succeeded_at, error,
-                                            added, updated, removed)
-        SELECT i.id, now(), CASE WHEN $2::text IS NULL THEN now() END, $2, $3, $4, $5
+                                            added, updated, removed, consecutive_failures)
+        SELECT i.id, now(), CASE WHEN $2::text IS NULL THEN now() END, $2, $3, $4, $5,
+               CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END
           FROM integrations i WHERE i.id = $1
         ON CONFLICT (integration_id) DO UPDATE
            SET attempted_at = EXCLUDED.attempted_at,
                succeeded_at = COALESCE(EXCLUDED.succeeded_at, s.succeeded_at),
                error = EXCLUDED.error, added = EXCLUDED.added, updated = EXCLUDED.updated,
-               removed = EXCLUDED.removed
+               removed = EXCLUDED.removed,
+               consecutive_failures = CASE WHEN EXCLUDED.error IS NULL THEN 0
+                                           ELSE s.consecutive_failures + 1 END
         RETURNING attempted_at
         """,
         integration_id,
@@ -222,18 +225,27 @@ async def tick_unlock(conn: Conn) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", SYNC_TICK_LOCK_ID)
 
 
-async def due_integrations(conn: Conn, every_seconds: float) -> list[asyncpg.Record]:
-    """Active WhatsApp integrations never synced, or last tried `every_seconds` ago or more."""
+async def due_integrations(
+    conn: Conn, every_seconds: float, retry_seconds: float
+) -> list[asyncpg.Record]:
+    """Active WhatsApp integrations never synced, last synced `every_seconds` ago or more, or
+    whose last attempt failed: retried after retry_seconds * 2^(failures - 1), at most
+    every_seconds (a transient fault need not wait the whole interval)."""
     return await conn.fetch(
         """
         SELECT i.id, i.channel, i.name, i.is_active, i.credentials_json
           FROM integrations i LEFT JOIN wa_template_syncs s ON s.integration_id = i.id
          WHERE i.channel = 'whatsapp' AND i.is_active
            AND (s.attempted_at IS NULL
-                OR s.attempted_at <= now() - make_interval(secs => $1::float8))
+                OR s.attempted_at <= now() - make_interval(secs => CASE
+                       WHEN s.consecutive_failures = 0 THEN $1::float8
+                       ELSE least($1::float8, $2::float8
+                                  * power(2, least(s.consecutive_failures - 1, 30)))
+                   END))
          ORDER BY s.attempted_at NULLS FIRST, i.id
         """,
         every_seconds,
+        retry_seconds,
     )
 
 

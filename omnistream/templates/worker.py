@@ -8,7 +8,9 @@ outbound sender does.
 
 The periodic tick runs in one worker at a time (a session advisory lock, held while it
 syncs) and syncs the active WhatsApp integrations whose last attempt is older than
-OMNISTREAM_TEMPLATE_SYNC_SECONDS (never synced: at once). Workers look every CHECK_SECONDS.
+OMNISTREAM_TEMPLATE_SYNC_SECONDS (never synced: at once); a failed one is retried sooner,
+after RETRY_SECONDS doubled per consecutive failure, at most that interval. Workers look
+every CHECK_SECONDS.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from omnistream.templates.schemas import SyncOut
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 60.0
+# A failed sync is retried after 1, 2, 4, ... minutes (at most the sync interval), not an
+# interval later: the first retry comes at the next check after a minute.
+RETRY_SECONDS = 60.0
 
 
 async def sync_target(
@@ -65,14 +70,18 @@ async def sync_integration(
     return await sync_target(pool, settings, target, actor)
 
 
-async def sync_tick(pool: Pool, settings: Settings, box: SecretBox) -> int | None:
+async def sync_tick(
+    pool: Pool, settings: Settings, box: SecretBox, retry_seconds: float = RETRY_SECONDS
+) -> int | None:
     """Sync every due integration; None when another worker holds the tick, else how many
-    integrations were attempted. One integration's failure does not stop the others."""
+    integrations were attempted. One integration's failure does not stop the others; it is
+    retried after retry_seconds, then twice as long after each further failure."""
     async with pool.acquire() as conn:
         if not await queries.try_tick_lock(conn):
             return None
         try:
-            due = await queries.due_integrations(conn, float(settings.template_sync_seconds))
+            every = float(settings.template_sync_seconds)
+            due = await queries.due_integrations(conn, every, retry_seconds)
             for row in due:
                 try:
                     target = service.target_of(box, row)
@@ -82,7 +91,7 @@ async def sync_tick(pool: Pool, settings: Settings, box: SecretBox) -> int | Non
                     continue
                 try:
                     result = await sync_target(pool, settings, target)
-                except (SyncError, AppError) as exc:  # recorded; the next attempt is due later
+                except (SyncError, AppError) as exc:  # recorded; retried after a back-off
                     log.warning(
                         "template sync failed",
                         extra={"integration_id": str(row["id"]), "error": str(exc)},
