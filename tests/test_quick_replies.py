@@ -241,7 +241,7 @@ async def test_update_validation_and_odd_input(client, ctx, admin: Agent) -> Non
 # Favourites, search, shortcut, pagination -------------------------------------------------
 
 
-async def test_favourites_first_then_title(client, org: Org) -> None:
+async def test_favourites_first_then_title(client, ctx, org: Org) -> None:
     for title in ["delta", "Bravo", "alpha", "Charlie", "echo"]:
         await create(client, org.admin, title=title)
     in_b = await create(client, org.admin, title="Billing", division_id=str(org.b))
@@ -263,6 +263,24 @@ async def test_favourites_first_then_title(client, org: Org) -> None:
         r = await client.delete(f"{URL}/{ids['echo']}/favorite", headers=org.agent_a.headers)
         assert r.status_code == 204
     assert (await titles(client, org.agent_a))[:2] == ["Charlie", "alpha"]
+    # Each change of a pin (not a repeat) is an event and an activity entry of that agent.
+    pins = [("quick_reply.favorited", ids["echo"]), ("quick_reply.favorited", ids["Charlie"])]
+    pins.append(("quick_reply.unfavorited", ids["echo"]))
+    async with ctx.pool.acquire() as conn:
+        events = await conn.fetch(
+            "SELECT type, data FROM event_outbox WHERE type LIKE '%favorited' ORDER BY pos"
+        )
+        logs = await conn.fetch(
+            "SELECT agent_id, action, target_id FROM activity_logs "
+            "WHERE action LIKE '%pin_quick_reply' ORDER BY created_at"
+        )
+    assert [(e["type"], e["data"]["quick_reply"]["id"]) for e in events] == pins
+    assert [(g["action"], str(g["target_id"])) for g in logs] == [
+        ("pin_quick_reply", ids["echo"]),
+        ("pin_quick_reply", ids["Charlie"]),
+        ("unpin_quick_reply", ids["echo"]),
+    ]
+    assert {g["agent_id"] for g in logs} == {org.agent_a.id}
     # Only replies one may see can be pinned.
     problem(await client.put(f"{URL}/{in_b['id']}/favorite", headers=org.agent_a.headers), 404)
     problem(await client.delete(f"{URL}/{in_b['id']}/favorite", headers=org.agent_a.headers), 404)
@@ -331,7 +349,8 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
     assert r.status_code == 200
     r = await client.patch(url, json={"title": "Hi there"}, headers=org.sup_a.headers)
     assert r.status_code == 200  # nothing changed: no event, no log entry
-    await client.put(f"{url}/favorite", headers=org.agent_a.headers)
+    for _ in range(2):  # the second pin changes nothing: no event, no entry
+        assert (await client.put(f"{url}/favorite", headers=org.agent_a.headers)).is_success
     assert (await client.delete(url, headers=org.sup_a.headers)).status_code == 204
     async with ctx.pool.acquire() as conn:
         events = await conn.fetch(
@@ -345,8 +364,15 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
     assert [e["type"] for e in events] == [
         "quick_reply.created",
         "quick_reply.updated",
+        "quick_reply.favorited",
         "quick_reply.deleted",
     ]
+    pin = events.pop(2)
+    assert pin["data"] == {
+        "quick_reply": {"id": reply["id"], "title": "Hi there"},
+        "agent_id": str(org.agent_a.id),
+    }
+    assert pin["actor"]["id"] == str(org.agent_a.id)
     # Those who may read the reply: admins, division A's supervisors and agents, no one of B.
     assert all(
         e["audience"] == [{"division_id": str(org.a), "assigned_agent_id": None}] for e in events
@@ -361,6 +387,18 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
     ):
         viewer = Viewer(Role(who.role), str(who.id), frozenset([str(division)] if division else []))
         assert viewer.sees(parse_audience(events[0]["audience"])) is sees, who.role
+    # A pin reaches the agent who pinned (and admins, who see every event); not another
+    # agent or supervisor of the reply's division.
+    agent_a2 = await actors.make("agent", divisions=[org.a])
+    for who, division, sees in (
+        (org.agent_a, org.a, True),
+        (org.admin, None, True),
+        (agent_a2, org.a, False),
+        (org.sup_a, org.a, False),
+        (org.agent_b, org.b, False),
+    ):
+        viewer = Viewer(Role(who.role), str(who.id), frozenset([str(division)] if division else []))
+        assert viewer.sees(parse_audience(pin["audience"])) is sees, who.role
     assert all(e["actor"]["id"] == str(org.sup_a.id) for e in events)
     assert events[0]["data"]["quick_reply"]["title"] == "Hi"
     assert "is_favorite" not in events[0]["data"]["quick_reply"]
@@ -374,8 +412,15 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
     assert [(g["action"], g["target_id"]) for g in logs] == [
         ("create_quick_reply", UUID(reply["id"])),
         ("update_quick_reply", UUID(reply["id"])),
+        ("pin_quick_reply", UUID(reply["id"])),
         ("delete_quick_reply", UUID(reply["id"])),
     ]
-    assert {g["agent_id"] for g in logs} == {org.sup_a.id}
+    assert [g["agent_id"] for g in logs] == [
+        org.sup_a.id,
+        org.sup_a.id,
+        org.agent_a.id,
+        org.sup_a.id,
+    ]
+    assert logs[2]["metadata_json"] == {"title": "Hi there"}
     assert logs[1]["metadata_json"] == {"changes": {"title": "Hi there"}}
     assert favourites == 0  # pins go with their reply

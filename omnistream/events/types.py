@@ -23,6 +23,8 @@ class EventType(StrEnum):
     QUICK_REPLY_CREATED = "quick_reply.created"
     QUICK_REPLY_UPDATED = "quick_reply.updated"
     QUICK_REPLY_DELETED = "quick_reply.deleted"
+    QUICK_REPLY_FAVORITED = "quick_reply.favorited"  # the pinning agent (and admins)
+    QUICK_REPLY_UNFAVORITED = "quick_reply.unfavorited"
     SCHEDULED_MESSAGE_CREATED = "scheduled_message.created"
     SCHEDULED_MESSAGE_UPDATED = "scheduled_message.updated"
     SCHEDULED_MESSAGE_CANCELLED = "scheduled_message.cancelled"

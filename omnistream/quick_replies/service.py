@@ -20,7 +20,7 @@ from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.contacts import queries as contact_queries
 from omnistream.conversations.service import get_visible as get_visible_conversation
-from omnistream.conversations.visibility import Scope
+from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.divisions import queries as division_queries
 from omnistream.events.outbox import Draft, emit, emit_many
@@ -241,9 +241,30 @@ async def set_favorite(tx: Tx, actor: Principal, quick_reply_id: UUID, pinned: b
     if row is None:
         raise NotFound(f"no quick reply with id {quick_reply_id}")
     if pinned:
-        await queries.add_favorite(tx.conn, actor.agent_id, quick_reply_id)
+        changed = await queries.add_favorite(tx.conn, actor.agent_id, quick_reply_id)
     else:
-        await queries.remove_favorite(tx.conn, actor.agent_id, quick_reply_id)
+        changed = await queries.remove_favorite(tx.conn, actor.agent_id, quick_reply_id)
+    if not changed:
+        return
+    kind = EventType.QUICK_REPLY_FAVORITED if pinned else EventType.QUICK_REPLY_UNFAVORITED
+    data = {
+        "quick_reply": {"id": quick_reply_id, "title": row["title"]},
+        "agent_id": actor.agent_id,
+    }
+    await emit(tx.conn, kind, data, actor=actor, audience=_only(actor.agent_id))
+    action = "pin_quick_reply" if pinned else "unpin_quick_reply"
+    await record(tx.conn, actor, action, "quick_reply", quick_reply_id, title=row["title"])
+
+
+# No division has this id: an entry "assigned to the agent in no division" is seen by that
+# agent alone under the visibility rule (conversations/visibility.py), and by admins, who
+# see every event. Supervisors see by division only, so a supervisor's own pin reaches
+# admins alone: the rule has no "this agent only" form for them.
+_NO_DIVISION = UUID(int=0)
+
+
+def _only(agent_id: UUID) -> list[dict[str, Any]]:
+    return [state(_NO_DIVISION, agent_id)]
 
 
 # Placeholders -----------------------------------------------------------------------------
