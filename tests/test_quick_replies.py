@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from omnistream.context import AppContext
-from omnistream.conversations.visibility import Viewer, parse_audience
+from omnistream.conversations.visibility import Scope, Viewer, parse_audience
+from omnistream.events import queries as event_queries
+from omnistream.events.dispatcher import publish_pending
 from omnistream.kit.enums import Role
 from tests import factories
 from tests.conftest import Actors, Agent, fields, problem
@@ -390,6 +392,8 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
     # A pin reaches the agent who pinned (and admins, who see every event); not another
     # agent or supervisor of the reply's division.
     agent_a2 = await actors.make("agent", divisions=[org.a])
+    async with ctx.pool.acquire() as conn:
+        await publish_pending(conn)
     for who, division, sees in (
         (org.agent_a, org.a, True),
         (org.admin, None, True),
@@ -397,8 +401,14 @@ async def test_events_and_activity(client, ctx, org: Org, actors: Actors) -> Non
         (org.sup_a, org.a, False),
         (org.agent_b, org.b, False),
     ):
-        viewer = Viewer(Role(who.role), str(who.id), frozenset([str(division)] if division else []))
+        divisions = frozenset([division] if division else [])
+        viewer = Viewer(Role(who.role), str(who.id), frozenset(str(d) for d in divisions))
         assert viewer.sees(parse_audience(pin["audience"])) is sees, who.role
+        async with ctx.pool.acquire() as conn:  # the replay after a reconnect: same rule in SQL
+            replayed = await event_queries.visible_between(
+                conn, Scope(Role(who.role), who.id, divisions), 0, 2**62, 100
+            )
+        assert ("quick_reply.favorited" in [e["type"] for e in replayed]) is sees, who.role
     assert all(e["actor"]["id"] == str(org.sup_a.id) for e in events)
     assert events[0]["data"]["quick_reply"]["title"] == "Hi"
     assert "is_favorite" not in events[0]["data"]["quick_reply"]
