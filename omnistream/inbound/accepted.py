@@ -60,7 +60,7 @@ async def record_from_receipts(
     await conn.execute("SAVEPOINT accepted_sends")
     try:
         rows = await record_accepted(conn, found)
-    except asyncpg.PostgresError:  # e.g. a deadlock with the sender recording the same rows
+    except asyncpg.PostgresError:  # e.g. a channel id stored meanwhile by the sender
         await conn.execute("ROLLBACK TO SAVEPOINT accepted_sends")
         log.warning("recording accepted sends from receipts failed", exc_info=True)
         return 0

@@ -161,8 +161,10 @@ async def mark_accepted(
     died after the send): a receipt or echo names them by our id. Each still pending without
     a channel id, of this channel and account, takes the channel id and becomes 'sent' ('failed'
     receipts: only the channel id; the receipt then fails it); the rows that moved. A channel
-    id already stored elsewhere is skipped (the unique index would fail the batch). Rows are
-    locked in id order, as two batches naming the same messages then queue, not deadlock."""
+    id already stored elsewhere is skipped (the unique index would fail the batch). A row
+    locked by someone else is skipped, not waited for: the sender recording it, or another
+    batch claiming it (waiting inside a long inbound batch deadlocked with them); its
+    receipts then wait for a later try, which claims it again if still needed."""
     return await conn.fetch(
         f"""
         WITH v AS (
@@ -179,7 +181,7 @@ async def mark_accepted(
                AND NOT EXISTS (SELECT 1 FROM messages o
                                 WHERE o.channel = v.channel AND o.channel_message_id = v.cmid)
              ORDER BY x.id
-               FOR UPDATE OF x
+               FOR UPDATE OF x SKIP LOCKED
         ), m AS (
             UPDATE messages x
                SET channel_message_id = v.cmid,
