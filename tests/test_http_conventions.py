@@ -174,3 +174,26 @@ async def test_forged_cursors_are_400_on_every_paged_route(app, client, actors: 
                 assert "cursor" in fields(problem(r, 400)), (url, cursor)
         checked += 1
     assert checked >= 8
+
+
+async def test_an_oversized_api_body_is_413_before_it_is_read_whole(client, actors: Actors) -> None:
+    admin = await actors.make("admin")
+    url = "/api/v1/contacts"
+    big = b'{"name": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    headers = admin.headers | {"content-type": "application/json"}
+    body = problem(await client.post(url, content=big, headers=headers), 413)
+    assert body["type"].endswith("payload-too-large") and "2 MiB" in body["detail"]
+
+    async def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(3):
+            yield b" " * (1024 * 1024)
+        yield b'{"name": "Chunked"}'
+
+    problem(await client.post(url, content=chunks(), headers=headers), 413)
+    plain = admin.headers | {"content-type": "text/plain"}
+    problem(await client.post(url, content=big, headers=plain), 413)
+    # Under the limit it is an ordinary request again.
+    r = await client.post(url, json={"name": "Small Body"}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    listed = await client.get(url, headers=admin.headers, params={"q": "Chunked"})
+    assert listed.json()["items"] == []

@@ -53,7 +53,11 @@ class RequestContextMiddleware:
 
         try:
             if scope["type"] == "http" and scope["path"].startswith("/api/"):
-                refused, receive = await _refuse_nul(scope, receive)
+                try:
+                    refused, receive = await _refuse_nul(scope, receive)
+                except _BodyTooLarge:
+                    await _send_problem(send_with_id, scope["path"], [], too_large=True)
+                    return
                 if refused is not None:
                     await _send_problem(send_with_id, scope["path"], refused)
                     return
@@ -79,6 +83,13 @@ class RequestContextMiddleware:
 # checked: Meta's payloads must be acknowledged. Uploads (multipart) are not buffered here.
 
 _NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+# No API request body but an upload (multipart, capped by the upload limit) comes near this:
+# a larger one is refused before it is held in memory whole.
+API_BODY_MAX_BYTES = 2 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 def _nul_error(field: str, where: str) -> dict[str, Any]:
@@ -118,10 +129,11 @@ async def _refuse_nul(
     errors = _query_nul_errors(scope.get("query_string", b""))
     content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
     media = content_type.split(b";", 1)[0].strip().lower()
-    if scope["method"] in ("GET", "HEAD", "OPTIONS") or not (
-        media == b"application/json" or media.endswith(b"+json")
-    ):
+    if scope["method"] in ("GET", "HEAD", "OPTIONS") or media.startswith(b"multipart/"):
         return errors or None, receive
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"0")
+    if declared.isdigit() and int(declared) > API_BODY_MAX_BYTES:
+        raise _BodyTooLarge
     messages: list[Message] = []
     body = bytearray()
     while True:
@@ -130,9 +142,12 @@ async def _refuse_nul(
         if message["type"] != "http.request":
             break
         body += message.get("body", b"")
+        if len(body) > API_BODY_MAX_BYTES:  # chunked, or more than it declared
+            raise _BodyTooLarge
         if not message.get("more_body", False):
             break
-    if b"\\u0000" in body:  # JSON can only carry a NUL escaped (raw NULs are not JSON)
+    is_json = media == b"application/json" or media.endswith(b"+json")
+    if is_json and b"\\u0000" in body:  # JSON can only carry a NUL escaped (raw NULs are not JSON)
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -145,9 +160,19 @@ async def _refuse_nul(
     return errors or None, replay
 
 
-async def _send_problem(send: Send, path: str, errors: list[dict[str, Any]]) -> None:
+async def _send_problem(
+    send: Send, path: str, errors: list[dict[str, Any]], too_large: bool = False
+) -> None:
     names = ", ".join(dict.fromkeys(e["field"] for e in errors))
-    body = problem(422, "validation", "Invalid input", f"invalid fields: {names}", path, errors)
+    if too_large:
+        limit = f"{API_BODY_MAX_BYTES // (1024 * 1024)} MiB"
+        status = 413
+        body = problem(
+            413, "payload-too-large", "Payload too large", f"the body exceeds {limit}", path
+        )
+    else:
+        status = 422
+        body = problem(422, "validation", "Invalid input", f"invalid fields: {names}", path, errors)
     rid = request_id.get()
     if rid:
         body["request_id"] = rid
@@ -156,7 +181,7 @@ async def _send_problem(send: Send, path: str, errors: list[dict[str, Any]]) -> 
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(payload)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
