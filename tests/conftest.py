@@ -29,9 +29,9 @@ def admin_dsn() -> str:
     return server_dsn()
 
 
-@pytest.fixture(scope="session")
-async def test_dsn(admin_dsn: str) -> AsyncIterator[str]:
-    name = f"omnistream_test_{secrets.token_hex(4)}"
+async def scratch_database(admin_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A new empty database for the fixture's lifetime, dropped (forcibly) afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(admin_dsn)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
@@ -39,6 +39,19 @@ async def test_dsn(admin_dsn: str) -> AsyncIterator[str]:
     conn = await asyncpg.connect(admin_dsn)
     await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def test_dsn(admin_dsn: str) -> AsyncIterator[str]:
+    async for dsn in scratch_database(admin_dsn, "omnistream_test"):
+        yield dsn
+
+
+@pytest.fixture
+async def fresh_dsn(admin_dsn: str) -> AsyncIterator[str]:
+    """An unmigrated database of its own, for tests of migrations and the CLI."""
+    async for dsn in scratch_database(admin_dsn, "omnistream_fresh"):
+        yield dsn
 
 
 @pytest.fixture(scope="session")

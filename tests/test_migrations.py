@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +10,6 @@ import pytest
 
 from omnistream.db.migrate import MigrationError, at_head, load_migrations, migrate
 from omnistream.db.pool import init_connection
-from tests.testdb import with_database
 
 SEED_TABLES = {
     "agents",
@@ -38,18 +35,6 @@ SEED_TABLES = {
     "activity_logs",
 }
 EXTRA_TABLES = {"messages", "webhook_audit", "event_outbox", "auth_sessions", "refresh_tokens"}
-
-
-@pytest.fixture
-async def fresh_dsn(admin_dsn: str) -> AsyncIterator[str]:
-    name = f"omnistream_mig_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield with_database(admin_dsn, name)
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 async def connect(dsn: str) -> asyncpg.Connection:

@@ -6,10 +6,8 @@ import io
 import logging
 import os
 import re
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -21,7 +19,6 @@ from omnistream.config import ConfigError, load_settings
 from omnistream.kit.http import RequestContextMiddleware
 from omnistream.kit.logging import JsonFormatter
 from tests.conftest import problem
-from tests.testdb import with_database
 
 BIN = Path(sys.executable).parent / "omnistream"
 
@@ -100,26 +97,12 @@ def test_an_unusable_data_dir_stops_startup_with_one_line(tmp_path: Path, test_d
     assert "OMNISTREAM_DATA_DIR" in lines[0] and str(not_a_dir) in lines[0]
 
 
-@pytest.fixture
-async def scratch_dsn(admin_dsn: str) -> AsyncIterator[str]:
-    name = f"omnistream_cli_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield with_database(admin_dsn, name)
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
-
-
-async def test_migrate_command_refuses_an_edited_migration(
-    scratch_dsn: str, tmp_path: Path
-) -> None:
-    env = _cli_env(DATABASE_URL=scratch_dsn, OMNISTREAM_DATA_DIR=str(tmp_path))
+async def test_migrate_command_refuses_an_edited_migration(fresh_dsn: str, tmp_path: Path) -> None:
+    env = _cli_env(DATABASE_URL=fresh_dsn, OMNISTREAM_DATA_DIR=str(tmp_path))
     run = [str(BIN), "migrate"]
     first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0 and "applied" in first.stdout, first.stderr
-    conn = await asyncpg.connect(scratch_dsn)
+    conn = await asyncpg.connect(fresh_dsn)
     try:  # as if 0001's file had changed since it was applied
         await conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
     finally:

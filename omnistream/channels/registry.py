@@ -7,6 +7,7 @@ the readable reason "no adapter for channel X is configured", which agents see.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,16 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """Retrying cannot help (invalid recipient, outside the 24 h window, bad credentials)."""
+
+
+async def read_media_file(media: MediaFile) -> bytes:
+    """The stored file's bytes, read off the event loop; a missing file fails the message."""
+    try:
+        return await asyncio.to_thread(media.path.read_bytes)
+    except OSError:
+        raise PermanentSendError(
+            "media_unavailable", "the attached file is missing from storage"
+        ) from None
 
 
 class ChannelAdapter(Protocol):

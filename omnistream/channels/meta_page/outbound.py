@@ -20,7 +20,6 @@ Meta echoes back: the inbound side (inbound/service.py) knows its own sends by i
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from omnistream.channels.registry import (
     OutboundMessage,
     PermanentSendError,
     SendResult,
+    read_media_file,
 )
 from omnistream.integrations.accounts import AccountConfig
 
@@ -169,12 +169,7 @@ class PageAdapter:
     async def upload(self, account: AccountConfig, kind: str, media: MediaFile) -> str:
         """POST /{page_id}/message_attachments (multipart `message` JSON + `filedata`), a
         reusable attachment: a retried send uploads again, which Meta allows."""
-        try:
-            data = await asyncio.to_thread(media.path.read_bytes)
-        except OSError:
-            raise PermanentSendError(
-                "media_unavailable", "the attached file is missing from storage"
-            ) from None
+        data = await read_media_file(media)
         answer = await call_graph(
             self._http,
             account,

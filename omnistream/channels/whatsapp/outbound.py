@@ -13,7 +13,6 @@ same message of ours.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from omnistream.channels.registry import (
     OutboundMessage,
     PermanentSendError,
     SendResult,
+    read_media_file,
 )
 from omnistream.integrations.accounts import AccountConfig
 
@@ -224,12 +224,7 @@ class WhatsAppAdapter:
 
     async def upload(self, account: AccountConfig, media: MediaFile) -> str:
         """POST /{phone_number_id}/media (multipart file, type, messaging_product)."""
-        try:
-            data = await asyncio.to_thread(media.path.read_bytes)
-        except OSError:
-            raise PermanentSendError(
-                "media_unavailable", "the attached file is missing from storage"
-            ) from None
+        data = await read_media_file(media)
         answer = await call_graph(
             self._http,
             account,
