@@ -35,6 +35,8 @@ export function fieldMessage(item) {
       return t("field.tooLong", { n: item.max_length });
     case "too_long":
       return t("field.tooMany", { n: item.max_length });
+    case "missing_target":
+      return t("field.transferTarget");
     case "value_error":
       return /valid email address/i.test(item.message) ? t("field.email") : item.message;
     default:
