@@ -1,0 +1,70 @@
+"""The agent web app's files: served at / with a strict CSP, within the size budget, and
+every sentence in both languages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+WEB = Path(__file__).parents[2] / "omnistream" / "web"
+BUDGET = 300 * 1024  # JS + CSS shipped, uncompressed (docs/performance.md)
+
+
+def test_js_and_css_stay_within_the_budget() -> None:
+    shipped = [*WEB.rglob("*.js"), *WEB.rglob("*.css")]
+    total = sum(p.stat().st_size for p in shipped)
+    assert len(shipped) > 10
+    assert total <= BUDGET, f"{total} bytes of JS + CSS > {BUDGET}"
+
+
+def _strings() -> dict[str, set[str]]:
+    text = (WEB / "js" / "strings.js").read_text()
+    blocks = re.split(r"^const (\w+) = \{$", text, flags=re.M)
+    return {
+        name: set(re.findall(r'^  "([^"]+)":', body, flags=re.M))
+        for name, body in zip(blocks[1::2], blocks[2::2], strict=True)
+    }
+
+
+def test_every_sentence_exists_in_english_and_bahasa_indonesia() -> None:
+    strings = _strings()
+    assert set(strings) == {"en", "id"}
+    assert strings["en"] == strings["id"], strings["en"] ^ strings["id"]
+    used: set[str] = set()
+    for path in WEB.rglob("*.js"):
+        code = path.read_text()
+        used |= set(re.findall(r'\bt\("([a-zA-Z]+\.[a-zA-Z.]+)"', code))
+        for pair in re.findall(
+            r'\bt\([^()]*\?\s*"([a-z]+\.[a-zA-Z]+)"\s*:\s*"([a-z]+\.[a-zA-Z]+)"', code
+        ):
+            used |= set(pair)
+    missing = sorted(used - strings["en"])
+    assert missing == [], missing
+
+
+def test_no_third_party_code_is_loaded() -> None:
+    html = (WEB / "index.html").read_text()
+    assert not re.search(r'(src|href)="https?://', html)
+    for path in WEB.rglob("*.js"):
+        assert not re.search(r'\bimport\b[^;]*["\']https?://', path.read_text()), path
+
+
+async def test_the_app_is_served_at_the_root(client: httpx.AsyncClient) -> None:
+    r = await client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/app/js/app.js">' in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    js = await client.get("/app/js/app.js")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert js.headers["cache-control"] == "no-cache" and js.headers["etag"]
+    again = await client.get("/app/js/app.js", headers={"If-None-Match": js.headers["etag"]})
+    assert again.status_code == 304
+    css = await client.get("/app/app.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for hidden in ("/app/routes.py", "/app/__init__.py", "/app/../app.py", "/app/js/nope.js"):
+        r = await client.get(hidden)
+        assert r.status_code == 404, hidden
+        assert r.headers["content-type"].startswith("application/problem+json"), hidden
