@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from omnistream.integrations.credentials import FIELDS
 from omnistream.integrations.health import Health
@@ -37,11 +38,30 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Channels whose sending and receiving exist. Email is in the enum (the schema and stored
+# credentials are ready) but nothing sends or reads mail yet: an email integration would show
+# "Active" and do nothing, so it cannot be created until the channel ships (README Roadmap).
+AVAILABLE_CHANNELS = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM})
+
+
 class IntegrationCreate(_Input):
-    channel: Channel
+    channel: Channel = Field(
+        description="whatsapp, messenger or instagram; email is not available yet (422)"
+    )
     name: Name
     is_active: bool = Field(True, description="Activating requires the channel's fields")
     credentials: Credentials = Field(default_factory=dict)
+
+    @field_validator("channel")
+    @classmethod
+    def _available(cls, channel: Channel) -> Channel:
+        if channel not in AVAILABLE_CHANNELS:
+            raise PydanticCustomError(
+                "channel_unavailable",
+                "the {channel} channel is not available yet (see the Roadmap in the README)",
+                {"channel": channel.value},
+            )
+        return channel
 
 
 class IntegrationUpdate(_Input):

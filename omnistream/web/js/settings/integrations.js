@@ -8,6 +8,10 @@ import { CHANNEL_NAMES, channelIcon } from "../icons.js";
 import { hasApi } from "../inbox/replytools.js";
 import { pageHeader } from "./common.js";
 
+// Channels an integration can be created for (integrations/schemas.py AVAILABLE_CHANNELS):
+// email is on the roadmap, so it is not offered.
+const AVAILABLE = ["whatsapp", "messenger", "instagram"];
+
 // Mirrors omnistream/integrations/credentials.py FIELDS.
 const FIELDS = {
   whatsapp: { secret: ["access_token", "app_secret", "verify_token"], plain: ["waba_id", "api_version", "base_url"] },
@@ -130,7 +134,7 @@ export function render(container, app) {
       name: "channel",
       type: "select",
       value: "whatsapp",
-      options: Object.entries(CHANNEL_NAMES).map(([value, label]) => ({ value, label })),
+      options: AVAILABLE.map((value) => ({ value, label: CHANNEL_NAMES[value] })),
     });
     const creds = h("div", { class: "cred-fields" }, credentialFields("whatsapp"));
     channelField.querySelector("select").addEventListener("change", (e) => fill(creds, credentialFields(e.target.value)));
