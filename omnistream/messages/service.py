@@ -27,6 +27,7 @@ from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from omnistream.kit.links import link_problem, link_refused
 from omnistream.messages import outbound_queries, queries
 from omnistream.messages.enums import (
     MEDIA_TYPES,
@@ -172,15 +173,10 @@ def _only(body: MessageCreate, kind: MessageType) -> None:
 
 def _link(body: MessageCreate, kind: MessageType) -> dict[str, Any]:
     assert body.link is not None
-    try:  # urlsplit and .port raise ValueError on "http://[::1/x" or a port above 65535
-        url = urlsplit(body.link)
-        _ = url.port
-    except ValueError:
-        raise Unprocessable.field("link", "must be a public http(s) URL") from None
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise Unprocessable.field("link", "must be a public http(s) URL")
+    if found := link_problem(body.link):
+        raise link_refused("link", found)
     content: dict[str, Any] = {"link": body.link}
-    name = url.path.rsplit("/", 1)[-1]
+    name = urlsplit(body.link).path.rsplit("/", 1)[-1]
     if kind is MessageType.DOCUMENT and name:
         content["filename"] = unquote(name)
     return content

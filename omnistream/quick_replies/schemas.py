@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import (
@@ -15,7 +14,9 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from omnistream.kit.links import LINK_MAX, link_problem
 from omnistream.messages.schemas import TEXT_MAX
 
 # Stripped before the length check: a blank title is a 422, not a CHECK violation (500).
@@ -25,23 +26,18 @@ MediaKind = Literal["image", "document"]
 
 
 def check_media_url(value: str | None) -> str | None:
-    """A public http(s) URL (the channel fetches it); an empty string clears it."""
+    """A public https:// link that is not a program (kit.links); "" clears it."""
     if value is None or value == "":
         return None
-    if any(c.isspace() or ord(c) < 32 for c in value):
-        raise ValueError("must not contain spaces or control characters")
-    try:  # ValueError on a malformed host (an unclosed IPv6 bracket) or port (above 65535)
-        url = urlsplit(value)
-        url.port  # noqa: B018 - read only to have a bad port raise here
-    except ValueError:
-        raise ValueError("must be an http(s) URL with a valid host and port") from None
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError("must be an http(s) URL with a host")
+    if found := link_problem(value):
+        raise PydanticCustomError(*found)
     return value
 
 
 MediaUrl = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=2000), AfterValidator(check_media_url)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=LINK_MAX),
+    AfterValidator(check_media_url),
 ]
 
 
@@ -67,7 +63,9 @@ class QuickReplyCreate(BaseModel):
 
     title: Title = Field(description="Shown in the picker; `/ref` finds titles starting with ref.")
     body: Body = Field(description="Text (or caption with media); placeholders allowed.")
-    media_url: MediaUrl | None = Field(None, description="A public http(s) URL of an attachment.")
+    media_url: MediaUrl | None = Field(
+        None, description="A public https:// link of an attachment (not a program)."
+    )
     division_id: UUID | None = Field(None, description="null: global (admins only)")
 
 

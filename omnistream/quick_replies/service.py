@@ -27,6 +27,7 @@ from omnistream.events.outbox import Draft, emit, emit_many
 from omnistream.events.types import EventType
 from omnistream.kit.enums import Role
 from omnistream.kit.errors import Forbidden, NotFound, Unprocessable
+from omnistream.kit.links import link_problem
 from omnistream.messages.schemas import CAPTION_MAX, TEXT_MAX, MessageCreate
 from omnistream.quick_replies import queries
 from omnistream.quick_replies.schemas import MediaKind, QuickReplyCreate, QuickReplyUpdate
@@ -349,6 +350,8 @@ async def as_message(
             raise Unprocessable.field(field, f"renders longer than {TEXT_MAX} characters")
         update: dict[str, Any] = {"type": "text", "text": text}
     else:
+        if found := link_problem(url):  # stored before the https-only rule: edit it first
+            raise Unprocessable.field(field, f"its media_url {found[1]}; edit the quick reply")
         if len(text) > CAPTION_MAX:
             raise Unprocessable.field(field, f"renders a caption over {CAPTION_MAX} characters")
         update = {"type": kind, "link": url, "caption": text}

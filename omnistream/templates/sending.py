@@ -17,11 +17,11 @@ turns into Meta's template object (channels/whatsapp/outbound.py):
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
 from omnistream.kit.errors import Unprocessable
+from omnistream.kit.links import link_problem
 from omnistream.templates.components import Button, Spec, component, render, shown, spec_of
 from omnistream.templates.schemas import ButtonValue, HeaderValue, TemplateValues
 
@@ -40,8 +40,9 @@ class _Errors:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
 
-    def add(self, field: str, message: str) -> None:
-        self.items.append({"field": PREFIX + field, "message": message})
+    def add(self, field: str, message: str, kind: str | None = None) -> None:
+        item = {"field": PREFIX + field, "message": message}
+        self.items.append(item if kind is None else {**item, "type": kind})
 
 
 def _plain(text: str) -> str | None:
@@ -51,17 +52,6 @@ def _plain(text: str) -> str | None:
     if "\n" in text or "\t" in text or "     " in text:
         return "may not contain new lines, tabs or more than 4 consecutive spaces (WhatsApp)"
     return None
-
-
-def _web_url(link: str) -> bool:
-    """An http(s) URL with a host and a valid port; urlsplit and .port raise ValueError on a
-    malformed host ("http://[::1/x") or port ("https://a.b:99999/x")."""
-    try:
-        url = urlsplit(link)
-        url.port  # noqa: B018 - read only to have a bad port raise here
-    except ValueError:
-        return False
-    return url.scheme in ("http", "https") and bool(url.hostname)
 
 
 def _listed(names: tuple[str, ...]) -> str:
@@ -117,8 +107,8 @@ def _header(
     if given.link is None:
         errors.add("header.link", f"missing: the public URL of the {kind}")
         return None
-    if not _web_url(given.link):
-        errors.add("header.link", "must be a public http(s) URL")
+    if found := link_problem(given.link):
+        errors.add("header.link", found[1], found[0])
         return None
     media: dict[str, Any] = {"type": kind, "link": given.link}
     if kind == "document" and given.filename:

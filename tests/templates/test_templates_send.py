@@ -124,6 +124,8 @@ async def test_template_send_outside_the_window_reaches_meta_exactly(
         ({"header": {"type": "image", "link": "ftp://cdn.example.com/a.jpg"}}, {SEND + "header.link"}),
         ({"header": {"type": "image", "link": "http://[::1/x.jpg"}}, {SEND + "header.link"}),
         ({"header": {"type": "image", "link": "https://a.b:99999/x.png"}}, {SEND + "header.link"}),
+        ({"header": {"type": "image", "link": "http://cdn.example.com/a.jpg"}}, {SEND + "header.link"}),
+        ({"header": {"type": "image", "link": "https://cdn.example.com/a.EXE"}}, {SEND + "header.link"}),
         ({"body": 5}, {SEND + "body"}),
         ({"body": ["", "A-1"]}, {SEND + "body.0"}),
         ({"buttons": [{"index": 5, "sub_type": "url", "parameter": "x"}]},

@@ -37,6 +37,10 @@ export function fieldMessage(item) {
       return t("field.tooMany", { n: item.max_length });
     case "missing_target":
       return t("field.transferTarget");
+    case "media_link":
+      return t("field.httpsLink");
+    case "media_link_executable":
+      return t("field.executableLink");
     case "value_error":
       return /valid email address/i.test(item.message) ? t("field.email") : item.message;
     default:
