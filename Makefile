@@ -16,8 +16,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# Readable log lines on the console unless OMNISTREAM_LOG_FORMAT says otherwise (`serve`
+# itself logs JSON, for production); OMNISTREAM_SANDBOX_PORT etc. pass through.
 run: $(VENV)/.installed
-	$(BIN)/omnistream serve --with-worker --demo
+	OMNISTREAM_LOG_FORMAT=$${OMNISTREAM_LOG_FORMAT:-console} $(BIN)/omnistream serve --with-worker --demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check omnistream tests $(wildcard bench)

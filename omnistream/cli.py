@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Coroutine, Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +18,9 @@ from omnistream.db.embedded import EmbeddedError, EmbeddedPostgres
 from omnistream.db.migrate import MigrationError
 from omnistream.kit.errors import AppError
 from omnistream.kit.logging import setup_logging
+
+if TYPE_CHECKING:
+    from omnistream.agents.first_admin import FirstAdminPassword
 
 cli = typer.Typer(
     help="OmniStream: omnichannel customer service.",
@@ -73,8 +75,13 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-async def _prepare(settings: Settings, dsn: str, bootstrap: bool) -> tuple[list[str], str | None]:
-    from omnistream.agents.service import ensure_first_admin
+async def _prepare(
+    settings: Settings, dsn: str, issuer: bool | None
+) -> tuple[list[str], FirstAdminPassword | None]:
+    """Migrates; with `issuer` (this process holds the first admin's issuer lock) makes or
+    renews the first admin's password; with issuer=False only says if another process
+    shows it; with None leaves the first admin alone."""
+    from omnistream.agents.first_admin import awaits_sign_in, ensure_first_admin
     from omnistream.auth.passwords import Passwords
     from omnistream.db.migrate import migrate
     from omnistream.db.pool import create_pool, transaction
@@ -83,14 +90,20 @@ async def _prepare(settings: Settings, dsn: str, bootstrap: bool) -> tuple[list[
     try:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
-        password = None
-        if bootstrap:
+            if issuer is False and await awaits_sign_in(conn):
+                out.print(
+                    "[bold green]First start:[/] the admin's password is shown by another "
+                    "OmniStream process that is still running",
+                    highlight=False,
+                )
+        issued = None
+        if issuer:
             passwords = Passwords(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             )
             async with transaction(pool) as tx:
-                password = await ensure_first_admin(tx, passwords, settings.admin_email)
-        return applied, password
+                issued = await ensure_first_admin(tx, passwords, settings.admin_email)
+        return applied, issued
     finally:
         await pool.close()
 
@@ -106,22 +119,38 @@ def serve(
         bool,
         typer.Option(help="Also run the local Graph API sandbox with demo integrations (make run)"),
     ] = False,
-    sandbox_port: Annotated[int, typer.Option(help="The demo sandbox's port")] = 8787,
+    sandbox_port: Annotated[
+        int | None, typer.Option(help="The demo sandbox's port (default OMNISTREAM_SANDBOX_PORT)")
+    ] = None,
 ) -> None:
     """Start the HTTP API (and, with --with-worker, the background loops)."""
     import uvicorn
 
+    from omnistream import first_start
     from omnistream.app import create_app
 
     settings = _settings()
     bind_host, bind_port = host or settings.host, port or settings.port
+    sandbox_port = sandbox_port or settings.sandbox_port
+    if demo and sandbox_port == bind_port:
+        err.print(
+            f"[bold red]configuration error:[/] OMNISTREAM_SANDBOX_PORT: must differ from the "
+            f"server's port (both are {bind_port})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     background = []
     with contextlib.ExitStack() as stack:
         dsn = stack.enter_context(database(settings))
+        # Released when this process ends: while it runs, its password on show stays valid.
+        issuer = stack.enter_context(first_start.issuer_lock(dsn))
         try:
-            _, password = asyncio.run(_prepare(settings, dsn, bootstrap=True))
+            _, issued = asyncio.run(_prepare(settings, dsn, issuer=issuer.acquire()))
         except (MigrationError, OSError) as exc:
             raise _fail(exc) from None
+        if issued is None:
+            issuer.release()  # nothing on show to protect
         if demo:
             from omnistream import demo as demo_mode
 
@@ -134,22 +163,15 @@ def serve(
                 f"[bold cyan]Demo:[/] Graph API sandbox at {sandbox_url} "
                 f"(docs: {sandbox_url}/_sandbox/docs)",
                 highlight=False,
+                soft_wrap=True,  # a URL broken over two lines cannot be clicked or copied
             )
-        if password:
-            out.print(
-                f"[bold green]First start:[/] created the admin account\n"
-                f"  email: {settings.admin_email}\n  password: {password}\n"
-                "  (shown once; change it after signing in)",
-                highlight=False,
-            )
-            sys.stdout.flush()
         app = create_app(settings, dsn, with_worker=with_worker, background=background)
         # uvicorn re-raises the stop signal once it has shut down; with the default handler
         # that kills the process before the embedded PostgreSQL is stopped. A no-op handler
         # lets the `database` context exit cleanly instead.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=bind_host,
             port=bind_port,
@@ -160,6 +182,18 @@ def serve(
             # Compressing every event once per socket cost ~20% of the fan-out's CPU.
             ws_per_message_deflate=settings.ws_compression,
         )
+        url = first_start.sign_in_url(bind_host, bind_port)
+        # The password is shown only once the server listens: a start that fails shows none
+        # (the next start issues a new one, see agents/first_admin.py).
+
+        def announce() -> None:
+            if issued is not None:
+                first_start.show_credentials(out, issued, url)
+
+        server = first_start.AnnouncingServer(config, announce)
+        server.run()
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is in use)
 
 
 async def _demo_integrations(settings: Settings, dsn: str, sandbox_url: str) -> bool:
@@ -220,7 +254,7 @@ def migrate_cmd() -> None:
     settings = _settings()
     with database(settings) as dsn:
         try:
-            applied, _ = asyncio.run(_prepare(settings, dsn, bootstrap=False))
+            applied, _ = asyncio.run(_prepare(settings, dsn, issuer=None))
         except MigrationError as exc:
             raise _fail(exc) from None
     if applied:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Embedded database, keys and uploads.")
     host: str = Field("127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` binds to.")
+    sandbox_port: int = Field(
+        8787, ge=1, le=65535, description="Port of `make run`'s Graph API sandbox (serve --demo)."
+    )
     secret_key: str | None = Field(
         default=None,
         min_length=32,
@@ -83,13 +86,25 @@ class Settings(BaseSettings):
         description="Let outgoing requests reach loopback/private addresses (sandbox, tests).",
     )
     whatsapp_mark_read: bool = Field(True, description="Send WhatsApp read receipts on open.")
+    assign_on_reply: bool = Field(
+        True, description="An agent replying to an unassigned conversation is assigned it."
+    )
     template_sync_seconds: int = Field(
         3600, ge=60, le=7 * 86400, description="How often the worker syncs WhatsApp templates."
+    )
+    profile_refresh_hours: int = Field(
+        24, ge=1, le=24 * 30, description="Messenger/Instagram profiles are re-read at most this often."
     )
     ws_compression: bool = Field(
         False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
     )
     webhook_max_bytes: int = Field(3 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    webhook_rejected_samples: int = Field(
+        5, ge=0, le=1000, description="Refused webhook bodies kept per source address a minute."
+    )
+    webhook_rejected_samples_per_minute: int = Field(
+        20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

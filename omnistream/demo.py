@@ -106,7 +106,8 @@ def _wait_listening(thread: threading.Thread, url: str) -> None:
             if not thread.is_alive():  # uvicorn gives up when it cannot bind
                 raise SystemExit(
                     f"omnistream: the demo sandbox could not listen at {url} (in use? "
-                    "choose another port with --sandbox-port)"
+                    "choose another port with OMNISTREAM_SANDBOX_PORT, e.g. "
+                    "`OMNISTREAM_SANDBOX_PORT=8788 make run`, or serve --sandbox-port)"
                 )
             try:
                 if client.get(f"{url}/_sandbox/health").status_code == 200:

@@ -119,3 +119,32 @@ async def profile(conn: Conn, agent_id: UUID) -> asyncpg.Record | None:
         """,
         agent_id,
     )
+
+
+async def lock_agents_table(conn: Conn) -> None:
+    # Two first starts at once: the second waits, then sees the first's admin.
+    await conn.execute("LOCK TABLE agents IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def try_session_lock(conn: Conn, lock_id: int) -> bool:
+    """A lock held until released or the connection ends (a crashed process lets go too)."""
+    value: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id)
+    return value
+
+
+async def first_admin_awaiting_sign_in(conn: Conn) -> asyncpg.Record | None:
+    """The active admin the first start created, while nobody has ever signed in.
+
+    The activity log is the record: it is never purged (sessions and login attempts are),
+    and the first start's create_agent row carries bootstrap=true."""
+    return await conn.fetchrow(
+        """
+        SELECT a.id, a.email FROM agents a
+         WHERE a.role = 'admin' AND a.is_active
+           AND EXISTS (SELECT 1 FROM activity_logs l
+                        WHERE l.action = 'create_agent' AND l.target_type = 'agent'
+                          AND l.target_id = a.id AND l.metadata_json @> '{"bootstrap": true}')
+           AND NOT EXISTS (SELECT 1 FROM activity_logs l WHERE l.action = 'login')
+         ORDER BY a.created_at LIMIT 1
+        """
+    )

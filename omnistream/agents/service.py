@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from uuid import UUID
 
 import asyncpg
@@ -90,18 +89,3 @@ async def reset_password(
     await record(tx.conn, actor, "reset_password", "agent", agent_id, sessions_ended=ended)
     tx.after_commit(lambda: ctx.principals.evict_agent(agent_id))
 
-
-async def ensure_first_admin(tx: Tx, passwords: Passwords, email: str) -> str | None:
-    """On an empty database create an admin; returns its generated password (shown once)."""
-    await tx.conn.execute("LOCK TABLE agents IN SHARE ROW EXCLUSIVE MODE")
-    if await queries.count(tx.conn) > 0:
-        return None
-    password = secrets.token_urlsafe(12)
-    row = await queries.insert(
-        tx.conn, email.lower(), "Administrator", Role.ADMIN, await passwords.hash(password)
-    )
-    assert row is not None
-    await record(
-        tx.conn, None, "create_agent", "agent", row["id"], email=email, role="admin", bootstrap=True
-    )
-    return password
