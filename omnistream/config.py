@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         3600, ge=60, le=7 * 86400, description="How often the worker syncs WhatsApp templates."
     )
     profile_refresh_hours: int = Field(
-        24, ge=1, le=24 * 30, description="Messenger/Instagram profiles are re-read at most this often."
+        24, ge=1, le=24 * 30, description="Messenger/Instagram profiles: re-read at most this."
     )
     ws_compression: bool = Field(
         False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
