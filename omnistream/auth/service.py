@@ -23,6 +23,13 @@ async def _issue(tx: Tx, ctx: AppContext, agent_id: UUID, session_id: UUID) -> T
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
+def in_minutes(seconds: int) -> str:
+    """A lockout's wait as people say it: whole minutes, rounded up ("1 minute", "15 minutes");
+    the exact seconds stay in Retry-After and `retry_after`."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")
+
+
 async def login(
     tx: Tx, ctx: AppContext, email: str, password: str, ip: str | None, user_agent: str | None
 ) -> TokenPair | AppError:
@@ -39,7 +46,7 @@ async def login(
         wait = max(1, math.ceil((unlock_at - await queries.db_now(conn)).total_seconds()))
         await record(conn, None, "login_locked", "agent", None, email=email, ip=ip)
         return TooManyRequests(
-            f"too many failed logins for this email; try again in {wait} seconds",
+            f"Too many failed sign-ins for this email; try again in {in_minutes(wait)}",
             headers={"Retry-After": str(wait)},
             extra={"retry_after": wait},
         )
@@ -133,7 +140,7 @@ async def change_password(
         unlock_at = failures[-1] + timedelta(seconds=settings.login_window_seconds)
         wait = max(1, math.ceil((unlock_at - await queries.db_now(tx.conn)).total_seconds()))
         return TooManyRequests(
-            f"too many wrong passwords for this account; try again in {wait} seconds",
+            f"Too many wrong passwords for this account; try again in {in_minutes(wait)}",
             headers={"Retry-After": str(wait)},
             extra={"retry_after": wait},
         )

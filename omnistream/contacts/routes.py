@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.contacts import queries, service
+from omnistream.contacts.phones import PHONE_REGION
 from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, MergeRequest
 from omnistream.context import Ctx
 from omnistream.conversations.visibility import Scope
@@ -26,6 +27,13 @@ from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cur
 from omnistream.kit.text import contains_pattern
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+async def phone_region(ctx: Ctx) -> None:
+    """Lets the body's validation read a national phone number in the server's region, so a
+    bad phone is reported with the other bad fields (async: it runs in the request's context,
+    before the body is validated)."""
+    PHONE_REGION.set(ctx.settings.default_region)
 
 
 @router.get("", response_model=Page[ContactOut], summary="Search contacts (by name, keyset pages)")
@@ -68,7 +76,13 @@ async def list_contacts(
     return Page[ContactOut](items=items, next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, response_model=ContactOut, summary="Create a contact")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ContactOut,
+    summary="Create a contact",
+    dependencies=[Depends(phone_region)],
+)
 async def create_contact(
     ctx: Ctx, body: ContactCreate, actor: Annotated[Principal, requires(Perm.CONTACTS_WRITE)]
 ) -> ContactOut:
@@ -88,6 +102,7 @@ async def get_contact(
     "/{contact_id}",
     response_model=ContactOut,
     summary="Update name, phone, email or picture (null clears phone, email, picture)",
+    dependencies=[Depends(phone_region)],
 )
 async def update_contact(
     ctx: Ctx,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Self
 from uuid import UUID
@@ -15,16 +16,47 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from omnistream.contacts.phones import (
+    PHONE_REGION,
+    invalid_phone_message,
+    phone_example,
+    whatsapp_id,
+)
 from omnistream.kit.enums import Channel
+
+_HTTP_LINK = re.compile(r"^https?://\S+$")
 
 
 def _email(value: str) -> str:
     try:
         checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from None
+    except EmailNotValidError:
+        raise PydanticCustomError("email", "Not a valid email address") from None
     return checked.normalized.lower()
+
+
+def _phone(value: str) -> str:
+    """Checked here, with the body's other fields, when the request's region is known; the
+    service stores it normalised (and checks it there when validated without a region)."""
+    region = PHONE_REGION.get()
+    if region is not None and whatsapp_id(value, region) is None:
+        example = phone_example(region)
+        raise PydanticCustomError(
+            "phone", invalid_phone_message(example), {"example": example or ""}
+        )
+    return value
+
+
+def _link(value: str) -> str:
+    if not _HTTP_LINK.match(value):
+        raise PydanticCustomError(
+            "url_scheme",
+            "Must be an http:// or https:// link",
+            {"expected_schemes": "'http' or 'https'"},
+        )
+    return value
 
 
 def _no_nul(value: str) -> str:
@@ -37,7 +69,10 @@ NoNul = AfterValidator(_no_nul)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul]
 # Raw input: any common way of writing a number ("0812-3456-7890", "+62 812 …").
 PhoneIn = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), NoNul
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    NoNul,
+    AfterValidator(_phone),
 ]
 Email = Annotated[
     str,
@@ -47,8 +82,9 @@ Email = Annotated[
 ]
 PictureUrl = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=2048, pattern=r"^https?://\S+$"),
+    StringConstraints(strip_whitespace=True, max_length=2048),
     NoNul,
+    AfterValidator(_link),
 ]
 ExternalId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul

@@ -18,7 +18,8 @@ import phonenumbers
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
-from omnistream.contacts import queries
+from omnistream.contacts import profile_queries, queries
+from omnistream.contacts.phones import invalid_phone_message, phone_example, whatsapp_id
 from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, IdentityOut
 from omnistream.conversations.visibility import STAFF, Scope, state
 from omnistream.db.pool import Conn, Tx
@@ -32,17 +33,21 @@ _PHONE_QUERY = re.compile(r"[\d\s()+\-.]+")
 
 def normalise_phone(raw: str, region: str) -> str:
     """Any usual spelling of a number -> its WhatsApp id; 422 naming `phone` if invalid."""
-    candidates = [raw]
-    if raw[:1].isdigit() and not raw.startswith("0"):
-        candidates.append("+" + raw)  # already a WhatsApp id (country code, no '+')
-    for candidate in candidates:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
-    raise Unprocessable.field("phone", f"{raw!r} is not a valid phone number (region {region})")
+    number = whatsapp_id(raw, region)
+    if number is None:
+        example = phone_example(region)
+        raise Unprocessable(
+            f"phone: {invalid_phone_message(example)}",
+            errors=[
+                {
+                    "field": "phone",
+                    "message": invalid_phone_message(example),
+                    "type": "phone",
+                    "example": example or "",
+                }
+            ],
+        )
+    return number
 
 
 def phone_patterns(q: str | None, region: str) -> list[str]:
@@ -168,6 +173,8 @@ async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> 
     row = await _unique(
         conn, write, Scope.of(actor), phone=phone, email=data.email, identities=identities
     )
+    if data.name:  # a person named them: channel profiles never overwrite it
+        await profile_queries.set_name_source(conn, row["id"], "agent")
     contact = (await present(conn, [row]))[0]
     await emit(conn, EventType.CONTACT_CREATED, contact.model_dump(mode="json"), actor=actor)
     await record(
@@ -209,6 +216,9 @@ async def update(
         email=changes.get("email"),
         except_id=contact_id,
     )
+    if "name" in changes:  # cleared: the channel's profile name may fill it again
+        source = "agent" if changes["name"] else "channel"
+        await profile_queries.set_name_source(conn, contact_id, source)
     contact = (await present(conn, [row]))[0]
     await emit(
         conn,
@@ -262,11 +272,14 @@ async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> C
     if other_id not in locked:
         raise NotFound.field("other_contact_id", f"no contact with id {other_id}")
     other = locked[other_id]
+    other_source = await profile_queries.name_source(conn, other_id)
     conversations, identities = await queries.move_children(conn, other_id, contact_id)
     await queries.delete(conn, other_id)  # first: its phone and email are unique
     row = await queries.fill_empty(
         conn, contact_id, other["name"], other["phone"], other["email"], other["profile_pic_url"]
     )
+    if not locked[contact_id]["name"] and other["name"] and other_source:  # took its name
+        await profile_queries.set_name_source(conn, contact_id, other_source)
     contact = (await present(conn, [row]))[0]
     await emit(
         conn,

@@ -18,11 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from omnistream.kit.errors import PROBLEM_JSON, AppError, problem
+from omnistream.kit.field_messages import human_error
 from omnistream.kit.logging import request_id
 
 log = logging.getLogger("omnistream.http")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_LIMITS = ("min_length", "max_length")  # of a validation error's ctx, passed on
 
 
 class RequestContextMiddleware:
@@ -82,7 +82,7 @@ class RequestContextMiddleware:
 # offending string, query parameters by name. Webhooks (/webhooks/, outside /api/) are not
 # checked: Meta's payloads must be acknowledged. Uploads (multipart) are not buffered here.
 
-_NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+_NUL_MESSAGE = "Must not contain NUL characters (\\u0000)"
 # No API request body but an upload (multipart, capped by the upload limit) comes near this:
 # a larger one is refused before it is held in memory whole.
 API_BODY_MAX_BYTES = 2 * 1024 * 1024
@@ -205,6 +205,16 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
     return ".".join(rest) or where, where
 
 
+def _methods_of(app: Any, path: str) -> list[str]:
+    """Every method some route serves at this path (for a 405's Allow header)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and served and regex.match(path):
+            methods |= set(served)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -226,11 +236,11 @@ def install_error_handlers(app: FastAPI) -> None:
                     ),
                 )
             field, where = _field(err.get("loc", ()))
-            # The pydantic error type and length limit let a client say it in its language.
+            # A human phrase, and the stable type and limits a client words in its language.
             entry: dict[str, Any] = {"field": field, "in": where}
-            entry.update(message=err.get("msg", "invalid"), type=err.get("type", "invalid"))
-            limits = err.get("ctx") or {}
-            entry.update({k: limits[k] for k in _LIMITS if isinstance(limits.get(k), int)})
+            entry.update(
+                human_error(err.get("type", "invalid"), err.get("msg", ""), err.get("ctx"))
+            )
             errors.append(entry)
         names = ", ".join(sorted({e["field"] for e in errors}))
         return _response(
@@ -244,6 +254,12 @@ def install_error_handlers(app: FastAPI) -> None:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         detail = "no such route" if exc.status_code == 404 else str(exc.detail)
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route matching the path; the
+            # path may be served by several (GET and POST /api/v1/divisions).
+            allow = _methods_of(request.app, request.url.path)
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
+            detail = f"{request.method} is not allowed here; allowed: {', '.join(allow)}"
         return _response(
             request,
             exc.status_code,

@@ -26,6 +26,7 @@ from starlette.responses import FileResponse
 from omnistream.config import Settings
 from omnistream.kit.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from omnistream.kit.errors import UnsupportedMediaType as Unsupported
+from omnistream.messages.file_kinds import allowed_kinds, refusal
 
 FIELD = "file"
 BODY_OVERHEAD = 64 * 1024  # multipart boundaries and part headers around the file itself
@@ -323,8 +324,8 @@ def _check_allowed(mime: str, settings: Settings) -> None:
     allowed = settings.allowed_upload_types
     if mime not in allowed:
         raise Unsupported(
-            f"files of type {mime} are not accepted; accepted: {', '.join(sorted(allowed))}",
-            extra={"declared_type": mime},
+            refusal(mime, allowed),
+            extra={"declared_type": mime, "allowed_kinds": allowed_kinds(allowed)},
         )
 
 

@@ -91,14 +91,35 @@ async def _emit(conn: Conn, kind: EventType, row: asyncpg.Record, actor: Princip
     )
 
 
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def check_time(at: datetime, now: datetime | None = None) -> None:
+    """422 naming scheduled_at. The error carries the instants (`at`, `now`, ISO 8601) too:
+    the API cannot know the agent's time zone, the web app shows them in the browser's."""
     now = now or datetime.now(UTC)
+    instants = {"at": at.astimezone(UTC).isoformat(), "now": now.astimezone(UTC).isoformat()}
     if at < now - CLOCK_SKEW:
-        raise Unprocessable.field(
-            "scheduled_at", f"is in the past ({at.isoformat()}; now {now.isoformat()})"
+        message = f"Is in the past ({_utc(at)}; it is now {_utc(now)})"
+        raise Unprocessable(
+            f"scheduled_at is in the past ({_utc(at)}; it is now {_utc(now)})",
+            errors=[
+                {"field": "scheduled_at", "message": message, "type": "in_the_past", **instants}
+            ],
         )
     if at > now + MAX_AHEAD:
-        raise Unprocessable.field("scheduled_at", "is more than a year ahead")
+        raise Unprocessable(
+            "scheduled_at is more than a year ahead",
+            errors=[
+                {
+                    "field": "scheduled_at",
+                    "message": "Must be within a year from now",
+                    "type": "too_far_ahead",
+                    **instants,
+                }
+            ],
+        )
 
 
 async def _checked(

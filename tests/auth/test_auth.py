@@ -73,6 +73,8 @@ async def test_lockout_and_expiry(client, actors: Actors, ctx) -> None:
     retry = int((await login(client, agent.email, PASSWORD)).headers["Retry-After"])
     assert 880 <= retry <= 900, retry
     assert locked["retry_after"] > 0
+    # Said in whole minutes, rounded up (15 for a 900 s window); the seconds stay exact.
+    assert locked["detail"].endswith("; try again in 15 minutes")
     # Another email is not affected.
     other = await actors.make("agent", login=False)
     assert (await login(client, other.email, PASSWORD)).status_code == 200

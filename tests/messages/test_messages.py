@@ -483,7 +483,12 @@ async def test_uploads_of_refused_types(ctx, client, admin: Agent) -> None:
     body = problem(
         await upload(client, admin, conversation_id, b"<svg/>", "x.svg", "image/svg+xml"), 415
     )
-    assert "image/svg+xml" in body["detail"]
+    # The type refused, and what may be sent, in a short phrase rather than a list of types.
+    assert body["detail"] == (
+        "Files of type image/svg+xml can't be sent. "
+        "Allowed: images, video, audio, PDF, text and Office documents."
+    )
+    assert body["allowed_kinds"] == ["images", "video", "audio", "pdf", "text", "office"]
     problem(
         await upload(
             client,

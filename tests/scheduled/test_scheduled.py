@@ -86,6 +86,13 @@ async def test_validation(ctx, client, admin, schedule: Schedule) -> None:
     }
     past = problem(await schedule(conversation_id, scheduled_at=later(-60)), 422)
     assert fields(past) == {"scheduled_at"} and "in the past" in past["detail"]
+    # The instants too, for the web app to show in the agent's time zone (the API's is UTC).
+    (error,) = past["errors"]
+    assert error["type"] == "in_the_past" and error["message"].startswith("Is in the past (")
+    assert error["message"].endswith(" UTC)")
+    assert datetime.fromisoformat(error["at"]) < datetime.fromisoformat(error["now"])
+    ahead = problem(await schedule(conversation_id, scheduled_at=later(400 * 86400)), 422)
+    assert ahead["errors"][0]["type"] == "too_far_ahead"
     assert fields(problem(await schedule(conversation_id, text="  "), 422)) == {"text"}
     assert fields(problem(await schedule(conversation_id, type="image"), 422)) == {"media_id"}
     r = await schedule(conversation_id, type="image", link="ftp://example.com/a.png")
