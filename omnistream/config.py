@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     webhook_rejected_samples_per_minute: int = Field(
         20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
     )
+    webhook_rejected_samples: int = Field(
+        5, ge=0, le=1000, description="Refused webhook bodies kept per source address a minute."
+    )
+    webhook_rejected_samples_per_minute: int = Field(
+        20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

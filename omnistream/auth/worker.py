@@ -1,5 +1,6 @@
 """Housekeeping: forget ended sessions, old login attempts, published events past their
-retention (clients can resume that far back) and handled webhook calls past theirs."""
+retention (clients can resume that far back) and handled webhook calls past theirs, with
+the counters of refused ones."""
 
 from __future__ import annotations
 
@@ -29,11 +30,15 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
         )
         events = await event_queries.purge_published(tx.conn, settings.event_retention_hours)
         webhooks = await inbound_queries.purge_audit(tx.conn, settings.webhook_audit_retention_days)
+        rejections = await inbound_queries.purge_rejection_counts(
+            tx.conn, settings.webhook_audit_retention_days
+        )
     return {
         "sessions": sessions,
         "login_attempts": attempts,
         "events": events,
         "webhook_audit": webhooks,
+        "webhook_rejections": rejections,
     }
 
 

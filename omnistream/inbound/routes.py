@@ -20,15 +20,14 @@ from fastapi.routing import APIRoute
 from omnistream.auth.guard import requires, route_permissions
 from omnistream.auth.permissions import Perm
 from omnistream.context import AppContext
-from omnistream.inbound import queries
 from omnistream.inbound.ack import ack_writer_of
+from omnistream.inbound.rejections import REJECTED_BODY_BYTES, record_rejection
 from omnistream.inbound.signature import HEADER, META_CHANNELS, app_secrets_of, digest_of
 from omnistream.integrations.accounts import verify_tokens
 from omnistream.kit.errors import Forbidden, PayloadTooLarge, Unauthorized
 
 router = APIRouter(tags=["webhooks"])
 META = "/webhooks/meta"
-REJECTED_BODY_BYTES = 4096  # what a refused call keeps of its body, for diagnosis
 KEPT_HEADERS = (
     "content-type",
     "content-length",
@@ -75,11 +74,6 @@ async def _body(request: Request, limit: int) -> bytes:
             raise _TooLarge(b"".join(chunks)[:REJECTED_BODY_BYTES])
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _reject(ctx: AppContext, headers: dict[str, str], head: bytes, error: str) -> None:
-    async with ctx.pool.acquire() as conn:
-        await queries.reject(conn, headers, head[:REJECTED_BODY_BYTES], error)
 
 
 MAX_HUB_PARAM = 1000  # characters of hub.verify_token / hub.challenge
@@ -151,16 +145,20 @@ async def receive(request: Request, _: Annotated[None, requires(Perm.PUBLIC)]) -
     headers = kept_headers(request.scope["headers"])
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        await _reject(ctx, headers, b"", f"body of {declared} bytes refused (limit {limit})")
+        await record_rejection(
+            ctx, request.scope, headers, b"", f"body of {declared} bytes refused (limit {limit})"
+        )
         raise _too_large(limit)
     try:
         body = await _body(request, limit)
     except _TooLarge as exc:
-        await _reject(ctx, headers, exc.head, f"body over the limit of {limit} bytes refused")
+        await record_rejection(
+            ctx, request.scope, headers, exc.head, f"body over the limit of {limit} bytes refused"
+        )
         raise _too_large(limit) from None
     header = headers.get(HEADER)
     if not header:
-        await _reject(ctx, headers, body, "no X-Hub-Signature-256 header")
+        await record_rejection(ctx, request.scope, headers, body, "no X-Hub-Signature-256 header")
         raise Unauthorized(
             "the X-Hub-Signature-256 header is required",
             headers={"WWW-Authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"'},
@@ -170,7 +168,9 @@ async def receive(request: Request, _: Annotated[None, requires(Perm.PUBLIC)]) -
     if digest is not None:
         signers = await app_secrets_of(request.app).verify(ctx.pool, ctx.box, body, digest)
     if signers is None:
-        await _reject(ctx, headers, body, "signature does not match any active app secret")
+        await record_rejection(
+            ctx, request.scope, headers, body, "signature does not match any active app secret"
+        )
         raise Unauthorized(
             "X-Hub-Signature-256 does not match the body signed with the app secret of an "
             "active WhatsApp, Messenger or Instagram integration",
