@@ -23,27 +23,17 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import json
-import os
-import resource
-import secrets
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-
-sys.path.insert(0, str(Path(__file__).parent))
-import auth_me as common
+import harness
 import webhook_ack as ack
 
-console = common.console
+console = harness.console
 TEXT = "Halo, saya mau tanya status pesanan saya nomor {n}. Terima kasih."
 BODY = (
     '{{"object":"whatsapp_business_account","entry":[{{"id":"209000000000001","changes":'
@@ -137,12 +127,7 @@ async def drive(
     samples: list[dict[str, float]] = []
     try:
         task = asyncio.get_running_loop().create_task(load.run())
-        with common.Progress(
-            common.TextColumn("{task.description}"),
-            common.BarColumn(),
-            common.TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with harness.progress() as progress:
             bar = progress.add_task("posting", total=len(load.built))
             while not task.done():
                 await asyncio.sleep(1)
@@ -163,7 +148,7 @@ async def drive(
                 if row["pending"] == 0 and row["unpublished"] == 0:
                     break
                 if time.time() - posted > drain_timeout:
-                    raise common.BenchError(f"backlog not drained after {drain_timeout} s: {row}")
+                    raise harness.BenchError(f"backlog not drained after {drain_timeout} s: {row}")
                 progress.update(bar2, description=f"draining {dict(row)}")
                 await asyncio.sleep(0.2)
         return {"drained_s_after_last_post": round(time.time() - posted, 2), "samples": samples}
@@ -239,92 +224,57 @@ async def outcome(dsn: str, load: Load, contacts: int) -> dict[str, Any]:
     }
 
 
-def _cpu(pids: dict[str, int], database: str) -> dict[str, Any]:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "at": time.time(),
-        **{k: common._proc_cpu_seconds(pid) for k, pid in pids.items()},
-        "postgres": common._backend_cpu(database),
-        "load_generator": me.ru_utime + me.ru_stime,
-        "machine": common._machine_cpu_seconds()[0],
-    }
-
-
-def _cpu_pct(start: dict[str, Any], end: dict[str, Any]) -> dict[str, float]:
-    """% of one core between two _cpu() readings."""
-    wall = max(1e-6, end["at"] - start["at"])
-    used = {k: end[k] - start[k] for k in ("api", "worker", "load_generator", "machine")}
-    used["postgres"] = common._backend_delta(start["postgres"], end["postgres"])
-    return {k: round(v / wall * 100, 1) for k, v in used.items()}
+def _cpu_pct(before: harness.CpuSnapshot, after: harness.CpuSnapshot) -> dict[str, float]:
+    """% of one core between two snapshots."""
+    used = harness.cpu_used(before, after)
+    names = {"api": "api", "worker": "worker", "load_generator": "own", "machine": "machine_busy"}
+    names["postgres"] = "db_backends"
+    return {key: harness.pct_of_core(used[name], used["wall"]) for key, name in names.items()}
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    name = f"omnistream_e2e_{secrets.token_hex(4)}"
-    pg_version = asyncio.run(common.create_database(args.database_url, name))
-    dsn = common.with_database(args.database_url, name)
-    work = Path(tempfile.mkdtemp(prefix="omnistream-e2e-"))
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        port = common.free_port()
-        base = f"http://127.0.0.1:{port}"
-        with common.running_server(dsn, port, work) as (server, log_path):
-            common.wait_ready(base, server, log_path, 60)
-            email, password = common.admin_credentials(log_path)
-            ack.set_up_integration(base, email, password)
-            count = args.rate * args.duration
-            console.print(f"building {count:,} signed webhooks")
-            built = requests(count, args.contacts, port)
-            exe = str(Path(sys.executable).parent / "omnistream")
-            command = [exe, "worker"]
-            if args.profile:
-                spy = str(Path(sys.executable).parent / "py-spy")
-                command = [spy, "record", "-r", "200", "-f", "raw", "-o", args.profile, "--"]
-                command += [exe, "worker"]
-            env = {
-                **os.environ,
-                "DATABASE_URL": dsn,
-                "OMNISTREAM_DATA_DIR": str(work / "data"),
-                "OMNISTREAM_LOG_LEVEL": "WARNING",
-            }
-            with (work / "worker.log").open("wb") as out:
-                worker = subprocess.Popen(
-                    command, env=env, stdout=out, stderr=out, start_new_session=True
-                )
+    server_dsn = harness.server_dsn(args.database_url)
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        harness.work_folder("omnistream-e2e-") as work,
+        harness.scratch_database(server_dsn, "omnistream_e2e") as db,
+        harness.serve(db.dsn, port, work) as server,
+    ):
+        email, password = harness.admin_credentials(server.log_path)
+        ack.set_up_integration(base, email, password)
+        reference = harness.hello_reference(base, args.reference_duration)
+        count = args.rate * args.duration
+        console.print(f"building {count:,} signed webhooks")
+        built = requests(count, args.contacts, port)
+        env = harness.omnistream_env(db.dsn, port, work)
+        with harness.omnistream(
+            ["worker"], env, work, "worker", profile=args.profile, profile_rate=200
+        ) as worker:
             time.sleep(2)  # migrations checked, loops listening
-            if worker.poll() is not None:
-                raise common.BenchError((work / "worker.log").read_text()[-1500:])
+            worker.check_alive()
             load = Load(port, built, args.rate, args.connections)
-            load_at_start = os.getloadavg()[0]
+            load_at_start = harness.load_average()
             if args.backlog:  # the worker sleeps while the webhooks come in
-                worker.send_signal(signal.SIGSTOP)
-            pids = {"api": server.pid, "worker": worker.pid}
-            phases = [_cpu(pids, name)]
+                worker.proc.send_signal(signal.SIGSTOP)
+            pids = {"api": [server.pid], "worker": [worker.pid]}
+            phases = [harness.CpuSnapshot.take(pids, db.name)]
 
             def after_posting() -> None:
-                phases.append(_cpu(pids, name))
+                phases.append(harness.CpuSnapshot.take(pids, db.name))
                 if args.backlog:
-                    assert worker is not None
-                    worker.send_signal(signal.SIGCONT)
+                    worker.proc.send_signal(signal.SIGCONT)
 
-            drained = asyncio.run(drive(dsn, load, args.drain_timeout, after_posting))
-            phases.append(_cpu(pids, name))
+            drained = asyncio.run(drive(db.dsn, load, args.drain_timeout, after_posting))
+            phases.append(harness.CpuSnapshot.take(pids, db.name))
             wall = time.time() - load.t0
-            used = _cpu_pct(phases[0], phases[2])
+            used: dict[str, Any] = _cpu_pct(phases[0], phases[2])
             if args.backlog:
                 used = {
                     "posting": _cpu_pct(phases[0], phases[1]),
                     "draining": _cpu_pct(*phases[1:]),
                 }
-            result = asyncio.run(outcome(dsn, load, args.contacts))
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        asyncio.run(common.drop_database(args.database_url, name))
-        shutil.rmtree(work, ignore_errors=True)
+            result = asyncio.run(outcome(db.dsn, load, args.contacts))
     windows = list(result["lag_ms_by_posting_window"].values())
     # Sustained: everything posted at the rate was stored and published at the rate, the lag
     # did not grow (the last full 10 s of posting saw p99 under 2 s), and the backlog was
@@ -338,9 +288,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         and windows[-2]["p99"] < 2000
         and drained["drained_s_after_last_post"] <= 5
     )
+    samples = drained.pop("samples")
     return {
         "benchmark": "inbound_e2e",
-        "machine": common.machine_info(pg_version, load_at_start),
+        "machine": harness.machine_facts(db.postgres_version, load_at_start),
+        "reference": reference,
         "settings": {
             "rate_per_s": args.rate,
             "duration_s": args.duration,
@@ -360,11 +312,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_pct_of_one_core": used,
         "wall_s": round(wall, 1),
         "target": {"sustained_per_s_at_least": args.rate, "met": ok},
+        "backlog_worst": {
+            "rows": max((s["pending"] for s in samples), default=0),
+            "oldest_s": round(max((s["oldest_s"] for s in samples), default=0.0), 2),
+        },
     }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__, harness.server_options(), harness.profile_options())
     parser.add_argument("--rate", type=int, default=2000, help="webhooks (messages) per second")
     parser.add_argument("--duration", type=int, default=60, help="seconds of posting")
     parser.add_argument("--contacts", type=int, default=5000, help="distinct customers")
@@ -375,26 +331,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="pause the worker while posting, then time how fast it drains the backlog",
     )
-    parser.add_argument("--profile", help="py-spy profile of the worker (collapsed stacks)")
-    parser.add_argument("--database-url", default=common.DEFAULT_SERVER)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        result = bench(args)
-    except common.BenchError as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 1
-    samples = result.pop("samples")
-    result["backlog_worst"] = {
-        "rows": max((s["pending"] for s in samples), default=0),
-        "oldest_s": round(max((s["oldest_s"] for s in samples), default=0.0), 2),
-    }
-    print(json.dumps(result, indent=2, default=str))
-    return 0 if result["target"]["met"] else 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(harness.main(bench, parse_args(), exit_code=lambda r: 0 if r["target"]["met"] else 2))

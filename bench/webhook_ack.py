@@ -17,18 +17,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
-
-sys.path.insert(0, str(Path(__file__).parent))
-import auth_me as common
 
 SECRET = "bench-app-secret-" + "x" * 16
 PHONE_NUMBER_ID = "109000000000001"
@@ -69,15 +63,6 @@ def payload() -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def lua_script(body: bytes, signature: str) -> str:
-    return (
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body.decode())}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["X-Hub-Signature-256"] = "sha256={signature}"\n'
-    )
-
-
 def set_up_integration(base: str, email: str, password: str) -> None:
     with httpx.Client(base_url=base, timeout=30) as client:
         token = client.post(
@@ -108,49 +93,33 @@ def set_up_integration(base: str, email: str, password: str) -> None:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise common.BenchError("wrk is not installed: apt-get install -y wrk")
-    server_dsn = args.database_url
-    name = f"omnistream_ack_{secrets.token_hex(4)}"
-    pg_version = asyncio.run(common.create_database(server_dsn, name))
-    dsn = common.with_database(server_dsn, name)
-    workdir = Path(tempfile.mkdtemp(prefix="omnistream-ack-"))
-    try:
-        port = common.free_port()
-        base = f"http://127.0.0.1:{port}"
-        with common.running_server(dsn, port, workdir) as (proc, log_path):
-            common.wait_ready(base, proc, log_path, 60)
-            email, password = common.admin_credentials(log_path)
+    harness.wrk_path()  # fail before anything starts
+    server_dsn = harness.server_dsn(args.database_url)
+    port = harness.free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        harness.work_folder("omnistream-ack-") as workdir,
+        harness.scratch_database(server_dsn, "omnistream_ack") as db,
+    ):
+        with harness.serve(db.dsn, port, workdir) as server:
+            email, password = harness.admin_credentials(server.log_path)
             set_up_integration(base, email, password)
+            reference = harness.hello_reference(base, args.reference_duration)
             body = payload()
             signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
             script = workdir / "post.lua"
-            script.write_text(lua_script(body, signature))
-            cmd = [
-                wrk,
-                "-t2",
-                f"-c{args.connections}",
-                f"-d{args.duration}s",
-                "--latency",
-                "--timeout",
-                "5s",
-                "-s",
-                str(script),
-                f"{base}/webhooks/meta",
-            ]
-            subprocess.run([*cmd[:3], "-d3s", *cmd[4:]], capture_output=True, check=True)  # warm-up
-            cpu0 = common._proc_cpu_seconds(proc.pid)
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            cpu = common._proc_cpu_seconds(proc.pid) - cpu0
-            result = common.parse_wrk(out)
-        stored = asyncio.run(_count(dsn))
-    finally:
-        asyncio.run(common.drop_database(server_dsn, name))
-        shutil.rmtree(workdir, ignore_errors=True)
+            headers = {"Content-Type": "application/json"}
+            headers["X-Hub-Signature-256"] = f"sha256={signature}"
+            script.write_text(harness.lua_post(body, headers))
+            wrk = {"connections": args.connections, "threads": 2, "script": script}
+            url = f"{base}/webhooks/meta"
+            harness.run_wrk(url, seconds=3, **wrk)  # warm-up
+            result = harness.run_wrk(url, seconds=args.duration, server_pid=server.pid, **wrk)
+        stored = asyncio.run(_count(db.dsn))
     return {
         "benchmark": "webhook_ack",
-        "machine": common.machine_info(pg_version, 0.0),
+        "machine": harness.machine_facts(db.postgres_version),
+        "reference": reference,
         "settings": {
             "connections": args.connections,
             "threads": 2,
@@ -164,7 +133,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": result.p99_ms,
         "requests": result.requests,
         "non_2xx": result.non_2xx,
-        "server_cpu_us_per_request": round(cpu / max(1, result.requests) * 1e6, 1),
+        "server_cpu_us_per_request": result.server_cpu_us_per_request,
         "audit_rows_stored": stored,
         "target": {
             "acknowledged_per_s_at_least": 3000,
@@ -175,9 +144,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _count(dsn: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
+    conn = await harness.connect(dsn)
     try:
         value: int = await conn.fetchval("SELECT count(*) FROM webhook_audit WHERE signature_valid")
         return value
@@ -185,14 +152,10 @@ async def _count(dsn: str) -> int:
         await conn.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    print(json.dumps(bench(parser.parse_args()), indent=2))
-    return 0
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = harness.parser(__doc__, harness.wrk_options(), harness.server_options())
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(harness.main(bench, parse_args()))
