@@ -13,6 +13,7 @@ from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.events import queries as event_queries
 from omnistream.inbound import queries as inbound_queries
+from omnistream.inbound import rejection_queries
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_LOCK_ID = 0x6F6D6E69686B7031  # one worker at a time runs a tick
@@ -30,7 +31,7 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
         )
         events = await event_queries.purge_published(tx.conn, settings.event_retention_hours)
         webhooks = await inbound_queries.purge_audit(tx.conn, settings.webhook_audit_retention_days)
-        rejections = await inbound_queries.purge_rejection_counts(
+        rejections = await rejection_queries.purge_rejection_counts(
             tx.conn, settings.webhook_audit_retention_days
         )
     return {

@@ -20,7 +20,7 @@ import logging
 from starlette.types import Scope
 
 from omnistream.context import AppContext
-from omnistream.inbound import queries
+from omnistream.inbound import rejection_queries
 
 log = logging.getLogger(__name__)
 REJECTED_BODY_BYTES = 4096  # what a kept refusal stores of its body, for diagnosis
@@ -45,7 +45,7 @@ async def record_rejection(
     per_minute = settings.webhook_rejected_samples_per_minute
     source = source_of(scope)
     async with ctx.pool.acquire() as conn:
-        row = await queries.reject(
+        row = await rejection_queries.reject(
             conn,
             source,
             headers,
