@@ -1,5 +1,6 @@
 // The right pane: who the customer is (name, phone, email, channel ids), their other
-// conversations, and an edit form that shows the server's field errors.
+// conversations, and an edit form that shows the server's field errors. Contact and
+// conversation events keep it current (also while it loads or while the form is open).
 import { app, navigate, reportError } from "../app.js";
 import { get, patch } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -7,6 +8,7 @@ import { field, submit } from "../forms.js";
 import { formatRelative, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon } from "../icons.js";
 import { contactLabel, initials } from "./list.js";
+import { newer } from "./visibility.js";
 
 export class ContactPanel {
   constructor() {
@@ -18,19 +20,23 @@ export class ContactPanel {
 
   clear() {
     this.contact = null;
+    this.loadingId = null;
+    this.editing = false;
     fill(this.body, h("p", { class: "muted pad" }, t("contact.none")));
   }
 
   async show(contactId, conversationId) {
     this.conversationId = conversationId;
     this.loadingId = contactId;
+    this.editing = false;
+    this.arrived = null; // a contact.updated that arrives while this loads
     try {
       const [contact, conversations] = await Promise.all([
         get(`/api/v1/contacts/${contactId}`),
         get(`/api/v1/contacts/${contactId}/conversations`, { limit: 20 }),
       ]);
       if (this.loadingId !== contactId) return;
-      this.contact = contact;
+      this.contact = this.arrived && newer(this.arrived, contact) ? { ...contact, ...this.arrived } : contact;
       this.others = conversations.items;
       this.render();
     } catch (error) {
@@ -39,11 +45,32 @@ export class ContactPanel {
     }
   }
 
-  /** A contact.updated event. */
+  /** A contact changed (an event, or saved here); a merge into it brings more conversations. */
   update(contact) {
-    if (this.contact?.id !== contact.id || this.editing) return;
+    const shown = this.contact?.id ?? this.loadingId;
+    if (contact.merged_contact_id && [contact.id, contact.merged_contact_id].includes(shown)) {
+      this.show(contact.id, this.conversationId);
+      return;
+    }
+    if (shown !== contact.id) return;
+    if (!this.contact) {
+      this.arrived = contact;
+      return;
+    }
+    if (!newer(contact, this.contact)) return;
     this.contact = { ...this.contact, ...contact };
-    this.render();
+    if (!this.editing) this.render(); // the form keeps what is typed; Cancel shows the news
+  }
+
+  /** A conversation changed: one of the contact's others shows its new preview and status. */
+  applyConversation(conversation) {
+    if (!this.contact || conversation.contact_id !== this.contact.id) return;
+    if (conversation.id === this.conversationId) return;
+    const known = this.others.find((o) => o.id === conversation.id);
+    if (known && !newer(conversation, known)) return;
+    this.others = [{ ...known, ...conversation }, ...this.others.filter((o) => o !== known)]
+      .sort((a, b) => Date.parse(b.last_message_at) - Date.parse(a.last_message_at));
+    if (!this.editing) this.render();
   }
 
   render() {
@@ -126,9 +153,8 @@ export class ContactPanel {
       const updated = await submit(form, () => patch(`/api/v1/contacts/${c.id}`, changes));
       if (updated) {
         this.editing = false;
-        this.contact = updated;
         this.render();
-        this.onSaved?.(updated);
+        this.onSaved?.(updated); // comes back to update(), as for everyone else's edits
       }
     });
     fill(this.body, h("h2", { class: "pad-top" }, t("contact.edit")), form);

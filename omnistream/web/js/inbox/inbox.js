@@ -39,7 +39,13 @@ export function mount(container, app) {
     localStorage.setItem(CONTACT_PANEL, now ? "hidden" : "shown");
   }
 
-  contact.onSaved = (updated) => list.updateContact(updated);
+  /** A contact changed: every place showing it follows (list rows, header, panel). */
+  function applyContact(updated) {
+    list.updateContact(updated);
+    thread.applyContact(updated);
+    contact.update(updated);
+  }
+  contact.onSaved = applyContact;
   // Read the list once the live stream is positioned, so no change falls in between.
   const settled = new Promise((resolve) => setTimeout(resolve, 1500));
   Promise.race([app.live.firstReady, settled]).then(() => list.reload());
@@ -73,10 +79,14 @@ export function mount(container, app) {
     if (data.conversation) {
       list.applyConversation(data.conversation);
       list.refreshCounts();
+      contact.applyConversation(data.conversation);
     }
-    if (event.type.startsWith("contact.")) {
-      list.updateContact(data);
-      contact.update(data);
+    if (event.type === "contact.updated" || event.type === "contact.merged") applyContact(data);
+    if (event.type === "contact.deleted") {
+      // Its conversations were deleted with it (no event of their own).
+      list.dropContact(data.id);
+      list.refreshCounts();
+      thread.contactDeleted(data);
     }
     thread.applyEvent(event);
     if (event.type === "message.created" && data.message.direction === "inbound") {

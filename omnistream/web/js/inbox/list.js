@@ -406,11 +406,21 @@ export class ConversationList {
     this.cache.delete(conversationId);
   }
 
+  /** A contact changed, or another one was merged into it (its conversations moved here). */
   updateContact(contact) {
     for (const item of this.cache.values()) {
-      if (item.contact_id !== contact.id) continue;
+      if (item.contact_id !== contact.id && item.contact_id !== contact.merged_contact_id) continue;
+      if (item.contact_id === contact.id && item.contact.updated_at && !newer(contact, item.contact)) continue;
+      item.contact_id = contact.id;
       item.contact = { ...item.contact, ...contact };
       if (this.rows.has(item.id)) this.renderRow(item);
+    }
+  }
+
+  /** A deleted contact's conversations went with it. */
+  dropContact(contactId) {
+    for (const item of [...this.cache.values()]) {
+      if (item.contact_id === contactId) this.forget(item.id);
     }
   }
 

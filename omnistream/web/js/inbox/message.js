@@ -126,6 +126,13 @@ function body(message) {
   }
 }
 
+const RANK = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4, received: 0 };
+
+/** Whether a message's state from an HTTP answer is not older than the one shown. */
+export function movesForward(incoming, known) {
+  return RANK[incoming.status] >= RANK[known.status] || incoming.attempts > known.attempts;
+}
+
 export function ticks(message) {
   if (message.direction !== "outbound") return null;
   const status = message.status;
@@ -186,6 +193,32 @@ export function renderNote(note, { onDelete } = {}) {
     ),
     h("p", { class: "note-body" }, note.body),
   );
+}
+
+const EVENT_ACTIONS = {
+  "conversation.transferred": "transferred",
+  "conversation.resolved": "resolved",
+  "conversation.reopened": "reopened",
+};
+
+/** A history entry ({action, agent_id, agent_name, details, created_at}) from an event. */
+export function systemEntry(event) {
+  const actor = event.actor || {};
+  const byAgent = actor.type === "agent";
+  let action = EVENT_ACTIONS[event.type];
+  if (event.type === "conversation.assigned") {
+    const { agent_id: to } = event.data;
+    action = to === null ? "unassigned" : byAgent && actor.id === to ? "taken" : "assigned";
+  }
+  if (!action) return null;
+  return {
+    id: event.id,
+    action,
+    agent_id: byAgent ? actor.id : null,
+    agent_name: byAgent ? actor.name : null,
+    details: event.data,
+    created_at: event.occurred_at,
+  };
 }
 
 /** A system line's sentence from a history entry {action, agent_id, agent_name, details}. */

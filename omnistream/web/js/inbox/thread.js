@@ -1,6 +1,7 @@
 // The centre pane: one conversation's header and actions, its timeline (messages, notes and
 // system lines merged by time, with day separators; older messages load on scroll up), the
-// composer, and live updates from events.
+// composer, and live updates from events. Each piece of state has one render path: a bubble
+// is drawn again from its message, the header from the conversation (with its contact).
 import { agentName, app, divisionName, reportError } from "../app.js";
 import { del, get, post } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -10,36 +11,11 @@ import { CHANNEL_NAMES, channelIcon, icon } from "../icons.js";
 import * as actions from "./actions.js";
 import { Composer } from "./composer.js";
 import { contactLabel, initials } from "./list.js";
-import { renderMessage, renderNote, renderSystem } from "./message.js";
+import { movesForward, renderMessage, renderNote, renderSystem, systemEntry } from "./message.js";
+import { loadScheduled, renderScheduledFailure, ScheduledSection } from "./scheduled.js";
 import { canSee, newer } from "./visibility.js";
 
 const PAGE = 50;
-const RANK = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4, received: 0 };
-const EVENT_ACTIONS = {
-  "conversation.transferred": "transferred",
-  "conversation.resolved": "resolved",
-  "conversation.reopened": "reopened",
-};
-
-/** A history entry ({action, agent_id, agent_name, details, created_at}) from an event. */
-function systemEntry(event) {
-  const actor = event.actor || {};
-  const byAgent = actor.type === "agent";
-  let action = EVENT_ACTIONS[event.type];
-  if (event.type === "conversation.assigned") {
-    const { agent_id: to } = event.data;
-    action = to === null ? "unassigned" : byAgent && actor.id === to ? "taken" : "assigned";
-  }
-  if (!action) return null;
-  return {
-    id: event.id,
-    action,
-    agent_id: byAgent ? actor.id : null,
-    agent_name: byAgent ? actor.name : null,
-    details: event.data,
-    created_at: event.occurred_at,
-  };
-}
 
 export class Thread {
   constructor({ onToggleContact, onGone, onChange }) {
@@ -48,6 +24,7 @@ export class Thread {
     this.onChange = onChange; // the server's answer to an action or read mark (list updates)
     this.conversation = null;
     this.entries = new Map(); // key -> {key, kind, at (ms), data}
+    this.scheduled = new ScheduledSection(); // the pending scheduled messages, after the rest
     this.cursor = null;
     this.loadingOlder = false;
     this.composer = new Composer({
@@ -91,17 +68,19 @@ export class Thread {
     this.early = []; // events about it that arrive while it loads, applied after
     this.el.classList.remove("empty");
     this.entries.clear();
+    this.scheduled.reset();
     this.cursor = null;
     fill(this.head, h("p", { class: "muted" }, t("state.loading")));
     fill(this.timeline);
     this.composer.el.hidden = true;
-    let conversation, messages, notes, history;
+    let conversation, messages, notes, history, scheduled;
     try {
-      [conversation, messages, notes, history] = await Promise.all([
+      [conversation, messages, notes, history, scheduled] = await Promise.all([
         get(`/api/v1/conversations/${id}`),
         get(`/api/v1/conversations/${id}/messages`, { limit: PAGE }),
         get(`/api/v1/conversations/${id}/notes`, { limit: 200 }),
         get(`/api/v1/conversations/${id}/history`).catch(() => []),
+        loadScheduled(id).catch(() => ({ pending: [], failed: [] })),
       ]);
     } catch (error) {
       if (this.openId !== id) return;
@@ -116,6 +95,8 @@ export class Thread {
     for (const m of messages.items) this.put("message", m);
     for (const n of notes.items) this.put("note", n);
     for (const entry of history) this.put("system", entry);
+    for (const item of scheduled.failed) this.put("scheduled", item);
+    for (const item of scheduled.pending) this.scheduled.apply(item);
     this.cursor = messages.next_cursor;
     this.renderHead();
     this.renderTimeline();
@@ -126,7 +107,6 @@ export class Thread {
     this.observer.observe(this.topSentinel);
     for (const event of this.early.splice(0)) this.applyEvent(event);
     if (this.conversation.unread_count > 0) this.markRead();
-    document.title = `${contactLabel(conversation.contact)} · OmniStream`;
   }
 
   async loadOlder() {
@@ -187,6 +167,7 @@ export class Thread {
           h("button", { type: "button", class: resolved ? "" : "success", onclick: run(() => actions.setStatus(c, !resolved)) }, t(resolved ? "actions.reopen" : "actions.resolve")),
         ]
       : [];
+    document.title = `${contactLabel(c.contact)} · OmniStream`;
     fill(
       this.head,
       h("div", { class: "avatar", "aria-hidden": "true" }, initials(c.contact?.name), channelIcon(c.channel)),
@@ -219,7 +200,7 @@ export class Thread {
   updateConversation(conversation) {
     if (!this.conversation || conversation.id !== this.conversation.id) return;
     if (!newer(conversation, this.conversation)) return;
-    const merged = { ...this.conversation, ...conversation };
+    const merged = { ...this.conversation, ...conversation, contact: this.conversation.contact };
     if (merged.assigned_agent_id !== this.conversation.assigned_agent_id) {
       merged.assigned_agent_name = agentName(merged.assigned_agent_id);
     }
@@ -232,16 +213,32 @@ export class Thread {
     this.composer.setConversation(merged);
   }
 
+  /** A contact changed (edited here or elsewhere, or another contact merged into it). */
+  applyContact(contact) {
+    const c = this.conversation;
+    if (!c || (c.contact_id !== contact.id && c.contact_id !== contact.merged_contact_id)) return;
+    const known = c.contact_id === contact.id ? c.contact : null;
+    if (known?.updated_at && !newer(contact, known)) return;
+    this.conversation = { ...c, contact_id: contact.id, contact: { ...c.contact, ...contact } };
+    this.renderHead();
+  }
+
+  /** The contact was deleted, and its conversations with it. */
+  contactDeleted(contact) {
+    if (this.conversation?.contact_id === contact.id) this.onGone(this.conversation);
+  }
+
   // Timeline -----------------------------------------------------------------------------------
 
-  put(kind, data) {
+  /**
+   * Records an entry's new state. Live events arrive in seq order, so the last one is the
+   * truth and always applies (a retry takes a failed message back to pending); an HTTP
+   * answer, which may race the events, only moves a message forward.
+   */
+  put(kind, data, { live = false } = {}) {
     const key = `${kind}:${data.id}`;
     const known = this.entries.get(key);
-    if (kind === "message" && known) {
-      const old = known.data;
-      const forward = RANK[data.status] >= RANK[old.status] || data.attempts > old.attempts;
-      if (!forward) return null;
-    }
+    if (kind === "message" && known && !live && !movesForward(data, known.data)) return null;
     if (kind === "system" && !known) {
       // The same change from the history and from its live event: same action and time.
       const at = Date.parse(data.created_at);
@@ -249,7 +246,8 @@ export class Thread {
         if (e.kind === "system" && e.data.action === data.action && Math.abs(e.at - at) < 1000) return null;
       }
     }
-    const entry = { key, kind, at: Date.parse(data.created_at), data };
+    const at = Date.parse(kind === "scheduled" ? data.processed_at : data.created_at);
+    const entry = { key, kind, at, data };
     this.entries.set(key, entry);
     return entry;
   }
@@ -270,6 +268,7 @@ export class Thread {
       const mine = entry.data.agent_id === app.me.id || app.me.role === "admin";
       return renderNote(entry.data, { onDelete: mine && app.can("conversations.work") ? (n) => this.deleteNote(n) : null });
     }
+    if (entry.kind === "scheduled") return renderScheduledFailure(entry.data);
     return renderSystem(entry.data);
   }
 
@@ -286,7 +285,7 @@ export class Thread {
       entry.el = this.element(entry);
       nodes.push(entry.el);
     }
-    fill(this.timeline, nodes);
+    fill(this.timeline, nodes, this.scheduled.el);
   }
 
   atBottom() {
@@ -298,11 +297,11 @@ export class Thread {
   }
 
   /** Adds or updates an entry; appends in place when it is the newest, else re-renders. */
-  addEntry(kind, data) {
+  addEntry(kind, data, { live = false } = {}) {
     if (!this.conversation) return;
     const stick = this.atBottom();
     const known = this.entries.get(`${kind}:${data.id}`);
-    const entry = this.put(kind, data);
+    const entry = this.put(kind, data, { live });
     if (!entry) return;
     if (known?.el?.isConnected) {
       entry.el = this.element(entry);
@@ -311,11 +310,12 @@ export class Thread {
       const all = this.sorted();
       if (all.at(-1) === entry) {
         const previous = all.at(-2);
+        // Before the scheduled section, which stays last.
         if (!previous || dayKey(previous.at) !== dayKey(entry.at)) {
-          this.timeline.append(h("div", { class: "day-separator", role: "separator" }, h("span", {}, formatDay(entry.at))));
+          this.scheduled.el.before(h("div", { class: "day-separator", role: "separator" }, h("span", {}, formatDay(entry.at))));
         }
         entry.el = this.element(entry);
-        this.timeline.append(entry.el);
+        this.scheduled.el.before(entry.el);
       } else {
         this.renderTimeline();
       }
@@ -323,13 +323,17 @@ export class Thread {
     if (stick || kind !== "message" || data.direction === "outbound") this.scrollToEnd();
   }
 
-  addMessage(message) {
-    this.addEntry("message", message);
+  addMessage(message, { live = false } = {}) {
+    this.addEntry("message", message, { live });
   }
 
   async retry(message) {
+    const key = `message:${message.id}`;
+    const failed = this.entries.get(key)?.data;
     try {
-      this.addMessage(await post(`/api/v1/messages/${message.id}/retry`));
+      const answer = await post(`/api/v1/messages/${message.id}/retry`);
+      // The answer is newer than the failed state it retried, unless an event came since.
+      this.addMessage(answer, { live: this.entries.get(key)?.data === failed });
     } catch (error) {
       toast(describe(error), "error");
     }
@@ -354,9 +358,18 @@ export class Thread {
 
   // Live events ----------------------------------------------------------------------------------
 
+  /** A scheduled message's new state: pending ones in their section, failed ones a line. */
+  applyScheduled(item, { live = false } = {}) {
+    const stick = this.atBottom();
+    this.scheduled.apply(item, { live });
+    if (item.status === "failed") this.addEntry("scheduled", item, { live });
+    else if (stick) this.scrollToEnd();
+  }
+
   applyEvent(event) {
     const data = event.data || {};
-    const conversationId = data.conversation?.id || data.message?.conversation_id || data.note?.conversation_id;
+    const conversationId = data.conversation?.id || data.message?.conversation_id ||
+      data.note?.conversation_id || data.scheduled_message?.conversation_id;
     if (!conversationId) return;
     if (conversationId === this.openId && this.conversation?.id !== this.openId) {
       this.early.push(event); // still loading
@@ -365,11 +378,12 @@ export class Thread {
     if (conversationId !== this.conversation?.id) return;
     switch (event.type) {
       case "message.created":
-        this.addMessage(data.message);
+        this.addMessage(data.message, { live: true });
         if (data.message.direction === "inbound" && document.visibilityState === "visible") this.markRead();
         break;
       case "message.updated":
-        this.addMessage(data.message);
+        // One not loaded (older than the loaded pages) is read fresh when scrolled to.
+        if (this.entries.has(`message:${data.message.id}`)) this.addMessage(data.message, { live: true });
         break;
       case "note.created":
         this.addEntry("note", data.note);
@@ -378,6 +392,7 @@ export class Thread {
         this.removeNote(data.note.id);
         break;
       default:
+        if (event.type.startsWith("scheduled_message.")) this.applyScheduled(data.scheduled_message, { live: true });
         break;
     }
     if (data.conversation) {
