@@ -243,7 +243,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     ):
         email, password = harness.admin_credentials(server.log_path)
         ack.set_up_integration(base, email, password)
-        reference = harness.hello_reference(base, args.reference_duration)
+        reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)
         count = args.rate * args.duration
         console.print(f"building {count:,} signed webhooks")
         built = requests(count, args.contacts, port)

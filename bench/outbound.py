@@ -27,23 +27,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import harness
 import httpx
-from inbox_common import DEFAULT_SERVER, BenchError, console, machine_info, with_database
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
@@ -55,20 +49,6 @@ PHONE_ID = "109000000000001"
 TOKEN = "bench-whatsapp-token"
 APP_SECRET = "bench-app-secret"
 SECRET_KEY = "bench-outbound-" + "k" * 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def max_in_window(times: list[float], width: float = 1.0) -> int:
@@ -148,34 +128,16 @@ async def sent_count(dsn: str) -> dict[str, int]:
     return {r["status"]: r["n"] for r in rows}
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+def sandbox_config(messages: int) -> dict[str, Any]:
+    """One WhatsApp account; the recording holds every send of the run."""
+    account = {"channel": "whatsapp", "external_id": PHONE_ID}
+    account |= {"access_token": TOKEN, "app_secret": APP_SECRET}
+    return {"record_limit": 10 * messages + 100, "accounts": [account]}
 
 
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)  # the worker stops on it; py-spy then writes its profile
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def wait_sandbox(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"the sandbox exited: {log.read_text()[-1500:]}")
-        try:
-            if httpx.get(f"{url}/_sandbox/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise BenchError("the sandbox did not start")
+def worker_env(dsn: str, work: Path) -> dict[str, str]:
+    """A worker that can open the sealed credentials and send to the sandbox on loopback."""
+    return harness.omnistream_env(dsn, None, work, secret_key=SECRET_KEY, allow_private_urls="true")
 
 
 def figures(url: str, messages: int) -> dict[str, Any]:
@@ -207,152 +169,79 @@ def figures(url: str, messages: int) -> dict[str, Any]:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    name = f"omnistream_bench_out_{secrets.token_hex(4)}"
-    dsn = with_database(args.database_url, name)
-    work = Path(tempfile.mkdtemp(prefix="omnistream-bench-out-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    omnistream = str(Path(sys.executable).parent / "omnistream")
-    sandbox = None
-    workers: list[subprocess.Popen[bytes]] = []
-    asyncio.run(_create(args.database_url, name))
-    try:
-        config = work / "sandbox.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "record_limit": 10 * args.messages + 100,
-                    "accounts": [
-                        {
-                            "channel": "whatsapp",
-                            "external_id": PHONE_ID,
-                            "access_token": TOKEN,
-                            "app_secret": APP_SECRET,
-                        }
-                    ],
-                }
-            )
+    server_dsn = harness.server_dsn(args.database_url)
+    with (
+        harness.work_folder("omnistream-bench-out-") as work,
+        harness.scratch_database(server_dsn, "omnistream_bench_out") as db,
+        harness.sandbox(work, sandbox_config(args.messages)) as sandbox,
+        ExitStack() as workers_stack,
+    ):
+        harness.console.print(f"seeding {args.messages} pending messages (rate {args.rate}/s)")
+        asyncio.run(seed(db.dsn, args.messages, args.rate, sandbox.url))
+        info = harness.machine_info_of(db.dsn)
+        reference = harness.reference_on(
+            db.dsn, work, args.reference_duration, secret_key=SECRET_KEY
         )
-        sandbox_log, worker_log = work / "sandbox.log", work / "worker.log"
-        env = {**os.environ, "OMNISTREAM_LOG_LEVEL": "WARNING"}
-        sandbox = start(
-            [omnistream, "sandbox", "--port", str(port), "--instant", "--config", str(config)],
-            env,
-            sandbox_log,
-        )
-        wait_sandbox(url, sandbox, sandbox_log)
-        console.print(f"seeding {args.messages} pending messages (rate {args.rate}/s)")
-        asyncio.run(seed(dsn, args.messages, args.rate, url))
-        info = asyncio.run(_machine(dsn))
-        worker_env = {
-            **env,
-            "DATABASE_URL": dsn,
-            "OMNISTREAM_SECRET_KEY": SECRET_KEY,
-            "OMNISTREAM_DATA_DIR": str(work / "data"),
-            "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
-        }
-        console.print(f"starting {args.workers} worker(s)")
+        harness.console.print(f"starting {args.workers} worker(s)")
         started = time.monotonic()
-        command = [omnistream, "worker"]
-        if args.profile:  # py-spy samples the worker into a raw (collapsed stacks) file
-            spy = str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
-        workers = [start(command, worker_env, worker_log) for _ in range(args.workers)]
-        sandbox_cpu = proc_cpu_seconds(sandbox.pid)
+        env = worker_env(db.dsn, work)
+        workers = [
+            workers_stack.enter_context(
+                harness.omnistream(["worker"], env, work, "worker", profile=args.profile)
+            )
+            for _ in range(args.workers)
+        ]
+        sandbox_cpu = harness.proc_cpu_seconds(sandbox.pid)
         deadline = started + args.timeout
         while True:
-            counts = asyncio.run(sent_count(dsn))
+            counts = asyncio.run(sent_count(db.dsn))
             if counts.get("sent", 0) + counts.get("failed", 0) >= args.messages:
                 break
-            if any(w.poll() is not None for w in workers):
-                raise BenchError(f"the worker exited: {worker_log.read_text()[-1500:]}")
+            for worker in workers:
+                worker.check_alive()
             if time.monotonic() > deadline:
-                raise BenchError(f"not done after {args.timeout} s: {counts}")
+                raise harness.BenchError(f"not done after {args.timeout} s: {counts}")
             time.sleep(0.25)
         wall = time.monotonic() - started
-        worker_cpu = sum(proc_cpu_seconds(w.pid) for w in workers)
-        sandbox_cpu = proc_cpu_seconds(sandbox.pid) - sandbox_cpu
-        result = figures(url, args.messages)
-        return {
-            "benchmark": "outbound",
-            "machine": info,
-            "messages": args.messages,
-            "rate_limit_per_s": args.rate,
-            "workers": args.workers,
-            **{k: v for k, v in result.items() if k != "per_second"},
-            "statuses": counts,
-            "wall_s_from_worker_start": round(wall, 2),
-            "worker_cpu_s": round(worker_cpu, 2),
-            "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
-            "sandbox_cpu_us_per_message": round(sandbox_cpu / args.messages * 1e6),
-            # The limiter's ceiling is the configured rate itself: "at least the rate" can
-            # only hold with equality, so met = within 1% of it, never above it.
-            "met": bool(
-                result["sustained_per_s"]
-                and result["sustained_per_s"] >= 0.99 * args.rate
-                and result["max_per_second_aligned"] <= args.rate
-                and result["duplicates"] == 0
-                and result["sent"] == args.messages
-            ),
-            "per_second": result["per_second"],
-        }
-    finally:
-        for proc in workers:
-            stop(proc)
-        stop(sandbox)
-        asyncio.run(_drop(args.database_url, name))
-
-
-async def _create(server: str, name: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop(server: str, name: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def _machine(dsn: str) -> dict[str, Any]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await machine_info(conn)
-    finally:
-        await conn.close()
+        worker_cpu = sum(harness.proc_cpu_seconds(w.pid) for w in workers)
+        sandbox_cpu = harness.proc_cpu_seconds(sandbox.pid) - sandbox_cpu
+        result = figures(sandbox.url, args.messages)
+    return {
+        "benchmark": "outbound",
+        "machine": info,
+        "reference": reference,
+        "messages": args.messages,
+        "rate_limit_per_s": args.rate,
+        "workers": args.workers,
+        **{k: v for k, v in result.items() if k != "per_second"},
+        "statuses": counts,
+        "wall_s_from_worker_start": round(wall, 2),
+        "worker_cpu_s": round(worker_cpu, 2),
+        "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
+        "sandbox_cpu_us_per_message": round(sandbox_cpu / args.messages * 1e6),
+        # The limiter's ceiling is the configured rate itself: "at least the rate" can
+        # only hold with equality, so met = within 1% of it, never above it.
+        "met": bool(
+            result["sustained_per_s"]
+            and result["sustained_per_s"] >= 0.99 * args.rate
+            and result["max_per_second_aligned"] <= args.rate
+            and result["duplicates"] == 0
+            and result["sent"] == args.messages
+        ),
+        "per_second": result["per_second"],
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.parser(
+        __doc__, harness.server_options(default=harness.DEFAULT_SERVER), harness.profile_options()
+    )
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=1000, help="send_rate_per_second (1-1000)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the rate")
-    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="any database on the server")
-    parser.add_argument("--profile", help="write a py-spy profile of the worker (collapsed stacks)")
     return parser.parse_args(argv)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]bench failed:[/] {exc}", highlight=False)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0 if result["met"] else 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(harness.main(bench, parse_args(), exit_code=lambda r: 0 if r["met"] else 2))

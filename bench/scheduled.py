@@ -31,37 +31,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import secrets
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import harness
 import httpx
-from inbox_common import DEFAULT_SERVER, BenchError, console, with_database
-from outbound import (
-    APP_SECRET,
-    PHONE_ID,
-    SECRET_KEY,
-    TOKEN,
-    _create,
-    _drop,
-    _machine,
-    free_port,
-    proc_cpu_seconds,
-    start,
-    stop,
-    wait_sandbox,
-    whatsapp_account,
-)
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from outbound import PHONE_ID, SECRET_KEY, sandbox_config, whatsapp_account, worker_env
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
@@ -208,131 +187,88 @@ def figures(url: str, args: argparse.Namespace, db: dict[str, Any]) -> dict[str,
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    name = f"omnistream_bench_sched_{secrets.token_hex(4)}"
-    dsn = with_database(args.database_url, name)
-    work = Path(tempfile.mkdtemp(prefix="omnistream-bench-sched-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    omnistream = str(Path(sys.executable).parent / "omnistream")
-    sandbox = worker = None
-    asyncio.run(_create(args.database_url, name))
-    try:
-        config = work / "sandbox.json"
-        account = {"channel": "whatsapp", "external_id": PHONE_ID}
-        account |= {"access_token": TOKEN, "app_secret": APP_SECRET}
-        config.write_text(
-            json.dumps({"record_limit": 10 * args.messages + 100, "accounts": [account]})
+    server_dsn = harness.server_dsn(args.database_url)
+    with (
+        harness.work_folder("omnistream-bench-sched-") as work,
+        harness.scratch_database(server_dsn, "omnistream_bench_sched") as db,
+        harness.sandbox(work, sandbox_config(args.messages)) as sandbox,
+    ):
+        reference = harness.reference_on(
+            db.dsn, work, args.reference_duration, secret_key=SECRET_KEY
         )
-        sandbox_log, worker_log = work / "sandbox.log", work / "worker.log"
-        env = {**os.environ, "OMNISTREAM_LOG_LEVEL": "WARNING"}
-        sandbox = start(
-            [omnistream, "sandbox", "--port", str(port), "--instant", "--config", str(config)],
-            env,
-            sandbox_log,
-        )
-        wait_sandbox(url, sandbox, sandbox_log)
-        console.print(
+        harness.console.print(
             f"seeding {args.messages} scheduled messages, due over {args.spread:g} s "
             f"starting in {args.lead:g} s (account rate {args.rate}/s)"
         )
-        first_due = asyncio.run(seed(dsn, args, url))
-        info = asyncio.run(_machine(dsn))
-        worker_env = {
-            **env,
-            "DATABASE_URL": dsn,
-            "OMNISTREAM_SECRET_KEY": SECRET_KEY,
-            "OMNISTREAM_DATA_DIR": str(work / "data"),
-            "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
-        }
-        command = [omnistream, "worker"]
-        if args.profile:  # py-spy samples the worker into a raw (collapsed stacks) file
-            spy = str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "-r", "250", "-f", "raw", "-o", args.profile, "--", *command]
-        worker = start(command, worker_env, worker_log)
-        cpu_before = proc_cpu_seconds(worker.pid)
-        deadline = time.time() + args.lead + args.spread + args.timeout
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            handled = bar.add_task("scheduled handled", total=args.messages)
-            sent = bar.add_task("messages sent", total=args.messages)
-            while True:
-                counts = asyncio.run(progress_counts(dsn))
-                done = counts.get("scheduled_sent", 0) + counts.get("scheduled_failed", 0)
-                out = counts.get("message_sent", 0) + counts.get("message_failed", 0)
-                bar.update(handled, completed=done)
-                bar.update(sent, completed=out)
-                if done >= args.messages and out >= counts.get("scheduled_sent", 0):
-                    break
-                if worker.poll() is not None:
-                    raise BenchError(f"the worker exited: {worker_log.read_text()[-1500:]}")
-                if time.time() > deadline:
-                    raise BenchError(f"not done in time: {counts}")
-                time.sleep(0.25)
-        worker_cpu = proc_cpu_seconds(worker.pid) - cpu_before
-        load_end = round(os.getloadavg()[0], 2)
-        db = asyncio.run(from_database(dsn))
-        result = figures(url, args, db)
-        duplicates = result["duplicates_sandbox"] + db["shared_message_ids"]
-        return {
-            "benchmark": "scheduled",
-            "machine": {**info, "load_avg_1m_at_end": load_end},
-            "messages": args.messages,
-            "spread_s": args.spread,
-            "rate_limit_per_s": args.rate,
-            "first_due_epoch": round(first_due, 3),
-            **result,
-            "messages_in_db": db["messages"],
-            "flagged_late": db["late"],
-            "scheduled_ticks": db["ticks"],
-            "duplicates": duplicates,
-            "statuses": counts,
-            "worker_cpu_s": round(worker_cpu, 2),
-            "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
-            "met": bool(
-                result["within_30s"] == args.messages
-                and result["distinct_messages_accepted"] == args.messages
-                and duplicates == 0
-                and db["messages"] == args.messages
-            ),
-        }
-    finally:
-        stop(worker)
-        stop(sandbox)
-        asyncio.run(_drop(args.database_url, name))
+        first_due = asyncio.run(seed(db.dsn, args, sandbox.url))
+        info = harness.machine_info_of(db.dsn)
+        env = worker_env(db.dsn, work)
+        with harness.omnistream(["worker"], env, work, "worker", profile=args.profile) as worker:
+            counts, worker_cpu = wait_until_sent(args, db.dsn, worker)
+        load_end = harness.load_average()
+        found = asyncio.run(from_database(db.dsn))
+        result = figures(sandbox.url, args, found)
+    duplicates = result["duplicates_sandbox"] + found["shared_message_ids"]
+    return {
+        "benchmark": "scheduled",
+        "machine": {**info, "load_avg_1m_at_end": load_end},
+        "reference": reference,
+        "messages": args.messages,
+        "spread_s": args.spread,
+        "rate_limit_per_s": args.rate,
+        "first_due_epoch": round(first_due, 3),
+        **result,
+        "messages_in_db": found["messages"],
+        "flagged_late": found["late"],
+        "scheduled_ticks": found["ticks"],
+        "duplicates": duplicates,
+        "statuses": counts,
+        "worker_cpu_s": round(worker_cpu, 2),
+        "worker_cpu_us_per_message": round(worker_cpu / args.messages * 1e6),
+        "met": bool(
+            result["within_30s"] == args.messages
+            and result["distinct_messages_accepted"] == args.messages
+            and duplicates == 0
+            and found["messages"] == args.messages
+        ),
+    }
+
+
+def wait_until_sent(
+    args: argparse.Namespace, dsn: str, worker: harness.Process
+) -> tuple[dict[str, int], float]:
+    """Until every scheduled message is handled and sent (or failed): the last counts and
+    the worker's CPU seconds meanwhile."""
+    cpu_before = harness.proc_cpu_seconds(worker.pid)
+    deadline = time.time() + args.lead + args.spread + args.timeout
+    with harness.progress(counts=True) as bar:
+        handled = bar.add_task("scheduled handled", total=args.messages)
+        sent = bar.add_task("messages sent", total=args.messages)
+        while True:
+            counts = asyncio.run(progress_counts(dsn))
+            done = counts.get("scheduled_sent", 0) + counts.get("scheduled_failed", 0)
+            out = counts.get("message_sent", 0) + counts.get("message_failed", 0)
+            bar.update(handled, completed=done)
+            bar.update(sent, completed=out)
+            if done >= args.messages and out >= counts.get("scheduled_sent", 0):
+                return counts, harness.proc_cpu_seconds(worker.pid) - cpu_before
+            worker.check_alive()
+            if time.time() > deadline:
+                raise harness.BenchError(f"not done in time: {counts}")
+            time.sleep(0.25)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = harness.parser(
+        __doc__, harness.server_options(default=harness.DEFAULT_SERVER), harness.profile_options()
+    )
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--spread", type=float, default=60.0, help="due times span (s)")
     parser.add_argument("--lead", type=float, default=10.0, help="first due after seeding (s)")
     parser.add_argument("--rate", type=int, default=1000, help="send_rate_per_second (1-1000)")
     parser.add_argument("--timeout", type=float, default=120.0, help="after the last due time")
-    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="any database on the server")
-    parser.add_argument("--profile", help="write a py-spy profile of the worker (collapsed stacks)")
     return parser.parse_args(argv)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]bench failed:[/] {exc}", highlight=False)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0 if result["met"] else 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(harness.main(bench, parse_args(), exit_code=lambda r: 0 if r["met"] else 2))

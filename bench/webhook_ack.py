@@ -104,7 +104,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         with harness.serve(db.dsn, port, workdir) as server:
             email, password = harness.admin_credentials(server.log_path)
             set_up_integration(base, email, password)
-            reference = harness.hello_reference(base, args.reference_duration)
+            reference = harness.hello_reference(
+                base, args.reference_duration, server_pid=server.pid
+            )
             body = payload()
             signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
             script = workdir / "post.lua"

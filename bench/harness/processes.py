@@ -3,6 +3,7 @@ file, waited for, and always stopped (SIGINT, then SIGKILL to the whole group)."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,7 +43,7 @@ def venv_tool(name: str) -> str:
 
 
 def omnistream_env(
-    dsn: str | None, port: int, workdir: Path, **settings: str | None
+    dsn: str | None, port: int | None, workdir: Path, **settings: str | None
 ) -> dict[str, str]:
     """The environment of an `omnistream` process: this one's, without any inherited
     OMNISTREAM_* setting or DATABASE_URL (a figure must not depend on the shell it ran in),
@@ -54,7 +56,7 @@ def omnistream_env(
     }
     base: dict[str, str | None] = {
         "HOST": "127.0.0.1",
-        "PORT": str(port),
+        "PORT": None if port is None else str(port),
         "DATA_DIR": str(workdir / "data"),
         "LOG_LEVEL": "WARNING",
         "ADMIN_EMAIL": ADMIN_EMAIL,
@@ -73,6 +75,7 @@ class Process:
     log_path: Path
     label: str
     ready_s: float | None = None  # set by wait_http
+    url: str = ""  # where it listens, when known
 
     @property
     def pid(self) -> int:
@@ -181,6 +184,22 @@ def serve(
 
 # "  email: x" lines, bare or inside a Rich panel ("│ email: x   │").
 _CREDENTIAL = r"^[\s│|]*{}:\s*(\S+)[\s│|]*$"
+
+
+@contextmanager
+def sandbox(workdir: Path, config: dict[str, Any], *, instant: bool = True) -> Iterator[Process]:
+    """`omnistream sandbox` (the Graph API simulator) on a free port with `config`, ready when
+    entered; --instant is its benchmark mode (every valid send accepted at once)."""
+    port = free_port()
+    path = workdir / "sandbox.json"
+    path.write_text(json.dumps(config))
+    args = ["sandbox", "--port", str(port), "--config", str(path), *(["--instant"] * instant)]
+    env = omnistream_env(None, None, workdir)
+    with omnistream(args, env, workdir, "sandbox") as process:
+        process.url = f"http://127.0.0.1:{port}"
+        with console.status("starting the sandbox"):
+            wait_http(process.url + "/_sandbox/health", process, timeout=20)
+        yield process
 
 
 def admin_credentials(log_path: Path, timeout: float = 15) -> tuple[str, str]:
