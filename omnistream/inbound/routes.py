@@ -4,7 +4,8 @@ X-Hub-Signature-256 of the raw body.
 POST is the hot path: read the body under a cap, check the signature, insert the raw call
 into webhook_audit with the integrations whose app secret signed it (signed_by), answer
 200. No JSON parsing, no validation model: the inbound loop
-parses and applies the payload later (omnistream/inbound/worker.py).
+parses and applies the payload later (omnistream/inbound/worker.py). A refused call is
+counted per source address and minute, and only a sample keeps its body (rejections.py).
 """
 
 from __future__ import annotations
