@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from omnistream.auth.worker import housekeeping_loop
 from omnistream.config import Settings
+from omnistream.contacts.worker import profile_loop
 from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
@@ -27,6 +28,7 @@ LOOPS: dict[str, Loop] = {
     "inbound": inbound_loop,
     "scheduled": scheduled_loop,
     "templates": template_sync_loop,
+    "profiles": profile_loop,
 }
 
 

@@ -30,7 +30,7 @@ import asyncpg
 
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, Tx, transaction
-from omnistream.inbound import queries, service
+from omnistream.inbound import profiles, queries, service
 from omnistream.inbound.accepted import record_from_receipts
 from omnistream.inbound.media import fetch_media
 from omnistream.inbound.model import Parsed, PayloadError
@@ -85,8 +85,12 @@ async def process_batch(
                 outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
         # Sends the channel accepted but the sender never recorded: before their receipts.
         await record_from_receipts(tx, parsed, signed, accounts)
+        senders = [
+            s for i, p in parsed.items() for s in await profiles.senders(p, accounts, signed[i])
+        ]
         await _apply_plain(tx, parsed, signed, accounts, outcomes)
         await _apply_each(tx, rows, parsed, signed, accounts, outcomes)
+        await profiles.mark_due(conn, senders)  # looked up later by contacts/worker.py
         done = [outcomes[i] for i in range(len(rows))]
         await queries.finish(
             conn,

@@ -81,7 +81,9 @@ async def send_message(
     actor: Annotated[Principal, requires(Perm.MESSAGES_SEND)],
 ) -> MessageOut:
     async with transaction(ctx.pool) as tx:
-        row = await service.send(tx, actor, conversation_id, body)
+        row = await service.send(
+            tx, actor, conversation_id, body, assign_on_reply=ctx.settings.assign_on_reply
+        )
     return _out(row)
 
 

@@ -70,7 +70,11 @@ def owner_hint(state: SandboxState, node: str, token: str) -> AccountConfig | No
     if media := state.media.get(node):
         return state.account(media.owner)
     wabas = state.by_waba(node)
-    return wabas[0] if wabas else None
+    if wabas:
+        return wabas[0]
+    # A customer's profile: the token's account they wrote to.
+    knowing = (a for a in state.by_token(token) if (a.external_id, node) in state.customers)
+    return next(knowing, None)
 
 
 async def guard(

@@ -14,7 +14,7 @@ from omnistream.sandbox import ids
 from omnistream.sandbox.config import AccountConfig, ChannelName
 from omnistream.sandbox.errors import status_error
 from omnistream.sandbox.media import cdn_url, store
-from omnistream.sandbox.samples import sample
+from omnistream.sandbox.samples import customer_name, sample
 from omnistream.sandbox.state import Media, SandboxState
 from omnistream.sandbox.webhooks import page_envelope, wa_envelope
 
@@ -52,7 +52,14 @@ class CustomerMessage(BaseModel):
         alias="from", pattern=r"^[0-9A-Za-z_-]{1,64}$", description="wa_id, PSID or IGSID"
     )
     name: str | None = Field(
-        None, max_length=200, description="profile name; default: the last one, else a default"
+        None,
+        max_length=200,
+        description='profile name; default: the last one, else a sample name; "": none',
+    )
+    username: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._]{1,30}$",
+        description="Instagram: the profile's username; default: made from the name",
     )
     type: InboundType = "text"
     text: str | None = Field(None, description="text body; button/quick-reply text")
@@ -225,7 +232,8 @@ def build(
     if m.channel is not None and m.channel != account.channel:
         raise PlayError(f"account {account.external_id} is on {account.channel}, not {m.channel}")
     key = (account.external_id, m.sender)
-    name = m.name or state.customers.get(key) or "Sandbox Customer"
+    known = state.customers.get(key, customer_name(m.sender))
+    name = m.name if m.name is not None else known
     if account.channel == "whatsapp":
         mid = m.message_id or ids.wamid(m.sender, inbound=True)
         msg, media = _wa_message(state, account, m, mid)
@@ -236,5 +244,7 @@ def build(
         event, media = _page_event(state, account, m, mid, base)
         payload = page_envelope(account, [event])
     state.customers[key] = name
+    if m.username:
+        state.usernames[key] = m.username
     state.last_inbound[key] = time.time()
     return payload, mid, media

@@ -24,6 +24,7 @@ from omnistream.sandbox.config import AccountConfig
 from omnistream.sandbox.errors import GraphError, invalid, no_object
 from omnistream.sandbox.media import media_info
 from omnistream.sandbox.page_media import PAGE_MEDIA, check_attachment, check_sender_action
+from omnistream.sandbox.samples import handle
 from omnistream.sandbox.state import Outbound, SandboxState
 from omnistream.sandbox.templates import check_send, page
 from omnistream.sandbox.validate import (
@@ -59,7 +60,6 @@ def phone_info(account: AccountConfig) -> dict[str, Any]:
 
 
 def _node(request: Request, target: Target) -> dict[str, Any]:
-    state = state_of(request)
     account = target.account
     if target.kind == "media" and target.media is not None:
         return media_info(request, target.media)
@@ -72,23 +72,38 @@ def _node(request: Request, target: Target) -> dict[str, Any]:
             "message_template_namespace": f"sandbox_{account.waba}",
         }
     if target.kind == "customer" and target.user is not None:
-        name = state.customers[(account.external_id, target.user)]
-        first, _, last = name.partition(" ")
-        picture = f"{base_url(request)}/cdn/profile/{target.user}.png"
-        if account.channel == "instagram":
-            return {
-                "name": name,
-                "username": name.lower().replace(" ", "."),
-                "profile_pic": picture,
-                "id": target.user,
-            }
-        return {"first_name": first, "last_name": last, "profile_pic": picture, "id": target.user}
+        return _profile(request, account, target.user)
     if account.channel == "whatsapp":
         return phone_info(account)
     info = {"name": account.name, "id": account.external_id}
     if account.channel == "instagram":
         info["username"] = account.name.lower().replace(" ", ".")
     return info
+
+
+def _profile(request: Request, account: AccountConfig, user: str) -> dict[str, Any]:
+    """The User Profile API's answer for a customer who wrote in (customer play)."""
+    state = state_of(request)
+    key = (account.external_id, user)
+    name = state.customers[key]
+    picture = f"{base_url(request)}/cdn/profile/{user}.png"
+    if account.channel == "instagram":
+        body: dict[str, Any] = {"name": name} if name else {}  # Meta may leave it out
+        username = state.usernames.get(key) or handle(name, user)
+        return {**body, "username": username, "profile_pic": picture, "id": user}
+    first, _, last = name.partition(" ")
+    return {"first_name": first, "last_name": last, "profile_pic": picture, "id": user}
+
+
+def no_such_user(state: SandboxState, node: str, token: str) -> GraphError | None:
+    """A page token asking about an id no customer of its pages wrote from: Meta's "cannot
+    be looked up" (blocked, deleted, no consent). None when the node is something else."""
+    if owner_hint(state, node, token) is not None or node in state.media:
+        return None
+    if not any(a.channel != "whatsapp" for a in state.by_token(token)):
+        return None
+    details = "No profile is available for this user (blocked, deleted or no consent)."
+    return GraphError(100, details, message=f"(#100) {details}", subcode=2018218, whatsapp=False)
 
 
 def _fields(body: dict[str, Any], wanted: str | None) -> dict[str, Any]:
@@ -101,10 +116,15 @@ def _fields(body: dict[str, Any], wanted: str | None) -> dict[str, Any]:
 @router.get("/{version}/{node}")
 async def get_node(version: str, node: str, request: Request) -> dict[str, Any]:
     check_version(version)
-    hint = owner_hint(state_of(request), node, token_of(request))
+    state, token = state_of(request), token_of(request)
+    hint = owner_hint(state, node, token)
     note(request, account=hint.external_id if hint else None)
-    await guard(request, hint)
-    target = authorize(request, node)
+    customer = hint is not None and (hint.external_id, node) in state.customers
+    await guard(request, hint, node if customer else None)  # `recipient` faults: that user
+    try:
+        target = authorize(request, node)
+    except GraphError as exc:
+        raise no_such_user(state, node, token) or exc from None
     return _fields(_node(request, target), request.query_params.get("fields"))
 
 

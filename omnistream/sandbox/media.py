@@ -23,7 +23,7 @@ from omnistream.sandbox.access import (
     token_of,
 )
 from omnistream.sandbox.errors import GraphError, bad_token, invalid, no_object
-from omnistream.sandbox.samples import png
+from omnistream.sandbox.samples import avatar
 from omnistream.sandbox.state import Media, SandboxState
 
 router = APIRouter()
@@ -176,4 +176,4 @@ async def cdn(media_id: str, request: Request) -> Response:
 
 @router.get("/cdn/profile/{name}")
 async def profile_picture(name: str) -> Response:
-    return Response(png(), media_type="image/png")
+    return Response(avatar(name.removesuffix(".png")), media_type="image/png")

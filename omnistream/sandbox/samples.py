@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import zlib
 
@@ -71,6 +72,41 @@ def mp4() -> bytes:
 
 def webp() -> bytes:
     return _WEBP
+
+
+# Names of customers who write in without one (customer play), picked by their id.
+NAMES = (
+    "Ana Lima",
+    "Budi Santoso",
+    "Dewi Lestari",
+    "Siti Rahma",
+    "Rizky Pratama",
+    "Putri Anggraini",
+    "Agus Setiawan",
+    "Maya Wijaya",
+    "Joko Susilo",
+    "Nur Aisyah",
+    "Carlos Mendes",
+    "Emma Johnson",
+)
+
+
+def customer_name(user: str) -> str:
+    """A real-looking name for a customer id, the same one every time."""
+    return NAMES[zlib.crc32(user.encode()) % len(NAMES)]
+
+
+def handle(name: str, user: str) -> str:
+    """An Instagram username for a profile name: "Ana Lima" -> "ana.lima"."""
+    text = re.sub(r"[^a-z0-9._]", "", name.lower().replace(" ", "."))[:30].strip(".")
+    return text or f"user.{user[-8:].lower()}"
+
+
+def avatar(user: str) -> bytes:
+    """A profile picture: a square of a colour of the user's own."""
+    digest = zlib.crc32(user.encode())
+    rgb = (64 + digest % 160, 64 + (digest >> 8) % 160, 64 + (digest >> 16) % 160)
+    return png(32, 32, rgb)
 
 
 # type -> (mime type, file name, bytes factory)

@@ -154,7 +154,8 @@ class SandboxState:
         self.outbound: dict[str, Outbound] = {}
         self.conversations: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_inbound: dict[tuple[str, str], float] = {}
-        self.customers: dict[tuple[str, str], str] = {}
+        self.customers: dict[tuple[str, str], str] = {}  # (account, user) -> profile name
+        self.usernames: dict[tuple[str, str], str] = {}  # Instagram handles customer play gave
         self.rate_windows: dict[str, tuple[int, int]] = {}
 
     # Accounts ------------------------------------------------------------------------------
