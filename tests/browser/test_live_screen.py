@@ -213,3 +213,26 @@ async def test_a_failed_scheduled_message_says_why(world: World, open_page: Open
     # The same after a reload.
     await page.reload()
     await expect(page.locator(".scheduled-failed")).to_contain_text("Masih tertarik?")
+
+
+async def test_a_colleague_added_after_loading_is_named_everywhere(
+    world: World, open_page: OpenPage
+) -> None:
+    sender = "6281200000661"
+    await world.customer(sender, "Siapa yang bantu saya?", name="Indah Permata")
+    conversation = await world.conversation_of(sender)
+    page = await open_page(world.admin)
+    await open_conversation(page, "Indah Permata")
+    await mark_same_page(page)
+    newcomer = await world.agent(name="Nadia Putri")  # after the page read the directory
+    await world.call(
+        "POST",
+        f"/api/v1/conversations/{conversation['id']}/assign",
+        json={"agent_id": newcomer.id},
+    )
+    await expect(page.locator(".thread-head .assignee")).to_have_text("Nadia Putri")
+    await expect(row(page, "Indah Permata").locator(".conv-meta")).to_contain_text("Nadia Putri")
+    await expect(page.locator(".system-line").last).to_contain_text(
+        "Ada Admin assigned the conversation to Nadia Putri"
+    )
+    await still_same_page(page)

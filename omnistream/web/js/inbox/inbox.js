@@ -50,11 +50,32 @@ export function mount(container, app) {
   const settled = new Promise((resolve) => setTimeout(resolve, 1500));
   Promise.race([app.live.firstReady, settled]).then(() => list.reload());
 
-  loadDirectory().then((directory) => {
+  /** Redraws what shows colleagues' and divisions' names, once the directory is read. */
+  function redrawNames(directory) {
     list.setDivisions(directory.divisions);
     list.renderAll();
-    if (thread.conversation) thread.renderHead();
-  }, () => {});
+    if (!thread.conversation) return;
+    const stick = thread.atBottom();
+    thread.renderHead();
+    thread.renderTimeline();
+    if (stick) thread.scrollToEnd();
+  }
+  loadDirectory().then(redrawNames, () => {});
+
+  // A colleague or division made after the directory was read: read it again (once per id;
+  // deactivated agents are never in it).
+  const askedFor = new Set();
+  function learnNames(conversation) {
+    const known = app.directory;
+    if (!known) return;
+    const unknown = [
+      conversation.assigned_agent_id && !known.agent(conversation.assigned_agent_id) && conversation.assigned_agent_id,
+      conversation.division_id && !known.division(conversation.division_id) && conversation.division_id,
+    ].filter((id) => id && !askedFor.has(id));
+    if (!unknown.length) return;
+    for (const id of unknown) askedFor.add(id);
+    loadDirectory(true).then(redrawNames, () => {});
+  }
 
   async function open(id) {
     openId = id;
@@ -80,6 +101,7 @@ export function mount(container, app) {
       list.applyConversation(data.conversation);
       list.refreshCounts();
       contact.applyConversation(data.conversation);
+      learnNames(data.conversation);
     }
     if (event.type === "contact.updated" || event.type === "contact.merged") applyContact(data);
     if (event.type === "contact.deleted") {
