@@ -144,6 +144,28 @@ async def take(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Recor
     raise Conflict("another agent already has this conversation")
 
 
+async def take_on_reply(tx: Tx, actor: Principal, before: asyncpg.Record) -> asyncpg.Record:
+    """An agent answering an unassigned conversation takes it (as in Chatwoot and Zendesk),
+    announced and audited as a Take, with `on_reply: true`. `before` is locked by the reply;
+    an assigned conversation is returned unchanged."""
+    if before["assigned_agent_id"] is not None:
+        return before
+    after = await queries.take(tx.conn, before["id"], actor.agent_id)
+    assert after is not None  # locked and unassigned
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_ASSIGNED,
+        "take_conversation",
+        before,
+        after,
+        previous_agent_id=None,
+        agent_id=actor.agent_id,
+        on_reply=True,
+    )
+    return after
+
+
 async def transfer(
     tx: Tx,
     actor: Principal,

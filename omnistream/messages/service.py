@@ -19,7 +19,7 @@ from omnistream.auth.principal import Principal
 from omnistream.channels.meta_page.outbound import HUMAN_AGENT_WINDOW
 from omnistream.channels.whatsapp.outbound import WINDOW as WHATSAPP_WINDOW
 from omnistream.conversations import queries as conversation_queries
-from omnistream.conversations.service import audience_of, get_visible
+from omnistream.conversations.service import audience_of, get_visible, take_on_reply
 from omnistream.conversations.service import payload as conversation_payload
 from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
@@ -283,7 +283,7 @@ async def prepare_reply(
 
 
 async def send(
-    tx: Tx, actor: Principal, conversation_id: UUID, body: MessageCreate
+    tx: Tx, actor: Principal, conversation_id: UUID, body: MessageCreate, *, assign_on_reply: bool
 ) -> asyncpg.Record:
     """An agent's reply: stored as pending for the outbound sender, which wakes on commit.
 
@@ -292,14 +292,20 @@ async def send(
 
     Replying does not change the conversation's status (as in Chatwoot): a resolved
     conversation stays resolved until the contact writes again or an agent reopens it.
+    With `assign_on_reply` (OMNISTREAM_ASSIGN_ON_REPLY) a reply other than a reaction to
+    an unassigned conversation assigns it to the replying agent, in this transaction.
     """
     conn = tx.conn
     # Locked: replies to one conversation serialise, so the preview follows the last one.
     conversation = await get_visible(conn, Scope.of(actor), conversation_id, for_update=True)
-    if body.type == "quick_reply" or body.quick_reply_id is not None:
+    quick_reply_id = body.quick_reply_id
+    if body.type == "quick_reply" or quick_reply_id is not None:
         body = await quick_replies.as_message(conn, actor, conversation, body)
     reply = await prepare_reply(conn, conversation, body, datetime.now(UTC))
     kind, content = reply.kind, reply.content
+    assigned = conversation
+    if assign_on_reply and kind is not MessageType.REACTION:  # a reaction is no answer
+        assigned = await take_on_reply(tx, actor, conversation)
     row = await queries.insert(
         conn,
         conversation_id=conversation_id,
@@ -317,11 +323,19 @@ async def send(
     await emit(
         conn,
         EventType.MESSAGE_CREATED,
-        {"message": message_payload(row), "conversation": with_counters(conversation, row)},
+        {"message": message_payload(row), "conversation": with_counters(assigned, row)},
         actor=actor,
         conversation_id=conversation_id,
-        audience=audience_of(conversation),
+        audience=audience_of(assigned),  # the pool learnt it left from conversation.assigned
     )
+    # What was sent, never its text (the timeline holds that, under its own access rules).
+    extra = {"quick_reply_id": quick_reply_id} if quick_reply_id else {}
+    if kind is MessageType.TEMPLATE:
+        extra |= {"template": content["name"], "language": content["language"]}
+    await record(
+        conn, actor, "send_message", "conversation", conversation_id,
+        message_id=row["id"], type=kind.value, **extra,
+    )  # fmt: skip
     await queries.wake_sender(conn)
     return row
 
@@ -361,7 +375,7 @@ async def add_upload(
 ) -> asyncpg.Record:
     """Record a stored upload; the conversation is checked again inside the transaction."""
     await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
-    return await queries.insert_media(
+    row = await queries.insert_media(
         tx.conn,
         conversation_id=conversation_id,
         uploaded_by=actor.agent_id,
@@ -371,3 +385,8 @@ async def add_upload(
         sha256=upload.sha256,
         storage_path=upload.storage_path,
     )
+    await record(
+        tx.conn, actor, "upload_media", "conversation", conversation_id,
+        media_id=row["id"], mime_type=upload.mime_type, size_bytes=upload.size_bytes,
+    )  # fmt: skip
+    return row

@@ -145,8 +145,15 @@ async def test_http_actions_reach_exactly_those_who_may_see(
         v, out = VIEWERS[viewer], []
         for name, (division, assignee) in CONVERSATIONS.items():
             if sees(v, viewer, division, assignee):
-                out += [("note.created", name), ("message.created", name)]
-        before, after = CONVERSATIONS["moving"], ("b", None)
+                out.append(("note.created", name))
+            # The admin's reply takes an unassigned conversation (OMNISTREAM_ASSIGN_ON_REPLY):
+            # its pool learns it left, and only who sees it then gets the message.
+            replied = (division, assignee or "admin")
+            if assignee is None and (sees(v, viewer, division, None) or sees(v, viewer, *replied)):
+                out.append(("conversation.assigned", name))
+            if sees(v, viewer, *replied):
+                out.append(("message.created", name))
+        before, after = ("a", "admin"), ("b", None)
         if sees(v, viewer, *before) or sees(v, viewer, *after):  # leavers learn it left
             out.append(("conversation.transferred", "moving"))
         if sees(v, viewer, *after):
@@ -161,7 +168,12 @@ async def test_http_actions_reach_exactly_those_who_may_see(
     assert ("note.created", "a_other") not in expected("agent_a")
     assert ("note.created", "none_other") in expected("sup_b")
     assert ("note.created", "none_pool") in expected("agent_b")
-    assert expected("agent_a")[-1] == ("conversation.transferred", "moving")  # then nothing
+    assert expected("agent_a")[-2:] == [  # taken by the admin's reply, then nothing
+        ("note.created", "moving"),
+        ("conversation.assigned", "moving"),
+    ]
+    assert ("message.created", "a_pool") not in expected("agent_a")
+    assert ("message.created", "a_pool") in expected("admin")
     assert expected("agent_b")[-2:] == [
         ("conversation.transferred", "moving"),
         ("note.created", "moving"),
