@@ -25,49 +25,36 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 import asyncpg
+import harness
 import httpx
 from inbox_common import (
     BIG_CONVERSATION_ID,
     BIG_CONVERSATION_MESSAGES,
-    DEFAULT_DATABASE_URL,
     LOGINS,
     PASSWORD,
-    BenchError,
-    console,
-    database_name,
-    machine_info,
-    shown_dsn,
+    seeded_database_options,
+    seeded_server,
 )
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from omnistream.conversations import queries
 from omnistream.conversations.visibility import Scope
 from omnistream.kit.enums import Role
 
+BenchError = harness.BenchError
+console = harness.console
 LIST_P95_MS = 15.0
 TIMELINE_P95_MS = 10.0
-ROOT = Path(__file__).resolve().parent.parent
 LIST = "/api/v1/conversations"
 TIMELINE_ROUTE = "/api/v1/conversations/{conversation_id}/messages"
 COUNT_CAP = 10_000  # as omnistream.conversations.routes.COUNT_CAP
@@ -135,75 +122,6 @@ def list_cases(account: Account) -> list[Case]:
 
 
 # --------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, chars: int = 1500) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:].strip()
-    except OSError:
-        return ""
-
-
-@contextmanager
-def running_server(
-    dsn: str, port: int, workdir: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    exe = ROOT / ".venv" / "bin" / "omnistream"
-    if not exe.exists():
-        raise BenchError(f"{exe} is missing: run `make run` or `make test` once")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OMNISTREAM_")},
-        "DATABASE_URL": dsn,
-        "OMNISTREAM_PORT": str(port),
-        "OMNISTREAM_HOST": "127.0.0.1",
-        "OMNISTREAM_DATA_DIR": str(workdir / "data"),
-        "OMNISTREAM_SECRET_KEY": secrets.token_urlsafe(48),
-        "OMNISTREAM_ACCESS_TOKEN_TTL_SECONDS": "7200",
-        "OMNISTREAM_LOG_LEVEL": "WARNING",
-        "OMNISTREAM_ACCESS_LOG": "false",
-    }
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(exe), "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        yield proc, log_path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> float:
-    started = time.monotonic()
-    with httpx.Client(base_url=base, timeout=2) as client:
-        while time.monotonic() - started < timeout:
-            if proc.poll() is not None:
-                raise BenchError(f"the server exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise BenchError(f"the server was not ready within {timeout:.0f} s:\n{_tail(log_path)}")
 
 
 def sign_in(base: str, email: str) -> str:
@@ -474,7 +392,7 @@ async def timeline_statement() -> tuple[str, tuple[Any, ...], str]:
 async def load_accounts(dsn: str) -> tuple[dict[str, Account], dict[str, Any], int]:
     conn = await asyncpg.connect(dsn, timeout=15)
     try:
-        machine = await machine_info(conn)
+        machine = await harness.machine_info(conn)
         rows = await conn.fetch(
             "SELECT a.id, a.email, a.role, "
             "ARRAY(SELECT division_id FROM agent_divisions d WHERE d.agent_id = a.id "
@@ -492,10 +410,48 @@ async def load_accounts(dsn: str) -> tuple[dict[str, Account], dict[str, Any], i
     missing = set(LOGINS) - set(accounts)
     if missing:
         raise BenchError(
-            f"no seeded {', '.join(sorted(missing))} account in {database_name(dsn)}: "
+            f"no seeded {', '.join(sorted(missing))} account in {harness.database_name(dsn)}: "
             "run bench/seed.py first"
         )
     return accounts, machine, int(big)
+
+
+def measure_cases(
+    args: argparse.Namespace,
+    base: str,
+    tokens: dict[str, str],
+    cases: list[Case],
+    server: harness.Process,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The /healthz floor, then every case; (floor, one entry per case)."""
+    common = {"requests": args.requests, "warmup": args.warmup, "concurrency": args.concurrency}
+    results: list[dict[str, Any]] = []
+    with harness.progress(counts=True, label_width=48) as progress:
+        task = progress.add_task("requests", total=len(cases) + 1)
+        progress.update(task, description="GET /healthz (floor)")
+        floor = measure(base, "/healthz", None, **common).summary()
+        progress.advance(task)
+        for case in cases:
+            progress.update(task, description=f"{case.role}: {case.name}")
+            timing = measure(base, case.url, tokens[case.role], **common)
+            server.check_alive()
+            entry: dict[str, Any] = {
+                "role": case.role,
+                "case": case.name,
+                "kind": case.kind,
+                "url": case.url,
+                **timing.summary(),
+            }
+            body = timing.first_body
+            if isinstance(body, dict) and isinstance(body.get("items"), list):
+                entry["items"] = len(body["items"])
+            elif case.kind == "counts" and isinstance(body, dict):
+                entry["counts"] = body
+            if 200 not in timing.statuses:
+                entry["error"] = body if isinstance(body, dict) else str(body)[:300]
+            results.append(entry)
+            progress.advance(task)
+    return floor, results
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -503,65 +459,27 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     try:
         accounts, machine, big_messages = asyncio.run(load_accounts(dsn))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise BenchError(f"cannot read {shown_dsn(dsn)}: {exc}") from exc
+        raise BenchError(f"cannot read {harness.shown_dsn(dsn)}: {exc}") from exc
     if big_messages != BIG_CONVERSATION_MESSAGES:
         console.print(f"[yellow]the big conversation has {big_messages} messages[/]")
-    port = args.port or free_port()
+    port = args.port or harness.free_port()
     base = f"http://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix="omnistream-inbox-"))
     cases = [c for role in ("admin", "supervisor", "agent") for c in list_cases(accounts[role])]
     timeline_path = TIMELINE_ROUTE.format(conversation_id=BIG_CONVERSATION_ID)
     for role in ("admin", "agent"):  # agent-001 is its assignee; both may see it
         cases.append(Case(role, "timeline", timeline_path, {"limit": "50"}, "timeline"))
-    results: list[dict[str, Any]] = []
-    try:
-        with running_server(dsn, port, workdir) as (proc, log_path):
-            with console.status("starting `omnistream serve` and waiting for /readyz"):
-                ready_s = wait_ready(base, proc, log_path, timeout=120)
-            with console.status("signing in as admin, supervisor and agent"):
-                tokens = {role: sign_in(base, a.email) for role, a in accounts.items()}
-                openapi = httpx.get(base + "/api/v1/openapi.json", timeout=30).json()
-            route_present = "get" in openapi.get("paths", {}).get(TIMELINE_ROUTE, {})
-            console.log(f"server ready in {ready_s:.2f} s; timeline route present: {route_present}")
-            common = {
-                "requests": args.requests,
-                "warmup": args.warmup,
-                "concurrency": args.concurrency,
-            }
-            with Progress(
-                TextColumn("{task.description:<48}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task("requests", total=len(cases) + 1)
-                progress.update(task, description="GET /healthz (floor)")
-                floor = measure(base, "/healthz", None, **common).summary()
-                progress.advance(task)
-                for case in cases:
-                    progress.update(task, description=f"{case.role}: {case.name}")
-                    timing = measure(base, case.url, tokens[case.role], **common)
-                    if proc.poll() is not None:
-                        raise BenchError(f"the server died:\n{_tail(log_path)}")
-                    entry: dict[str, Any] = {
-                        "role": case.role,
-                        "case": case.name,
-                        "kind": case.kind,
-                        "url": case.url,
-                        **timing.summary(),
-                    }
-                    body = timing.first_body
-                    if isinstance(body, dict) and isinstance(body.get("items"), list):
-                        entry["items"] = len(body["items"])
-                    elif case.kind == "counts" and isinstance(body, dict):
-                        entry["counts"] = body
-                    if 200 not in timing.statuses:
-                        entry["error"] = body if isinstance(body, dict) else str(body)[:300]
-                    results.append(entry)
-                    progress.advance(task)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with (
+        harness.work_folder("omnistream-inbox-") as workdir,
+        seeded_server(dsn, port, workdir) as server,
+    ):
+        with console.status("signing in as admin, supervisor and agent"):
+            tokens = {role: sign_in(base, a.email) for role, a in accounts.items()}
+            openapi = httpx.get(base + "/api/v1/openapi.json", timeout=30).json()
+        route_present = "get" in openapi.get("paths", {}).get(TIMELINE_ROUTE, {})
+        ready_s = server.ready_s or 0.0
+        console.log(f"server ready in {ready_s:.2f} s; timeline route present: {route_present}")
+        reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)
+        floor, results = measure_cases(args, base, tokens, cases, server)
 
     with console.status("EXPLAIN (ANALYZE, BUFFERS) of each list and counts statement"):
         sql, sql_args, timeline_source = asyncio.run(timeline_statement())
@@ -583,12 +501,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         for s in p[kind]["seq_scans"]
     ]
     used = {(p["role"], p["case"], p["statement"]): p.get("plan_cache_uses") for p in plans}
-    machine["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    machine["load_avg_1m_at_end"] = harness.load_average()
     return {
         "benchmark": "inbox_latency",
-        "database": database_name(dsn),
-        "database_url": shown_dsn(dsn),
+        "database": harness.database_name(dsn),
+        "database_url": harness.shown_dsn(dsn),
         "machine": machine,
+        "reference": reference,
         "settings": {
             "requests_per_case": args.requests,
             "warmup_per_case": args.warmup,
@@ -626,35 +545,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help=f"the seeded database (default: $BENCH_DATABASE_URL, else {DEFAULT_DATABASE_URL})",
-    )
+    parser = harness.parser(__doc__, seeded_database_options(), harness.port_options())
     parser.add_argument("--requests", type=int, default=300, help="timed requests per case")
     parser.add_argument("--warmup", type=int, default=30, help="untimed requests per case first")
     parser.add_argument("--concurrency", type=int, default=1, help="clients at once (1-4)")
-    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup < 0 or not 1 <= args.concurrency <= 4:
         parser.error("--requests >= 1, --warmup >= 0, 1 <= --concurrency <= 4")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]benchmark failed:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
-    print(json.dumps(result, indent=2, default=str))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(bench, parse_args()))

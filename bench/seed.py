@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import struct
@@ -42,20 +41,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import harness
 import orjson
 from inbox_common import (
     BENCH_DATABASE,
     BIG_CONVERSATION_ID,
     BIG_CONVERSATION_MESSAGES,
-    DEFAULT_SERVER,
     PASSWORD,
-    BenchError,
     agent_email,
-    console,
-    database_name,
-    machine_info,
-    shown_dsn,
-    with_database,
 )
 from rich.progress import (
     BarColumn,
@@ -718,30 +711,13 @@ SELECT DISTINCT conrelid::regclass::text AS name FROM pg_constraint
 """
 
 
-async def connect(dsn: str) -> asyncpg.Connection[Any]:
-    try:
-        conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn, timeout=15)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise BenchError(f"cannot connect to {shown_dsn(dsn)}: {exc}") from exc
-    return conn
-
-
-async def recreate_database(server_dsn: str, name: str) -> None:
-    conn = await connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 async def check_empty(conn: asyncpg.Connection[Any], replace: bool) -> None:
     tables = ("agents", "divisions", *BULK_TABLES)
     busy = [t for t in tables if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
     if not busy:
         return
     if not replace:
-        raise BenchError(
+        raise harness.BenchError(
             f"the database already has rows in {', '.join(busy)}; pass --replace to empty it "
             "(TRUNCATE ... CASCADE of every table)"
         )
@@ -901,7 +877,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
         contacts=round(CONTACTS * args.scale),
     )
     if sizes.ordinary_messages < sizes.ordinary_conversations or sizes.conversations < 2:
-        raise BenchError("--scale is too small for a 10,000-message conversation")
+        raise harness.BenchError("--scale is too small for a 10,000-message conversation")
     now = int(time.time())
     rng = random.Random(args.seed)
 
@@ -909,12 +885,12 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
         if args.database_url:
             dsn = args.database_url
         else:
-            dsn = with_database(DEFAULT_SERVER, BENCH_DATABASE)
-            console.log(f"(re)creating the database {BENCH_DATABASE}")
-            await recreate_database(DEFAULT_SERVER, BENCH_DATABASE)
-    setup = await connect(dsn)
+            dsn = harness.with_database(harness.DEFAULT_SERVER, BENCH_DATABASE)
+            harness.console.log(f"(re)creating the database {BENCH_DATABASE}")
+            await harness.recreate_database(harness.DEFAULT_SERVER, BENCH_DATABASE)
+    setup = await harness.connect(dsn)
     try:
-        machine = await machine_info(setup)
+        machine = await harness.machine_info(setup)
         with clock.step("migrate"):
             applied = await migrate(setup)
             await check_empty(setup, args.replace)
@@ -938,7 +914,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
 
     accounts = make_accounts(rng)
     plan = Plan(sizes, accounts, now, rng)
-    conn_a, conn_b = await connect(dsn), await connect(dsn)
+    conn_a, conn_b = await harness.connect(dsn), await harness.connect(dsn)
     rows: dict[str, int] = {}
     try:
         for conn in (conn_a, conn_b):
@@ -950,7 +926,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
         ]
-        with Progress(*columns, console=console, refresh_per_second=4) as progress:
+        with Progress(*columns, console=harness.console, refresh_per_second=4) as progress:
             tasks = {
                 "accounts": progress.add_task("agents, divisions, …", total=5),
                 "contacts": progress.add_task("contacts", total=sizes.contacts),
@@ -1051,14 +1027,14 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
     total = clock.now()
     same_indexes = [tuple(r) for r in before] == [tuple(r) for r in after]
     if big_count != BIG_CONVERSATION_MESSAGES:
-        raise BenchError(f"the big conversation has {big_count} messages")
+        raise harness.BenchError(f"the big conversation has {big_count} messages")
     if not same_indexes:
-        raise BenchError("the indexes after the load differ from those before it")
+        raise harness.BenchError("the indexes after the load differ from those before it")
     admin = accounts.login("admin")
     return {
         "benchmark": "seed",
-        "database": database_name(dsn),
-        "database_url": shown_dsn(dsn),
+        "database": harness.database_name(dsn),
+        "database_url": harness.shown_dsn(dsn),
         "machine": machine,
         "settings": {
             "scale": args.scale,
@@ -1100,12 +1076,12 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = harness.parser(__doc__)
     parser.add_argument(
         "--database-url",
         default=None,
         help="seed this (existing) database instead of (re)creating "
-        f"{BENCH_DATABASE} on {DEFAULT_SERVER.rsplit('/', 1)[0]}",
+        f"{BENCH_DATABASE} on {harness.DEFAULT_SERVER.rsplit('/', 1)[0]}",
     )
     parser.add_argument(
         "--replace", action="store_true", help="with --database-url: empty a non-empty database"
@@ -1118,19 +1094,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        result = asyncio.run(seed(args))
-    except BenchError as exc:
-        console.print(f"[bold red]seed failed:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The seed, then the hello-world reference of a server on the seeded database (after
+    the clock stopped: it is not part of the seed's time)."""
+    result = asyncio.run(seed(args))
+    dsn = args.database_url or harness.with_database(harness.DEFAULT_SERVER, BENCH_DATABASE)
+    with harness.work_folder("omnistream-seed-") as workdir:
+        reference = harness.reference_on(dsn, workdir, args.reference_duration)
+    return {**result, "reference": reference}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(bench, parse_args()))

@@ -25,28 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from inbox_common import (
-    DEFAULT_DATABASE_URL,
-    LOGINS,
-    PASSWORD,
-    BenchError,
-    console,
-    machine_info,
-    shown_dsn,
-)
-from inbox_latency import free_port, running_server, wait_ready
+import harness
+from inbox_common import LOGINS, PASSWORD, seeded_database_options, seeded_server
 from playwright.async_api import Page, async_playwright
 
+BenchError = harness.BenchError
+console = harness.console
 CHROMIUM = "/usr/bin/chromium"
 INTERACTIVE_S = 1.0
 BUDGET_BYTES = 300 * 1024
@@ -172,16 +163,17 @@ async def drive(base: str, runs: int) -> dict[str, Any]:
 
 
 async def seeded_facts(dsn: str) -> dict[str, Any]:
+    shown = harness.shown_dsn(dsn)
     try:
         conn = await asyncpg.connect(dsn)
     except (OSError, asyncpg.PostgresError) as exc:
-        raise BenchError(f"cannot reach {shown_dsn(dsn)} ({exc}): run bench/seed.py first") from exc
+        raise BenchError(f"cannot reach {shown} ({exc}): run bench/seed.py first") from exc
     try:
         conversations = await conn.fetchval("SELECT count(*) FROM conversations")
         admin = await conn.fetchval("SELECT 1 FROM agents WHERE email = $1", LOGINS["admin"])
         if not admin:
-            raise BenchError(f"{shown_dsn(dsn)} is not seeded: run bench/seed.py first")
-        return {"machine": await machine_info(conn), "conversations": conversations}
+            raise BenchError(f"{shown} is not seeded: run bench/seed.py first")
+        return {"machine": await harness.machine_info(conn), "conversations": conversations}
     finally:
         await conn.close()
 
@@ -190,22 +182,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     if not Path(CHROMIUM).exists():
         raise BenchError(f"{CHROMIUM} is missing: apt-get install -y chromium")
     facts = asyncio.run(seeded_facts(args.database_url))
-    port = free_port()
+    port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
     with (
-        tempfile.TemporaryDirectory(prefix="omnistream-web-bench-") as tmp,
-        running_server(args.database_url, port, Path(tmp)) as (proc, log_path),
+        harness.work_folder("omnistream-web-bench-") as workdir,
+        seeded_server(args.database_url, port, workdir) as server,
     ):
-        wait_ready(base, proc, log_path, timeout=120)
+        reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)
         roles = asyncio.run(drive(base, args.runs))
-    web = Path(__file__).resolve().parent.parent / "omnistream" / "web"
+    web = harness.ROOT / "omnistream" / "web"
     on_disk = sum(p.stat().st_size for p in [*web.rglob("*.js"), *web.rglob("*.css")])
     worst = max(r["interactive_ms"]["max"] for r in roles.values())
     shipped = max(r["shipped_js_css_bytes"] for r in roles.values())
     return {
         "benchmark": "web_inbox",
-        "machine": facts["machine"] | {"load_avg_1m_at_start": os.getloadavg()[0]},
-        "database": shown_dsn(args.database_url),
+        "machine": facts["machine"],
+        "reference": reference,
+        "database": harness.shown_dsn(args.database_url),
         "conversations": facts["conversations"],
         "settings": {"runs_per_role": args.runs, "browser": "Chromium headless, 1280x800"},
         "roles": roles,
@@ -218,25 +211,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help=f"the seeded database (default: $BENCH_DATABASE_URL, else {DEFAULT_DATABASE_URL})",
-    )
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = harness.parser(__doc__, seeded_database_options())
     parser.add_argument("--runs", type=int, default=10, help="timed logins per role")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs >= 1")
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]benchmark failed:[/] {exc}", highlight=False)
-        return 1
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    return args
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(bench, parse_args()))
