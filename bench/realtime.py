@@ -32,38 +32,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import multiprocessing as mp
 import os
-import platform
 import queue
 import random
 import re
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from array import array
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+import harness
 import httpx
 import orjson
 import uvloop
 import websockets
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from websockets.exceptions import ConnectionClosed
 from websockets.version import version as WEBSOCKETS_VERSION
 
@@ -73,10 +60,16 @@ from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 
 TARGET_P99_MS = 150.0
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "realtime-bench-" + "x" * 8
-console = Console(stderr=True)
+BenchError = harness.BenchError
+console = harness.console
+# Signing in 200 accounts must not take minutes; nothing on the realtime path hashes.
+SERVER_SETTINGS = {
+    "access_log": "false",
+    "argon2_time_cost": "1",
+    "argon2_memory_kib": "8192",
+    "argon2_parallelism": "1",
+}
 
 # The event mix: kind -> share of events. "inbox" resembles a contact centre: most events
 # concern a conversation assigned to one agent (seen by admins, the division's supervisors
@@ -96,223 +89,18 @@ KIND_TYPE = {
 }
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
-# --------------------------------------------------------------------------- machine / CPU
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info(postgres_version: str, load_at_start: float) -> dict[str, Any]:
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "python": platform.python_version(),
-        "postgres": postgres_version,
-        "kernel": platform.release(),
-        "websockets_client": WEBSOCKETS_VERSION,
-        "load_avg_1m_at_start": round(load_at_start, 2),
-    }
-
-
-def _ticks() -> int:
-    return os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, all its threads (seconds); 0 when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _ticks()
-
-
-def backend_cpu(database: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving `database` (by its process title)."""
-    found: dict[int, float] = {}
-    needle = f" {database} ".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "postgres":
-                continue
-            if needle not in (entry / "cmdline").read_bytes():
-                continue
-        except OSError:
-            continue
-        found[int(entry.name)] = proc_cpu_seconds(int(entry.name))
-    return found
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, irq + softirq) CPU seconds of the whole machine, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / _ticks(), (values[5] + values[6]) / _ticks()
-
-
-@dataclass
-class CpuSnapshot:
-    at: float
-    procs: dict[str, float]
-    backends: dict[int, float]
-    busy: float
-    irq: float
-
-    @classmethod
-    def take(cls, pids: dict[str, list[int]], database: str) -> CpuSnapshot:
-        busy, irq = machine_cpu_seconds()
-        procs = {name: sum(proc_cpu_seconds(p) for p in group) for name, group in pids.items()}
-        return cls(time.monotonic(), procs, backend_cpu(database), busy, irq)
-
-
-def cpu_report(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+def cpu_report(before: harness.CpuSnapshot, after: harness.CpuSnapshot) -> dict[str, float]:
     """% of one core over the window, per process group; `other`: the rest of the machine."""
-    wall = max(1e-6, after.at - before.at)
-    out: dict[str, float] = {}
-    accounted = 0.0
-    for name, value in after.procs.items():
-        used = max(0.0, value - before.procs.get(name, 0.0))
-        accounted += used
-        out[f"{name}_pct"] = round(used / wall * 100, 1)
-    db = sum(max(0.0, cpu - before.backends.get(pid, 0.0)) for pid, cpu in after.backends.items())
-    out["db_backends_pct"] = round(db / wall * 100, 1)
-    busy, irq = after.busy - before.busy, after.irq - before.irq
-    out["interrupts_pct"] = round(irq / wall * 100, 1)
-    out["machine_busy_pct"] = round(busy / wall * 100, 1)
-    out["other_pct"] = round(max(0.0, busy - accounted - db - irq) / wall * 100, 1)
+    used = harness.cpu_used(before, after)
+    out = {f"{name}_pct": harness.pct_of_core(used[name], used["wall"]) for name in after.procs}
+    for key, name in (
+        ("db_backends_pct", "db_backends"),
+        ("interrupts_pct", "interrupts"),
+        ("machine_busy_pct", "machine_busy"),
+        ("other_pct", "other"),
+    ):
+        out[key] = harness.pct_of_core(used[name], used["wall"])
     return out
-
-
-# --------------------------------------------------------------------------- database
-
-
-def with_database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
-
-
-async def create_database(server_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(server_dsn, timeout=10)
-    try:
-        version: str = await conn.fetchval("SHOW server_version")
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return version
-
-
-async def drop_database(server_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(server_dsn, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, chars: int = 1500) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:].strip()
-    except OSError:
-        return ""
-
-
-def _omnistream_exe() -> Path:
-    exe = ROOT / ".venv" / "bin" / "omnistream"
-    if exe.exists():
-        return exe
-    found = shutil.which("omnistream")
-    if not found:
-        raise BenchError("no `omnistream` executable: install the package into .venv")
-    return Path(found)
-
-
-@contextmanager
-def omnistream_process(
-    command: list[str], dsn: str, port: int, workdir: Path, label: str
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`omnistream <command>` on the scratch database; SIGINT (then SIGKILL) on the way out."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "OMNISTREAM_HOST": "127.0.0.1",
-        "OMNISTREAM_PORT": str(port),
-        "OMNISTREAM_DATA_DIR": str(workdir / "data"),
-        "OMNISTREAM_LOG_LEVEL": "WARNING",
-        "OMNISTREAM_ACCESS_LOG": "false",
-        "OMNISTREAM_ADMIN_EMAIL": "bench-admin@example.com",
-        # Signing in 200 accounts must not take minutes; no hashing on the realtime path.
-        "OMNISTREAM_ARGON2_TIME_COST": "1",
-        "OMNISTREAM_ARGON2_MEMORY_KIB": "8192",
-        "OMNISTREAM_ARGON2_PARALLELISM": "1",
-    }
-    env.pop("OMNISTREAM_DATABASE_URL", None)
-    log_path = workdir / f"{label}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(_omnistream_exe()), *command],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        yield proc, log_path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> float:
-    started = time.monotonic()
-    with httpx.Client(base_url=base, timeout=2) as client:
-        while time.monotonic() - started < timeout:
-            if proc.poll() is not None:
-                raise BenchError(f"the server exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    raise BenchError(f"the server was not ready within {timeout:.0f} s:\n{_tail(log_path)}")
-
-
-def admin_credentials(log_path: Path) -> tuple[str, str]:
-    text = log_path.read_text(errors="replace")
-    email = re.search(r"^\s+email:\s*(\S+)\s*$", text, re.MULTILINE)
-    password = re.search(r"^\s+password:\s*(\S+)\s*$", text, re.MULTILINE)
-    if not email or not password:
-        raise BenchError(f"the server printed no first-start admin credentials:\n{_tail(log_path)}")
-    return email.group(1), password.group(1)
 
 
 # --------------------------------------------------------------------------- accounts
@@ -717,7 +505,7 @@ async def _interruptible(coro: Any) -> Any:
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-            signal.signal(sig, _interrupt)
+            signal.signal(sig, harness.raise_interrupt)
 
 
 def client_process(
@@ -920,13 +708,7 @@ async def run(setup: Setup) -> dict[str, Any]:
 
         state_ = RunState()
         total_expected_if_all = sum(len(t) for t in setup.targets)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with harness.progress(counts=True) as progress:
             gen_task = progress.add_task(f"commit @ {args.rate:g}/s", total=len(setup.planned))
             rcv_task = progress.add_task("frames received", total=total_expected_if_all)
 
@@ -940,7 +722,7 @@ async def run(setup: Setup) -> dict[str, Any]:
                     await asyncio.sleep(0.25)
 
             shower = loop.create_task(show())
-            before = CpuSnapshot.take(setup.pids, setup.database)
+            before = harness.CpuSnapshot.take(setup.pids, setup.database)
             try:
                 async with asyncio.timeout(args.duration * 4 + 60):
                     await generate(
@@ -952,7 +734,7 @@ async def run(setup: Setup) -> dict[str, Any]:
                     )
             except TimeoutError:
                 raise BenchError("the generator did not finish in time") from None
-            after = CpuSnapshot.take(setup.pids, setup.database)
+            after = harness.CpuSnapshot.take(setup.pids, setup.database)
             # Expected frames per socket (events that committed).
             expected_counts = [0] * n
             for k, target in enumerate(setup.targets):
@@ -1016,8 +798,8 @@ def analyse(
     rows: list[Any],
     unpublished: int,
     expected_counts: list[int],
-    before: CpuSnapshot,
-    after: CpuSnapshot,
+    before: harness.CpuSnapshot,
+    after: harness.CpuSnapshot,
     drained_s: float,
 ) -> dict[str, Any]:
     args = setup.args
@@ -1222,54 +1004,43 @@ def _frame_size(planned: list[Planned]) -> int:
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    load_at_start = os.getloadavg()[0]
-    server_dsn = args.database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER
-    name = f"omnistream_rt_{secrets.token_hex(4)}"
-    port = args.port or free_port()
+    load_at_start = harness.load_average()
+    server_dsn = harness.server_dsn(args.database_url)
+    port = args.port or harness.free_port()
     base = f"http://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix="omnistream-rt-"))
-    created = False
-    try:
-        with console.status(f"creating the scratch database {name}"):
-            try:
-                pg_version = asyncio.run(create_database(server_dsn, name))
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                raise BenchError(
-                    f"cannot create a database on {urlsplit(server_dsn).hostname}: {exc} "
-                    "(pass --database-url postgresql://user@host:port/postgres)"
-                ) from exc
-            created = True
-        args.machine = machine_info(pg_version, load_at_start)
-        dsn = with_database(server_dsn, name)
-        with ExitStack() as stack:
-            server, server_log = stack.enter_context(
-                omnistream_process(["serve"], dsn, port, workdir, "server")
-            )
-            with console.status("starting `omnistream serve` and waiting for /readyz"):
-                ready_s = wait_ready(base, server, server_log, timeout=90)
-            worker, worker_log = stack.enter_context(
-                omnistream_process(["worker"], dsn, port, workdir, "worker")
-            )
+    with (
+        harness.work_folder("omnistream-rt-") as workdir,
+        harness.scratch_database(server_dsn, "omnistream_rt") as db,
+        harness.serve(db.dsn, port, workdir, **SERVER_SETTINGS) as server,
+    ):
+        args.machine = harness.machine_facts(
+            db.postgres_version, load_at_start, websockets_client=WEBSOCKETS_VERSION
+        )
+        env = harness.omnistream_env(db.dsn, port, workdir, **SERVER_SETTINGS)
+        with harness.omnistream(["worker"], env, workdir, "worker") as worker:
             labels = [f"d{d}" for d in range(args.divisions)]
             accounts = plan_accounts(args.clients, labels)
             with console.status(f"creating and signing in {len(accounts)} accounts over HTTP"):
-                email, password = admin_credentials(server_log)
+                email, password = harness.admin_credentials(server.log_path)
                 started = time.monotonic()
                 division_ids = asyncio.run(
                     create_accounts(base, email, password, accounts, args.divisions)
                 )
                 signin_s = time.monotonic() - started
             console.log(
-                f"server ready in {ready_s:.1f} s; {len(accounts)} accounts signed in "
-                f"in {signin_s:.1f} s"
+                f"server ready in {server.ready_s or 0.0:.1f} s; {len(accounts)} accounts "
+                f"signed in in {signin_s:.1f} s"
+            )
+            reference = harness.hello_reference(
+                base, args.reference_duration, server_pid=server.pid
             )
             total = int(args.rate * (args.duration + args.warmup))
             planned = plan_events(total, MIXES[args.mix], accounts, division_ids, args.seed)
             targets = audiences_to_sockets(planned, accounts)
             setup = Setup(
                 args=args,
-                dsn=dsn,
-                database=name,
+                dsn=db.dsn,
+                database=db.name,
                 ws_url=f"ws://127.0.0.1:{port}/api/v1/ws",
                 accounts=accounts,
                 planned=planned,
@@ -1278,34 +1049,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 pids={"server": [server.pid], "worker": [worker.pid], "bench": [os.getpid()]},
             )
             result: dict[str, Any] = _run(_interruptible(run(setup)))
-            for proc, log_path, what in (
-                (server, server_log, "server"),
-                (worker, worker_log, "worker"),
-            ):
-                if proc.poll() is not None:
-                    raise BenchError(f"the {what} died during the run:\n{_tail(log_path)}")
-            result["settings"]["server_ready_s"] = round(ready_s, 2)
+            server.check_alive()
+            worker.check_alive()
+            result["reference"] = reference
+            result["settings"]["server_ready_s"] = round(server.ready_s or 0.0, 2)
             result["settings"]["signin_s"] = round(signin_s, 2)
             warnings = [
                 line[:300]
-                for path in (server_log, worker_log)
+                for path in (server.log_path, worker.log_path)
                 for line in path.read_text(errors="replace").splitlines()
                 if re.search(r'"level":\s*"(warning|error|critical)"', line)
             ]
             result["server_warnings"] = {"count": len(warnings), "first": warnings[:3]}
             return result
-    finally:
-        if created:
-            with console.status(f"dropping {name}"):
-                try:
-                    asyncio.run(drop_database(server_dsn, name))
-                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                    console.print(f"[red]could not drop {name}:[/] {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = harness.parser(__doc__, harness.port_options(), harness.server_options())
     parser.add_argument("--clients", type=int, default=200, help="WebSockets (one per account)")
     parser.add_argument("--rate", type=float, default=500.0, help="events committed per second")
     parser.add_argument("--duration", type=int, default=40, help="measured seconds")
@@ -1328,13 +1088,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--generator-connections", type=int, default=8)
     parser.add_argument("--drain", type=float, default=15.0, help="max seconds to wait at the end")
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="DSN of a maintenance database on the server where the scratch database is "
-        f"created (default: $BENCH_DATABASE_URL, else {DEFAULT_SERVER})",
-    )
     args = parser.parse_args(argv)
     if args.clients < 2 or args.rate <= 0 or args.duration <= 0 or args.divisions < 1:
         parser.error("--clients >= 2, --rate, --duration and --divisions must be positive")
@@ -1343,25 +1096,5 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]benchmark failed:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
-    print(json.dumps(result, indent=2))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(bench, parse_args()))

@@ -90,7 +90,8 @@ def work_folder(prefix: str, *, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
+def raise_interrupt(signum: int, _frame: object) -> None:
+    """The signal handler that turns SIGINT / SIGTERM into KeyboardInterrupt."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -103,8 +104,8 @@ def main(
     """Runs `bench(args)` and prints its result as JSON on stdout. SIGTERM and SIGINT (even
     where a shell ignored it) raise KeyboardInterrupt, so every context manager cleans up.
     Exit codes: `exit_code(result)`, 1 when the bench failed, 130 when interrupted."""
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
     try:
         result = bench(args)
     except BenchError as exc:
