@@ -41,7 +41,13 @@ CUSTOMERS = [
     ),
     ("whatsapp", "100000000000001", "6281234500002", "Budi Santoso", "Apakah ada warna biru?"),
     ("messenger", "300000000000001", "7000000000000001", "Ana Lima", "Hi! Do you ship to Bandung?"),
-    ("instagram", "400000000000001", "8000000000000001", "dewi.shop", "Is this still in stock?"),
+    (
+        "instagram",
+        "400000000000001",
+        "8000000000000001",
+        "Dewi Lestari",
+        "Is this still in stock?",
+    ),
 ]
 
 

@@ -77,14 +77,17 @@ export class ContactPanel {
     const c = this.contact;
     const others = this.others.filter((x) => x.id !== this.conversationId);
     const row = (label, value) => (value ? h("div", { class: "kv" }, h("dt", {}, label), h("dd", {}, value)) : null);
+    const monogram = () => h("div", { class: "avatar big", "aria-hidden": "true" }, initials(c.name));
+    // Channel pictures expire (Meta's profile_pic URLs) or may be refused: initials then.
+    const onerror = (event) => event.target.replaceWith(monogram());
     fill(
       this.body,
       h(
         "div",
         { class: "contact-card" },
         c.profile_pic_url
-          ? h("img", { class: "avatar big", src: c.profile_pic_url, alt: "", referrerpolicy: "no-referrer" })
-          : h("div", { class: "avatar big", "aria-hidden": "true" }, initials(c.name)),
+          ? h("img", { class: "avatar big", src: c.profile_pic_url, alt: "", referrerpolicy: "no-referrer", onerror })
+          : monogram(),
         h("h2", { class: "contact-name" }, contactLabel(c)),
       ),
       h(
