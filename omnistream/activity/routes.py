@@ -51,10 +51,13 @@ async def list_activity(
         ActivityOut(
             id=r["id"],
             agent_id=r["agent_id"],
+            agent_name=r["agent_name"],
             action=r["action"],
             target_type=r["target_type"],
             target_id=r["target_id"],
+            target_name=r["target_name"],
             metadata=r["metadata_json"],
+            names=r["names"],
             created_at=r["created_at"],
         )
         for r in kept
