@@ -17,36 +17,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import platform
 import pwd
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 TARGET_S = 5.0
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = harness.ROOT
 STAMP = ".venv/.installed"
-console = Console(stderr=True)
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says why."""
+BenchError = harness.BenchError
+console = harness.console
 
 
 @dataclass
@@ -61,23 +54,6 @@ class Run:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def pg_bin_dir() -> Path:
@@ -103,13 +79,6 @@ def embedded_version(bin_dir: Path) -> str:
         [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=False
     )
     return proc.stdout.strip().removeprefix("postgres (PostgreSQL) ") or "unknown"
-
-
-def _tail(path: Path, chars: int = 1500) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:].strip()
-    except OSError:
-        return ""
 
 
 def install_step_up_to_date() -> bool:
@@ -222,13 +191,24 @@ def postgres_ready_at(logfile: Path, after: float) -> float | None:
 # --------------------------------------------------------------------------- one run
 
 
-def one_run(case: str, data_dir: Path, bin_dir: Path, timeout: float, log_path: Path) -> Run:
-    port = free_port()
+def one_run(
+    case: str,
+    data_dir: Path,
+    bin_dir: Path,
+    timeout: float,
+    log_path: Path,
+    while_ready: Callable[[str], None] | None = None,
+) -> Run:
+    """`make run` until /readyz answers 200, then `while_ready(base URL)` if given (not
+    timed), then the stop."""
+    port = harness.free_port()
     env = {
         **os.environ,
         "OMNISTREAM_DATA_DIR": str(data_dir),
         "OMNISTREAM_PORT": str(port),
         "OMNISTREAM_HOST": "127.0.0.1",
+        # The demo's sandbox too: another server on this machine may hold the default port.
+        "OMNISTREAM_SANDBOX_PORT": str(harness.free_port()),
     }
     for name in ("DATABASE_URL", "OMNISTREAM_DATABASE_URL"):
         env.pop(name, None)
@@ -253,7 +233,7 @@ def one_run(case: str, data_dir: Path, bin_dir: Path, timeout: float, log_path: 
                 if proc.poll() is not None:
                     raise BenchError(
                         f"`make run` exited with {proc.returncode} before it was ready:\n"
-                        f"{_tail(log_path)}"
+                        f"{harness.tail(log_path)}"
                     )
                 if admin_printed is None and b"password:" in log_path.read_bytes():
                     admin_printed = time.monotonic() - started
@@ -265,7 +245,9 @@ def one_run(case: str, data_dir: Path, bin_dir: Path, timeout: float, log_path: 
                     pass
                 time.sleep(0.01)
         if ready is None:
-            raise BenchError(f"not ready within {timeout:.0f} s:\n{_tail(log_path)}")
+            raise BenchError(f"not ready within {timeout:.0f} s:\n{harness.tail(log_path)}")
+        if while_ready is not None:
+            while_ready(f"http://127.0.0.1:{port}")
     finally:
         stop_started = time.monotonic()
         exit_code = stop_group(proc)
@@ -339,63 +321,66 @@ def summary(runs: list[Run]) -> dict[str, Any]:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("make") is None:
         raise BenchError("`make` is not installed (apt-get install -y make)")
-    load_at_start = os.getloadavg()[0]
+    if args.reference_duration > 0:
+        harness.wrk_path()  # fail before anything starts
+    load_at_start = harness.load_average()
     bin_dir = pg_bin_dir()
     if not (bin_dir / "pg_ctl").exists():
         raise BenchError(f"no pg_ctl in {bin_dir}")
     install_s = prime_install_step()
-    root = Path(tempfile.mkdtemp(prefix="omnistream-mrr-"))
-    os.chmod(root, 0o755)  # the embedded server runs as 'postgres' when we are root
     runs: list[Run] = []
     stale_during: list[int] = []
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("make run -> /readyz 200", total=args.runs * 2)
-            for i in range(1, args.runs + 1):
-                data_dir = root / f"data{i}"
-                for case in ("first_start", "restart"):
-                    progress.update(task, description=f"run {i}/{args.runs}: {case}")
-                    if not install_step_up_to_date():
-                        stale_during.append(i)
-                    run = one_run(case, data_dir, bin_dir, args.timeout, root / f"{case}{i}.log")
-                    runs.append(run)
-                    progress.advance(task)
-                    progress.console.log(
-                        f"{case} {i}: ready in {run.ready_s:.2f} s "
-                        f"(postgres ready at {run.postgres_ready_s} s)"
-                    )
-                    if run.stray_postgres_stopped:
-                        progress.console.log("[yellow]  a stray postgres had to be stopped[/]")
-    finally:
-        for data_dir in root.glob("data*"):
-            stop_stray_postgres(data_dir / "pgdata", bin_dir)
-        if args.keep:
-            console.print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+    reference: dict[str, Any] = {}
+
+    def measure_reference(base: str) -> None:
+        # The hello-world of a `make run` server, once, after the last restart was timed.
+        reference.update(harness.hello_reference(base, args.reference_duration))
+
+    with harness.work_folder("omnistream-mrr-", keep=args.keep) as root:
+        os.chmod(root, 0o755)  # the embedded server runs as 'postgres' when we are root
+        try:
+            with harness.progress(counts=True) as progress:
+                task = progress.add_task("make run -> /readyz 200", total=args.runs * 2)
+                for i in range(1, args.runs + 1):
+                    data_dir = root / f"data{i}"
+                    for case in ("first_start", "restart"):
+                        progress.update(task, description=f"run {i}/{args.runs}: {case}")
+                        if not install_step_up_to_date():
+                            stale_during.append(i)
+                        last = i == args.runs and case == "restart"
+                        run = one_run(
+                            case,
+                            data_dir,
+                            bin_dir,
+                            args.timeout,
+                            root / f"{case}{i}.log",
+                            measure_reference if last else None,
+                        )
+                        runs.append(run)
+                        progress.advance(task)
+                        progress.console.log(
+                            f"{case} {i}: ready in {run.ready_s:.2f} s "
+                            f"(postgres ready at {run.postgres_ready_s} s)"
+                        )
+                        if run.stray_postgres_stopped:
+                            progress.console.log("[yellow]  a stray postgres had to be stopped[/]")
+        finally:
+            for data_dir in root.glob("data*"):
+                stop_stray_postgres(data_dir / "pgdata", bin_dir)
     first = summary([r for r in runs if r.case == "first_start"])
     restart = summary([r for r in runs if r.case == "restart"])
+    postgres = embedded_version(bin_dir) + " (embedded, pgserver package)"
     return {
         "benchmark": "make_run_ready",
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "python": platform.python_version(),
-            "postgres": embedded_version(bin_dir) + " (embedded, pgserver package)",
-            "kernel": platform.release(),
-            "load_avg_1m_at_start": round(load_at_start, 2),
-            "running_as_root": os.geteuid() == 0,
-        },
+        "machine": harness.machine_facts(
+            postgres, load_at_start, running_as_root=os.geteuid() == 0
+        ),
+        "reference": reference
+        | {"server": "the `make run` server of the last restart (with its worker and demo)"},
         "settings": {
             "command": "make run  (= .venv/bin/omnistream serve --with-worker --demo)",
             "env": "OMNISTREAM_DATA_DIR=<fresh temp dir>, OMNISTREAM_PORT=<free port>, "
-            "no DATABASE_URL",
+            "OMNISTREAM_SANDBOX_PORT=<free port>, no DATABASE_URL",
             "runs_per_case": args.runs,
             "install_step_primed_s": install_s,
             "install_step_stale_before_runs": stale_during,
@@ -411,7 +396,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = harness.parser(__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs of each case")
     parser.add_argument("--timeout", type=float, default=60, help="give up on a run after this")
     parser.add_argument("--keep", action="store_true", help="keep the data folders and logs")
@@ -421,26 +406,5 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM (and SIGINT, even where a shell ignored it) still run the cleanup.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    try:
-        result = bench(args)
-    except BenchError as exc:
-        console.print(f"[bold red]benchmark failed:[/] {exc}", highlight=False)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
-    print(json.dumps(result, indent=2))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(bench, parse_args()))
