@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 
 from omnistream.config import Settings
 from omnistream.contacts.worker import MAX_ATTEMPTS, fetch_profiles
 from omnistream.context import AppContext
+from omnistream.db.migrate import load_migrations, migrate
 from tests.inbound.test_inbound_support import (
     _fresh_secrets,  # noqa: F401 - autouse
     deliver,
@@ -289,3 +291,49 @@ async def test_a_refused_token_marks_the_integration_and_is_retried(
     assert failed["profile_due_at"] is not None and failed["name"] == ""
     health = await rows(ctx, "SELECT health FROM integrations WHERE channel = 'messenger'")
     assert [h["health"] for h in health] == ["auth_failed"]
+
+
+async def test_a_merge_keeps_the_agents_name_from_the_merged_contact(
+    ctx, client, sandbox, fetch_settings, admin
+) -> None:
+    page = await connect(ctx, sandbox, "messenger")
+    await writes(ctx, client, sandbox, page, PSID, name="Ana Lima")
+    survivor = (await contact_of(ctx, "messenger", PSID))["id"]
+    r = await client.post("/api/v1/contacts", json={"name": "Bu Ana (VIP)"}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/contacts/{survivor}/merge",
+        json={"other_contact_id": r.json()["id"]},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert await tick(ctx, fetch_settings) == 1
+    kept = await contact_of(ctx, "messenger", PSID)
+    assert (kept["name"], kept["name_source"]) == ("Bu Ana (VIP)", "agent")
+
+
+async def test_the_migration_keeps_existing_page_contact_names(fresh_dsn: str) -> None:
+    """Names on Messenger / Instagram contacts before 0012 were typed by people: kept."""
+    every = load_migrations()
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        await migrate(conn, [m for m in every if m.version < 12])
+        await conn.execute(
+            """
+            WITH named AS (INSERT INTO contacts (name) VALUES ('Pak Budi') RETURNING id),
+                 nameless AS (INSERT INTO contacts (name) VALUES ('') RETURNING id),
+                 wa AS (INSERT INTO contacts (name, phone) VALUES ('Siti', '6281234500001'))
+            INSERT INTO contact_identities (channel, external_id, contact_id)
+            SELECT 'messenger', '7001', id FROM named
+            UNION ALL SELECT 'instagram', '8001', id FROM nameless
+            """
+        )
+        await migrate(conn, every)
+        sources = await conn.fetch("SELECT name, name_source FROM contacts ORDER BY name")
+        assert [tuple(r) for r in sources] == [
+            ("", "channel"),
+            ("Pak Budi", "agent"),
+            ("Siti", "channel"),
+        ]
+    finally:
+        await conn.close()
