@@ -40,7 +40,6 @@ from omnistream.messages import worker
 from omnistream.messages.worker import send_due
 from tests import factories
 from tests.conftest import Agent, fields, problem
-from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import (
     Account,
     conversation_for,
@@ -50,6 +49,7 @@ from tests.inbound.test_inbound_support import (
     outbound,
 )
 from tests.messages.test_messages import PNG
+from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 
 ANA = "16505551234"
 PSID = "2400000000000001"

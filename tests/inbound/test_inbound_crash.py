@@ -15,9 +15,9 @@ import pytest
 
 from omnistream.config import Settings
 from omnistream.context import AppContext
+from tests.channels.test_ratelimit import start_worker
 from tests.inbound.test_inbound_support import PHONE_ID, whatsapp
 from tests.inbound.test_inbound_worker import text_payload
-from tests.channels.test_ratelimit import start_worker
 
 MESSAGES = 3000
 SENDERS = 400

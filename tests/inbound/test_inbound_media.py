@@ -15,7 +15,6 @@ from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.inbound import media as inbound_media
 from omnistream.inbound.media import fetch_media
-from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import (
     _fresh_secrets,  # noqa: F401 - autouse
     deliver,
@@ -25,6 +24,7 @@ from tests.inbound.test_inbound_support import (
     rows,
     value,
 )
+from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n" + b"0" * 500

@@ -17,8 +17,6 @@ from omnistream.channels.registry import ChannelRegistry
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.messages import worker
-from tests.conftest import Agent, fields, problem
-from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 from tests.channels.test_channel_outbound import (
     PSID,
     bodies,
@@ -30,8 +28,10 @@ from tests.channels.test_channel_outbound import (
     sent_id,
     tick,
 )
+from tests.conftest import Agent, fields, problem
 from tests.inbound.test_inbound_support import outbound
 from tests.messages.test_messages import PDF, PNG
+from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 
 IGSID = "17840000000000099"
 

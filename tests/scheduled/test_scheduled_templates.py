@@ -17,9 +17,17 @@ from omnistream.context import AppContext
 from omnistream.messages import worker as outbound
 from omnistream.scheduled.worker import send_due
 from tests.conftest import fields, problem
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import value
-from tests.scheduled.test_scheduled import Schedule, due, event_types, fetch, row, schedule, scheduled
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
+from tests.scheduled.test_scheduled import (
+    Schedule,
+    due,
+    event_types,
+    fetch,
+    row,
+    schedule,
+    scheduled,
+)
 from tests.templates.test_templates import ANA, connect, private_fixture, synced  # noqa: F401
 from tests.templates.test_templates_send import order, outside_window
 

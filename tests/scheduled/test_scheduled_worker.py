@@ -19,8 +19,8 @@ from omnistream.scheduled import worker
 from omnistream.scheduled.worker import send_due
 from tests import factories
 from tests.conftest import Actors, problem
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import conversation_for, integration
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.scheduled.test_scheduled import (
     Schedule,
     due,

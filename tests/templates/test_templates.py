@@ -19,7 +19,6 @@ from omnistream.sandbox.webhooks import serialize
 from omnistream.templates import graph
 from omnistream.templates.components import row_of, spec_of, status_of
 from tests.conftest import Actors, Agent, problem
-from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import (
     Account,
     _fresh_secrets,  # noqa: F401 - autouse
@@ -31,6 +30,7 @@ from tests.inbound.test_inbound_support import (
     rows,
     value,
 )
+from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 
 ANA = "16505551234"
 SEND = "template.parameters."

@@ -18,8 +18,8 @@ from omnistream.context import AppContext
 from omnistream.messages import worker
 from omnistream.messages.worker import send_due
 from tests.conftest import fields, problem
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import Account, conversation_for, rows, value
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.templates.test_templates import ANA, connect, private_fixture, synced, template  # noqa: F401
 
 SEND = "template.parameters."

@@ -8,8 +8,8 @@ import asyncio
 
 from omnistream.templates import queries
 from omnistream.templates.worker import sync_tick
-from tests.sandbox_fixture import sandbox_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import rows, value
+from tests.sandbox_fixture import sandbox_fixture  # noqa: F401
 from tests.templates.test_templates import connect, private_fixture  # noqa: F401
 
 
