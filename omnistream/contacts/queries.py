@@ -19,13 +19,14 @@ async def get(conn: Conn, contact_id: UUID) -> asyncpg.Record | None:
 async def find_or_create_by_phone(conn: Conn, phone: str, name: str) -> tuple[asyncpg.Record, bool]:
     """The contact with this WhatsApp id (digits), created if new; (row, created).
 
-    A known contact without a name gets the profile name; a name set by an agent is kept.
+    A known contact without a name gets the profile name (column `named`: true then, so the
+    caller announces it); a name set by an agent is kept.
     """
     row = await conn.fetchrow(
         f"""
         WITH ins AS (INSERT INTO contacts (phone, name) VALUES ($1, $2)
                      ON CONFLICT (phone) WHERE phone IS NOT NULL DO NOTHING RETURNING *)
-        SELECT {COLUMNS}, true AS created FROM ins k
+        SELECT {COLUMNS}, true AS created, false AS named FROM ins k
         """,
         phone,
         name,
@@ -36,12 +37,13 @@ async def find_or_create_by_phone(conn: Conn, phone: str, name: str) -> tuple[as
         f"""
         UPDATE contacts k SET name = $2, updated_at = now()
          WHERE k.phone = $1 AND k.name = '' AND $2 <> ''
-        RETURNING {COLUMNS}, false AS created
+        RETURNING {COLUMNS}, false AS created, true AS named
         """,
         phone,
         name,
     ) or await conn.fetchrow(
-        f"SELECT {COLUMNS}, false AS created FROM contacts k WHERE k.phone = $1", phone
+        f"SELECT {COLUMNS}, false AS created, false AS named FROM contacts k WHERE k.phone = $1",
+        phone,
     )
     assert row is not None
     return row, False
@@ -102,13 +104,14 @@ async def insert_phones(conn: Conn, phones: list[str], names: list[str]) -> list
 
 
 async def fill_names(conn: Conn, ids: list[UUID], names: list[str]) -> list[asyncpg.Record]:
-    """Profile names for known contacts that have none (a name set by an agent is kept)."""
+    """Profile names for known contacts that have none (a name set by an agent is kept);
+    the rows named (column `named`, for their contact.updated)."""
     return await conn.fetch(
         f"""
         UPDATE contacts k SET name = t.n, updated_at = now()
           FROM unnest($1::uuid[], $2::text[]) AS t(id, n)
          WHERE k.id = t.id AND k.name = '' AND t.n <> ''
-        RETURNING {COLUMNS}, false AS created
+        RETURNING {COLUMNS}, false AS created, true AS named
         """,
         ids,
         names,

@@ -24,6 +24,7 @@ import orjson
 
 from omnistream.activity.service import record
 from omnistream.contacts import queries as contact_queries
+from omnistream.contacts.profile_names import named_events
 from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations.service import audience_of
@@ -109,6 +110,8 @@ async def ingest_inbound(
         person, contact_created = await contact_queries.find_or_create_by_phone(
             conn, sender, profile_name
         )
+        if person["named"]:  # a nameless contact got its name (also on a redelivery)
+            await emit_many(conn, await named_events(conn, [person]))
     else:
         person, contact_created = await contact_queries.find_or_create_by_identity(
             conn, chan.value, sender, profile_name
@@ -289,7 +292,8 @@ async def ingest_many(tx: Tx, items: list[NewInbound]) -> list[asyncpg.Record]:
     resolved = {c["id"] for c in conversations.values() if c["status"] == "resolved"}
     items_by_id = {(i.channel, i.channel_message_id): i for i in items}
     after = await _move(conn, rows, items_by_id, resolved)
-    await emit_many(conn, await _events(conn, rows, after, conversations, people, opened))
+    named = await named_events(conn, people.values())  # nameless contacts that got a name
+    await emit_many(conn, named + await _events(conn, rows, after, conversations, people, opened))
     return rows
 
 

@@ -267,6 +267,7 @@ async def test_a_batch_of_plain_messages_follows_the_one_message_rules(ctx, clie
     assert [
         (e["type"], e["data"].get("message", {}).get("channel_message_id")) for e in events
     ] == [
+        ("contact.updated", None),  # the known contact, nameless, takes its profile name
         ("contact.created", None),
         ("conversation.created", None),
         ("message.created", "wamid.N1"),
@@ -274,11 +275,12 @@ async def test_a_batch_of_plain_messages_follows_the_one_message_rules(ctx, clie
         ("message.created", "wamid.K1"),
         ("message.created", "wamid.N2"),
     ]
-    assert events[0]["data"]["phone"] == new and events[0]["data"]["name"] == "Name of 2"
+    assert events[0]["data"]["phone"] == known and events[0]["data"]["name"] == "Name of 1"
+    assert events[1]["data"]["phone"] == new and events[1]["data"]["name"] == "Name of 2"
     assert {e["actor"]["type"] for e in events} == {"contact"}
     # Each event carries its conversation as the batch left it.
-    assert events[2]["data"]["conversation"]["unread_count"] == 2
-    assert events[3]["data"]["conversation"]["status"] == "open"
+    assert events[3]["data"]["conversation"]["unread_count"] == 2
+    assert events[4]["data"]["conversation"]["status"] == "open"
 
 
 async def test_housekeeping_forgets_handled_webhook_calls_past_the_retention(ctx, client) -> None:
