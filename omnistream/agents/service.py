@@ -88,4 +88,3 @@ async def reset_password(
     await auth_queries.notify_auth_changed(tx.conn, agent_id)
     await record(tx.conn, actor, "reset_password", "agent", agent_id, sessions_ended=ended)
     tx.after_commit(lambda: ctx.principals.evict_agent(agent_id))
-
