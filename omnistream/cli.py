@@ -226,7 +226,7 @@ def worker() -> None:
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            await run_loops(pool, settings, stop)
+            await run_loops(pool, settings, stop, dsn)
         finally:
             await pool.close()
 

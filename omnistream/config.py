@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     event_retention_hours: int = Field(48, ge=24, le=24 * 90)
     webhook_audit_retention_days: int = Field(30, ge=1, le=3650)
     outbound_max_attempts: int = Field(8, ge=1, le=50)
+    worker_takeover_grace_seconds: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="Work claimed by a worker that died is taken over after this long "
+        "(time for the status of a send accepted just before the crash to arrive).",
+    )
     scheduled_send_when_resolved: bool = Field(
         True, description="Send a due scheduled message even if its conversation is resolved."
     )
@@ -99,12 +106,6 @@ class Settings(BaseSettings):
         False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
     )
     webhook_max_bytes: int = Field(3 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
-    webhook_rejected_samples: int = Field(
-        5, ge=0, le=1000, description="Refused webhook bodies kept per source address a minute."
-    )
-    webhook_rejected_samples_per_minute: int = Field(
-        20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
-    )
     webhook_rejected_samples: int = Field(
         5, ge=0, le=1000, description="Refused webhook bodies kept per source address a minute."
     )

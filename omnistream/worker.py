@@ -16,6 +16,8 @@ from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
 from omnistream.scheduled.worker import scheduled_loop
 from omnistream.templates.worker import template_sync_loop
+from omnistream.workers.liveness import CURRENT, WorkerIdentity
+from omnistream.workers.takeover import takeover_loop
 
 log = logging.getLogger(__name__)
 Loop = Callable[[Pool, Settings, asyncio.Event], Awaitable[None]]
@@ -28,6 +30,7 @@ LOOPS: dict[str, Loop] = {
     "inbound": inbound_loop,
     "scheduled": scheduled_loop,
     "templates": template_sync_loop,
+    "takeover": takeover_loop,
     "profiles": profile_loop,
 }
 
@@ -46,7 +49,23 @@ async def _guarded(
                 await asyncio.wait_for(stop.wait(), 1)
 
 
-async def run_loops(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+async def run_loops(
+    pool: Pool, settings: Settings, stop: asyncio.Event, dsn: str | None = None
+) -> None:
+    """Every loop, until `stop`. With `dsn`, the worker first takes its liveness lock
+    (workers/liveness.py) and its claims carry its key, so another worker takes them over
+    soon after this process dies; without, claims are recovered when their lease ends."""
+    identity = WorkerIdentity(dsn) if dsn is not None else None
+    if identity is not None:
+        await identity.start()
+        CURRENT.set(identity)  # read by the loops' claims (their tasks copy this context)
     log.info("worker started", extra={"loops": sorted(LOOPS)})
-    await asyncio.gather(*(_guarded(n, f, pool, settings, stop) for n, f in LOOPS.items()))
+    try:
+        await asyncio.gather(
+            *(_guarded(n, f, pool, settings, stop) for n, f in LOOPS.items()),
+            *([identity.watch(stop)] if identity is not None else []),
+        )
+    finally:
+        if identity is not None:
+            await identity.stop()
     log.info("worker stopped")

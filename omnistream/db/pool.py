@@ -38,6 +38,16 @@ async def _no_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     return None
 
 
+# PostgreSQL notices a vanished client host after idle + interval x count = 25 s and ends
+# its sessions, releasing their locks (a dead worker's liveness lock: workers/liveness.py).
+# TCP only; over a Unix socket the kernel tells the server at once.
+KEEPALIVE_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+
+
 async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
     pool = await asyncpg.create_pool(
         dsn,
@@ -46,6 +56,7 @@ async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
         init=init_connection,
         reset=_no_reset,
         command_timeout=60,
+        server_settings=KEEPALIVE_SETTINGS,
     )
     assert pool is not None
     return pool

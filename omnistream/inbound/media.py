@@ -40,6 +40,7 @@ from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
 from omnistream.messages.media import safe_filename
 from omnistream.messages.service import emit_updated
+from omnistream.workers.liveness import current_key
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 8
@@ -250,7 +251,7 @@ async def fetch_media(
     """One tick: claim due inbound media, fetch them, record the outcomes. Returns how many
     were claimed (0: nothing was due)."""
     async with transaction(pool) as tx:
-        claimed = await queries.claim_media(tx.conn, limit, LEASE_SECONDS)
+        claimed = await queries.claim_media(tx.conn, limit, LEASE_SECONDS, current_key())
     if not claimed:
         return 0
     gate = asyncio.Semaphore(CONCURRENCY)

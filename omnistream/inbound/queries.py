@@ -12,6 +12,7 @@ import asyncpg
 from omnistream.db.pool import Conn
 from omnistream.messages.enums import FAILABLE, PROGRESS
 from omnistream.messages.queries import AUDIENCE, SELECT
+from omnistream.workers.queries import LIVE_KEYS
 
 INBOUND_WAKE_CHANNEL = "omnistream_inbound"  # a webhook was acknowledged
 MEDIA_WAKE_CHANNEL = "omnistream_inbound_media"  # inbound media rows wait to be fetched
@@ -259,9 +260,12 @@ MEDIA_CLAIM_COLUMNS = (
 )
 
 
-async def claim_media(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+async def claim_media(
+    conn: Conn, limit: int, lease_seconds: float, owner: int | None = None
+) -> list[asyncpg.Record]:
     """Due inbound media, leased: attempts + 1 and next_attempt_at moved past the lease, so a
-    crashed fetch is retried once the lease runs out."""
+    crashed fetch is retried once the lease runs out (or sooner, take_over_media, when
+    `owner`, the claiming worker's liveness key, is gone)."""
     return await conn.fetch(
         f"""
         WITH due AS (
@@ -271,7 +275,8 @@ async def claim_media(conn: Conn, limit: int, lease_seconds: float) -> list[asyn
              ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
         ), md AS (
             UPDATE media m SET attempts = m.attempts + 1,
-                               next_attempt_at = now() + make_interval(secs => $2)
+                               next_attempt_at = now() + make_interval(secs => $2),
+                               claimed_by = $3
               FROM due WHERE m.id = due.id
             RETURNING m.*
         )
@@ -281,6 +286,28 @@ async def claim_media(conn: Conn, limit: int, lease_seconds: float) -> list[asyn
         """,
         limit,
         lease_seconds,
+        owner,
+    )
+
+
+async def take_over_media(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
+    """Inbound media fetches claimed by a worker that is gone: due again after
+    `grace_seconds` (unless the lease ends sooner)."""
+    return await conn.fetch(
+        f"""
+        WITH dead AS (
+            SELECT id, claimed_by FROM media
+             WHERE claimed_by IS NOT NULL AND status = 'pending'
+               AND claimed_by NOT IN ({LIVE_KEYS})
+             ORDER BY id
+               FOR UPDATE SKIP LOCKED)
+        UPDATE media m
+           SET claimed_by = NULL,
+               next_attempt_at = LEAST(m.next_attempt_at, now() + make_interval(secs => $1))
+          FROM dead WHERE m.id = dead.id
+        RETURNING m.id, dead.claimed_by AS previous_owner
+        """,
+        grace_seconds,
     )
 
 

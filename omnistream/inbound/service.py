@@ -47,8 +47,10 @@ from omnistream.integrations.accounts import AccountConfig, by_external_id
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import queries as message_queries
+from omnistream.messages.accepted import our_id
 from omnistream.messages.enums import Direction, MessageStatus
 from omnistream.messages.ingest import NewInbound, check, emit_opened, ingest_inbound
+from omnistream.messages.outbound_queries import recorded_channel_id
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.service import InboundError, apply_status, emit_updated
 from omnistream.templates import queries as template_queries
@@ -308,6 +310,17 @@ async def _status(run: _Run, item: StatusUpdate) -> None:
         item.error_reason,
     )
     if change.found:
+        return
+    own = our_id(item.callback_data)
+    recorded = None if own is None else await recorded_channel_id(run.conn, own, item.channel)
+    if recorded is not None and recorded != item.channel_message_id:
+        # A second acceptance of one of our messages: sent again after a worker crash whose
+        # first send's statuses came later than the takeover grace (workers/takeover.py).
+        # The message keeps the channel id recorded first; this one's receipts are ignored.
+        run.notes.append(
+            f"{item.status} receipt of {item.channel_message_id} ignored: message {own} "
+            f"was accepted again and keeps {recorded}"
+        )
         return
     what = f"{item.status} receipt of {item.channel_message_id}"
     if run.attempt < STATUS_TRIES:

@@ -14,14 +14,21 @@ import asyncpg
 
 from omnistream.db.pool import Conn
 from omnistream.messages.queries import AUDIENCE, SELECT
+from omnistream.workers.queries import LIVE_KEYS
 
 
 async def claim_due(
-    conn: Conn, limit: int, lease_seconds: float, saturated_ahead: float = 2.0
+    conn: Conn,
+    limit: int,
+    lease_seconds: float,
+    saturated_ahead: float = 2.0,
+    owner: int | None = None,
 ) -> list[asyncpg.Record]:
     """Claim up to `limit` due pending outbound messages (SKIP LOCKED: concurrent workers
     take disjoint sets) and lease them: attempts + 1 and next_attempt_at pushed forward, so
-    a worker that dies mid-send leaves them due again once the lease runs out.
+    a worker that dies mid-send leaves them due again once the lease runs out. `owner`, the
+    claiming worker's liveness key, lets a dead worker's claims be taken over sooner
+    (take_over_messages).
 
     A conversation's replies go out in the order they were written: a message waits while
     an older one of its conversation is pending and has not failed yet (not yet tried, or
@@ -69,7 +76,8 @@ async def claim_due(
         ), m AS (
             UPDATE messages m
                SET attempts = m.attempts + 1,
-                   next_attempt_at = now() + make_interval(secs => $2)
+                   next_attempt_at = now() + make_interval(secs => $2),
+                   claimed_by = $4, recovering_since = NULL
               FROM due WHERE m.id = due.id
             RETURNING m.*
         )
@@ -94,7 +102,48 @@ async def claim_due(
         limit,
         lease_seconds,
         saturated_ahead,
+        owner,
     )
+
+
+async def take_over_messages(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
+    """Pending messages claimed by a worker that is gone (its liveness lock is free): due
+    again after `grace_seconds` (unless their lease ends sooner), marked recovering_since,
+    the claim cleared. The grace lets the status webhook or echo of a send the channel
+    accepted just before the crash arrive first (mark_accepted), so it is not sent again.
+    Returns the rows (SELECT + AUDIENCE, and the dead worker's key as previous_owner)."""
+    return await conn.fetch(
+        f"""
+        WITH dead AS (
+            SELECT id, claimed_by FROM messages
+             WHERE claimed_by IS NOT NULL AND status = 'pending'
+               AND claimed_by NOT IN ({LIVE_KEYS})
+             ORDER BY id
+               FOR UPDATE SKIP LOCKED
+        ), m AS (
+            UPDATE messages x
+               SET claimed_by = NULL, recovering_since = now(),
+                   next_attempt_at = LEAST(x.next_attempt_at,
+                                           now() + make_interval(secs => $1))
+              FROM dead WHERE x.id = dead.id
+            RETURNING x.*, dead.claimed_by AS previous_owner)
+        SELECT {SELECT}, {AUDIENCE}, m.previous_owner
+          FROM m JOIN conversations c ON c.id = m.conversation_id
+          LEFT JOIN media md ON md.id = m.media_id
+        """,
+        grace_seconds,
+    )
+
+
+async def recorded_channel_id(conn: Conn, message_id: UUID, channel: str) -> str | None:
+    """The channel id recorded on our outbound message `message_id`, if any."""
+    value: str | None = await conn.fetchval(
+        "SELECT channel_message_id FROM messages "
+        "WHERE id = $1 AND channel = $2 AND direction = 'outbound'",
+        message_id,
+        channel,
+    )
+    return value
 
 
 async def reply_target(
@@ -114,7 +163,7 @@ async def release(conn: Conn, leases: list[tuple[UUID, int]]) -> None:
     await conn.execute(
         """
         UPDATE messages m
-           SET attempts = m.attempts - 1, next_attempt_at = now()
+           SET attempts = m.attempts - 1, next_attempt_at = now(), claimed_by = NULL
           FROM unnest($1::uuid[], $2::int[]) AS v(id, attempts)
          WHERE m.id = v.id AND m.attempts = v.attempts AND m.status = 'pending'
         """,
@@ -132,7 +181,7 @@ async def mark_sent_many(
         WITH m AS (
             UPDATE messages x
                SET status = 'sent', channel_message_id = v.channel_message_id,
-                   sent_at = v.sent_at, next_attempt_at = NULL,
+                   sent_at = v.sent_at, next_attempt_at = NULL, recovering_since = NULL,
                    error_code = NULL, error_reason = NULL
               FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
                    AS v(id, channel_message_id, sent_at)
@@ -187,7 +236,8 @@ async def mark_accepted(
                SET channel_message_id = v.cmid,
                    status = CASE WHEN v.status = 'failed' THEN x.status ELSE 'sent' END,
                    sent_at = CASE WHEN v.status = 'failed' THEN x.sent_at ELSE v.at END,
-                   next_attempt_at = NULL, error_code = NULL, error_reason = NULL
+                   next_attempt_at = NULL, recovering_since = NULL,
+                   error_code = NULL, error_reason = NULL
               FROM v, due
              WHERE x.id = due.id AND v.id = due.id
                AND x.status = 'pending' AND x.channel_message_id IS NULL
@@ -212,7 +262,8 @@ async def mark_sent(conn: Conn, message_id: UUID, channel_message_id: str) -> as
         WITH m AS (
             UPDATE messages
                SET status = 'sent', channel_message_id = $2, sent_at = now(),
-                   next_attempt_at = NULL, error_code = NULL, error_reason = NULL
+                   next_attempt_at = NULL, recovering_since = NULL,
+                   error_code = NULL, error_reason = NULL
              WHERE id = $1 AND status = 'pending'
             RETURNING *)
         SELECT {SELECT}, {AUDIENCE}
@@ -233,7 +284,7 @@ async def mark_retry(
         WITH m AS (
             UPDATE messages
                SET next_attempt_at = now() + make_interval(secs => $3),
-                   error_code = $4, error_reason = $5
+                   error_code = $4, error_reason = $5, claimed_by = NULL
              WHERE id = $1 AND status = 'pending' AND attempts = $2
             RETURNING *)
         SELECT {SELECT}, {AUDIENCE}
@@ -257,7 +308,7 @@ async def mark_failed(
         WITH m AS (
             UPDATE messages
                SET status = 'failed', failed_at = now(), next_attempt_at = NULL,
-                   error_code = $3, error_reason = $4
+                   recovering_since = NULL, error_code = $3, error_reason = $4
              WHERE id = $1 AND status = 'pending' AND attempts = $2
             RETURNING *)
         SELECT {SELECT}, {AUDIENCE}
@@ -303,11 +354,14 @@ async def queue_read_receipt(conn: Conn, conversation_id: UUID) -> bool:
     return queued
 
 
-async def claim_read_receipts(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+async def claim_read_receipts(
+    conn: Conn, limit: int, lease_seconds: float, owner: int | None = None
+) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         UPDATE read_receipts r
-           SET attempts = r.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+           SET attempts = r.attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+               claimed_by = $3
          WHERE r.conversation_id IN (SELECT d.conversation_id FROM read_receipts d
                                       WHERE d.next_attempt_at <= now()
                                       ORDER BY d.next_attempt_at LIMIT $1
@@ -316,6 +370,26 @@ async def claim_read_receipts(conn: Conn, limit: int, lease_seconds: float) -> l
         """,
         limit,
         lease_seconds,
+        owner,
+    )
+
+
+async def take_over_read_receipts(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
+    """Read receipts claimed by a worker that is gone: due again after `grace_seconds`."""
+    return await conn.fetch(
+        f"""
+        WITH dead AS (
+            SELECT conversation_id, claimed_by FROM read_receipts
+             WHERE claimed_by IS NOT NULL AND claimed_by NOT IN ({LIVE_KEYS})
+             ORDER BY conversation_id
+               FOR UPDATE SKIP LOCKED)
+        UPDATE read_receipts r
+           SET claimed_by = NULL,
+               next_attempt_at = LEAST(r.next_attempt_at, now() + make_interval(secs => $1))
+          FROM dead WHERE r.conversation_id = dead.conversation_id
+        RETURNING r.conversation_id, dead.claimed_by AS previous_owner
+        """,
+        grace_seconds,
     )
 
 
@@ -332,7 +406,8 @@ async def finish_read_receipt(conn: Conn, receipt: asyncpg.Record) -> None:
 
 async def retry_read_receipt(conn: Conn, receipt: asyncpg.Record, delay_seconds: float) -> None:
     await conn.execute(
-        "UPDATE read_receipts SET next_attempt_at = now() + make_interval(secs => $4) "
+        "UPDATE read_receipts SET next_attempt_at = now() + make_interval(secs => $4), "
+        "claimed_by = NULL "
         "WHERE conversation_id = $1 AND channel_message_id = $2 AND attempts = $3",
         receipt["conversation_id"],
         receipt["channel_message_id"],

@@ -16,7 +16,7 @@ COLUMNS = (
     "m.id, m.conversation_id, m.channel, m.channel_message_id, m.direction, m.type, m.content, "
     "m.reply_to_id, m.media_id, m.status, m.sender_agent_id, m.error_code, m.error_reason, "
     "m.attempts, m.next_attempt_at, m.created_at, m.sent_at, m.delivered_at, m.read_at, "
-    "m.failed_at"
+    "m.failed_at, m.recovering_since"
 )
 COLUMN_NAMES = tuple(c.strip().removeprefix("m.") for c in COLUMNS.split(","))
 # The attached file's description, joined as `md` (LEFT JOIN media md ON md.id = m.media_id).

@@ -54,6 +54,11 @@ class MessageOut(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     failed_at: datetime | None
+    recovering_since: datetime | None = Field(
+        description="Set while a pending reply waits to be sent again because the worker "
+        "that was sending it stopped (a crash or a kill): it goes out after a short grace "
+        "period (docs/crash-safety.md). Cleared when a worker takes it up again."
+    )
 
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]

@@ -80,6 +80,7 @@ from omnistream.messages import outbound_queries as queries
 from omnistream.messages.accepted import updated_draft
 from omnistream.messages.queries import OUTBOUND_WAKE_CHANNEL
 from omnistream.messages.service import emit_updated
+from omnistream.workers.liveness import current_key
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 50
@@ -377,8 +378,10 @@ async def send_due(
     handled = await send_read_receipts(pool, settings, registry)
     async with transaction(pool) as tx:
         claimed = await queries.claim_due(
-            tx.conn, BATCH_SIZE, LEASE_SECONDS, SATURATED_AHEAD_SECONDS
+            tx.conn, BATCH_SIZE, LEASE_SECONDS, SATURATED_AHEAD_SECONDS, current_key()
         )
+    if claimed:
+        log.debug("claimed replies", extra={"count": len(claimed), "worker_key": current_key()})
     if claimed:
         await _Tick(pool, settings, registry, stop or asyncio.Event()).run(claimed)
     return handled + len(claimed)
@@ -387,7 +390,9 @@ async def send_due(
 async def send_read_receipts(pool: Pool, settings: Settings, registry: ChannelRegistry) -> int:
     """Queued WhatsApp read receipts (conversations/service.mark_read): best effort."""
     async with transaction(pool) as tx:
-        receipts = await queries.claim_read_receipts(tx.conn, RECEIPT_BATCH, LEASE_SECONDS)
+        receipts = await queries.claim_read_receipts(
+            tx.conn, RECEIPT_BATCH, LEASE_SECONDS, current_key()
+        )
     if not receipts:
         return 0
     mark = getattr(registry.get(Channel.WHATSAPP), "mark_read", None)

@@ -22,9 +22,9 @@ from omnistream.channels.ratelimit import GUARD_SECONDS, HORIZON_SECONDS, RateLi
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.messages import worker
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.channels.test_channel_outbound import connect
 from tests.inbound.test_inbound_support import Account, integration
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 
 
 @pytest.fixture
@@ -218,7 +218,9 @@ async def until_sent(ctx: AppContext, count: int, within: float) -> None:
     raise AssertionError(f"only {done} of {count} sent within {within} s")
 
 
-def start_worker(settings: Settings, dsn: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: Settings, dsn: str, log: Path, **extra_env: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -226,6 +228,7 @@ def start_worker(settings: Settings, dsn: str, log: Path) -> subprocess.Popen[by
         "OMNISTREAM_DATA_DIR": str(settings.data_dir),
         "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
         "OMNISTREAM_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     omnistream = Path(sys.executable).parent / "omnistream"
     with log.open("ab") as out:

@@ -25,15 +25,15 @@ from fastapi import FastAPI
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.inbound.worker import inbound_loop
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 from tests.channels.test_channel_outbound import connect
 from tests.channels.test_ratelimit import counts, pending, start_worker
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 
 COUNT = 300
 
 
-@pytest.fixture
-async def live(app: FastAPI, ctx: AppContext) -> AsyncIterator[str]:
+@pytest.fixture(name="live")
+async def live_fixture(app: FastAPI, ctx: AppContext) -> AsyncIterator[str]:
     """OmniStream receiving webhooks (the API on a loopback port) and applying them (the
     inbound loop); yields the webhook URL."""
     config = uvicorn.Config(

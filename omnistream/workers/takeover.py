@@ -1,0 +1,62 @@
+"""Taking over the claims of dead workers.
+
+Every TAKEOVER_SECONDS each worker looks for leased work whose owner's liveness lock is free
+(liveness.py): outbound replies, WhatsApp read receipts, inbound media fetches. Such work is
+made due again after the grace period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default
+20 s) instead of at the end of its lease (minutes). A reply taken over is marked
+`recovering_since` and its message.updated event tells every screen showing it. A live
+owner's claims are never touched, however slow its work.
+
+Several workers may run this side by side: each row is taken by one of them (SKIP LOCKED),
+and a row already taken over has no owner left to match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+import asyncpg
+
+from omnistream.config import Settings
+from omnistream.db.pool import Pool, transaction
+from omnistream.inbound.queries import take_over_media
+from omnistream.kit.aio import wait_for_any
+from omnistream.messages.outbound_queries import take_over_messages, take_over_read_receipts
+from omnistream.messages.service import emit_updated
+
+log = logging.getLogger(__name__)
+TAKEOVER_SECONDS = 2.0
+
+
+def _owners(rows: Iterable[asyncpg.Record]) -> dict[str, int]:
+    return {str(k): n for k, n in Counter(r["previous_owner"] for r in rows).items()}
+
+
+async def take_over(pool: Pool, grace_seconds: float) -> dict[str, int]:
+    """One pass over every leased kind of work; returns how many of each were taken over."""
+    async with transaction(pool) as tx:
+        messages = await take_over_messages(tx.conn, grace_seconds)
+        for row in messages:
+            await emit_updated(tx.conn, row)
+        receipts = await take_over_read_receipts(tx.conn, grace_seconds)
+        media = await take_over_media(tx.conn, grace_seconds)
+    taken = {"messages": len(messages), "read_receipts": len(receipts), "media": len(media)}
+    if messages or receipts or media:
+        log.warning(
+            "took over the claims of a stopped worker",
+            extra={
+                **taken,
+                "grace_seconds": grace_seconds,
+                "dead_workers": _owners([*messages, *receipts, *media]),
+            },
+        )
+    return taken
+
+
+async def takeover_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await take_over(pool, settings.worker_takeover_grace_seconds)
+        await wait_for_any(stop, seconds=TAKEOVER_SECONDS)

@@ -1,0 +1,175 @@
+"""Taking over a dead worker's claims (omnistream/workers): claims carry the claiming worker's
+liveness key; while the key's advisory lock is held nothing is touched, however old the
+claim; once it is free (the worker's connection died) the work is due again after the grace
+period, replies are marked recovering_since and their message.updated events go out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from omnistream.context import AppContext
+from omnistream.messages import outbound_queries
+from omnistream.workers import queries as worker_queries
+from omnistream.workers.takeover import take_over
+from tests.channels.test_channel_outbound import connect
+from tests.channels.test_ratelimit import pending
+from tests.conftest import Agent
+from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
+
+GRACE = 20.0
+
+
+class Holder:
+    """A worker's liveness lock on a connection of its own (what WorkerIdentity holds)."""
+
+    def __init__(self, conn: asyncpg.Connection[asyncpg.Record], key: int) -> None:
+        self.conn, self.key = conn, key
+
+    async def die(self) -> None:
+        self.conn.terminate()  # as a SIGKILL does: the server ends the session, lock freed
+
+
+@pytest.fixture
+async def holders(test_dsn: str) -> AsyncIterator[list[Holder]]:
+    made: list[Holder] = []
+    yield made
+    for holder in made:
+        holder.conn.terminate()
+
+
+async def hold(test_dsn: str, holders: list[Holder], key: int) -> Holder:
+    conn = await asyncpg.connect(test_dsn)
+    assert await worker_queries.try_lock(conn, key)
+    holder = Holder(conn, key)
+    holders.append(holder)
+    return holder
+
+
+async def claim(ctx: AppContext, owner: int) -> list[asyncpg.Record]:
+    async with ctx.pool.acquire() as conn:
+        return await outbound_queries.claim_due(conn, 50, 300, 0.5, owner)
+
+
+async def messages(ctx: AppContext) -> dict[str, asyncpg.Record]:
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id::text, claimed_by, recovering_since, next_attempt_at - now() AS due_in "
+            "FROM messages"
+        )
+    return {r["id"]: r for r in rows}
+
+
+async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
+    ctx: AppContext, sandbox: Sandbox, test_dsn: str, holders: list[Holder]
+) -> None:
+    _, account = await connect(ctx, sandbox)
+    ids = {str(i) for i in await pending(ctx, account, 4, conversations=4)}
+    alive = await hold(test_dsn, holders, 7001)
+    doomed = await hold(test_dsn, holders, 7002)
+    async with ctx.pool.acquire() as conn:
+        two = await outbound_queries.claim_due(conn, 2, 300, 0.5, alive.key)
+        rest = await outbound_queries.claim_due(conn, 50, 300, 0.5, doomed.key)
+    assert len(two) == 2 and len(rest) == 2
+    # Both owners hold their locks: nothing is taken over, however long the lease.
+    assert await take_over(ctx.pool, GRACE) == {"messages": 0, "read_receipts": 0, "media": 0}
+    before = await messages(ctx)
+    assert {r["claimed_by"] for r in before.values()} == {alive.key, doomed.key}
+    assert all(r["due_in"] > timedelta(seconds=250) for r in before.values())
+
+    await doomed.die()
+    async with ctx.pool.acquire() as conn:
+        seq = await conn.fetchval("SELECT coalesce(max(pos), 0) FROM event_outbox")
+    assert (await take_over(ctx.pool, GRACE))["messages"] == 2
+    after = await messages(ctx)
+    taken = {str(r["id"]) for r in rest}
+    for message_id in ids:
+        row = after[message_id]
+        if message_id in taken:  # due after the grace, not after the 300 s lease
+            assert row["claimed_by"] is None and row["recovering_since"] is not None
+            assert timedelta(seconds=GRACE - 5) < row["due_in"] <= timedelta(seconds=GRACE)
+        else:  # the live owner's: untouched
+            assert row["claimed_by"] == alive.key and row["recovering_since"] is None
+            assert row["due_in"] > timedelta(seconds=250)
+    async with ctx.pool.acquire() as conn:
+        events = await conn.fetch(
+            "SELECT type, data FROM event_outbox WHERE pos > $1 ORDER BY pos", seq
+        )
+    assert [e["type"] for e in events] == ["message.updated"] * 2
+    assert {e["data"]["message"]["id"] for e in events} == taken
+    assert all(e["data"]["message"]["recovering_since"] for e in events)
+    # A second pass finds nothing left: each claim is taken over once.
+    assert (await take_over(ctx.pool, GRACE))["messages"] == 0
+
+
+async def test_a_taken_over_reply_says_so_in_the_api_until_claimed_again(
+    ctx: AppContext, client, admin: Agent, sandbox: Sandbox, test_dsn: str, holders: list[Holder]
+) -> None:
+    _, account = await connect(ctx, sandbox)
+    (message_id,) = await pending(ctx, account, 1, conversations=1)
+    doomed = await hold(test_dsn, holders, 7003)
+    (claimed,) = await claim(ctx, doomed.key)
+    await doomed.die()
+    await take_over(ctx.pool, 0)  # no grace: due at once
+    url = f"/api/v1/conversations/{claimed['conversation_id']}/messages"
+    (shown,) = (await client.get(url, headers=admin.headers)).json()["items"]
+    assert shown["id"] == str(message_id) and shown["status"] == "pending"
+    assert shown["recovering_since"] is not None
+    again = await claim(ctx, 7004)  # another worker takes it up: no longer recovering
+    assert [r["id"] for r in again] == [message_id]
+    (shown,) = (await client.get(url, headers=admin.headers)).json()["items"]
+    assert shown["recovering_since"] is None
+
+
+async def test_read_receipts_and_media_fetches_of_a_dead_worker_are_taken_over(
+    ctx: AppContext, sandbox: Sandbox, test_dsn: str, holders: list[Holder]
+) -> None:
+    _, account = await connect(ctx, sandbox)
+    conversations = []
+    for n in range(2):
+        (message_id,) = await pending(ctx, account, 1, conversations=1)
+        async with ctx.pool.acquire() as conn:
+            conversations.append(
+                await conn.fetchval(
+                    "SELECT conversation_id FROM messages WHERE id = $1", message_id
+                )
+            )
+            await conn.execute(
+                "INSERT INTO read_receipts (conversation_id, integration_account_id, "
+                "channel_message_id) VALUES ($1, $2, $3)",
+                conversations[-1],
+                account.account_id,
+                f"wamid.in{n}",
+            )
+            await conn.execute(
+                "INSERT INTO media (conversation_id, origin, status, mime_type, "
+                "channel_media_id, next_attempt_at) "
+                "VALUES ($1, 'inbound', 'pending', 'image/jpeg', $2, now())",
+                conversations[-1],
+                f"media-{n}",
+            )
+    alive = await hold(test_dsn, holders, 7005)
+    doomed = await hold(test_dsn, holders, 7006)
+    from omnistream.inbound.queries import claim_media
+
+    async with ctx.pool.acquire() as conn:
+        assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, alive.key)) == 1
+        assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, doomed.key)) == 1
+        assert len(await claim_media(conn, 1, 300, alive.key)) == 1
+        assert len(await claim_media(conn, 1, 300, doomed.key)) == 1
+    await doomed.die()
+    taken = await take_over(ctx.pool, GRACE)
+    assert taken == {"messages": 0, "read_receipts": 1, "media": 1}
+    async with ctx.pool.acquire() as conn:
+        receipts = await conn.fetch(
+            "SELECT claimed_by, next_attempt_at - now() AS due_in FROM read_receipts"
+        )
+        media = await conn.fetch("SELECT claimed_by, next_attempt_at - now() AS due_in FROM media")
+    for rows in (receipts, media):
+        by_owner = {r["claimed_by"]: r["due_in"] for r in rows}
+        assert set(by_owner) == {alive.key, None}
+        assert by_owner[alive.key] > timedelta(seconds=250)
+        assert by_owner[None] <= timedelta(seconds=GRACE)
