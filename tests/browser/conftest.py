@@ -394,10 +394,15 @@ async def open_page(
     errors: list[str] = []
 
     async def opener(
-        person: Person | None, *, width: int = 1280, lang: str = "en", init_script: str = ""
+        person: Person | None,
+        *,
+        width: int = 1280,
+        lang: str = "en",
+        init_script: str = "",
+        timezone: str = "Asia/Jakarta",
     ) -> Page:
         context = await browser.new_context(
-            viewport={"width": width, "height": 800}, locale="en-US", timezone_id="Asia/Jakarta"
+            viewport={"width": width, "height": 800}, locale="en-US", timezone_id=timezone
         )
         contexts.append(context)
         await context.add_init_script(

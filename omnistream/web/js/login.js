@@ -1,5 +1,5 @@
 // The sign-in page: clear errors for wrong credentials, deactivated accounts and the
-// lockout (with the seconds left from Retry-After, counting down).
+// lockout (with the minutes left from Retry-After, counting down).
 import { fill, h } from "./dom.js";
 import { clearErrors, field } from "./forms.js";
 import { LANGUAGES, lang, setLang, t } from "./i18n.js";
@@ -63,12 +63,16 @@ export function renderLogin(root, { reason, onSignedIn }) {
     if (response.status === 429) {
       let seconds = Number(body.retry_after || response.headers.get("Retry-After") || 60);
       const line = h("p", { class: "error locked" });
+      // Said in whole minutes, rounded up (as the server does); counted down by the second.
       const tick = () => {
-        line.textContent = t("login.locked", { seconds });
-        if (seconds-- <= 0) {
+        if (seconds <= 0) {
           clearInterval(countdown);
           line.textContent = t("login.unlocked");
+          return;
         }
+        const minutes = Math.ceil(seconds / 60);
+        line.textContent = minutes === 1 ? t("login.lockedMinute") : t("login.locked", { minutes });
+        seconds -= 1;
       };
       tick();
       countdown = setInterval(tick, 1000);

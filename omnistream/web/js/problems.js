@@ -1,7 +1,8 @@
 // The server's problem+json errors in the agent's language. The server writes English; in
 // English its own sentence (more specific) is shown, in another language a sentence for the
 // problem `type` (docs/errors.md), or the server's text when the type is not known here.
-import { lang, t } from "./i18n.js";
+// A field error's stable `type` (and the limits next to it) picks the translated phrase.
+import { formatDateTime, lang, t } from "./i18n.js";
 
 const PREFIX = "urn:omnistream:problem:";
 // type -> sentence; {detail} keeps what only the server knows (e.g. Meta's reason).
@@ -22,39 +23,89 @@ const PROBLEMS = {
   internal: "problem.internal",
 };
 
-/** A field error ({field, message, type?, min_length?, max_length?}) in the agent's language:
- * the generic pydantic ones are translated, anything else is the server's message. */
+const WHOLE_NUMBER = () => t("field.wholeNumber");
+const NUMBER = () => t("field.number");
+const YES_NO = () => t("field.boolean");
+const ID = () => t("field.id");
+const DATE_TIME = () => t("field.dateTime");
+const LINK = () => t("field.link");
+const ONE_OF = (e) => (Array.isArray(e.allowed) ? t("field.oneOf", { values: e.allowed.join(", ") }) : null);
+// field error type (pydantic's, or the server's own: docs/errors.md) -> phrase.
+const FIELD_PHRASES = {
+  missing: () => t("field.required"),
+  string_too_short: (e) => (e.min_length > 1 ? t("field.tooShort", { n: e.min_length }) : t("field.required")),
+  string_too_long: (e) => t("field.tooLong", { n: e.max_length }),
+  too_short: (e) => t("field.tooFew", { n: e.min_length }),
+  too_long: (e) => t("field.tooMany", { n: e.max_length }),
+  missing_target: () => t("field.transferTarget"),
+  email: () => t("field.email"),
+  phone: (e) => (e.example ? t("field.phoneExample", { example: e.example }) : t("field.phone")),
+  url_scheme: LINK,
+  url_parsing: LINK,
+  url_type: LINK,
+  enum: ONE_OF,
+  literal_error: ONE_OF,
+  int_type: WHOLE_NUMBER,
+  int_parsing: WHOLE_NUMBER,
+  int_from_float: WHOLE_NUMBER,
+  float_type: NUMBER,
+  float_parsing: NUMBER,
+  bool_type: YES_NO,
+  bool_parsing: YES_NO,
+  greater_than_equal: (e) => t("field.atLeast", { n: e.ge }),
+  less_than_equal: (e) => t("field.atMost", { n: e.le }),
+  uuid_type: ID,
+  uuid_parsing: ID,
+  datetime_type: DATE_TIME,
+  datetime_parsing: DATE_TIME,
+  datetime_from_date_parsing: DATE_TIME,
+  timezone_aware: () => t("field.timeZone"),
+  string_nul: () => t("field.nul"),
+  extra_forbidden: () => t("field.unknown"),
+  in_the_past: (e) => (e.at ? t("field.inThePast", { time: formatDateTime(e.at) }) : null),
+  too_far_ahead: () => t("field.tooFarAhead"),
+};
+// Said here in every language: only the browser knows the agent's time zone.
+const IN_THE_BROWSER = new Set(["in_the_past"]);
+
+const sentence = (text) => (text ? text[0].toUpperCase() + text.slice(1) : text);
+
+/** A field error ({field, message, type?, min_length?, max_length?, ...}) in the agent's
+ * language: a known type by its phrase, anything else as the server said it. */
 export function fieldMessage(item) {
-  if (lang() === "en" || !item.type) return item.message;
-  switch (item.type) {
-    case "missing":
-      return t("field.required");
-    case "string_too_short":
-      return item.min_length > 1 ? t("field.tooShort", { n: item.min_length }) : t("field.required");
-    case "string_too_long":
-      return t("field.tooLong", { n: item.max_length });
-    case "too_long":
-      return t("field.tooMany", { n: item.max_length });
-    case "missing_target":
-      return t("field.transferTarget");
-    case "media_link":
-      return t("field.httpsLink");
-    case "media_link_executable":
-      return t("field.executableLink");
-    case "value_error":
-      return /valid email address/i.test(item.message) ? t("field.email") : item.message;
-    default:
-      return item.message;
-  }
+  const phrase = FIELD_PHRASES[item.type];
+  const own = lang() !== "en" || IN_THE_BROWSER.has(item.type);
+  return (own && phrase && phrase(item)) || sentence(item.message);
+}
+
+/** "field: message" for each error, as one line (a toast, a form's top). */
+export function fieldsText(errors) {
+  return errors
+    .map((e) => (e.field && e.field !== "body" ? `${e.field}: ${fieldMessage(e)}` : fieldMessage(e)))
+    .join("; ");
 }
 
 /** The sentence for an ApiError. */
 export function problemText(error) {
-  const key = error.type.startsWith(PREFIX) && PROBLEMS[error.type.slice(PREFIX.length)];
+  const slug = error.type.startsWith(PREFIX) ? error.type.slice(PREFIX.length) : "";
+  if (slug === "validation" && error.errors.length) return fieldsText(error.errors);
+  const key = PROBLEMS[slug];
   if (lang() === "en" || !key) return error.detail;
-  if (key === "problem.validation" && error.errors.length) {
-    const names = [...new Set(error.errors.map((e) => e.field).filter(Boolean))];
-    return t("problem.validationFields", { fields: names.join(", ") });
+  const refused = error.body?.declared_type;
+  const kinds = error.body?.allowed_kinds;
+  if (slug === "unsupported-media-type" && refused && Array.isArray(kinds)) {
+    return t("problem.mediaTypeNamed", { type: refused, allowed: kindsText(kinds) });
   }
   return t(key, { detail: error.detail });
+}
+
+/** ["images", "pdf", "application/zip"] -> "gambar, PDF dan application/zip". */
+function kindsText(kinds) {
+  const words = kinds.map((k) => {
+    const key = `upload.kind.${k}`;
+    const word = t(key);
+    return word === key ? k : word;
+  });
+  if (words.length < 2) return words.join("");
+  return `${words.slice(0, -1).join(", ")} ${t("upload.and")} ${words.at(-1)}`;
 }
