@@ -236,3 +236,36 @@ async def test_a_colleague_added_after_loading_is_named_everywhere(
         "Ada Admin assigned the conversation to Nadia Putri"
     )
     await still_same_page(page)
+
+
+async def test_merged_and_deleted_contacts_follow_on_screen(
+    world: World, open_page: OpenPage
+) -> None:
+    await world.customer("6281200000671", "Nomor lama saya", name="Tono Lama")
+    merged_away = await world.conversation_of("6281200000671")
+    await world.customer("6281200000672", "Nomor baru saya", name="Tono Baru")
+    survivor = await world.conversation_of("6281200000672")
+    await world.customer("6281200000673", "Hapus data saya", name="Dedi Hapus")
+    doomed = await world.conversation_of("6281200000673")
+    page = await open_page(world.admin)
+    await open_conversation(page, "Tono Lama")
+    await mark_same_page(page)
+
+    # The open conversation's contact is merged into another: header, row and panel follow.
+    await world.call(
+        "POST",
+        f"/api/v1/contacts/{survivor['contact_id']}/merge",
+        json={"other_contact_id": merged_away["contact_id"]},
+    )
+    await expect_contact_name(page, "Tono Baru")
+    await expect(page.locator(".conv-row .conv-name", has_text="Tono Baru")).to_have_count(2)
+    await expect(page.locator(".contact-pane .other-conversations li")).to_have_count(1)
+
+    # A deleted contact's conversation leaves the list and, when open, closes.
+    await row(page, "Dedi Hapus").click()
+    await expect(page.locator(".thread-title")).to_have_text("Dedi Hapus")
+    await world.call("DELETE", f"/api/v1/contacts/{doomed['contact_id']}")
+    await expect(row(page, "Dedi Hapus")).to_have_count(0)
+    await expect(page.locator(".thread-title")).to_have_count(0)
+    await expect(page.get_by_text("That conversation has moved out of your inbox.")).to_be_visible()
+    await still_same_page(page)
