@@ -130,27 +130,21 @@ def measure(
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     harness.wrk_path()  # fail before anything starts
     load_at_start = harness.load_average()
-    server_dsn = harness.server_dsn(args.database_url)
-    port = args.port or harness.free_port()
-    base = f"http://127.0.0.1:{port}"
-    with (
-        harness.work_folder("omnistream-bench-") as workdir,
-        harness.scratch_database(server_dsn, "omnistream_bench") as db,
-        harness.serve(db.dsn, port, workdir) as server,
-    ):
+    with harness.api_on_scratch(args.database_url, "omnistream_bench", port=args.port) as api:
         with harness.console.status("signing in (admin -> new agent -> agent)"):
-            email, password = harness.admin_credentials(server.log_path)
-            token, me = sign_in_agent(base, email, password)
-        harness.console.log(f"server ready in {server.ready_s:.2f} s; signed in as {me['email']}")
-        runs = measure(args, base, token, server.pid, db.name)
-        server.check_alive()
+            email, password = harness.admin_credentials(api.server.log_path)
+            token, me = sign_in_agent(api.base, email, password)
+        ready_s = api.server.ready_s or 0.0
+        harness.console.log(f"server ready in {ready_s:.2f} s; signed in as {me['email']}")
+        runs = measure(args, api.base, token, api.server.pid, api.db.name)
+        api.server.check_alive()
     hello, me_result = _median_run(runs["hello"]), _median_run(runs["me"])
     others = max(r.other_cpu_pct for rs in runs.values() for r in rs)
     ratio = round(me_result["requests_per_s"] / hello["requests_per_s"], 3)
     settings = {"connections": args.connections, "threads": args.threads}
     return {
         "benchmark": "auth_me",
-        "machine": harness.machine_facts(db.postgres_version, load_at_start),
+        "machine": harness.machine_facts(api.db.postgres_version, load_at_start),
         # The hello-world reference of this run is the hello route measured below.
         "reference": {"route": "GET /healthz", **{k: hello[k] for k in REFERENCE_KEYS}}
         | settings
@@ -163,8 +157,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "repeat": args.repeat,
             "server": "1 x `omnistream serve` (uvicorn, 1 process), log level WARNING, "
             "access log on (default)",
-            "database": "scratch database on " + harness.host_of(server_dsn),
-            "server_ready_s": round(server.ready_s or 0.0, 2),
+            "database": "scratch database on " + harness.host_of(api.db.server_dsn),
+            "server_ready_s": round(ready_s, 2),
         },
         "hello": {"path": "/healthz", **hello},
         "me": {"path": "/api/v1/auth/me", **me_result},

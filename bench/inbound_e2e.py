@@ -233,14 +233,8 @@ def _cpu_pct(before: harness.CpuSnapshot, after: harness.CpuSnapshot) -> dict[st
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    server_dsn = harness.server_dsn(args.database_url)
-    port = harness.free_port()
-    base = f"http://127.0.0.1:{port}"
-    with (
-        harness.work_folder("omnistream-e2e-") as work,
-        harness.scratch_database(server_dsn, "omnistream_e2e") as db,
-        harness.serve(db.dsn, port, work) as server,
-    ):
+    with harness.api_on_scratch(args.database_url, "omnistream_e2e") as api:
+        server, db, work, port, base = api.server, api.db, api.workdir, api.port, api.base
         email, password = harness.admin_credentials(server.log_path)
         ack.set_up_integration(base, email, password)
         reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)

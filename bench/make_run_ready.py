@@ -133,18 +133,7 @@ def postmaster_alive(pgdata: Path) -> bool:
         if str(pgdata).encode() in cmdline:
             return True
     # Also look for any postgres started with -D <pgdata> (postmaster.pid may be gone).
-    needle = str(pgdata).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "postgres":
-                continue
-            if needle in (entry / "cmdline").read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
+    return bool(harness.postgres_pids(str(pgdata).encode()))
 
 
 def stop_stray_postgres(pgdata: Path, bin_dir: Path) -> bool:

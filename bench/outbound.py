@@ -30,7 +30,8 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -49,6 +50,20 @@ PHONE_ID = "109000000000001"
 TOKEN = "bench-whatsapp-token"
 APP_SECRET = "bench-app-secret"
 SECRET_KEY = "bench-outbound-" + "k" * 40
+
+
+# $1 customers (contacts) with one open WhatsApp conversation each on account $2, the
+# window open; the statement that follows reads them as `c`.
+CUSTOMER_CONVERSATIONS = """
+            WITH k AS (
+                INSERT INTO contacts (name, phone)
+                SELECT 'Customer ' || n, '1650' || lpad(n::text, 7, '0')
+                  FROM generate_series(1, $1) n RETURNING id
+            ), c AS (
+                INSERT INTO conversations (contact_id, channel, integration_account_id,
+                                           last_inbound_at)
+                SELECT id, 'whatsapp', $2, now() FROM k RETURNING id
+            )"""
 
 
 def max_in_window(times: list[float], width: float = 1.0) -> int:
@@ -95,16 +110,8 @@ async def seed(dsn: str, messages: int, rate: int, graph: str) -> None:
         await migrate(conn)
         account = await whatsapp_account(conn, graph, rate)
         await conn.execute(
-            """
-            WITH k AS (
-                INSERT INTO contacts (name, phone)
-                SELECT 'Customer ' || n, '1650' || lpad(n::text, 7, '0')
-                  FROM generate_series(1, $1) n RETURNING id
-            ), c AS (
-                INSERT INTO conversations (contact_id, channel, integration_account_id,
-                                           last_inbound_at)
-                SELECT id, 'whatsapp', $2, now() FROM k RETURNING id
-            )
+            CUSTOMER_CONVERSATIONS
+            + """
             INSERT INTO messages (conversation_id, channel, direction, type, content, status,
                                   next_attempt_at, created_at)
             SELECT id, 'whatsapp', 'outbound', 'text', '{"text": "Your parcel is on its way"}',
@@ -168,12 +175,23 @@ def figures(url: str, messages: int) -> dict[str, Any]:
     }
 
 
-def bench(args: argparse.Namespace) -> dict[str, Any]:
-    server_dsn = harness.server_dsn(args.database_url)
+@contextmanager
+def sandbox_on_scratch(
+    args: argparse.Namespace, prefix: str
+) -> Iterator[tuple[Path, harness.ScratchDatabase, harness.Process]]:
+    """A work folder, a scratch database `<prefix>_<random>` and the sandbox in benchmark
+    mode with one WhatsApp account; all gone on the way out."""
     with (
-        harness.work_folder("omnistream-bench-out-") as work,
-        harness.scratch_database(server_dsn, "omnistream_bench_out") as db,
+        harness.work_folder(prefix.replace("_", "-") + "-") as work,
+        harness.scratch_database(harness.server_dsn(args.database_url), prefix) as db,
         harness.sandbox(work, sandbox_config(args.messages)) as sandbox,
+    ):
+        yield work, db, sandbox
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    with (
+        sandbox_on_scratch(args, "omnistream_bench_out") as (work, db, sandbox),
         ExitStack() as workers_stack,
     ):
         harness.console.print(f"seeding {args.messages} pending messages (rate {args.rate}/s)")

@@ -1005,14 +1005,10 @@ def _frame_size(planned: list[Planned]) -> int:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = harness.load_average()
-    server_dsn = harness.server_dsn(args.database_url)
-    port = args.port or harness.free_port()
-    base = f"http://127.0.0.1:{port}"
-    with (
-        harness.work_folder("omnistream-rt-") as workdir,
-        harness.scratch_database(server_dsn, "omnistream_rt") as db,
-        harness.serve(db.dsn, port, workdir, **SERVER_SETTINGS) as server,
-    ):
+    with harness.api_on_scratch(
+        args.database_url, "omnistream_rt", port=args.port, **SERVER_SETTINGS
+    ) as api:
+        server, db, workdir, port, base = api.server, api.db, api.workdir, api.port, api.base
         args.machine = harness.machine_facts(
             db.postgres_version, load_at_start, websockets_client=WEBSOCKETS_VERSION
         )

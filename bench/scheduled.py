@@ -40,7 +40,14 @@ from uuid import UUID
 import asyncpg
 import harness
 import httpx
-from outbound import PHONE_ID, SECRET_KEY, sandbox_config, whatsapp_account, worker_env
+from outbound import (
+    CUSTOMER_CONVERSATIONS,
+    PHONE_ID,
+    SECRET_KEY,
+    sandbox_on_scratch,
+    whatsapp_account,
+    worker_env,
+)
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
@@ -64,16 +71,8 @@ async def seed(dsn: str, args: argparse.Namespace, graph: str) -> float:
         )
         step = args.spread / max(1, args.messages - 1)
         await conn.execute(
-            """
-            WITH k AS (
-                INSERT INTO contacts (name, phone)
-                SELECT 'Customer ' || n, '1650' || lpad(n::text, 7, '0')
-                  FROM generate_series(1, $1) n RETURNING id
-            ), c AS (
-                INSERT INTO conversations (contact_id, channel, integration_account_id,
-                                           last_inbound_at)
-                SELECT id, 'whatsapp', $2, now() FROM k RETURNING id
-            ), s AS (
+            CUSTOMER_CONVERSATIONS
+            + """, s AS (
                 INSERT INTO scheduled_messages (conversation_id, agent_id, msg_type,
                                                 content_json, scheduled_at)
                 SELECT id, $3, 'text',
@@ -187,12 +186,7 @@ def figures(url: str, args: argparse.Namespace, db: dict[str, Any]) -> dict[str,
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    server_dsn = harness.server_dsn(args.database_url)
-    with (
-        harness.work_folder("omnistream-bench-sched-") as work,
-        harness.scratch_database(server_dsn, "omnistream_bench_sched") as db,
-        harness.sandbox(work, sandbox_config(args.messages)) as sandbox,
-    ):
+    with sandbox_on_scratch(args, "omnistream_bench_sched") as (work, db, sandbox):
         reference = harness.reference_on(
             db.dsn, work, args.reference_duration, secret_key=SECRET_KEY
         )

@@ -94,33 +94,27 @@ def set_up_integration(base: str, email: str, password: str) -> None:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     harness.wrk_path()  # fail before anything starts
-    server_dsn = harness.server_dsn(args.database_url)
-    port = harness.free_port()
-    base = f"http://127.0.0.1:{port}"
-    with (
-        harness.work_folder("omnistream-ack-") as workdir,
-        harness.scratch_database(server_dsn, "omnistream_ack") as db,
-    ):
-        with harness.serve(db.dsn, port, workdir) as server:
-            email, password = harness.admin_credentials(server.log_path)
-            set_up_integration(base, email, password)
-            reference = harness.hello_reference(
-                base, args.reference_duration, server_pid=server.pid
-            )
-            body = payload()
-            signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            script = workdir / "post.lua"
-            headers = {"Content-Type": "application/json"}
-            headers["X-Hub-Signature-256"] = f"sha256={signature}"
-            script.write_text(harness.lua_post(body, headers))
-            wrk = {"connections": args.connections, "threads": 2, "script": script}
-            url = f"{base}/webhooks/meta"
-            harness.run_wrk(url, seconds=3, **wrk)  # warm-up
-            result = harness.run_wrk(url, seconds=args.duration, server_pid=server.pid, **wrk)
-        stored = asyncio.run(_count(db.dsn))
+    with harness.api_on_scratch(args.database_url, "omnistream_ack") as api:
+        email, password = harness.admin_credentials(api.server.log_path)
+        set_up_integration(api.base, email, password)
+        reference = harness.hello_reference(
+            api.base, args.reference_duration, server_pid=api.server.pid
+        )
+        body = payload()
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        script = api.workdir / "post.lua"
+        headers = {"Content-Type": "application/json"}
+        headers["X-Hub-Signature-256"] = f"sha256={signature}"
+        script.write_text(harness.lua_post(body, headers))
+        wrk = {"connections": args.connections, "threads": 2, "script": script}
+        url = f"{api.base}/webhooks/meta"
+        harness.run_wrk(url, seconds=3, **wrk)  # warm-up
+        result = harness.run_wrk(url, seconds=args.duration, server_pid=api.server.pid, **wrk)
+        stored = asyncio.run(_count(api.db.dsn))  # every 200 was a committed row
+        postgres = api.db.postgres_version
     return {
         "benchmark": "webhook_ack",
-        "machine": harness.machine_facts(db.postgres_version),
+        "machine": harness.machine_facts(postgres),
         "reference": reference,
         "settings": {
             "connections": args.connections,

@@ -47,6 +47,7 @@ from harness.machine import (
     machine_facts,
     machine_info,
     pct_of_core,
+    postgres_pids,
     proc_cpu_seconds,
 )
 from harness.processes import (
@@ -64,6 +65,7 @@ from harness.processes import (
     wait_http,
     wait_ready,
 )
+from harness.runs import ApiRun, api_on_scratch
 from harness.wrk import (
     WrkResult,
     hello_reference,
@@ -79,12 +81,14 @@ __all__ = [
     "ADMIN_EMAIL",
     "DEFAULT_SERVER",
     "ROOT",
+    "ApiRun",
     "BenchError",
     "CpuSnapshot",
     "Process",
     "ScratchDatabase",
     "WrkResult",
     "admin_credentials",
+    "api_on_scratch",
     "backend_cpu",
     "connect",
     "console",
@@ -107,6 +111,7 @@ __all__ = [
     "parser",
     "pct_of_core",
     "port_options",
+    "postgres_pids",
     "proc_cpu_seconds",
     "profile_options",
     "progress",

@@ -94,22 +94,25 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _ticks()
 
 
-def backend_cpu(database: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving `database` (by its process title)."""
-    found: dict[int, float] = {}
-    needle = f" {database} ".encode()
+def postgres_pids(needle: bytes) -> list[int]:
+    """The PostgreSQL processes whose command line (process title) contains `needle`."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             if (entry / "comm").read_text().strip() != "postgres":
                 continue
-            if needle not in (entry / "cmdline").read_bytes():
-                continue
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
         except OSError:
             continue
-        found[int(entry.name)] = proc_cpu_seconds(int(entry.name))
     return found
+
+
+def backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving `database` (by its process title)."""
+    return {pid: proc_cpu_seconds(pid) for pid in postgres_pids(f" {database} ".encode())}
 
 
 def machine_cpu_seconds() -> tuple[float, float]:
