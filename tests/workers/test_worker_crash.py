@@ -22,7 +22,7 @@ import pytest
 
 from omnistream.config import Settings
 from omnistream.context import AppContext
-from tests.channels.test_channel_outbound import connect
+from tests.channels.test_channel_outbound import connect, conversation
 from tests.channels.test_ratelimit import counts, pending, start_worker
 from tests.messages.test_outbound_crash import (
     fetchval,
@@ -30,6 +30,7 @@ from tests.messages.test_outbound_crash import (
     until,
 )
 from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
+from tests.scheduled.test_scheduled import Schedule, due, schedule, scheduled  # noqa: F401
 
 
 class Workers:
@@ -259,3 +260,46 @@ async def test_a_live_but_slow_owner_is_not_taken_over(
 
     await until("the slow send finished", sent, 15)
     assert (await sends_by_message(sandbox, wa.external_id))[str(message_id)]["accepted"] == 1
+
+
+@pytest.mark.timeout(90)
+async def test_scheduled_replies_of_a_killed_worker_go_out_once_after_the_grace(
+    ctx: AppContext,
+    sandbox: Sandbox,
+    live: str,
+    workers,
+    schedule: Schedule,  # noqa: F811 (the fixture)
+) -> None:
+    grace = 3.0
+    pool = workers(grace)
+    await sandbox.settings(webhook_url=live)
+    wa, account = await connect(ctx, sandbox, rate=20)
+    await sandbox.add_fault("slow", account=wa.external_id, path_contains="/messages", delay_ms=300)
+    ids = []
+    for n in range(12):
+        conversation_id = await conversation(ctx, account, who=f"6281300000{n:03d}")
+        for k in range(3):
+            ids.append(await scheduled(schedule, conversation_id, text=f"Reminder {n}.{k}"))
+    await due(ctx, *ids)  # all due now: the worker turns them into replies and sends them
+    first = pool.start()
+    await until("a send in flight", lambda: in_flight(sandbox, wa.external_id), 30)
+    await asyncio.sleep(0.3)
+    killed_at = pool.kill(first)
+    await sandbox.clear_faults()
+    pool.start()
+
+    async def all_out() -> bool:
+        rows = await fetchval(
+            ctx,
+            "SELECT count(*) FROM scheduled_messages s JOIN messages m ON m.id = s.message_id "
+            "WHERE s.status = 'sent' AND m.status <> 'pending'",
+        )
+        return rows == len(ids)
+
+    await until("every scheduled reply left pending", all_out, grace + 15)
+    print(f"scheduled replies out {time.monotonic() - killed_at:.1f} s after the kill")
+    await until("the sandbox is idle", lambda: sandbox.settle(within=5), 15)
+    assert "took over the claims of a stopped worker" in pool.log.read_text()
+    sends = await sends_by_message(sandbox, wa.external_id)
+    assert len(sends) == len(ids)
+    assert all(s["accepted"] == 1 for s in sends.values()), sends
