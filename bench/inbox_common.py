@@ -56,9 +56,11 @@ def seeded_server(dsn: str, port: int, workdir: Path) -> Iterator[harness.Proces
         port,
         workdir,
         timeout=120,
-        secret_key=secrets.token_urlsafe(48),
-        access_token_ttl_seconds="7200",
-        access_log="false",
-        admin_email=None,  # the seeded admins exist: no first-start admin
+        settings={
+            "secret_key": secrets.token_urlsafe(48),
+            "access_token_ttl_seconds": "7200",
+            "access_log": "false",
+            "admin_email": None,  # the seeded admins exist: no first-start admin
+        },
     ) as server:
         yield server

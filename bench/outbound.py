@@ -198,7 +198,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.run(seed(db.dsn, args.messages, args.rate, sandbox.url))
         info = harness.machine_info_of(db.dsn)
         reference = harness.reference_on(
-            db.dsn, work, args.reference_duration, secret_key=SECRET_KEY
+            db.dsn, work, args.reference_duration, {"secret_key": SECRET_KEY}
         )
         harness.console.print(f"starting {args.workers} worker(s)")
         started = time.monotonic()

@@ -1006,7 +1006,7 @@ def _frame_size(planned: list[Planned]) -> int:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = harness.load_average()
     with harness.api_on_scratch(
-        args.database_url, "omnistream_rt", port=args.port, **SERVER_SETTINGS
+        args.database_url, "omnistream_rt", port=args.port, settings=SERVER_SETTINGS
     ) as api:
         server, db, workdir, port, base = api.server, api.db, api.workdir, api.port, api.base
         args.machine = harness.machine_facts(

@@ -188,7 +188,7 @@ def figures(url: str, args: argparse.Namespace, db: dict[str, Any]) -> dict[str,
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     with sandbox_on_scratch(args, "omnistream_bench_sched") as (work, db, sandbox):
         reference = harness.reference_on(
-            db.dsn, work, args.reference_duration, secret_key=SECRET_KEY
+            db.dsn, work, args.reference_duration, {"secret_key": SECRET_KEY}
         )
         harness.console.print(
             f"seeding {args.messages} scheduled messages, due over {args.spread:g} s "

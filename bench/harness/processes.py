@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,10 +172,16 @@ def wait_ready(base: str, process: Process, timeout: float) -> float:
 
 @contextmanager
 def serve(
-    dsn: str, port: int, workdir: Path, *, timeout: float = 90, **settings: str | None
+    dsn: str,
+    port: int,
+    workdir: Path,
+    *,
+    timeout: float = 90,
+    settings: Mapping[str, str | None] | None = None,
 ) -> Iterator[Process]:
-    """ONE `omnistream serve` (no worker loops) on `dsn`, ready when entered."""
-    env = omnistream_env(dsn, port, workdir, **settings)
+    """ONE `omnistream serve` (no worker loops) on `dsn`, ready when entered; `settings` as
+    in omnistream_env."""
+    env = omnistream_env(dsn, port, workdir, **(settings or {}))
     with omnistream(["serve"], env, workdir, "server") as process:
         with console.status("starting `omnistream serve` and waiting for /readyz"):
             wait_ready(f"http://127.0.0.1:{port}", process, timeout)

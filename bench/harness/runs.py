@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,11 @@ class ApiRun:
 
 @contextmanager
 def api_on_scratch(
-    database_url: str | None, prefix: str, *, port: int = 0, **settings: str | None
+    database_url: str | None,
+    prefix: str,
+    *,
+    port: int = 0,
+    settings: Mapping[str, str | None] | None = None,
 ) -> Iterator[ApiRun]:
     """A scratch database `<prefix>_<random>` on `database_url`'s server (default: see
     harness.server_dsn) and a ready `omnistream serve` on it (`settings` as in
@@ -37,6 +41,6 @@ def api_on_scratch(
     with (
         work_folder(prefix.replace("_", "-") + "-") as workdir,
         scratch_database(server_dsn(database_url), prefix) as db,
-        serve(db.dsn, port, workdir, **settings) as server,
+        serve(db.dsn, port, workdir, settings=settings) as server,
     ):
         yield ApiRun(workdir, db, server, port)

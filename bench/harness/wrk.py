@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,8 +169,14 @@ def hello_reference(base: str, seconds: int, *, server_pid: int | None = None) -
     settings = {"connections": REFERENCE_CONNECTIONS, "threads": REFERENCE_THREADS}
     url = base + REFERENCE_PATH
     with console.status(f"reference: GET {REFERENCE_PATH} with wrk for {seconds} s"):
-        run_wrk(url, seconds=REFERENCE_WARMUP_S, **settings)
-        result = run_wrk(url, seconds=seconds, server_pid=server_pid, **settings)
+        for run_s in (REFERENCE_WARMUP_S, seconds):
+            result = run_wrk(
+                url,
+                seconds=run_s,
+                connections=REFERENCE_CONNECTIONS,
+                threads=REFERENCE_THREADS,
+                server_pid=server_pid,
+            )
     if result.non_2xx:
         raise BenchError(f"reference: {result.non_2xx} responses of GET /healthz were not 2xx")
     figures = asdict(result)
@@ -184,13 +191,15 @@ def hello_reference(base: str, seconds: int, *, server_pid: int | None = None) -
     }
 
 
-def reference_on(dsn: str, workdir: Path, seconds: int, **settings: str | None) -> dict[str, Any]:
+def reference_on(
+    dsn: str, workdir: Path, seconds: int, settings: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
     """hello_reference() of a separate `omnistream serve` started on `dsn` for the purpose
     (for benches whose figure needs no API process of its own)."""
     if seconds <= 0:
         return hello_reference("", 0)
     wrk_path()  # fail before starting anything
     port = free_port()
-    with serve(dsn, port, workdir / "reference", **settings) as server:
+    with serve(dsn, port, workdir / "reference", settings=settings) as server:
         reference = hello_reference(f"http://127.0.0.1:{port}", seconds, server_pid=server.pid)
     return reference | {"server": "a separate `omnistream serve` on the same database"}
