@@ -12,6 +12,7 @@ import asyncpg
 
 from omnistream.contacts.queries import COLUMNS
 from omnistream.db.pool import Conn
+from omnistream.workers.queries import LIVE_KEYS
 
 WAKE_CHANNEL = "omnistream_contact_profiles"  # lookups were marked due
 PROFILE_CHANNELS = ("messenger", "instagram")
@@ -60,9 +61,12 @@ async def wake(conn: Conn) -> None:
     await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
 
-async def claim(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
+async def claim(
+    conn: Conn, limit: int, lease_seconds: float, owner: int | None = None
+) -> list[asyncpg.Record]:
     """Due lookups, leased: attempts + 1 and profile_due_at moved past the lease, so a
-    crashed lookup is tried again once the lease runs out."""
+    crashed lookup is tried again once the lease runs out (or sooner, take_over, when
+    `owner`, the claiming worker's liveness key, is gone)."""
     return await conn.fetch(
         f"""
         WITH due AS (
@@ -72,7 +76,8 @@ async def claim(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Re
         ), i AS (
             UPDATE contact_identities i
                SET profile_attempts = i.profile_attempts + 1,
-                   profile_due_at = now() + make_interval(secs => $2)
+                   profile_due_at = now() + make_interval(secs => $2),
+                   profile_claimed_by = $3
               FROM due WHERE i.channel = due.channel AND i.external_id = due.external_id
             RETURNING i.*
         )
@@ -80,6 +85,27 @@ async def claim(conn: Conn, limit: int, lease_seconds: float) -> list[asyncpg.Re
         """,
         limit,
         lease_seconds,
+        owner,
+    )
+
+
+async def take_over(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
+    """Lookups claimed by a worker that is gone: due again after `grace_seconds` (unless
+    the lease ends sooner)."""
+    return await conn.fetch(
+        f"""
+        WITH dead AS (
+            SELECT channel, external_id, profile_claimed_by FROM contact_identities
+             WHERE profile_claimed_by IS NOT NULL AND profile_claimed_by NOT IN ({LIVE_KEYS})
+             ORDER BY channel, external_id
+               FOR UPDATE SKIP LOCKED)
+        UPDATE contact_identities i
+           SET profile_claimed_by = NULL,
+               profile_due_at = LEAST(i.profile_due_at, now() + make_interval(secs => $1))
+          FROM dead WHERE i.channel = dead.channel AND i.external_id = dead.external_id
+        RETURNING i.external_id, dead.profile_claimed_by AS previous_owner
+        """,
+        grace_seconds,
     )
 
 
@@ -103,6 +129,7 @@ async def settle(
         """
         UPDATE contact_identities i
            SET profile_attempts = 0, profile_checked_at = now(), profile_error = $4,
+               profile_claimed_by = NULL,
                profile_not_before = now() + make_interval(secs => $5),
                profile_due_at = CASE
                    WHEN $6::float8 IS NOT NULL AND EXISTS (
@@ -132,7 +159,8 @@ async def retry(
     await conn.execute(
         """
         UPDATE contact_identities
-           SET profile_due_at = now() + make_interval(secs => $4), profile_error = $5
+           SET profile_due_at = now() + make_interval(secs => $4), profile_error = $5,
+               profile_claimed_by = NULL
          WHERE channel = $1 AND external_id = $2 AND profile_attempts = $3
            AND profile_due_at IS NOT NULL
         """,

@@ -49,6 +49,7 @@ from omnistream.kit.aio import wait_for_any
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
+from omnistream.workers.liveness import current_key
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 20
@@ -186,7 +187,7 @@ async def fetch_profiles(
     """One tick: claim due lookups, ask Meta, record the outcomes. Returns how many were
     claimed (0: nothing was due)."""
     async with transaction(pool) as tx:
-        claimed = await queries.claim(tx.conn, limit, LEASE_SECONDS)
+        claimed = await queries.claim(tx.conn, limit, LEASE_SECONDS, current_key())
     if not claimed:
         return 0
     gate = asyncio.Semaphore(CONCURRENCY)

@@ -8,6 +8,7 @@ ALTER TABLE messages
     ADD COLUMN recovering_since TIMESTAMPTZ;
 ALTER TABLE read_receipts ADD COLUMN claimed_by INTEGER;
 ALTER TABLE media ADD COLUMN claimed_by INTEGER;
+ALTER TABLE contact_identities ADD COLUMN profile_claimed_by INTEGER;
 
 -- Only claims in flight are indexed: the takeover reads these few rows every few seconds.
 CREATE INDEX messages_claimed_idx ON messages (claimed_by)
@@ -15,3 +16,5 @@ CREATE INDEX messages_claimed_idx ON messages (claimed_by)
 CREATE INDEX read_receipts_claimed_idx ON read_receipts (claimed_by) WHERE claimed_by IS NOT NULL;
 CREATE INDEX media_claimed_idx ON media (claimed_by)
     WHERE claimed_by IS NOT NULL AND status = 'pending';
+CREATE INDEX contact_identities_profile_claimed_idx ON contact_identities (profile_claimed_by)
+    WHERE profile_claimed_by IS NOT NULL;

@@ -1,7 +1,8 @@
 """Taking over the claims of dead workers.
 
 Every TAKEOVER_SECONDS each worker looks for leased work whose owner's liveness lock is free
-(liveness.py): outbound replies, WhatsApp read receipts, inbound media fetches. Such work is
+(liveness.py): outbound replies, WhatsApp read receipts, inbound media fetches, profile
+lookups of Messenger / Instagram customers. Such work is
 made due again after the grace period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default
 20 s) instead of at the end of its lease (minutes). A reply taken over is marked
 `recovering_since` and its message.updated event tells every screen showing it. A live
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from omnistream.config import Settings
+from omnistream.contacts.profile_queries import take_over as take_over_profiles
 from omnistream.db.pool import Pool, transaction
 from omnistream.inbound.queries import take_over_media
 from omnistream.kit.aio import wait_for_any
@@ -43,14 +45,20 @@ async def take_over(pool: Pool, grace_seconds: float) -> dict[str, int]:
             await emit_updated(tx.conn, row)
         receipts = await take_over_read_receipts(tx.conn, grace_seconds)
         media = await take_over_media(tx.conn, grace_seconds)
-    taken = {"messages": len(messages), "read_receipts": len(receipts), "media": len(media)}
-    if messages or receipts or media:
+        profiles = await take_over_profiles(tx.conn, grace_seconds)
+    taken = {
+        "messages": len(messages),
+        "read_receipts": len(receipts),
+        "media": len(media),
+        "profiles": len(profiles),
+    }
+    if any(taken.values()):
         log.warning(
             "took over the claims of a stopped worker",
             extra={
                 **taken,
                 "grace_seconds": grace_seconds,
-                "dead_workers": _owners([*messages, *receipts, *media]),
+                "dead_workers": _owners([*messages, *receipts, *media, *profiles]),
             },
         )
     return taken

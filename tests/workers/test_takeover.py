@@ -11,7 +11,9 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from omnistream.contacts import profile_queries
 from omnistream.context import AppContext
+from omnistream.inbound.queries import claim_media
 from omnistream.messages import outbound_queries
 from omnistream.workers import queries as worker_queries
 from omnistream.workers.takeover import take_over
@@ -75,7 +77,8 @@ async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
         rest = await outbound_queries.claim_due(conn, 50, 300, 0.5, doomed.key)
     assert len(two) == 2 and len(rest) == 2
     # Both owners hold their locks: nothing is taken over, however long the lease.
-    assert await take_over(ctx.pool, GRACE) == {"messages": 0, "read_receipts": 0, "media": 0}
+    nothing = {"messages": 0, "read_receipts": 0, "media": 0, "profiles": 0}
+    assert await take_over(ctx.pool, GRACE) == nothing
     before = await messages(ctx)
     assert {r["claimed_by"] for r in before.values()} == {alive.key, doomed.key}
     assert all(r["due_in"] > timedelta(seconds=250) for r in before.values())
@@ -124,7 +127,7 @@ async def test_a_taken_over_reply_says_so_in_the_api_until_claimed_again(
     assert shown["recovering_since"] is None
 
 
-async def test_read_receipts_and_media_fetches_of_a_dead_worker_are_taken_over(
+async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_taken_over(
     ctx: AppContext, sandbox: Sandbox, test_dsn: str, holders: list[Holder]
 ) -> None:
     _, account = await connect(ctx, sandbox)
@@ -151,24 +154,36 @@ async def test_read_receipts_and_media_fetches_of_a_dead_worker_are_taken_over(
                 conversations[-1],
                 f"media-{n}",
             )
+            await conn.execute(
+                "INSERT INTO contact_identities (channel, external_id, contact_id, "
+                "profile_account_id, profile_due_at) "
+                "SELECT 'messenger', $2, contact_id, $3, now() FROM conversations WHERE id = $1",
+                conversations[-1],
+                f"psid-{n}",
+                account.account_id,
+            )
     alive = await hold(test_dsn, holders, 7005)
     doomed = await hold(test_dsn, holders, 7006)
-    from omnistream.inbound.queries import claim_media
-
     async with ctx.pool.acquire() as conn:
         assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, alive.key)) == 1
         assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, doomed.key)) == 1
         assert len(await claim_media(conn, 1, 300, alive.key)) == 1
         assert len(await claim_media(conn, 1, 300, doomed.key)) == 1
+        assert len(await profile_queries.claim(conn, 1, 300, alive.key)) == 1
+        assert len(await profile_queries.claim(conn, 1, 300, doomed.key)) == 1
     await doomed.die()
     taken = await take_over(ctx.pool, GRACE)
-    assert taken == {"messages": 0, "read_receipts": 1, "media": 1}
+    assert taken == {"messages": 0, "read_receipts": 1, "media": 1, "profiles": 1}
     async with ctx.pool.acquire() as conn:
         receipts = await conn.fetch(
             "SELECT claimed_by, next_attempt_at - now() AS due_in FROM read_receipts"
         )
         media = await conn.fetch("SELECT claimed_by, next_attempt_at - now() AS due_in FROM media")
-    for rows in (receipts, media):
+        profiles = await conn.fetch(
+            "SELECT profile_claimed_by AS claimed_by, profile_due_at - now() AS due_in "
+            "FROM contact_identities"
+        )
+    for rows in (receipts, media, profiles):
         by_owner = {r["claimed_by"]: r["due_in"] for r in rows}
         assert set(by_owner) == {alive.key, None}
         assert by_owner[alive.key] > timedelta(seconds=250)
