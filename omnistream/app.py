@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.staticfiles import StaticFiles
@@ -17,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from omnistream import __version__
 from omnistream.activity.routes import router as activity_router
 from omnistream.agents.routes import router as agents_router
-from omnistream.auth.guard import route_permissions
+from omnistream.auth.guard import auth_statuses, route_permissions
 from omnistream.auth.passwords import Passwords
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import PrincipalCache
@@ -38,9 +37,10 @@ from omnistream.inbound.routes import router as inbound_router
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.routes import router as integrations_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
+from omnistream.kit.openapi import document_errors
 from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
-from omnistream.ops.routes import DOCS_ASSETS
+from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
 from omnistream.ops.routes import router as ops_router
 from omnistream.quick_replies.routes import router as quick_replies_router
 from omnistream.scheduled.routes import router as scheduled_router
@@ -140,9 +140,7 @@ def create_app(
         # check and the docs on every FastAPI version; prefixes are already in the paths.
         app.router.routes.extend(router.routes)
     _document_permissions(app)
-    app.mount(
-        DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
-    )
+    app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # Outermost: accepted webhooks are answered before the framework's layers (see fast.py).
     app.add_middleware(WebhookFastPath, access_log=settings.access_log)
@@ -168,6 +166,8 @@ def _document_permissions(app: FastAPI) -> None:
             schema.setdefault("components", {})["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             }
+            routes = [r for r in app.routes if isinstance(r, APIRoute)]
+            document_errors(schema, routes, auth_statuses)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -15,6 +15,7 @@ from omnistream.auth.principal import Principal
 from omnistream.context import Ctx
 from omnistream.db.pool import transaction
 from omnistream.kit.enums import Role
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -48,7 +49,13 @@ async def list_agents(
     return Page[AgentOut](items=[AgentOut(**dict(r)) for r in kept], next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, response_model=AgentOut, summary="Create an agent")
+@router.post(
+    "",
+    status_code=201,
+    response_model=AgentOut,
+    summary="Create an agent",
+    responses=problems(409),
+)
 async def create_agent(
     ctx: Ctx, body: AgentCreate, actor: Annotated[Principal, requires(Perm.AGENTS_MANAGE)]
 ) -> AgentOut:
@@ -65,7 +72,12 @@ async def get_agent(
         return AgentOut(**dict(await service.get(conn, agent_id)))
 
 
-@router.patch("/{agent_id}", response_model=AgentOut, summary="Update name, role or active state")
+@router.patch(
+    "/{agent_id}",
+    response_model=AgentOut,
+    summary="Update name, role or active state",
+    responses=problems(409),
+)
 async def update_agent(
     ctx: Ctx,
     agent_id: UUID,

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from omnistream.auth.permissions import Perm, allowed
 from omnistream.auth.principal import Principal
 from omnistream.context import AppContext
+from omnistream.kit.enums import Role
 from omnistream.kit.errors import Forbidden, Unauthorized
 
 
@@ -78,3 +79,15 @@ def route_permissions(route: APIRoute | APIWebSocketRoute) -> list[Perm]:
         for d in route.dependant.dependencies
         if isinstance(d.call, Authorizer | WsPermission)
     ]
+
+
+def auth_statuses(route: APIRoute) -> set[int]:
+    """What a route's authorization can answer, for the OpenAPI document: 401 unless it is
+    public, 403 when some role lacks its permission."""
+    statuses: set[int] = set()
+    for perm in route_permissions(route):
+        if perm is not Perm.PUBLIC:
+            statuses.add(401)
+            if not all(allowed(role, perm) for role in Role):
+                statuses.add(403)
+    return statuses

@@ -15,6 +15,7 @@ from omnistream.auth.principal import Principal
 from omnistream.auth.schemas import LoginIn, PasswordChangeIn, RefreshIn, TokenPair
 from omnistream.context import Ctx
 from omnistream.db.pool import transaction
+from omnistream.kit.openapi import problems
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -23,7 +24,12 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/login", response_model=TokenPair, summary="Sign in with email and password")
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    summary="Sign in with email and password",
+    responses=problems(401, 429),
+)
 async def login(
     ctx: Ctx, body: LoginIn, request: Request, _: Annotated[None, requires(Perm.PUBLIC)]
 ) -> TokenPair:
@@ -41,7 +47,12 @@ async def login(
     return outcome
 
 
-@router.post("/refresh", response_model=TokenPair, summary="Trade a refresh token for new tokens")
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    summary="Trade a refresh token for new tokens",
+    responses=problems(401),
+)
 async def refresh(
     ctx: Ctx, body: RefreshIn, _: Annotated[None, requires(Perm.PUBLIC)]
 ) -> TokenPair:
@@ -69,7 +80,12 @@ async def me(principal: Annotated[Principal, requires(Perm.SELF)]) -> Response:
     )
 
 
-@router.post("/password", status_code=204, summary="Change own password (ends other sessions)")
+@router.post(
+    "/password",
+    status_code=204,
+    summary="Change own password (ends other sessions)",
+    responses=problems(429),
+)
 async def change_password(
     ctx: Ctx, body: PasswordChangeIn, principal: Annotated[Principal, requires(Perm.SELF)]
 ) -> Response:

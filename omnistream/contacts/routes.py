@@ -23,6 +23,7 @@ from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import BadRequest
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.kit.text import contains_pattern
 
@@ -82,6 +83,7 @@ async def list_contacts(
     response_model=ContactOut,
     summary="Create a contact",
     dependencies=[Depends(phone_region)],
+    responses=problems(409),
 )
 async def create_contact(
     ctx: Ctx, body: ContactCreate, actor: Annotated[Principal, requires(Perm.CONTACTS_WRITE)]
@@ -103,6 +105,7 @@ async def get_contact(
     response_model=ContactOut,
     summary="Update name, phone, email or picture (null clears phone, email, picture)",
     dependencies=[Depends(phone_region)],
+    responses=problems(409),
 )
 async def update_contact(
     ctx: Ctx,

@@ -31,6 +31,7 @@ from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.enums import Channel, ConversationStatus
 from omnistream.kit.errors import NotFound, Unprocessable
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["conversations"])
@@ -178,6 +179,7 @@ async def unassign(ctx: Ctx, conversation_id: UUID, actor: Worker) -> Conversati
     f"{BASE}/{{conversation_id}}/take",
     response_model=ConversationOut,
     summary="Take an unassigned conversation (409 if someone else has it)",
+    responses=problems(409),
 )
 async def take(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
     async with transaction(ctx.pool) as tx:

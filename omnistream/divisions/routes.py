@@ -14,6 +14,7 @@ from omnistream.context import Ctx
 from omnistream.db.pool import transaction
 from omnistream.divisions import queries, service
 from omnistream.divisions.schemas import DivisionCreate, DivisionOut, DivisionUpdate, MemberOut
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1/divisions", tags=["divisions"])
@@ -36,7 +37,13 @@ async def list_divisions(
     return Page[DivisionOut](items=[DivisionOut(**dict(r)) for r in kept], next_cursor=next_cursor)
 
 
-@router.post("", status_code=201, response_model=DivisionOut, summary="Create a division")
+@router.post(
+    "",
+    status_code=201,
+    response_model=DivisionOut,
+    summary="Create a division",
+    responses=problems(409),
+)
 async def create_division(
     ctx: Ctx, body: DivisionCreate, actor: Annotated[Principal, requires(Perm.DIVISIONS_MANAGE)]
 ) -> DivisionOut:
@@ -53,7 +60,12 @@ async def get_division(
         return DivisionOut(**dict(await service.get(conn, division_id)))
 
 
-@router.patch("/{division_id}", response_model=DivisionOut, summary="Rename or describe a division")
+@router.patch(
+    "/{division_id}",
+    response_model=DivisionOut,
+    summary="Rename or describe a division",
+    responses=problems(409),
+)
 async def update_division(
     ctx: Ctx,
     division_id: UUID,
@@ -65,7 +77,12 @@ async def update_division(
     return DivisionOut(**dict(row))
 
 
-@router.delete("/{division_id}", status_code=204, summary="Delete a division")
+@router.delete(
+    "/{division_id}",
+    status_code=204,
+    summary="Delete a division",
+    responses=problems(409),
+)
 async def delete_division(
     ctx: Ctx, division_id: UUID, actor: Annotated[Principal, requires(Perm.DIVISIONS_MANAGE)]
 ) -> Response:

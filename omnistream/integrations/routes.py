@@ -23,6 +23,7 @@ from omnistream.integrations.schemas import (
     IntegrationUpdate,
 )
 from omnistream.kit.enums import Channel
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
@@ -89,6 +90,7 @@ async def delete_integration(ctx: Ctx, integration_id: UUID, actor: Admin) -> Re
     "/{integration_id}/test",
     response_model=ConnectionTest,
     summary="Call the Graph API with the stored token and record the integration's health",
+    responses=problems(409),
 )
 async def test_connection(ctx: Ctx, integration_id: UUID, actor: Admin) -> ConnectionTest:
     async with ctx.pool.acquire() as conn:
@@ -119,6 +121,7 @@ async def list_accounts(ctx: Ctx, integration_id: UUID, _: Admin) -> list[Accoun
     status_code=201,
     response_model=AccountOut,
     summary="Add an account (phone_number_id / page id / IG account id / mailbox)",
+    responses=problems(409),
 )
 async def create_account(
     ctx: Ctx, integration_id: UUID, body: AccountCreate, actor: Admin
@@ -140,6 +143,7 @@ async def get_account(ctx: Ctx, integration_id: UUID, account_id: UUID, _: Admin
     "/{integration_id}/accounts/{account_id}",
     response_model=AccountOut,
     summary="Change an account; is_default=true makes it the integration's default",
+    responses=problems(409),
 )
 async def update_account(
     ctx: Ctx, integration_id: UUID, account_id: UUID, body: AccountUpdate, actor: Admin

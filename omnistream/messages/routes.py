@@ -18,6 +18,7 @@ from omnistream.conversations.service import get_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.errors import Conflict, NotFound
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.messages import media, queries, service
 from omnistream.messages.presentation import message_payload
@@ -102,6 +103,7 @@ async def get_message(
     "/api/v1/messages/{message_id}/retry",
     response_model=MessageOut,
     summary="Send a failed outbound message again",
+    responses=problems(409),
 )
 async def retry_message(
     ctx: Ctx, message_id: UUID, actor: Annotated[Principal, requires(Perm.MESSAGES_SEND)]
@@ -141,6 +143,13 @@ async def upload(
     "/api/v1/media/{media_id}",
     response_class=FileResponse,
     summary="Download a file of a conversation one may see",
+    responses={
+        200: {
+            "description": "The file, with its own Content-Type",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problems(409),
+    },
 )
 async def get_media(
     ctx: Ctx, media_id: UUID, principal: Annotated[Principal, requires(Perm.CONVERSATIONS_READ)]

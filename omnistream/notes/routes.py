@@ -15,6 +15,7 @@ from omnistream.context import Ctx
 from omnistream.conversations.service import get_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.notes import queries, service
 from omnistream.notes.schemas import NoteIn, NoteOut
@@ -50,7 +51,12 @@ async def add_note(
     return NoteOut(**dict(row))
 
 
-@router.delete("/{note_id}", status_code=204, summary="Delete own note (admins: any)")
+@router.delete(
+    "/{note_id}",
+    status_code=204,
+    summary="Delete own note (admins: any)",
+    responses=problems(403),
+)
 async def delete_note(
     ctx: Ctx,
     conversation_id: UUID,

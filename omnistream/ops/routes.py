@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi_offline
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -20,6 +22,9 @@ log = logging.getLogger("omnistream.ops")
 router = APIRouter(tags=["ops"])
 Public = Annotated[None, requires(Perm.PUBLIC)]
 DOCS_ASSETS = "/api/v1/docs/assets"
+# Swagger UI 5 (it reads OpenAPI 3.1, which FastAPI writes), as the fastapi-offline wheel
+# ships it: served from here, so the docs need no CDN.
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 
 
 @router.get("/healthz", summary="The process is up")
@@ -61,7 +66,7 @@ async def docs(_: Public) -> HTMLResponse:
         title="OmniStream API",
         swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         # No badge from validator.swagger.io: the docs never call out to the internet.
         swagger_ui_parameters={"validatorUrl": None},
     )

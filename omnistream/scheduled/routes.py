@@ -16,6 +16,7 @@ from omnistream.context import Ctx
 from omnistream.conversations.service import get_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.scheduled import queries, service
 from omnistream.scheduled.schemas import (
@@ -113,6 +114,7 @@ async def list_for_conversation(
     "/api/v1/scheduled-messages",
     response_model=Page[ScheduledOut],
     summary="Scheduled messages of every conversation one may see (keyset pages)",
+    responses=problems(404),
 )
 async def list_scheduled(
     ctx: Ctx,
@@ -151,6 +153,7 @@ async def get_scheduled(
     ONE,
     response_model=ScheduledOut,
     summary="Move a pending scheduled message and/or replace its message (409 once handled)",
+    responses=problems(409),
 )
 async def edit_scheduled(
     ctx: Ctx,
@@ -167,6 +170,7 @@ async def edit_scheduled(
     ONE + "/cancel",
     response_model=ScheduledOut,
     summary="Cancel a pending scheduled message (409 once handled)",
+    responses=problems(409),
 )
 async def cancel_scheduled(
     ctx: Ctx,
@@ -182,6 +186,7 @@ async def cancel_scheduled(
     ONE,
     status_code=204,
     summary="Cancel a pending scheduled message (the row stays, cancelled; 409 once handled)",
+    responses=problems(409),
 )
 async def delete_scheduled(
     ctx: Ctx,

@@ -11,6 +11,7 @@ from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.context import Ctx
+from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.templates import queries, service
 from omnistream.templates.graph import SyncError
@@ -70,6 +71,7 @@ async def get_template(ctx: Ctx, template_id: UUID, _: Reader) -> TemplateOut:
     "/api/v1/integrations/{integration_id}/templates/sync",
     response_model=SyncOut,
     summary="Read the integration's templates from Meta now (every page); counts of changes",
+    responses=problems(409, 502),
 )
 async def sync_templates(
     ctx: Ctx,
