@@ -135,7 +135,7 @@ def document_errors(
     for route in routes:
         if not route.include_in_schema or route.path not in paths:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = paths[route.path].get(method.lower())
             if operation is not None:
                 statuses = derived_statuses(route) | auth_statuses(route)
