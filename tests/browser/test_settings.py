@@ -242,13 +242,13 @@ async def test_admin_settings_pages(world: World, open_page: OpenPage) -> None:
     await expect(members).to_contain_text("Rudi Sales")
     await shot(page, "settings-divisions")
     await settings(page, "Activity log")
-    await expect(page.get_by_role("cell", name="create_agent").first).to_be_visible()
-    await page.get_by_label("Action").fill("add_division_member")
-    await page.get_by_role("button", name="Apply").click()
+    await expect(page.get_by_role("cell", name="Created agent").first).to_be_visible()
+    await page.get_by_label("Action").select_option(label="Added division member")
     rows = page.locator("table.data tbody tr")
-    await expect(rows.first).to_contain_text("add_division_member")
+    await expect(rows.first).to_contain_text("Added division member")
+    await expect(rows.first).to_contain_text(f"Division: {name}")
     actions = await rows.locator("td:nth-child(3)").all_text_contents()
-    assert actions and set(actions) == {"add_division_member"}, actions
+    assert actions and set(actions) == {"Added division member"}, actions
     await shot(page, "settings-activity")
     await settings(page, "My profile")
     await shot(page, "settings-profile")

@@ -64,6 +64,8 @@ const FIELD_PHRASES = {
   extra_forbidden: () => t("field.unknown"),
   in_the_past: (e) => (e.at ? t("field.inThePast", { time: formatDateTime(e.at) }) : null),
   too_far_ahead: () => t("field.tooFarAhead"),
+  media_link: () => t("field.httpsLink"),
+  media_link_executable: () => t("field.executableLink"),
 };
 // Said here in every language: only the browser knows the agent's time zone.
 const IN_THE_BROWSER = new Set(["in_the_past"]);

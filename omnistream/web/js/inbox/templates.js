@@ -91,7 +91,7 @@ export function templateDialog(composer) {
       list.replaceChildren(
         ...(page.items.length
           ? page.items.map((tpl) =>
-              h("li", { role: "option", "aria-selected": "false", tabindex: "0", onclick: () => pick(tpl), onkeydown: (e) => e.key === "Enter" && (e.preventDefault(), pick(tpl)) },
+              h("li", { role: "option", "aria-selected": "false", tabindex: "0", "data-name": tpl.name, "data-language": tpl.language, onclick: () => pick(tpl), onkeydown: (e) => e.key === "Enter" && (e.preventDefault(), pick(tpl)) },
                 h("span", { class: "strong" }, tpl.name), " ", h("span", { class: "muted small" }, `${tpl.language} · ${tpl.category}`),
                 h("p", { class: "muted small" }, tpl.body_text.slice(0, 120))),
             )
@@ -102,19 +102,25 @@ export function templateDialog(composer) {
     }
   };
 
+  let picking = 0;
   const pick = async (summary) => {
-    for (const li of list.children) li.setAttribute("aria-selected", String(li.textContent.startsWith(summary.name)));
+    // One template is (name, language): order_update en_US and pt_BR are two choices.
+    for (const li of list.children) {
+      li.setAttribute("aria-selected", String(li.dataset.name === summary.name && li.dataset.language === summary.language));
+    }
+    const mine = ++picking; // a slower answer for an earlier click must not win
     let template;
     try {
       template = await get(`/api/v1/templates/${summary.id}`);
     } catch (error) {
-      detail.replaceChildren(h("p", { class: "form-error" }, describe(error)));
+      if (mine === picking) detail.replaceChildren(h("p", { class: "form-error" }, describe(error)));
       return;
     }
+    if (mine !== picking) return;
     chosen = template;
     const spec = template.parameters;
     const shown = h("p", { class: "template-preview" }, template.body_text);
-    const box = h("div", {}, h("h3", {}, template.name), spec.sendable ? null : h("p", { class: "form-error" }, spec.not_sendable_because || t("templates.notSendable")), parameterFields(spec), h("p", { class: "muted small" }, t("templates.preview")), shown);
+    const box = h("div", {}, h("h3", { class: "template-title" }, t("templates.titleWithLanguage", { name: template.name, language: template.language })), spec.sendable ? null : h("p", { class: "form-error" }, spec.not_sendable_because || t("templates.notSendable")), parameterFields(spec), h("p", { class: "muted small" }, t("templates.preview")), shown);
     box.addEventListener("input", () => {
       shown.textContent = preview(spec, template, dialogForm);
     });
