@@ -147,6 +147,8 @@ export function renderMessage(message, { onRetry } = {}) {
   const outbound = message.direction === "outbound";
   const author = outbound ? agentName(message.sender_agent_id) || (message.sender_agent_id ? t("msg.agent") : t("msg.system")) : null;
   const failed = message.status === "failed";
+  // The worker sending it stopped (docs/crash-safety.md): it goes out again shortly.
+  const recovering = message.status === "pending" && message.recovering_since;
   return h(
     "article",
     {
@@ -175,6 +177,9 @@ export function renderMessage(message, { onRetry } = {}) {
           h("span", {}, t("msg.failed"), ": ", message.error_reason || message.error_code || t("msg.unknownReason")),
           onRetry ? h("button", { type: "button", class: "link", onclick: () => onRetry(message) }, t("action.retry")) : null,
         )
+      : null,
+    recovering
+      ? h("div", { class: "recovering", role: "note", title: t("msg.recoveringHint") }, icon("clock"), h("span", {}, t("msg.recovering")))
       : null,
   );
 }
