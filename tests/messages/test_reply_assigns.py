@@ -179,3 +179,21 @@ async def test_an_upload_is_recorded(client, ctx, admin: Agent) -> None:
         }
     ]
     assert await assignee(ctx, conversation) is None  # uploading is not answering yet
+
+
+async def test_a_reaction_does_not_assign(client, ctx, admin: Agent) -> None:
+    conversation = await factories.conversation(ctx)
+    async with ctx.pool.acquire() as conn:
+        inbound = await conn.fetchval(
+            "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, type, "
+            "content, status) VALUES ($1, 'whatsapp', 'wamid.react-me', 'inbound', 'text', "
+            "'{\"text\": \"Terima kasih\"}', 'received') RETURNING id",
+            conversation,
+        )
+    sent = await reply(
+        client, admin, conversation, type="reaction", emoji="👍", reply_to_message_id=str(inbound)
+    )
+    assert await assignee(ctx, conversation) is None
+    assert [a["metadata"] for a in await activity(ctx)] == [
+        {"message_id": sent["id"], "type": "reaction"}
+    ]
