@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from omnistream.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from omnistream.kit.enums import Role
+from omnistream.kit.openapi import NON_BLANK
 
 # Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NON_BLANK
+]
 
 
 class AgentOut(BaseModel):

@@ -8,8 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from omnistream.kit.openapi import NON_BLANK
+
 # Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NON_BLANK
+]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 

@@ -20,9 +20,14 @@ from omnistream.integrations.credentials import FIELDS
 from omnistream.integrations.health import Health
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import Unprocessable
+from omnistream.kit.openapi import NON_BLANK
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NON_BLANK
+]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NON_BLANK
+]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Rate = Annotated[int, Field(ge=1, le=1000, description="Sends per second this account allows")]
 Credentials = Annotated[

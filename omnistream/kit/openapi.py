@@ -191,3 +191,10 @@ class JsonSchemaExtra:
         json_schema = handler(core_schema)
         json_schema.update(self.keywords)
         return json_schema
+
+
+# Stripped before the length check, so blank text is refused: the document says so.
+NON_BLANK = JsonSchemaExtra(pattern=r"\S")
+# Media links: https:// only (kit/links.py refuses the rest, and programs), or "" to clear.
+HTTPS_LINK = JsonSchemaExtra(pattern=r"^https://\S+$")
+HTTPS_LINK_OR_EMPTY = JsonSchemaExtra(pattern=r"^(https://\S+)?$")

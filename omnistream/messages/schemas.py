@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import Unprocessable
+from omnistream.kit.openapi import HTTPS_LINK
 from omnistream.messages.enums import Direction, MessageStatus, MessageType
 from omnistream.templates.schemas import TemplateSend
 
@@ -155,8 +156,8 @@ class MessageCreate(BaseModel):
     ]
     text: Annotated[str, StringConstraints(max_length=TEXT_MAX)] | None = None
     media_id: UUID | None = None
-    link: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
-        None, description="A public http(s) URL of the file (instead of media_id)."
+    link: Annotated[str, StringConstraints(max_length=2000), HTTPS_LINK] | None = Field(
+        None, description="A public https:// link of the file (instead of media_id)."
     )
     caption: Annotated[str, StringConstraints(max_length=CAPTION_MAX)] | None = None
     interactive: Interactive | None = None

@@ -8,7 +8,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
 
-NoteBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+from omnistream.kit.openapi import NON_BLANK
+
+NoteBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), NON_BLANK
+]
 
 
 class NoteIn(BaseModel):

@@ -17,11 +17,16 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from omnistream.kit.links import LINK_MAX, link_problem
+from omnistream.kit.openapi import HTTPS_LINK_OR_EMPTY, NON_BLANK
 from omnistream.messages.schemas import TEXT_MAX
 
 # Stripped before the length check: a blank title is a 422, not a CHECK violation (500).
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NON_BLANK
+]
+Body = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX), NON_BLANK
+]
 MediaKind = Literal["image", "document"]
 
 
@@ -38,6 +43,7 @@ MediaUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=LINK_MAX),
     AfterValidator(check_media_url),
+    HTTPS_LINK_OR_EMPTY,
 ]
 
 

@@ -115,3 +115,23 @@ async def test_a_405_allows_every_method_the_path_serves(client, actors: Actors)
     assert problem(r, 405) and r.headers["allow"] == "DELETE, GET, PATCH"
     r = await client.get("/api/v1/auth/login")
     assert problem(r, 405) and r.headers["allow"] == "POST"
+
+
+async def test_refused_values_are_described(app: FastAPI) -> None:
+    """Blank names (stripped, then too short) and non-https media links are refused: the
+    document says so with a pattern."""
+    schemas = app.openapi()["components"]["schemas"]
+    for model, field in [
+        ("DivisionCreate", "name"),
+        ("AgentCreate", "name"),
+        ("IntegrationCreate", "name"),
+        ("AccountCreate", "external_id"),
+        ("QuickReplyCreate", "title"),
+        ("QuickReplyCreate", "body"),
+        ("NoteIn", "body"),
+    ]:
+        assert schemas[model]["properties"][field]["pattern"] == r"\S", (model, field)
+    link = schemas["MessageCreate"]["properties"]["link"]["anyOf"][0]
+    assert link["pattern"] == r"^https://\S+$"
+    media_url = schemas["QuickReplyCreate"]["properties"]["media_url"]["anyOf"][0]
+    assert media_url["pattern"] == r"^(https://\S+)?$"
