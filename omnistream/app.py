@@ -127,8 +127,9 @@ def create_app(
     app = FastAPI(
         title="OmniStream API",
         version=__version__,
-        description="Omnichannel customer service: one inbox for WhatsApp, Instagram, "
-        "Messenger and Email. Errors are RFC 9457 problem+json; lists use keyset cursors.",
+        description="Omnichannel customer service: one inbox for WhatsApp, Instagram and "
+        "Messenger (email on the roadmap). Errors are RFC 9457 problem+json; lists use "
+        "keyset cursors.",
         lifespan=lifespan,
         openapi_url=None,
         docs_url=None,

@@ -425,8 +425,6 @@ const en = {
   "activity.until": "To (time zone {zone})",
   "activity.apply": "Apply",
   "activity.clear": "Clear",
-};
-
   "activity.anyAction": "All actions",
   "activity.someone": "Another agent",
   "activity.unassigned": "Unassigned",
@@ -492,6 +490,8 @@ const en = {
   "activity.type.quick_reply": "Quick reply",
   "activity.type.template": "Template",
   "activity.type.scheduled_message": "Scheduled message",
+};
+
 const id = {
   "nav.inbox": "Kotak masuk",
   "nav.settings": "Pengaturan",
@@ -669,9 +669,9 @@ const id = {
   "scheduled.notSent": "Pesan terjadwal tidak terkirim.",
   "scheduled.wasDue": "Jadwalnya {when}",
   "templates.title": "Templat WhatsApp",
+  "templates.titleWithLanguage": "{name} ({language})",
   "templates.search": "Cari templat",
   "templates.none": "Tidak ada templat yang disetujui.",
-  "templates.titleWithLanguage": "{name} ({language})",
   "templates.noIntegration": "Percakapan ini tidak punya integrasi WhatsApp, jadi tidak ada templat yang bisa dikirim.",
   "templates.choose": "Pilih templat terlebih dahulu.",
   "templates.send": "Kirim templat",
@@ -918,9 +918,6 @@ const id = {
   "activity.until": "Sampai (zona waktu {zone})",
   "activity.apply": "Terapkan",
   "activity.clear": "Bersihkan",
-};
-
-export const STRINGS = { en, id };
   "activity.anyAction": "Semua tindakan",
   "activity.someone": "Agen lain",
   "activity.unassigned": "Belum ditugaskan",
@@ -986,3 +983,6 @@ export const STRINGS = { en, id };
   "activity.type.quick_reply": "Balasan cepat",
   "activity.type.template": "Templat",
   "activity.type.scheduled_message": "Pesan terjadwal",
+};
+
+export const STRINGS = { en, id };
