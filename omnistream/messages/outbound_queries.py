@@ -23,12 +23,14 @@ async def claim_due(
     lease_seconds: float,
     saturated_ahead: float = 2.0,
     owner: int | None = None,
+    recovery_grace: float = 0.0,
 ) -> list[asyncpg.Record]:
     """Claim up to `limit` due pending outbound messages (SKIP LOCKED: concurrent workers
     take disjoint sets) and lease them: attempts + 1 and next_attempt_at pushed forward, so
     a worker that dies mid-send leaves them due again once the lease runs out. `owner`, the
     claiming worker's liveness key, lets a dead worker's claims be taken over sooner
-    (take_over_messages).
+    (take_over_messages); a message taken over waits `recovery_grace` seconds after that
+    (recovering_since) before it is claimed again.
 
     A conversation's replies go out in the order they were written: a message waits while
     an older one of its conversation is pending and has not failed yet (not yet tried, or
@@ -53,6 +55,9 @@ async def claim_due(
             SELECT d.id FROM messages d
              WHERE d.status = 'pending' AND d.direction = 'outbound'
                AND d.next_attempt_at <= now()
+               -- taken over from a dead worker: not before its grace (take_over_messages)
+               AND (d.recovering_since IS NULL
+                    OR d.recovering_since <= now() - make_interval(secs => $5))
                -- a channel id: the channel has it (mark_accepted), never send it again
                AND d.channel_message_id IS NULL
                -- d is the oldest of its conversation's pending messages that have hit no
@@ -103,15 +108,18 @@ async def claim_due(
         lease_seconds,
         saturated_ahead,
         owner,
+        recovery_grace,
     )
 
 
-async def take_over_messages(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
-    """Pending messages claimed by a worker that is gone (its liveness lock is free): due
-    again after `grace_seconds` (unless their lease ends sooner), marked recovering_since,
-    the claim cleared. The grace lets the status webhook or echo of a send the channel
-    accepted just before the crash arrive first (mark_accepted), so it is not sent again.
-    Returns the rows (SELECT + AUDIENCE, and the dead worker's key as previous_owner)."""
+async def take_over_messages(conn: Conn) -> list[asyncpg.Record]:
+    """Pending messages claimed by a worker that is gone (its liveness lock is free): marked
+    recovering_since, the claim cleared, and back in their place in the queue (a first try
+    where it was written, a retry now), so once the grace passes (claim_due's
+    recovery_grace) they go before replies that came later. The grace lets the status
+    webhook or echo of a send the channel accepted just before the crash arrive first
+    (mark_accepted), so it is not sent again. Returns the rows (SELECT + AUDIENCE, and the
+    dead worker's key as previous_owner)."""
     return await conn.fetch(
         f"""
         WITH dead AS (
@@ -123,15 +131,14 @@ async def take_over_messages(conn: Conn, grace_seconds: float) -> list[asyncpg.R
         ), m AS (
             UPDATE messages x
                SET claimed_by = NULL, recovering_since = now(),
-                   next_attempt_at = LEAST(x.next_attempt_at,
-                                           now() + make_interval(secs => $1))
+                   next_attempt_at = CASE WHEN x.attempts <= 1 THEN LEAST(x.created_at, now())
+                                          ELSE now() END
               FROM dead WHERE x.id = dead.id
             RETURNING x.*, dead.claimed_by AS previous_owner)
         SELECT {SELECT}, {AUDIENCE}, m.previous_owner
           FROM m JOIN conversations c ON c.id = m.conversation_id
           LEFT JOIN media md ON md.id = m.media_id
-        """,
-        grace_seconds,
+        """
     )
 
 

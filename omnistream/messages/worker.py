@@ -378,7 +378,12 @@ async def send_due(
     handled = await send_read_receipts(pool, settings, registry)
     async with transaction(pool) as tx:
         claimed = await queries.claim_due(
-            tx.conn, BATCH_SIZE, LEASE_SECONDS, SATURATED_AHEAD_SECONDS, current_key()
+            tx.conn,
+            BATCH_SIZE,
+            LEASE_SECONDS,
+            SATURATED_AHEAD_SECONDS,
+            current_key(),
+            settings.worker_takeover_grace_seconds,
         )
     if claimed:
         log.debug("claimed replies", extra={"count": len(claimed), "worker_key": current_key()})

@@ -2,11 +2,11 @@
 
 Every TAKEOVER_SECONDS each worker looks for leased work whose owner's liveness lock is free
 (liveness.py): outbound replies, WhatsApp read receipts, inbound media fetches, profile
-lookups of Messenger / Instagram customers. Such work is
-made due again after the grace period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default
-20 s) instead of at the end of its lease (minutes). A reply taken over is marked
-`recovering_since` and its message.updated event tells every screen showing it. A live
-owner's claims are never touched, however slow its work.
+lookups of Messenger / Instagram customers. Such work is made due again after the grace
+period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default 20 s) instead of at the end of its
+lease (minutes). A reply taken over is marked `recovering_since` (the sender waits the grace
+from then; the reply keeps its place in the queue) and its message.updated event tells every
+screen showing it. A live owner's claims are never touched, however slow its work.
 
 Several workers may run this side by side: each row is taken by one of them (SKIP LOCKED),
 and a row already taken over has no owner left to match.
@@ -40,7 +40,7 @@ def _owners(rows: Iterable[asyncpg.Record]) -> dict[str, int]:
 async def take_over(pool: Pool, grace_seconds: float) -> dict[str, int]:
     """One pass over every leased kind of work; returns how many of each were taken over."""
     async with transaction(pool) as tx:
-        messages = await take_over_messages(tx.conn, grace_seconds)
+        messages = await take_over_messages(tx.conn)
         for row in messages:
             await emit_updated(tx.conn, row)
         receipts = await take_over_read_receipts(tx.conn, grace_seconds)

@@ -50,7 +50,10 @@ async def test_a_reply_of_a_dead_worker_says_it_is_retried_then_goes_out(
         worker.terminate()  # SIGKILL: the server ends the session and frees the lock
         await expect(bubble.locator(".recovering")).to_have_text(label, timeout=10_000)
         # The grace passes (fast-forwarded): the stack's worker sends it.
-        await conn.execute("UPDATE messages SET next_attempt_at = now() WHERE id = $1", message_id)
+        await conn.execute(
+            "UPDATE messages SET recovering_since = now() - interval '1 hour' WHERE id = $1",
+            message_id,
+        )
         await expect(bubble).not_to_have_attribute("data-status", "pending", timeout=10_000)
         await expect(bubble.locator(".recovering")).to_have_count(0)
         sends = [s for s in await world.sends() if s["body"].get("to") == sender]

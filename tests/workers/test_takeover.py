@@ -91,9 +91,9 @@ async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
     taken = {str(r["id"]) for r in rest}
     for message_id in ids:
         row = after[message_id]
-        if message_id in taken:  # due after the grace, not after the 300 s lease
+        if message_id in taken:  # back in its place (when written), not after the lease
             assert row["claimed_by"] is None and row["recovering_since"] is not None
-            assert timedelta(seconds=GRACE - 5) < row["due_in"] <= timedelta(seconds=GRACE)
+            assert row["due_in"] < timedelta(0)
         else:  # the live owner's: untouched
             assert row["claimed_by"] == alive.key and row["recovering_since"] is None
             assert row["due_in"] > timedelta(seconds=250)
@@ -106,6 +106,32 @@ async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
     assert all(e["data"]["message"]["recovering_since"] for e in events)
     # A second pass finds nothing left: each claim is taken over once.
     assert (await take_over(ctx.pool, GRACE))["messages"] == 0
+    # The sender leaves them alone during the grace, and takes them once it has passed.
+    async with ctx.pool.acquire() as conn:
+        assert await outbound_queries.claim_due(conn, 50, 300, 0.5, 7009, GRACE) == []
+        await conn.execute(
+            "UPDATE messages SET recovering_since = now() - make_interval(secs => $1) "
+            "WHERE recovering_since IS NOT NULL",
+            GRACE,
+        )
+        again = await outbound_queries.claim_due(conn, 50, 300, 0.5, 7009, GRACE)
+    assert {str(r["id"]) for r in again} == taken
+
+
+async def test_a_reply_taken_over_keeps_its_place_before_later_ones(
+    ctx: AppContext, sandbox: Sandbox, test_dsn: str, holders: list[Holder]
+) -> None:
+    _, account = await connect(ctx, sandbox)
+    (first,) = await pending(ctx, account, 1, conversations=1)
+    doomed = await hold(test_dsn, holders, 7010)
+    assert [r["id"] for r in await claim(ctx, doomed.key)] == [first]
+    later = await pending(ctx, account, 5, conversations=5)  # written after it, other chats
+    await doomed.die()
+    await take_over(ctx.pool, 0)  # no grace: due at once
+    async with ctx.pool.acquire() as conn:
+        (head,) = await outbound_queries.claim_due(conn, 1, 300, 0.5, 7011, 0)
+    assert head["id"] == first, "the reply taken over goes before the ones written after it"
+    assert len(later) == 5
 
 
 async def test_a_taken_over_reply_says_so_in_the_api_until_claimed_again(

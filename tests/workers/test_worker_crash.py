@@ -101,9 +101,15 @@ async def conversations_of(ctx: AppContext, ids: list[UUID]) -> list[UUID]:
     return [r["conversation_id"] for r in rows]
 
 
-async def in_flight(sandbox: Sandbox, account: str) -> bool:
-    sends = await sandbox.requests(path="/messages", method="POST", account=account)
+async def in_flight(sandbox: Sandbox, account: str, since: int = 0) -> bool:
+    """A send is at the sandbox, unanswered (made at or after request index `since`)."""
+    sends = await sandbox.requests(path="/messages", since=since, method="POST", account=account)
     return any(s["status"] is None for s in sends)
+
+
+async def next_index(sandbox: Sandbox) -> int:
+    recorded = await sandbox.requests()
+    return max((r["index"] for r in recorded), default=-1) + 1
 
 
 async def sends_by_message(sandbox: Sandbox, account: str) -> dict[str, dict[str, object]]:
@@ -125,8 +131,9 @@ async def test_replies_resume_within_the_grace_after_repeated_kills(
     conversations = await conversations_of(ctx, await pending(ctx, account, 20, conversations=20))
     last_kill = 0.0
     for _ in range(5):
+        since = await next_index(sandbox)  # this worker's sends, not the last one's
         proc = pool.start()
-        await until("a send in flight", lambda: in_flight(sandbox, wa.external_id), 30)
+        await until("a send in flight", lambda s=since: in_flight(sandbox, wa.external_id, s), 30)
         await write_replies(ctx, conversations, 2)  # agents keep writing meanwhile
         await asyncio.sleep(random.uniform(0.1, 0.6))  # any moment will do
         last_kill = pool.kill(proc)

@@ -1,0 +1,226 @@
+"""Worker takeover: from the SIGKILL of `omnistream worker` to the first send of a reply it
+had claimed but not sent ("stranded"), by the worker restarted at once, over --kills kills.
+
+What it does: a scratch database, the Graph API sandbox (not in benchmark mode: its status
+webhooks go to `omnistream serve` on this database, so sends accepted just before a kill
+are recorded from their statuses and not sent again), one WhatsApp account sending at
+--rate messages/s (the sender claims more than it can send at once, so every kill strands
+claimed replies), and --messages pending replies in as many conversations. Then, --kills
+times: the running worker is SIGKILLed while it sends; the replies still claimed by it and
+not accepted by the sandbox are the stranded ones; a new worker starts at once (its grace
+OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS = --grace) and the time from the kill to the
+sandbox's acceptance of the first stranded reply is one sample. The target: p99 <= grace
++ 5 s. Duplicates: sends the sandbox accepted more than once (expected 0). Prints one JSON
+object on stdout; progress on stderr.
+
+    .venv/bin/python bench/takeover.py                      # 20 kills, the default 20 s grace
+    .venv/bin/python bench/takeover.py --kills 5 --grace 3  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import asyncpg
+import harness
+import httpx
+from outbound import (
+    APP_SECRET,
+    CUSTOMER_CONVERSATIONS,
+    PHONE_ID,
+    SECRET_KEY,
+    TOKEN,
+    whatsapp_account,
+    worker_env,
+)
+
+from omnistream.db.migrate import migrate
+from omnistream.db.pool import init_connection
+
+TARGET_MARGIN_S = 5.0
+
+
+async def seed(dsn: str, messages: int, rate: int, graph: str) -> None:
+    """`messages` pending replies in as many conversations, each due when written (as the
+    API writes them: next_attempt_at = created_at, so the queue is in writing order)."""
+    conn = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    try:
+        await migrate(conn)
+        account = await whatsapp_account(conn, graph, rate)
+        await conn.execute(
+            CUSTOMER_CONVERSATIONS
+            + """, t AS (SELECT id, clock_timestamp() AS at FROM c)
+            INSERT INTO messages (conversation_id, channel, direction, type, content, status,
+                                  next_attempt_at, created_at)
+            SELECT id, 'whatsapp', 'outbound', 'text', '{"text": "Your parcel is on its way"}',
+                   'pending', at, at
+              FROM t
+            """,
+            messages,
+            account,
+        )
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def sandbox_config(messages: int, webhook_url: str) -> dict[str, Any]:
+    account = {"channel": "whatsapp", "external_id": PHONE_ID, "webhook_url": webhook_url}
+    account |= {"access_token": TOKEN, "app_secret": APP_SECRET}
+    timing = {"sent_ms": 0, "delivered_ms": None, "read_ms": None}
+    return {"record_limit": 3 * messages + 100, "accounts": [account], "timing": timing}
+
+
+async def claimed_pending(dsn: str) -> set[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT id::text FROM messages WHERE status = 'pending' AND claimed_by IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return {r["id"] for r in rows}
+
+
+def accepted(sandbox: str) -> dict[str, float]:
+    """Our message id -> the sandbox's time of its first acceptance (epoch seconds)."""
+    with httpx.Client(base_url=sandbox, timeout=60) as http:
+        records = http.get(
+            "/_sandbox/requests", params={"path": "/messages", "limit": 100_000}
+        ).json()["requests"]
+    first: dict[str, float] = {}
+    for r in records:
+        key = r["body"].get("biz_opaque_callback_data")
+        if r.get("accepted_at") is not None and key:
+            first[key] = min(first.get(key, r["accepted_at"]), r["accepted_at"])
+    return first
+
+
+def duplicates(sandbox: str) -> int:
+    with httpx.Client(base_url=sandbox, timeout=60) as http:
+        sends = http.get("/_sandbox/sends", params={"account": PHONE_ID}).json()["sends"]
+    return sum(1 for s in sends if s["accepted"] > 1)
+
+
+def one_kill(dsn: str, sandbox: str, worker: harness.Process) -> tuple[float, set[str]]:
+    """Kill `worker` while it sends: the time of the kill and the replies it stranded."""
+    before = len(accepted(sandbox))
+    deadline = time.monotonic() + 60
+    while len(accepted(sandbox)) < before + 5:  # sending (not just starting up)
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise harness.BenchError("the worker sent nothing within 60 s")
+        time.sleep(0.1)
+    time.sleep(random.uniform(0.0, 1.0))
+    worker.proc.send_signal(signal.SIGKILL)
+    worker.proc.wait(10)
+    killed_at = time.time()
+    time.sleep(0.3)  # sends already at the sandbox finish there
+    return killed_at, asyncio.run(claimed_pending(dsn)) - set(accepted(sandbox))
+
+
+def first_send_after(
+    sandbox: str, stranded: set[str], worker: harness.Process, within: float
+) -> float:
+    """When the sandbox first accepted one of the `stranded` replies (epoch seconds)."""
+    limit = time.monotonic() + within
+    while True:
+        times = [t for i, t in accepted(sandbox).items() if i in stranded]
+        if times:
+            return min(times)
+        worker.check_alive()
+        if time.monotonic() > limit:
+            raise harness.BenchError(f"no stranded reply was sent within {within:.0f} s")
+        time.sleep(0.05)
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    port = harness.free_port()
+    webhook = f"http://127.0.0.1:{port}/webhooks/meta"
+    with (
+        harness.work_folder("omnistream-bench-takeover-") as work,
+        harness.scratch_database(
+            harness.server_dsn(args.database_url), "omnistream_bench_takeover"
+        ) as db,
+        harness.sandbox(work, sandbox_config(args.messages, webhook), instant=False) as sb,
+    ):
+        harness.console.print(f"seeding {args.messages} pending replies (rate {args.rate}/s)")
+        asyncio.run(seed(db.dsn, args.messages, args.rate, sb.url))
+        info = harness.machine_info_of(db.dsn)
+        env = worker_env(db.dsn, work) | {
+            "OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS": f"{args.grace:g}"
+        }
+        samples: list[float] = []
+        stranded_counts: list[int] = []
+        with harness.serve(db.dsn, port, work, settings={"secret_key": SECRET_KEY}) as server:
+            reference = harness.hello_reference(
+                f"http://127.0.0.1:{port}", args.reference_duration, server_pid=server.pid
+            )
+            worker_stack = ExitStack()
+            current = worker_stack.enter_context(harness.omnistream(["worker"], env, work, "w0"))
+            try:
+                with harness.progress() as bar:
+                    task = bar.add_task("kills", total=args.kills)
+                    for n in range(1, args.kills + 1):
+                        killed_at, stranded = one_kill(db.dsn, sb.url, current)
+                        worker_stack.close()  # (already dead: only the bookkeeping)
+                        current = worker_stack.enter_context(
+                            harness.omnistream(["worker"], env, work, f"w{n}")
+                        )
+                        stranded_counts.append(len(stranded))
+                        if stranded:
+                            first = first_send_after(sb.url, stranded, current, args.grace + 60)
+                            samples.append(first - killed_at)
+                        bar.update(task, advance=1)
+            finally:
+                worker_stack.close()
+        dup = duplicates(sb.url)
+    ordered = sorted(samples)
+
+    def q(p: float) -> float | None:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2) if ordered else None
+
+    target = args.grace + TARGET_MARGIN_S
+    return {
+        "benchmark": "takeover",
+        "machine": info,
+        "reference": reference,
+        "kills": args.kills,
+        "grace_s": args.grace,
+        "rate_limit_per_s": args.rate,
+        "kills_with_stranded_replies": len(samples),
+        "stranded_per_kill": stranded_counts,
+        "kill_to_first_stranded_send_s": {
+            "p50": q(0.5),
+            "p99": q(0.99),
+            "max": ordered[-1] if ordered else None,
+            "all": [round(s, 2) for s in samples],
+        },
+        "target_p99_s": target,
+        "duplicates": dup,
+        "met": bool(ordered) and (q(0.99) or 0) <= target and dup == 0,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = harness.parser(__doc__, harness.server_options(default=harness.DEFAULT_SERVER))
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--grace", type=float, default=20.0, help="the takeover grace (s)")
+    parser.add_argument("--rate", type=int, default=20, help="the account's sends per second")
+    parser.add_argument("--messages", type=int, default=0, help="default: enough for --kills")
+    args = parser.parse_args(argv)
+    if args.messages <= 0:
+        args.messages = int(args.kills * args.rate * (args.grace + 10) + 1000)
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main(bench, parse_args(), exit_code=lambda r: 0 if r["met"] else 2))
