@@ -104,9 +104,7 @@ def create_app(
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
         stop = asyncio.Event()
-        loops = (
-            asyncio.create_task(run_loops(pool, settings, stop, dsn)) if with_worker else None
-        )
+        loops = asyncio.create_task(run_loops(pool, settings, stop, dsn)) if with_worker else None
         extras = [asyncio.create_task(job()) for job in background]  # e.g. the demo's customers
         try:
             yield
