@@ -12,7 +12,6 @@ import asyncpg
 
 from omnistream.contacts.queries import COLUMNS
 from omnistream.db.pool import Conn
-from omnistream.workers.queries import LIVE_KEYS
 
 WAKE_CHANNEL = "omnistream_contact_profiles"  # lookups were marked due
 PROFILE_CHANNELS = ("messenger", "instagram")
@@ -86,26 +85,6 @@ async def claim(
         limit,
         lease_seconds,
         owner,
-    )
-
-
-async def take_over(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
-    """Lookups claimed by a worker that is gone: due again after `grace_seconds` (unless
-    the lease ends sooner)."""
-    return await conn.fetch(
-        f"""
-        WITH dead AS (
-            SELECT channel, external_id, profile_claimed_by FROM contact_identities
-             WHERE profile_claimed_by IS NOT NULL AND profile_claimed_by NOT IN ({LIVE_KEYS})
-             ORDER BY channel, external_id
-               FOR UPDATE SKIP LOCKED)
-        UPDATE contact_identities i
-           SET profile_claimed_by = NULL,
-               profile_due_at = LEAST(i.profile_due_at, now() + make_interval(secs => $1))
-          FROM dead WHERE i.channel = dead.channel AND i.external_id = dead.external_id
-        RETURNING i.external_id, dead.profile_claimed_by AS previous_owner
-        """,
-        grace_seconds,
     )
 
 

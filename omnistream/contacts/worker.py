@@ -22,7 +22,6 @@ A failed lookup never blocks or delays the customer's messages: they are stored 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from typing import Any
@@ -39,13 +38,14 @@ from omnistream.channels.meta_page.profile import (
 from omnistream.config import Settings
 from omnistream.contacts import profile_queries as queries
 from omnistream.contacts.service import _audience, present
+from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 from omnistream.integrations.accounts import AccountConfig, by_id
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.health import Health, HealthOutcome, record_health
-from omnistream.kit.aio import wait_for_any
+from omnistream.kit.aio import run_each, wait_for_any
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
@@ -190,17 +190,14 @@ async def fetch_profiles(
         claimed = await queries.claim(tx.conn, limit, LEASE_SECONDS, current_key())
     if not claimed:
         return 0
-    gate = asyncio.Semaphore(CONCURRENCY)
     async with http_client(settings.allow_private_urls, timeout=TIMEOUT_SECONDS) as client:
-
-        async def run(row: Any) -> None:
-            async with gate:
-                try:
-                    await _lookup_and_record(pool, settings, box, client, row)
-                except Exception:  # recording failed (database down): the lease retries it
-                    log.exception("could not record a profile lookup")
-
-        await asyncio.gather(*(run(row) for row in claimed))
+        await run_each(
+            claimed,
+            lambda row: _lookup_and_record(pool, settings, box, client, row),
+            concurrency=CONCURRENCY,
+            log=log,
+            failure="could not record a profile lookup",  # database down: the lease retries
+        )
     return len(claimed)
 
 
@@ -208,25 +205,15 @@ async def profile_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> N
     """Ticks while lookups are due; woken by the inbound batch's NOTIFY, else every
     POLL_SECONDS."""
     box = box_from(settings)
-    wake = asyncio.Event()
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    async with pool.acquire() as listener:
-        await listener.add_listener(queries.WAKE_CHANNEL, on_notify)
-        try:
-            while not stop.is_set():
-                wake.clear()
-                try:
-                    handled = await fetch_profiles(pool, settings, box)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # the database went away: wait, then try again
-                    log.exception("profile tick failed")
-                    handled = 0
-                if not handled:
-                    await wait_for_any(wake, stop, seconds=POLL_SECONDS)
-        finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(queries.WAKE_CHANNEL, on_notify)
+    async with notified(pool, queries.WAKE_CHANNEL) as (_, wake):
+        while not stop.is_set():
+            wake.clear()
+            try:
+                handled = await fetch_profiles(pool, settings, box)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away: wait, then try again
+                log.exception("profile tick failed")
+                handled = 0
+            if not handled:
+                await wait_for_any(wake, stop, seconds=POLL_SECONDS)

@@ -1,13 +1,16 @@
-"""A LISTEN connection that stays up: reconnects after any loss and says when it is live."""
+"""LISTEN connections: one that stays up (reconnects after any loss and says when it is
+live), and a pooled one that wakes a worker loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import asyncpg
+
+from omnistream.db.pool import Conn, Pool
 
 log = logging.getLogger(__name__)
 Callback = Callable[[object, int, str, object], None]
@@ -46,3 +49,23 @@ async def listen_forever(
         if on_lost is not None:
             on_lost()
         await asyncio.sleep(1)
+
+
+@contextlib.asynccontextmanager
+async def notified(pool: Pool, *channels: str) -> AsyncIterator[tuple[Conn, asyncio.Event]]:
+    """A pooled connection LISTENing on `channels` for the block, and the event a NOTIFY on
+    any of them sets (a worker loop's wake-up; the loop clears it before each tick)."""
+    wake = asyncio.Event()
+
+    def on_notify(*_: object) -> None:
+        wake.set()
+
+    async with pool.acquire() as listener:
+        for channel in channels:
+            await listener.add_listener(channel, on_notify)
+        try:
+            yield listener, wake
+        finally:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                for channel in channels:
+                    await listener.remove_listener(channel, on_notify)

@@ -14,7 +14,6 @@ sha256 named by the webhook or the Graph API must match. Transient failures (net
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -35,6 +34,7 @@ from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.inbound import queries
 from omnistream.integrations.accounts import AccountConfig, by_id
+from omnistream.kit.aio import run_each
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
@@ -254,15 +254,12 @@ async def fetch_media(
         claimed = await queries.claim_media(tx.conn, limit, LEASE_SECONDS, current_key())
     if not claimed:
         return 0
-    gate = asyncio.Semaphore(CONCURRENCY)
     async with http_client(settings.allow_private_urls, timeout=TIMEOUT_SECONDS) as client:
-
-        async def run(row: Any) -> None:
-            async with gate:
-                try:
-                    await _fetch_and_record(pool, settings, box, client, row)
-                except Exception:  # recording failed (database down): the lease retries it
-                    log.exception("could not record an inbound media outcome")
-
-        await asyncio.gather(*(run(row) for row in claimed))
+        await run_each(
+            claimed,
+            lambda row: _fetch_and_record(pool, settings, box, client, row),
+            concurrency=CONCURRENCY,
+            log=log,
+            failure="could not record an inbound media outcome",  # the lease retries it
+        )
     return len(claimed)

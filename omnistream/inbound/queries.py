@@ -12,7 +12,6 @@ import asyncpg
 from omnistream.db.pool import Conn
 from omnistream.messages.enums import FAILABLE, PROGRESS
 from omnistream.messages.queries import AUDIENCE, SELECT
-from omnistream.workers.queries import LIVE_KEYS
 
 INBOUND_WAKE_CHANNEL = "omnistream_inbound"  # a webhook was acknowledged
 MEDIA_WAKE_CHANNEL = "omnistream_inbound_media"  # inbound media rows wait to be fetched
@@ -287,27 +286,6 @@ async def claim_media(
         limit,
         lease_seconds,
         owner,
-    )
-
-
-async def take_over_media(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
-    """Inbound media fetches claimed by a worker that is gone: due again after
-    `grace_seconds` (unless the lease ends sooner)."""
-    return await conn.fetch(
-        f"""
-        WITH dead AS (
-            SELECT id, claimed_by FROM media
-             WHERE claimed_by IS NOT NULL AND status = 'pending'
-               AND claimed_by NOT IN ({LIVE_KEYS})
-             ORDER BY id
-               FOR UPDATE SKIP LOCKED)
-        UPDATE media m
-           SET claimed_by = NULL,
-               next_attempt_at = LEAST(m.next_attempt_at, now() + make_interval(secs => $1))
-          FROM dead WHERE m.id = dead.id
-        RETURNING m.id, dead.claimed_by AS previous_owner
-        """,
-        grace_seconds,
     )
 
 

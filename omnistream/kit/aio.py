@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def wait_for_any(*events: asyncio.Event, seconds: float) -> None:
@@ -14,3 +19,25 @@ async def wait_for_any(*events: asyncio.Event, seconds: float) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def run_each(
+    items: Iterable[T],
+    handle: Callable[[T], Awaitable[None]],
+    *,
+    concurrency: int,
+    log: logging.Logger,
+    failure: str,
+) -> None:
+    """`handle` every item, at most `concurrency` at once. One that raises is logged with
+    `failure` and does not stop the others (a leased item is tried again later)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: T) -> None:
+        async with gate:
+            try:
+                await handle(item)
+            except Exception:
+                log.exception(failure)
+
+    await asyncio.gather(*(one(item) for item in items))

@@ -381,25 +381,6 @@ async def claim_read_receipts(
     )
 
 
-async def take_over_read_receipts(conn: Conn, grace_seconds: float) -> list[asyncpg.Record]:
-    """Read receipts claimed by a worker that is gone: due again after `grace_seconds`."""
-    return await conn.fetch(
-        f"""
-        WITH dead AS (
-            SELECT conversation_id, claimed_by FROM read_receipts
-             WHERE claimed_by IS NOT NULL AND claimed_by NOT IN ({LIVE_KEYS})
-             ORDER BY conversation_id
-               FOR UPDATE SKIP LOCKED)
-        UPDATE read_receipts r
-           SET claimed_by = NULL,
-               next_attempt_at = LEAST(r.next_attempt_at, now() + make_interval(secs => $1))
-          FROM dead WHERE r.conversation_id = dead.conversation_id
-        RETURNING r.conversation_id, dead.claimed_by AS previous_owner
-        """,
-        grace_seconds,
-    )
-
-
 async def finish_read_receipt(conn: Conn, receipt: asyncpg.Record) -> None:
     """Done (sent, or given up); a newer receipt queued meanwhile stays."""
     await conn.execute(

@@ -68,6 +68,7 @@ from omnistream.channels.registry import (
 )
 from omnistream.channels.whatsapp.outbound import WhatsAppAdapter
 from omnistream.config import Settings
+from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import emit_many
 from omnistream.integrations.accounts import AccountConfig, by_id
@@ -484,28 +485,19 @@ async def outbound_loop(
 ) -> None:
     """LANES ticks side by side while there is work; each sleeps, when idle, until a reply
     commits (NOTIFY) or IDLE_SECONDS pass (retries coming due, expired leases)."""
-    wake = asyncio.Event()
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    async def lane(channels: ChannelRegistry) -> None:
-        while not stop.is_set():
-            wake.clear()
-            if await send_due(pool, settings, channels, stop):
-                continue
-            await wait_for_any(wake, stop, seconds=IDLE_SECONDS)
-
     async with contextlib.AsyncExitStack() as stack:
         channels = registry
         if channels is None:
             channels = await stack.enter_async_context(meta_registry(pool, settings))
-        listener = await stack.enter_async_context(pool.acquire())
-        await listener.add_listener(OUTBOUND_WAKE_CHANNEL, on_notify)
-        try:
-            async with asyncio.TaskGroup() as lanes:
-                for _ in range(LANES):
-                    lanes.create_task(lane(channels))
-        finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(OUTBOUND_WAKE_CHANNEL, on_notify)
+        _, wake = await stack.enter_async_context(notified(pool, OUTBOUND_WAKE_CHANNEL))
+
+        async def lane() -> None:
+            while not stop.is_set():
+                wake.clear()
+                if await send_due(pool, settings, channels, stop):
+                    continue
+                await wait_for_any(wake, stop, seconds=IDLE_SECONDS)
+
+        async with asyncio.TaskGroup() as lanes:
+            for _ in range(LANES):
+                lanes.create_task(lane())

@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from omnistream.config import Settings
 from omnistream.conversations.service import audience_of
 from omnistream.conversations.service import payload as conversation_payload
+from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import Draft, emit_many, jsonable
 from omnistream.events.types import EventType
@@ -243,31 +244,21 @@ async def _next_delay(conn: Conn, handled: int) -> float:
 async def scheduled_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
     """Ticks while full batches come back; otherwise sleeps until the next due time, a
     NOTIFY (a time was set or moved) or POLL_SECONDS."""
-    wake = asyncio.Event()
-
-    def on_notify(*_: object) -> None:
-        wake.set()
-
-    async with pool.acquire() as listener:
-        await listener.add_listener(queries.WAKE_CHANNEL, on_notify)
-        try:
-            while not stop.is_set():
-                wake.clear()
-                try:
-                    handled = await send_due(pool, settings)
-                    if handled >= BATCH_SIZE:
-                        continue
-                    delay = await _next_delay(listener, handled)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # the database went away: wait, then try again
-                    log.exception("scheduled tick failed")
-                    handled, delay = 0, POLL_SECONDS
-                if handled and delay <= LINGER_SECONDS:  # a NOTIFY must not cut the linger
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                else:
-                    await wait_for_any(wake, stop, seconds=delay)
-        finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(queries.WAKE_CHANNEL, on_notify)
+    async with notified(pool, queries.WAKE_CHANNEL) as (listener, wake):
+        while not stop.is_set():
+            wake.clear()
+            try:
+                handled = await send_due(pool, settings)
+                if handled >= BATCH_SIZE:
+                    continue
+                delay = await _next_delay(listener, handled)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away: wait, then try again
+                log.exception("scheduled tick failed")
+                handled, delay = 0, POLL_SECONDS
+            if handled and delay <= LINGER_SECONDS:  # a NOTIFY must not cut the linger
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            else:
+                await wait_for_any(wake, stop, seconds=delay)

@@ -4,6 +4,10 @@ whose lock is held are the live workers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import asyncpg
+
 from omnistream.db.pool import Conn
 
 # Advisory locks are (classid, objid) pairs here: classid marks OmniStream's worker keys
@@ -36,3 +40,38 @@ async def live_keys(conn: Conn) -> set[int]:
 
 async def ping(conn: Conn) -> None:
     await conn.execute("SELECT 1")
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A table of leased work: its key, the column naming the claiming worker, the column
+    that makes a row due, and which rows are still in flight."""
+
+    table: str
+    key: tuple[str, ...]
+    owner: str = "claimed_by"
+    due: str = "next_attempt_at"
+    in_flight: str = "true"
+
+
+async def take_over_rows(conn: Conn, leased: Leased, grace_seconds: float) -> list[asyncpg.Record]:
+    """Rows of `leased` claimed by a worker that is gone: due again after `grace_seconds`
+    (unless the lease ends sooner), the claim cleared; their dead owners' keys."""
+    keys = ", ".join(leased.key)
+    match = " AND ".join(f"t.{k} = dead.{k}" for k in leased.key)
+    return await conn.fetch(
+        f"""
+        WITH dead AS (
+            SELECT {keys}, {leased.owner} AS previous_owner FROM {leased.table}
+             WHERE {leased.owner} IS NOT NULL AND {leased.in_flight}
+               AND {leased.owner} NOT IN ({LIVE_KEYS})
+             ORDER BY {keys}
+               FOR UPDATE SKIP LOCKED)
+        UPDATE {leased.table} t
+           SET {leased.owner} = NULL,
+               {leased.due} = LEAST(t.{leased.due}, now() + make_interval(secs => $1))
+          FROM dead WHERE {match}
+        RETURNING dead.previous_owner
+        """,
+        grace_seconds,
+    )

@@ -22,15 +22,22 @@ from collections.abc import Iterable
 import asyncpg
 
 from omnistream.config import Settings
-from omnistream.contacts.profile_queries import take_over as take_over_profiles
 from omnistream.db.pool import Pool, transaction
-from omnistream.inbound.queries import take_over_media
 from omnistream.kit.aio import wait_for_any
-from omnistream.messages.outbound_queries import take_over_messages, take_over_read_receipts
+from omnistream.messages.outbound_queries import take_over_messages
 from omnistream.messages.service import emit_updated
+from omnistream.workers.queries import Leased, take_over_rows
 
 log = logging.getLogger(__name__)
 TAKEOVER_SECONDS = 2.0
+# Leased work other than replies (which keep their place in the queue and tell the screens).
+LEASED = {
+    "read_receipts": Leased("read_receipts", ("conversation_id",)),
+    "media": Leased("media", ("id",), in_flight="status = 'pending'"),
+    "profiles": Leased(
+        "contact_identities", ("channel", "external_id"), "profile_claimed_by", "profile_due_at"
+    ),
+}
 
 
 def _owners(rows: Iterable[asyncpg.Record]) -> dict[str, int]:
@@ -43,22 +50,20 @@ async def take_over(pool: Pool, grace_seconds: float) -> dict[str, int]:
         messages = await take_over_messages(tx.conn)
         for row in messages:
             await emit_updated(tx.conn, row)
-        receipts = await take_over_read_receipts(tx.conn, grace_seconds)
-        media = await take_over_media(tx.conn, grace_seconds)
-        profiles = await take_over_profiles(tx.conn, grace_seconds)
-    taken = {
-        "messages": len(messages),
-        "read_receipts": len(receipts),
-        "media": len(media),
-        "profiles": len(profiles),
-    }
+        others = {
+            name: await take_over_rows(tx.conn, leased, grace_seconds)
+            for name, leased in LEASED.items()
+        }
+    taken = {"messages": len(messages), **{name: len(rows) for name, rows in others.items()}}
     if any(taken.values()):
         log.warning(
             "took over the claims of a stopped worker",
             extra={
                 **taken,
                 "grace_seconds": grace_seconds,
-                "dead_workers": _owners([*messages, *receipts, *media, *profiles]),
+                "dead_workers": _owners(
+                    [*messages, *(r for rows in others.values() for r in rows)]
+                ),
             },
         )
     return taken
