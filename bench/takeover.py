@@ -31,43 +31,19 @@ from typing import Any
 import asyncpg
 import harness
 import httpx
-from outbound import (
-    APP_SECRET,
-    CUSTOMER_CONVERSATIONS,
-    PHONE_ID,
-    SECRET_KEY,
-    TOKEN,
-    whatsapp_account,
-    worker_env,
-)
-
-from omnistream.db.migrate import migrate
-from omnistream.db.pool import init_connection
+from outbound import APP_SECRET, PHONE_ID, SECRET_KEY, TOKEN, worker_env
+from outbound import seed as seed_replies
 
 TARGET_MARGIN_S = 5.0
 
 
 async def seed(dsn: str, messages: int, rate: int, graph: str) -> None:
-    """`messages` pending replies in as many conversations, each due when written (as the
-    API writes them: next_attempt_at = created_at, so the queue is in writing order)."""
+    """outbound.seed, each reply due when written (as the API writes them), so the queue is
+    in writing order, as in production."""
+    await seed_replies(dsn, messages, rate, graph)
     conn = await asyncpg.connect(dsn)
-    await init_connection(conn)
     try:
-        await migrate(conn)
-        account = await whatsapp_account(conn, graph, rate)
-        await conn.execute(
-            CUSTOMER_CONVERSATIONS
-            + """, t AS (SELECT id, clock_timestamp() AS at FROM c)
-            INSERT INTO messages (conversation_id, channel, direction, type, content, status,
-                                  next_attempt_at, created_at)
-            SELECT id, 'whatsapp', 'outbound', 'text', '{"text": "Your parcel is on its way"}',
-                   'pending', at, at
-              FROM t
-            """,
-            messages,
-            account,
-        )
-        await conn.execute("ANALYZE")
+        await conn.execute("UPDATE messages SET next_attempt_at = created_at")
     finally:
         await conn.close()
 

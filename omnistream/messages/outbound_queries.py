@@ -114,8 +114,8 @@ async def claim_due(
 
 async def take_over_messages(conn: Conn) -> list[asyncpg.Record]:
     """Pending messages claimed by a worker that is gone (its liveness lock is free): marked
-    recovering_since, the claim cleared, and back in their place in the queue (a first try
-    where it was written, a retry now), so once the grace passes (claim_due's
+    recovering_since, the claim cleared, and back in their place in the queue (where it was
+    written; one retried after an error: now), so once the grace passes (claim_due's
     recovery_grace) they go before replies that came later. The grace lets the status
     webhook or echo of a send the channel accepted just before the crash arrive first
     (mark_accepted), so it is not sent again. Returns the rows (SELECT + AUDIENCE, and the
@@ -131,8 +131,9 @@ async def take_over_messages(conn: Conn) -> list[asyncpg.Record]:
         ), m AS (
             UPDATE messages x
                SET claimed_by = NULL, recovering_since = now(),
-                   next_attempt_at = CASE WHEN x.attempts <= 1 THEN LEAST(x.created_at, now())
-                                          ELSE now() END
+                   -- claims lost to crashes count as attempts: only an error makes a retry
+                   next_attempt_at = CASE WHEN x.error_code IS NULL
+                                          THEN LEAST(x.created_at, now()) ELSE now() END
               FROM dead WHERE x.id = dead.id
             RETURNING x.*, dead.claimed_by AS previous_owner)
         SELECT {SELECT}, {AUDIENCE}, m.previous_owner

@@ -17,8 +17,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.processes import free_port, stop, wait_http
 from tests.testdb import with_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,36 +45,6 @@ WA_SECRET = "browser-test-app-secret"
 WA_WABA = "209000000000077"
 LOGIN_MAX_FAILURES = 3
 expect.set_options(timeout=5_000)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, within: float = 60) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited ({proc.returncode}); log:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up in {within} s; log:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @dataclass
@@ -175,11 +144,11 @@ def _start_stack(dsn: str, data: Path) -> tuple[Stack, list[subprocess.Popen[byt
             )
         )
     try:
-        _wait_http(f"{sandbox_url}/_sandbox/health", procs[0], sandbox_log)
-        _wait_http(f"{url}/readyz", procs[1], server_log)
+        wait_http(f"{sandbox_url}/_sandbox/health", procs[0], sandbox_log)
+        wait_http(f"{url}/readyz", procs[1], server_log)
     except BaseException:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         raise
     return Stack(url, sandbox_url, dsn, http=None), procs  # type: ignore[arg-type]
 
@@ -212,7 +181,7 @@ async def stack(
             yield started
     finally:
         for proc in reversed(procs):
-            await asyncio.to_thread(_stop, proc)
+            await asyncio.to_thread(stop, proc)
         conn = await asyncpg.connect(admin_dsn)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_startup import free_port, wait_ready
+from tests.processes import free_port
+from tests.test_startup import wait_ready
 
 BIN = Path(sys.executable).parent / "omnistream"
 PANEL_PASSWORD = re.compile(r"^[│|] password: (\S+)\s+[│|]$", re.MULTILINE)

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 
 from tests.cli.serving import BIN, PANEL_PASSWORD, Serve, cli_env, login
-from tests.test_startup import free_port, wait_ready
+from tests.processes import free_port
+from tests.test_startup import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) +[\w.]+: ")

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.cli.serving import BIN, PANEL_PASSWORD, Serve, cli_env, login
-from tests.test_startup import free_port
+from tests.processes import free_port
 
 
 async def test_a_start_that_failed_after_creating_the_admin_is_followed_by_a_usable_password(

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 
 from omnistream.app import create_app
 from omnistream.config import load_settings
+from tests.processes import free_port, stop, wait_http
 from tests.testdb import server_dsn, with_database
 
 PASSWORD = "correct horse battery"
@@ -65,12 +63,6 @@ CHECKS = [
 EXAMPLES = int(os.environ.get("OMNISTREAM_SCHEMATHESIS_EXAMPLES", "15"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -88,30 +80,6 @@ def _login(url: str, email: str) -> dict[str, str]:
     )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not come up:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def _database(admin_dsn: str, name: str, create: bool) -> None:
@@ -160,7 +128,7 @@ async def _seed(url: str, dsn: str, admin: dict[str, str], agent_id: str) -> dic
                     "app_secret": "secret",
                     "verify_token": "verify",
                     "waba_id": "2090001",
-                    "base_url": f"http://127.0.0.1:{_free_port()}",
+                    "base_url": f"http://127.0.0.1:{free_port()}",
                 },
             },
         )
@@ -210,7 +178,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     name = f"omnistream_contract_{secrets.token_hex(4)}"
     asyncio.run(_database(admin_dsn, name, create=True))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -242,7 +210,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_ready(url, proc, log)
+        wait_http(f"{url}/readyz", proc, log)
         admin = _login(url, ADMIN_EMAIL)
         r = httpx.post(
             f"{url}/api/v1/agents",
@@ -257,7 +225,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         ids = asyncio.run(_seed(url, with_database(admin_dsn, name), admin, agent_id))
         yield LiveServer(url, headers, ids)
     finally:
-        _stop(proc)
+        stop(proc)
         asyncio.run(_database(admin_dsn, name, create=False))
 
 

@@ -128,10 +128,17 @@ async def test_a_reply_taken_over_keeps_its_place_before_later_ones(
     later = await pending(ctx, account, 5, conversations=5)  # written after it, other chats
     await doomed.die()
     await take_over(ctx.pool, 0)  # no grace: due at once
+    # Claimed again by a worker that dies too (a second attempt, but no error): still first.
+    again = await hold(test_dsn, holders, 7011)
     async with ctx.pool.acquire() as conn:
-        (head,) = await outbound_queries.claim_due(conn, 1, 300, 0.5, 7011, 0)
+        (reclaimed,) = await outbound_queries.claim_due(conn, 1, 300, 0.5, again.key, 0)
+    assert reclaimed["id"] == first
+    await again.die()
+    await take_over(ctx.pool, 0)
+    async with ctx.pool.acquire() as conn:
+        (head,) = await outbound_queries.claim_due(conn, 1, 300, 0.5, 7012, 0)
     assert head["id"] == first, "the reply taken over goes before the ones written after it"
-    assert len(later) == 5
+    assert head["attempts"] == 3 and len(later) == 5
 
 
 async def test_a_taken_over_reply_says_so_in_the_api_until_claimed_again(
