@@ -4,10 +4,11 @@ had claimed but not sent ("stranded"), by the worker restarted at once, over --k
 What it does: a scratch database, the Graph API sandbox (not in benchmark mode: its status
 webhooks go to `omnistream serve` on this database, so sends accepted just before a kill
 are recorded from their statuses and not sent again), one WhatsApp account sending at
---rate messages/s (the sender claims more than it can send at once, so every kill strands
-claimed replies), and --messages pending replies in as many conversations. Then, --kills
-times: the running worker is SIGKILLed while it sends; the replies still claimed by it and
-not accepted by the sandbox are the stranded ones; a new worker starts at once (its grace
+--rate messages/s (80, Meta's default; the sender claims more than it can send at once, so
+every kill strands claimed replies, and a backlog waits behind them), and --messages
+pending replies in as many conversations. Then, --kills times: the running worker is
+SIGKILLed while it sends; the replies still claimed by it and not accepted by the sandbox
+are the stranded ones; a new worker starts at once (its grace
 OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS = --grace) and the time from the kill to the
 sandbox's acceptance of the first stranded reply is one sample. The target: p99 <= grace
 + 5 s. Duplicates: sends the sandbox accepted more than once (expected 0). Prints one JSON
@@ -203,7 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = harness.parser(__doc__, harness.server_options(default=harness.DEFAULT_SERVER))
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--grace", type=float, default=20.0, help="the takeover grace (s)")
-    parser.add_argument("--rate", type=int, default=20, help="the account's sends per second")
+    parser.add_argument(
+        "--rate", type=int, default=80, help="the account's sends per second (Meta's default)"
+    )
     parser.add_argument("--messages", type=int, default=0, help="default: enough for --kills")
     args = parser.parse_args(argv)
     if args.messages <= 0:
