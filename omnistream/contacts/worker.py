@@ -49,7 +49,7 @@ from omnistream.kit.aio import run_each, wait_for_any
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
-from omnistream.workers.liveness import current_key
+from omnistream.workers.liveness import current_key, log_claim
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 20
@@ -188,6 +188,7 @@ async def fetch_profiles(
     claimed (0: nothing was due)."""
     async with transaction(pool) as tx:
         claimed = await queries.claim(tx.conn, limit, LEASE_SECONDS, current_key())
+    log_claim(log, "profile lookups", len(claimed))
     if not claimed:
         return 0
     async with http_client(settings.allow_private_urls, timeout=TIMEOUT_SECONDS) as client:

@@ -40,7 +40,7 @@ from omnistream.kit.enums import Channel
 from omnistream.kit.net import http_client
 from omnistream.messages.media import safe_filename
 from omnistream.messages.service import emit_updated
-from omnistream.workers.liveness import current_key
+from omnistream.workers.liveness import current_key, log_claim
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 8
@@ -252,6 +252,7 @@ async def fetch_media(
     were claimed (0: nothing was due)."""
     async with transaction(pool) as tx:
         claimed = await queries.claim_media(tx.conn, limit, LEASE_SECONDS, current_key())
+    log_claim(log, "inbound media", len(claimed))
     if not claimed:
         return 0
     async with http_client(settings.allow_private_urls, timeout=TIMEOUT_SECONDS) as client:

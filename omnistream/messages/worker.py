@@ -81,7 +81,7 @@ from omnistream.messages import outbound_queries as queries
 from omnistream.messages.accepted import updated_draft
 from omnistream.messages.queries import OUTBOUND_WAKE_CHANNEL
 from omnistream.messages.service import emit_updated
-from omnistream.workers.liveness import current_key
+from omnistream.workers.liveness import current_key, log_claim
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 50
@@ -386,8 +386,7 @@ async def send_due(
             current_key(),
             settings.worker_takeover_grace_seconds,
         )
-    if claimed:
-        log.debug("claimed replies", extra={"count": len(claimed), "worker_key": current_key()})
+    log_claim(log, "replies", len(claimed))
     if claimed:
         await _Tick(pool, settings, registry, stop or asyncio.Event()).run(claimed)
     return handled + len(claimed)
@@ -399,6 +398,7 @@ async def send_read_receipts(pool: Pool, settings: Settings, registry: ChannelRe
         receipts = await queries.claim_read_receipts(
             tx.conn, RECEIPT_BATCH, LEASE_SECONDS, current_key()
         )
+    log_claim(log, "read receipts", len(receipts))
     if not receipts:
         return 0
     mark = getattr(registry.get(Channel.WHATSAPP), "mark_read", None)

@@ -101,3 +101,9 @@ CURRENT: ContextVar[WorkerIdentity | None] = ContextVar("omnistream_worker", def
 def current_key() -> int | None:
     identity = CURRENT.get()
     return identity.key if identity is not None else None
+
+
+def log_claim(logger: logging.Logger, what: str, count: int) -> None:
+    """A claim of leased work, with the claiming worker's key (DEBUG: one line per tick)."""
+    if count:
+        logger.debug("claimed %s", what, extra={"count": count, "worker_key": current_key()})
