@@ -150,6 +150,9 @@ async def test_activity_log_reads_as_sentences_with_names(
     assert "Rahasia 123" not in await page.locator("table.data").inner_text()
 
     # The filter offers actions by name.
+    # (Other tests of the session transfer conversations too: only this one is Citra's.)
     await page.get_by_label("Action").select_option(label="Transferred conversation")
-    await expect(every).to_have_count(1)
-    await expect(every.first).to_contain_text("Ana Awal → Budi Baru")
+    await expect(every.filter(has_text="Citra Pelanggan")).to_have_count(1)
+    await expect(every.filter(has_text="Citra Pelanggan")).to_contain_text("Ana Awal → Budi Baru")
+    await expect(every.filter(has_text="Resolved conversation")).to_have_count(0)
+    await expect(every.filter(has_text="Sent message")).to_have_count(0)
