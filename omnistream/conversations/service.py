@@ -16,8 +16,8 @@ from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 from omnistream.kit.enums import Channel, Role
 from omnistream.kit.errors import Conflict, NotFound, Unprocessable
-from omnistream.messages import outbound_queries
 from omnistream.messages import queries as message_queries
+from omnistream.messages import receipt_queries
 
 
 async def get_visible(
@@ -236,7 +236,7 @@ async def mark_read(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.
     after = await queries.mark_read(tx.conn, conversation_id)
     if after is None:
         return before
-    if after["channel"] == Channel.WHATSAPP and await outbound_queries.queue_read_receipt(
+    if after["channel"] == Channel.WHATSAPP and await receipt_queries.queue_read_receipt(
         tx.conn, conversation_id
     ):
         await message_queries.wake_sender(tx.conn)

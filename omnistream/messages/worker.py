@@ -44,7 +44,6 @@ import logging
 import random
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -52,11 +51,9 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.channels.errors import AuthSendError
-from omnistream.channels.graph import GraphClient
-from omnistream.channels.meta_page.outbound import PageAdapter, PageMessage
+from omnistream.channels.meta_page.outbound import PageMessage
 from omnistream.channels.ratelimit import RateLimiter, sleep_until
 from omnistream.channels.registry import (
-    ChannelAdapter,
     ChannelRegistry,
     MediaFile,
     OutboundMessage,
@@ -64,22 +61,19 @@ from omnistream.channels.registry import (
     SendError,
     SendResult,
     TransientSendError,
-    default_registry,
 )
-from omnistream.channels.whatsapp.outbound import WhatsAppAdapter
 from omnistream.config import Settings
 from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import emit_many
-from omnistream.integrations.accounts import AccountConfig, by_id
-from omnistream.integrations.credentials import box_from
 from omnistream.integrations.health import Health, HealthOutcome, record_health
 from omnistream.kit.aio import wait_for_any
-from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages import outbound_queries as queries
 from omnistream.messages.accepted import updated_draft
 from omnistream.messages.queries import OUTBOUND_WAKE_CHANNEL
+from omnistream.messages.receipts import send_read_receipts
+from omnistream.messages.senders import meta_registry
 from omnistream.messages.service import emit_updated
 from omnistream.workers.liveness import current_key, log_claim
 
@@ -88,7 +82,6 @@ BATCH_SIZE = 50
 LANES = 4  # ticks each outbound loop runs side by side
 CONCURRENCY = 32  # sends in flight per tick
 SEND_TIMEOUT_SECONDS = 15.0
-HTTP_TIMEOUT_SECONDS = 10.0
 # Longer than the slowest tick: HOLD_SECONDS waiting for slots, then sends timing out.
 LEASE_SECONDS = 300.0
 # A tick waits at most GRANT_WAIT_SECONDS for each grant of send slots and holds claimed
@@ -103,10 +96,6 @@ FLUSH_SECONDS = 0.02
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 900.0
 IDLE_SECONDS = 1.0  # polling fallback: retries coming due, a lost NOTIFY
-ACCOUNT_TTL_SECONDS = 30.0
-KEEPALIVE = 32  # idle HTTP connections kept per origin
-RECEIPT_BATCH = 32
-RECEIPT_MAX_ATTEMPTS = 3
 
 
 def backoff(attempt: int) -> float:
@@ -390,94 +379,6 @@ async def send_due(
     if claimed:
         await _Tick(pool, settings, registry, stop or asyncio.Event()).run(claimed)
     return handled + len(claimed)
-
-
-async def send_read_receipts(pool: Pool, settings: Settings, registry: ChannelRegistry) -> int:
-    """Queued WhatsApp read receipts (conversations/service.mark_read): best effort."""
-    async with transaction(pool) as tx:
-        receipts = await queries.claim_read_receipts(
-            tx.conn, RECEIPT_BATCH, LEASE_SECONDS, current_key()
-        )
-    log_claim(log, "read receipts", len(receipts))
-    if not receipts:
-        return 0
-    mark = getattr(registry.get(Channel.WHATSAPP), "mark_read", None)
-
-    async def one(receipt: asyncpg.Record) -> None:
-        retry, error = False, None
-        if settings.whatsapp_mark_read and mark is not None:
-            try:
-                await asyncio.wait_for(
-                    mark(receipt["integration_account_id"], receipt["channel_message_id"]),
-                    SEND_TIMEOUT_SECONDS,
-                )
-            except TimeoutError:
-                retry, error = True, "timeout"
-            except TransientSendError as exc:
-                retry, error = True, f"{exc.code}: {exc.reason}"
-            except Exception as exc:  # permanent errors and adapter bugs: give up
-                error = str(exc)
-        if error:
-            log.warning(
-                "WhatsApp read receipt failed",
-                extra={
-                    "conversation_id": str(receipt["conversation_id"]),
-                    "attempt": receipt["attempts"],
-                    "error": error,
-                },
-            )
-        async with transaction(pool) as tx:
-            if retry and receipt["attempts"] < RECEIPT_MAX_ATTEMPTS:
-                await queries.retry_read_receipt(tx.conn, receipt, backoff(receipt["attempts"]))
-            else:
-                await queries.finish_read_receipt(tx.conn, receipt)
-
-    await asyncio.gather(*(one(r) for r in receipts))
-    return len(receipts)
-
-
-class AccountCache:
-    """AccountConfig by account id, kept ACCOUNT_TTL_SECONDS (credential changes reach
-    running workers within that time)."""
-
-    def __init__(self, pool: Pool, box: SecretBox, ttl: float = ACCOUNT_TTL_SECONDS) -> None:
-        self.pool, self.box, self.ttl = pool, box, ttl
-        self._items: dict[UUID, tuple[float, AccountConfig | None]] = {}
-
-    async def get(self, account_id: UUID) -> AccountConfig | None:
-        hit = self._items.get(account_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        try:
-            async with self.pool.acquire() as conn:
-                found = await by_id(conn, self.box, account_id)
-        except DecryptError as exc:  # the key that sealed the credentials is gone
-            raise PermanentSendError(
-                "credentials_unreadable", f"the integration's credentials cannot be read: {exc}"
-            ) from None
-        self._items[account_id] = (time.monotonic() + self.ttl, found)
-        return found
-
-
-@contextlib.asynccontextmanager
-async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[ChannelRegistry]:
-    """The registry a worker sends with: default_registry's adapters, plus WhatsApp,
-    Messenger and Instagram through the Graph API of each conversation's account."""
-    http = GraphClient(settings.allow_private_urls, HTTP_TIMEOUT_SECONDS, KEEPALIVE)
-    accounts = AccountCache(pool, box_from(settings))
-    page = PageAdapter(accounts.get, http)
-    meta: dict[str, ChannelAdapter] = {
-        Channel.WHATSAPP: WhatsAppAdapter(accounts.get, http),
-        Channel.MESSENGER: page,
-        Channel.INSTAGRAM: page,
-    }
-    registry = ChannelRegistry(meta)
-    for name in default_registry.channels():  # adapters registered in code win
-        registry.register(name, default_registry.require(name))
-    try:
-        yield registry
-    finally:
-        await http.aclose()
 
 
 async def outbound_loop(

@@ -14,7 +14,7 @@ import pytest
 from omnistream.contacts import profile_queries
 from omnistream.context import AppContext
 from omnistream.inbound.queries import claim_media
-from omnistream.messages import outbound_queries
+from omnistream.messages import outbound_queries, receipt_queries
 from omnistream.workers import queries as worker_queries
 from omnistream.workers.takeover import take_over
 from tests.channels.test_channel_outbound import connect
@@ -198,8 +198,8 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
     alive = await hold(test_dsn, holders, 7005)
     doomed = await hold(test_dsn, holders, 7006)
     async with ctx.pool.acquire() as conn:
-        assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, alive.key)) == 1
-        assert len(await outbound_queries.claim_read_receipts(conn, 1, 300, doomed.key)) == 1
+        assert len(await receipt_queries.claim_read_receipts(conn, 1, 300, alive.key)) == 1
+        assert len(await receipt_queries.claim_read_receipts(conn, 1, 300, doomed.key)) == 1
         assert len(await claim_media(conn, 1, 300, alive.key)) == 1
         assert len(await claim_media(conn, 1, 300, doomed.key)) == 1
         assert len(await profile_queries.claim(conn, 1, 300, alive.key)) == 1
