@@ -69,6 +69,8 @@ def test_make_run_logs_readable_lines_and_shows_the_credentials_apart(
 
     logs = [line for line in stderr.splitlines() if line.strip()]
     assert logs and not [line for line in logs if is_json_object(line)], stderr
+    # No line per outgoing HTTP request (httpx's INFO lines; the demo makes several).
+    assert not [line for line in logs if "HTTP Request:" in line], stderr
     assert any(
         CONSOLE_LINE.match(line) and f"Uvicorn running on http://127.0.0.1:{port}" in line
         for line in logs
