@@ -15,7 +15,7 @@ from omnistream.auth.principal import Principal
 from omnistream.context import AppContext
 from omnistream.db.pool import Conn, Tx
 from omnistream.kit.enums import Role
-from omnistream.kit.errors import Conflict, NotFound
+from omnistream.kit.errors import TAKEN, Conflict, NotFound
 
 
 async def get(conn: Conn, agent_id: UUID) -> asyncpg.Record:
@@ -33,7 +33,7 @@ async def create(
         tx.conn, email, data.name.strip(), data.role, await passwords.hash(data.password)
     )
     if row is None:
-        raise Conflict.field("email", f"an agent with the email {email} already exists")
+        raise Conflict.field("email", f"an agent with the email {email} already exists", TAKEN)
     await record(tx.conn, actor, "create_agent", "agent", row["id"], email=email, role=data.role)
     return row
 

@@ -25,7 +25,7 @@ from omnistream.conversations.visibility import STAFF, Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+from omnistream.kit.errors import TAKEN, Conflict, NotFound, Unprocessable
 
 T = TypeVar("T")
 _PHONE_QUERY = re.compile(r"[\d\s()+\-.]+")
@@ -134,7 +134,7 @@ async def _unique(
             field = {"contacts_phone_key": "phone", "contacts_email_key": "email"}.get(
                 exc.constraint_name or "", "identities"
             )
-            raise Conflict.field(field, "is already taken by another contact") from None
+            raise Conflict.field(field, "is already taken by another contact", TAKEN) from None
         # The holder's id only for a caller who may see it: an agent must not learn that a
         # contact outside their conversations exists, nor its id (the 409 itself stays).
         holders = {r["contact_id"] for r in found}
@@ -142,6 +142,7 @@ async def _unique(
         errors = [
             {
                 "field": r["field"],
+                "type": TAKEN,
                 "message": f"already belongs to contact {r['contact_id']}"
                 if r["contact_id"] in seen
                 else "already belongs to another contact",

@@ -14,7 +14,7 @@ from omnistream.context import AppContext
 from omnistream.db.pool import Conn, Tx
 from omnistream.divisions import queries
 from omnistream.divisions.schemas import DivisionCreate, DivisionUpdate
-from omnistream.kit.errors import Conflict, NotFound
+from omnistream.kit.errors import TAKEN, Conflict, NotFound
 from omnistream.quick_replies import service as quick_replies
 
 
@@ -26,7 +26,7 @@ async def get(conn: Conn, division_id: UUID) -> asyncpg.Record:
 
 
 def _taken(name: str) -> Conflict:
-    return Conflict.field("name", f"a division named {name!r} already exists")
+    return Conflict.field("name", f"a division named {name!r} already exists", TAKEN)
 
 
 async def create(tx: Tx, actor: Principal, data: DivisionCreate) -> asyncpg.Record:

@@ -39,7 +39,7 @@ from omnistream.integrations.schemas import (
 )
 from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
-from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+from omnistream.kit.errors import NOT_SET, TAKEN, Conflict, NotFound, Unprocessable
 
 TARGET = "integration"
 # Used only by inbound webhooks: changing them does not change what the connection test saw.
@@ -211,7 +211,7 @@ async def get_account(conn: Conn, integration_id: UUID, account_id: UUID) -> asy
 def _taken(external_id: str, integration_name: str | None = None) -> Conflict:
     where = f" of the integration {integration_name!r}" if integration_name else ""
     return Conflict.field(
-        "external_id", f"{external_id!r} is already an account{where} on this channel"
+        "external_id", f"{external_id!r} is already an account{where} on this channel", TAKEN
     )
 
 
@@ -344,7 +344,7 @@ async def probe_target(conn: Conn, box: SecretBox, integration_id: UUID) -> tupl
     token_field = "access_token" if channel is Channel.WHATSAPP else "page_access_token"
     token = values.get(token_field)
     if not token:
-        raise Conflict.field(f"credentials.{token_field}", "is not set")
+        raise Conflict.field(f"credentials.{token_field}", "is not set", NOT_SET)
     node = "me"
     if channel is Channel.WHATSAPP:
         account = await queries.default_account(conn, integration_id)

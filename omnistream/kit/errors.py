@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any, Self
 
 PROBLEM_JSON = "application/problem+json"
+# Stable `type`s of field errors raised by the services (docs/errors.md).
+TAKEN = "taken"  # a unique value another record has
+NOT_SET = "not_set"  # a setting the action needs is empty
 _BASE = "urn:omnistream:problem:"
 
 
@@ -30,9 +33,11 @@ class AppError(Exception):
         self.extra = extra or {}
 
     @classmethod
-    def field(cls, field: str, message: str) -> Self:
-        """An error about one input field, named the way validation errors are."""
-        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+    def field(cls, field: str, message: str, kind: str | None = None) -> Self:
+        """An error about one input field, named the way validation errors are; `kind` is
+        the item's stable `type` (docs/errors.md) that clients translate by."""
+        item = {"field": field, "message": message, **({"type": kind} if kind else {})}
+        return cls(f"{field}: {message}", errors=[item])
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         return problem(

@@ -26,7 +26,7 @@ from omnistream.integrations import queries as integration_queries
 from omnistream.integrations.credentials import DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, unseal
 from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
-from omnistream.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from omnistream.kit.errors import NOT_SET, AppError, Conflict, NotFound, Unprocessable
 from omnistream.templates import queries
 from omnistream.templates.components import (
     GONE,
@@ -160,10 +160,12 @@ def target_of(box: SecretBox, row: asyncpg.Record) -> SyncTarget:
             f"the stored credentials cannot be decrypted ({exc}); enter them again"
         ) from None
     if not values.get("waba_id"):
-        raise Conflict.field("credentials.waba_id", "is not set: templates belong to the WABA")
+        raise Conflict.field(
+            "credentials.waba_id", "is not set: templates belong to the WABA", NOT_SET
+        )
     token = values.get("access_token") or ""
     if not token or any(c in token for c in "\r\n"):
-        raise Conflict.field("credentials.access_token", "is not set")
+        raise Conflict.field("credentials.access_token", "is not set", NOT_SET)
     base = (values.get("base_url") or DEFAULT_GRAPH_URL).rstrip("/")
     return SyncTarget(
         integration_id=row["id"],

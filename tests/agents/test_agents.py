@@ -95,6 +95,7 @@ async def test_duplicate_email_any_case_conflicts(client, ctx, admin: Agent) -> 
     for email in ("dup@example.com", "DUP@Example.com"):
         body = problem(await create(client, admin, email=email), 409)
         assert fields(body) == {"email"}
+        assert body["errors"][0]["type"] == "taken"  # what clients translate by
     assert await count_agents(ctx) == before
 
 

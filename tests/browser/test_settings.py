@@ -183,12 +183,12 @@ async def test_server_errors_are_said_in_bahasa_indonesia(
         "Minimal 8 karakter."
     )
     await shot(page, "settings-field-errors-bahasa")
-    # ...one only the server can say stays its own.
+    # ...and the server's own checks by their type too (a duplicate is "taken").
     await dialog.locator("[data-field=name] input").fill("Dua Kali")
     await dialog.locator("[data-field=email] input").fill(taken.email)
     await dialog.locator("[data-field=password] input").fill("a long enough password")
     await dialog.get_by_role("button", name="Buat agen").click()
-    await expect(email).to_contain_text("already exists")
+    await expect(email).to_have_text("Sudah dipakai.")
     await dialog.get_by_role("button", name="Batal").click()
 
     # A problem without a field (the division was deleted meanwhile): by its type.

@@ -93,6 +93,7 @@ async def test_duplicate_names_ignore_case(client, ctx, admin: Agent) -> None:
     for name in ("Sales", "SALES", " sales "):
         r = await client.post(DIVISIONS, json={"name": name}, headers=admin.headers)
         assert fields(problem(r, 409)) == {"name"}
+        assert r.json()["errors"][0]["type"] == "taken"
     assert await scalar(ctx, "SELECT count(*) FROM divisions") == 1
     billing = await make(client, admin, "Billing")
     url = f"{DIVISIONS}/{billing['id']}"

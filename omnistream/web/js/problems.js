@@ -66,6 +66,8 @@ const FIELD_PHRASES = {
   too_far_ahead: () => t("field.tooFarAhead"),
   media_link: () => t("field.httpsLink"),
   media_link_executable: () => t("field.executableLink"),
+  taken: () => t("field.taken"),
+  not_set: () => t("field.notSet"),
 };
 // Said here in every language: only the browser knows the agent's time zone.
 const IN_THE_BROWSER = new Set(["in_the_past"]);
