@@ -128,18 +128,8 @@ async def take(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.Recor
     if before["assigned_agent_id"] == actor.agent_id:
         return before
     if before["assigned_agent_id"] is None:
-        after = await queries.take(tx.conn, conversation_id, actor.agent_id)
+        after = await _take(tx, actor, before)
         if after is not None:
-            await _changed(
-                tx,
-                actor,
-                EventType.CONVERSATION_ASSIGNED,
-                "take_conversation",
-                before,
-                after,
-                previous_agent_id=None,
-                agent_id=actor.agent_id,
-            )
             return after
     raise Conflict("another agent already has this conversation")
 
@@ -150,19 +140,29 @@ async def take_on_reply(tx: Tx, actor: Principal, before: asyncpg.Record) -> asy
     an assigned conversation is returned unchanged."""
     if before["assigned_agent_id"] is not None:
         return before
-    after = await queries.take(tx.conn, before["id"], actor.agent_id)
+    after = await _take(tx, actor, before, on_reply=True)
     assert after is not None  # locked and unassigned
-    await _changed(
-        tx,
-        actor,
-        EventType.CONVERSATION_ASSIGNED,
-        "take_conversation",
-        before,
-        after,
-        previous_agent_id=None,
-        agent_id=actor.agent_id,
-        on_reply=True,
-    )
+    return after
+
+
+async def _take(
+    tx: Tx, actor: Principal, before: asyncpg.Record, **details: Any
+) -> asyncpg.Record | None:
+    """Assign an unassigned conversation to the actor, with its event and audit row; None
+    when someone else took it first."""
+    after = await queries.take(tx.conn, before["id"], actor.agent_id)
+    if after is not None:
+        await _changed(
+            tx,
+            actor,
+            EventType.CONVERSATION_ASSIGNED,
+            "take_conversation",
+            before,
+            after,
+            previous_agent_id=None,
+            agent_id=actor.agent_id,
+            **details,
+        )
     return after
 
 
