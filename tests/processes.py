@@ -3,9 +3,11 @@ free loopback port, waiting until a URL answers, and stopping a process for sure
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,3 +54,35 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+CLI = [sys.executable, "-m", "omnistream.cli"]
+
+
+def omnistream_env(dsn: str, data_dir: Path, secret: str, **settings: str) -> dict[str, str]:
+    """The environment of a test's `omnistream` process: cheap argon2id, quiet console logs,
+    loopback allowed (the sandbox), the first admin's password given; `settings` on top
+    (OMNISTREAM_<NAME>: value)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "OMNISTREAM_DATA_DIR": str(data_dir),
+        "OMNISTREAM_SECRET_KEY": secret + "s" * 40,
+        "OMNISTREAM_ARGON2_TIME_COST": "1",
+        "OMNISTREAM_ARGON2_MEMORY_KIB": "1024",
+        "OMNISTREAM_ARGON2_PARALLELISM": "1",
+        "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
+        "OMNISTREAM_ACCESS_LOG": "false",
+        "OMNISTREAM_LOG_FORMAT": "console",
+        "OMNISTREAM_LOG_LEVEL": "WARNING",
+        **{f"OMNISTREAM_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+def create_admin(env: dict[str, str], email: str, name: str, password: str) -> None:
+    subprocess.run(
+        [*CLI, "create-admin", "--email", email, "--name", name],
+        env=env | {"OMNISTREAM_NEW_ADMIN_PASSWORD": password},
+        check=True,
+        capture_output=True,
+    )

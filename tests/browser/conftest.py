@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.processes import free_port, stop, wait_http
+from tests.processes import CLI, create_admin, free_port, omnistream_env, stop, wait_http
 from tests.testdb import with_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,28 +68,9 @@ def chromium() -> str:
 def _start_stack(dsn: str, data: Path) -> tuple[Stack, list[subprocess.Popen[bytes]]]:
     port, sandbox_port = free_port(), free_port()
     url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "OMNISTREAM_DATA_DIR": str(data),
-        "OMNISTREAM_SECRET_KEY": "browser-tests-" + "s" * 40,
-        "OMNISTREAM_ARGON2_TIME_COST": "1",
-        "OMNISTREAM_ARGON2_MEMORY_KIB": "1024",
-        "OMNISTREAM_ARGON2_PARALLELISM": "1",
-        "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",
-        "OMNISTREAM_LOGIN_MAX_FAILURES": str(LOGIN_MAX_FAILURES),
-        "OMNISTREAM_ACCESS_LOG": "false",
-        "OMNISTREAM_LOG_FORMAT": "console",
-        "OMNISTREAM_LOG_LEVEL": "WARNING",
-        "OMNISTREAM_NEW_ADMIN_PASSWORD": PASSWORD,
-    }
-    cli = [sys.executable, "-m", "omnistream.cli"]
-    subprocess.run(
-        [*cli, "create-admin", "--email", ADMIN_EMAIL, "--name", "Ada Admin"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = omnistream_env(dsn, data, "browser-tests-", login_max_failures=str(LOGIN_MAX_FAILURES))
+
+    create_admin(env, ADMIN_EMAIL, "Ada Admin", PASSWORD)
     config = data / "sandbox.json"
     config.write_text(
         json.dumps(
@@ -120,7 +99,7 @@ def _start_stack(dsn: str, data: Path) -> tuple[Stack, list[subprocess.Popen[byt
         procs.append(
             subprocess.Popen(
                 [
-                    *cli,
+                    *CLI,
                     "sandbox",
                     "--host",
                     "127.0.0.1",
@@ -137,7 +116,7 @@ def _start_stack(dsn: str, data: Path) -> tuple[Stack, list[subprocess.Popen[byt
     with server_log.open("wb") as out:
         procs.append(
             subprocess.Popen(
-                [*cli, "serve", "--with-worker", "--host", "127.0.0.1", "--port", str(port)],
+                [*CLI, "serve", "--with-worker", "--host", "127.0.0.1", "--port", str(port)],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

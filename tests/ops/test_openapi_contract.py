@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from omnistream.app import create_app
 from omnistream.config import load_settings
-from tests.processes import free_port, stop, wait_http
+from tests.processes import CLI, create_admin, free_port, omnistream_env, stop, wait_http
 from tests.testdb import server_dsn, with_database
 
 PASSWORD = "correct horse battery"
@@ -180,31 +179,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": with_database(admin_dsn, name),
-        "OMNISTREAM_DATA_DIR": str(tmp_path_factory.mktemp("contract-data")),
-        "OMNISTREAM_SECRET_KEY": "contract-tests-" + "s" * 40,
-        "OMNISTREAM_ARGON2_TIME_COST": "1",
-        "OMNISTREAM_ARGON2_MEMORY_KIB": "1024",
-        "OMNISTREAM_ARGON2_PARALLELISM": "1",
-        "OMNISTREAM_ACCESS_LOG": "false",
-        "OMNISTREAM_ALLOW_PRIVATE_URLS": "true",  # the Graph API calls reach loopback
-        "OMNISTREAM_LOG_FORMAT": "console",
-        "OMNISTREAM_LOG_LEVEL": "WARNING",
-        "OMNISTREAM_NEW_ADMIN_PASSWORD": PASSWORD,
-    }
-    cli = [sys.executable, "-m", "omnistream.cli"]
-    subprocess.run(
-        [*cli, "create-admin", "--email", ADMIN_EMAIL, "--name", "Ada Admin"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    data = tmp_path_factory.mktemp("contract-data")
+    env = omnistream_env(with_database(admin_dsn, name), data, "contract-tests-")
+
+    create_admin(env, ADMIN_EMAIL, "Ada Admin", PASSWORD)
     log = ARTIFACTS / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
