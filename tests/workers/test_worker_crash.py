@@ -24,12 +24,13 @@ from omnistream.config import Settings
 from omnistream.context import AppContext
 from tests.channels.test_channel_outbound import connect, conversation
 from tests.channels.test_ratelimit import counts, pending, start_worker
+from tests.inbound.test_inbound_support import Account
 from tests.messages.test_outbound_crash import (
     fetchval,
     live_fixture,  # noqa: F401 (fixture "live")
     until,
 )
-from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
+from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 from tests.scheduled.test_scheduled import Schedule, due, schedule, scheduled  # noqa: F401
 
 
@@ -77,6 +78,19 @@ def workers(settings: Settings, test_dsn: str, tmp_path: Path) -> Iterator[Worke
         w.stop_all()
 
 
+async def slow_account(
+    ctx: AppContext, sandbox: Sandbox, live: str, delay_ms: int, rate: int | None = None
+) -> tuple[SandboxAccount, Account]:
+    """A WhatsApp account whose every send takes `delay_ms` at "Meta", with its status
+    webhooks reaching the live OmniStream."""
+    await sandbox.settings(webhook_url=live)
+    wa, account = await connect(ctx, sandbox, rate=rate)
+    await sandbox.add_fault(
+        "slow", account=wa.external_id, path_contains="/messages", delay_ms=delay_ms
+    )
+    return wa, account
+
+
 async def write_replies(ctx: AppContext, conversations: list[UUID], each: int) -> None:
     """`each` more pending replies in every conversation (as agents writing on)."""
     async with ctx.pool.acquire() as conn:
@@ -122,12 +136,10 @@ async def test_replies_resume_within_the_grace_after_repeated_kills(
 ) -> None:
     grace = 4.0
     pool = workers(grace)
-    await sandbox.settings(webhook_url=live)
-    wa, account = await connect(ctx, sandbox, rate=40)
     # Slow sends and a rate limit: at every kill some replies are at the sandbox (accepted
     # after the kill, recorded from their status) and some are claimed but not yet sent
     # (stranded until a takeover).
-    await sandbox.add_fault("slow", account=wa.external_id, path_contains="/messages", delay_ms=200)
+    wa, account = await slow_account(ctx, sandbox, live, 200, rate=40)
     conversations = await conversations_of(ctx, await pending(ctx, account, 20, conversations=20))
     last_kill = 0.0
     for _ in range(5):
@@ -162,13 +174,9 @@ async def test_a_send_accepted_before_the_kill_is_not_sent_again(
     ctx: AppContext, sandbox: Sandbox, live: str, workers
 ) -> None:
     pool = workers(8.0)
-    await sandbox.settings(webhook_url=live)
-    wa, account = await connect(ctx, sandbox)
     # The send is at "Meta" when the worker dies; Meta accepts it 1.5 s later and reports
     # it 2 s after that: later than the kill, within the grace.
-    await sandbox.add_fault(
-        "slow", account=wa.external_id, path_contains="/messages", delay_ms=1500
-    )
+    wa, account = await slow_account(ctx, sandbox, live, 1500)
     await sandbox.settings(timing={"sent_ms": 2000, "delivered_ms": 0, "read_ms": 0})
     (message_id,) = await pending(ctx, account, 1, conversations=1)
     first = pool.start()
@@ -195,9 +203,7 @@ async def test_a_status_later_than_the_grace_means_one_second_send_recognised(
     ctx: AppContext, sandbox: Sandbox, live: str, workers
 ) -> None:
     pool = workers(1.0)
-    await sandbox.settings(webhook_url=live)
-    wa, account = await connect(ctx, sandbox)
-    await sandbox.add_fault("slow", account=wa.external_id, path_contains="/messages", delay_ms=800)
+    wa, account = await slow_account(ctx, sandbox, live, 800)
     await sandbox.settings(timing={"sent_ms": 7000, "delivered_ms": None, "read_ms": None})
     (message_id,) = await pending(ctx, account, 1, conversations=1)
     first = pool.start()
@@ -244,11 +250,7 @@ async def test_a_live_but_slow_owner_is_not_taken_over(
     ctx: AppContext, sandbox: Sandbox, live: str, workers
 ) -> None:
     pool = workers(1.0)
-    await sandbox.settings(webhook_url=live)
-    wa, account = await connect(ctx, sandbox)
-    await sandbox.add_fault(
-        "slow", account=wa.external_id, path_contains="/messages", delay_ms=9000
-    )
+    wa, account = await slow_account(ctx, sandbox, live, 9000)
     (message_id,) = await pending(ctx, account, 1, conversations=1)
     pool.start()
     await until("the send is at the sandbox", lambda: in_flight(sandbox, wa.external_id), 30)
@@ -279,9 +281,7 @@ async def test_scheduled_replies_of_a_killed_worker_go_out_once_after_the_grace(
 ) -> None:
     grace = 3.0
     pool = workers(grace)
-    await sandbox.settings(webhook_url=live)
-    wa, account = await connect(ctx, sandbox, rate=20)
-    await sandbox.add_fault("slow", account=wa.external_id, path_contains="/messages", delay_ms=300)
+    wa, account = await slow_account(ctx, sandbox, live, 300, rate=20)
     ids = []
     for n in range(12):
         conversation_id = await conversation(ctx, account, who=f"6281300000{n:03d}")
