@@ -16,6 +16,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +33,11 @@ class EmbeddedError(Exception):
 
 def _bin_dir() -> Path:
     try:
-        import pgserver
+        # Importing pgserver asks platformdirs for a runtime folder it never uses here; without
+        # XDG_RUNTIME_DIR (root, containers) that warns on every start.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise EmbeddedError("the pgserver package is missing; reinstall OmniStream") from exc
     path = Path(pgserver.__file__).parent / "pginstall" / "bin"
