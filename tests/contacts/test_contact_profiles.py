@@ -14,11 +14,11 @@ from omnistream.config import Settings
 from omnistream.contacts.worker import MAX_ATTEMPTS, fetch_profiles
 from omnistream.context import AppContext
 from omnistream.db.migrate import load_migrations, migrate
+from tests.inbound.test_inbound_media import connect
 from tests.inbound.test_inbound_support import (
     _fresh_secrets,  # noqa: F401 - autouse
     deliver,
     drain,
-    integration,
     one,
     rows,
     value,
@@ -33,20 +33,6 @@ IGSID = "8100000000000001"
 def fetch_settings(settings: Settings) -> Settings:
     """OMNISTREAM_ALLOW_PRIVATE_URLS=true: the sandbox listens on loopback."""
     return settings.model_copy(update={"allow_private_urls": True})
-
-
-async def connect(ctx: AppContext, sandbox: Sandbox, channel: str) -> SandboxAccount:
-    """A sandbox page (or Instagram account) and the integration pointing at it."""
-    account = await sandbox.register_account(channel)
-    await integration(
-        ctx,
-        channel,
-        [account.external_id],
-        app_secret=account.app_secret,
-        access_token=account.access_token,
-        base_url=sandbox.url,
-    )
-    return account
 
 
 async def writes(
