@@ -4,9 +4,11 @@ gives way to the initials."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import secrets
 
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from tests.browser.conftest import OpenPage, World, shot
 
@@ -49,6 +51,20 @@ async def test_a_messenger_customer_is_shown_by_their_profile_name(
             json={"external_id": page_id, "display_name": "Toko Test Page"},
         )
         page = await open_page(world.admin)
+
+        # The new row is fetched when its conversation's event arrives. Played here: that
+        # fetch was answered before the lookup named the customer, and the answer comes after
+        # the profile's contact.updated (a slow network or server): the row must still end up
+        # with the name.
+        async def late(route: Route) -> None:
+            answer = await route.fetch()
+            body = await answer.json()
+            if "contact" in body:
+                body["contact"] |= {"name": None, "updated_at": "2000-01-01T00:00:00+00:00"}
+            await asyncio.sleep(2)
+            await route.fulfill(response=answer, json=body)
+
+        await page.route(re.compile(r".*/api/v1/conversations/[0-9a-f-]{36}$"), late)
         sent = await world.sandbox_post(
             "/customers/send",
             {"account": page_id, "from": PSID, "name": "Ana Lima", "text": "Ship to Bandung?"},
@@ -59,6 +75,7 @@ async def test_a_messenger_customer_is_shown_by_their_profile_name(
         await expect(conversation.locator(".conv-name")).to_have_text("Ana Lima")
         # (Scoped to this row: a conversation of another test's customer may still arrive.)
         await expect(conversation).not_to_contain_text("Unknown customer")
+        await page.unroute(re.compile(r".*/api/v1/conversations/[0-9a-f-]{36}$"), late)
         await conversation.click()
         card = page.locator(".contact-card")
         await expect(card.locator(".contact-name")).to_have_text("Ana Lima")

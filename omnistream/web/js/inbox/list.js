@@ -36,6 +36,7 @@ export class ConversationList {
     this.items = []; // conversation items in list order
     this.cache = new Map(); // id -> last known item (with contact), also for rows not shown
     this.rows = new Map(); // id -> <li>
+    this.contacts = new Map(); // contact id -> latest contact from an event (see withContact)
     this.cursor = null;
     this.done = false;
     this.loading = false;
@@ -363,6 +364,7 @@ export class ConversationList {
       }
       const latest = this.cache.get(conversation.id);
       if (latest && !newer(item, latest)) return;
+      item = this.withContact(item);
     }
     this.cache.set(item.id, item);
     this.place(item);
@@ -406,8 +408,19 @@ export class ConversationList {
     this.cache.delete(conversationId);
   }
 
+  /** A row fetched while a contact.updated event arrived (e.g. the profile lookup naming a
+   * new customer) gets that newer contact: the event found no row to update. */
+  withContact(item) {
+    const seen = this.contacts.get(item.contact_id);
+    if (!seen || (item.contact?.updated_at && !newer(seen, item.contact))) return item;
+    return { ...item, contact: { ...item.contact, ...seen } };
+  }
+
   /** A contact changed, or another one was merged into it (its conversations moved here). */
   updateContact(contact) {
+    this.contacts.delete(contact.id);
+    this.contacts.set(contact.id, contact);
+    if (this.contacts.size > 500) this.contacts.delete(this.contacts.keys().next().value);
     for (const item of this.cache.values()) {
       if (item.contact_id !== contact.id && item.contact_id !== contact.merged_contact_id) continue;
       if (item.contact_id === contact.id && item.contact.updated_at && !newer(contact, item.contact)) continue;
