@@ -46,6 +46,7 @@ from omnistream.quick_replies.routes import router as quick_replies_router
 from omnistream.scheduled.routes import router as scheduled_router
 from omnistream.templates.routes import router as templates_router
 from omnistream.web.routes import router as web_router
+from omnistream.webhooks.routes import router as webhooks_router
 from omnistream.worker import run_loops
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ ROUTERS = (
     scheduled_router,
     templates_router,
     directory_router,
+    webhooks_router,
     web_router,  # the agent web app at / (static files, public)
 )
 

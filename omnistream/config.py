@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     )
     event_retention_hours: int = Field(48, ge=24, le=24 * 90)
     webhook_audit_retention_days: int = Field(30, ge=1, le=3650)
+    webhook_delivery_retention_days: int = Field(
+        30, ge=1, le=3650, description="Outgoing webhook attempts and finished deliveries kept."
+    )
+    webhook_auto_disable_days: float = Field(
+        5.0,
+        gt=0,
+        le=365,
+        description="An outgoing webhook whose deliveries all failed this long is disabled.",
+    )
     outbound_max_attempts: int = Field(8, ge=1, le=50)
     worker_takeover_grace_seconds: float = Field(
         20.0,

@@ -16,6 +16,8 @@ from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
 from omnistream.scheduled.worker import scheduled_loop
 from omnistream.templates.worker import template_sync_loop
+from omnistream.webhooks.fanout import fanout_loop
+from omnistream.webhooks.worker import delivery_loop
 from omnistream.workers.liveness import CURRENT, WorkerIdentity
 from omnistream.workers.takeover import takeover_loop
 
@@ -32,6 +34,8 @@ LOOPS: dict[str, Loop] = {
     "templates": template_sync_loop,
     "takeover": takeover_loop,
     "profiles": profile_loop,
+    "webhook_fanout": fanout_loop,
+    "webhook_delivery": delivery_loop,
 }
 
 

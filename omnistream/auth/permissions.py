@@ -32,6 +32,7 @@ class Perm(StrEnum):
     TEMPLATES_READ = "templates.read"  # list and inspect WhatsApp templates
     TEMPLATES_SYNC = "templates.sync"  # pull templates from Meta now (admin)
     MESSAGES_SCHEDULE = "messages.schedule"  # schedule, edit, cancel in visible conversations
+    WEBHOOKS_MANAGE = "webhooks.manage"  # outgoing webhooks, their secrets and deliveries (admin)
 
 
 INBOX = (

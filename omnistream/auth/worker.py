@@ -1,12 +1,14 @@
 """Housekeeping: forget ended sessions, old login attempts, published events past their
 retention (clients can resume that far back) and handled webhook calls past theirs, with
-the counters of refused ones."""
+the counters of refused ones; outgoing webhook attempts past theirs; and disable outgoing
+webhooks whose deliveries have all failed for days."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from omnistream.auth import queries
 from omnistream.config import Settings
@@ -14,6 +16,8 @@ from omnistream.db.pool import Pool, transaction
 from omnistream.events import queries as event_queries
 from omnistream.inbound import queries as inbound_queries
 from omnistream.inbound import rejection_queries
+from omnistream.webhooks import delivery_queries as webhook_queries
+from omnistream.webhooks.service import disable_failing
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_LOCK_ID = 0x6F6D6E69686B7031  # one worker at a time runs a tick
@@ -34,12 +38,19 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
         rejections = await rejection_queries.purge_rejection_counts(
             tx.conn, settings.webhook_audit_retention_days
         )
+        disabled = await disable_failing(tx, datetime.now(UTC), settings.webhook_auto_disable_days)
+        attempts, deliveries = await webhook_queries.purge(
+            tx.conn, settings.webhook_delivery_retention_days
+        )
     return {
         "sessions": sessions,
         "login_attempts": attempts,
         "events": events,
         "webhook_audit": webhooks,
         "webhook_rejections": rejections,
+        "outgoing_webhook_attempts": attempts,
+        "outgoing_webhook_deliveries": deliveries,
+        "outgoing_webhooks_disabled": len(disabled),
     }
 
 

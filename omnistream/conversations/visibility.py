@@ -46,7 +46,9 @@ class Scope:
         if not audience:
             return self.role in (Role.ADMIN, Role.SUPERVISOR)
         return any(
-            self.role in (Role.ADMIN, Role.SUPERVISOR)
+            self.role is Role.ADMIN
+            if s.get("admins")
+            else self.role in (Role.ADMIN, Role.SUPERVISOR)
             if s.get("staff")
             else self.can_see(_uuid(s.get("division_id")), _uuid(s.get("assigned_agent_id")))
             for s in audience
@@ -80,6 +82,9 @@ def state(division_id: UUID | None, assigned_agent_id: UUID | None) -> dict[str,
 # events about what they see regardless of conversations (contacts). Agents never match it.
 STAFF: dict[str, Any] = {"staff": True}
 _STAFF_STATE = ("*", "*")  # its parsed form; never a real (division_id, assigned_agent_id)
+# An audience entry for admins only (outgoing webhooks' settings): nobody else matches it.
+ADMINS: dict[str, Any] = {"admins": True}
+_ADMINS_STATE = ("!", "!")  # in no one's scope, assigned to no one
 
 
 # The fan-out's fast path: an event's audience parsed once into string pairs, and each
@@ -90,7 +95,9 @@ State = tuple[str | None, str | None]  # (division_id, assigned_agent_id)
 
 def parse_audience(audience: list[Mapping[str, Any]]) -> tuple[State, ...]:
     return tuple(
-        _STAFF_STATE
+        _ADMINS_STATE
+        if s.get("admins")
+        else _STAFF_STATE
         if s.get("staff")
         else (_text(s.get("division_id")), _text(s.get("assigned_agent_id")))
         for s in audience

@@ -150,8 +150,10 @@ _VISIBLE_AUDIENCE = f"""
     ($3::text = 'admin'
      OR (audience = '[]'::jsonb AND $3::text = 'supervisor')
      OR EXISTS (SELECT 1 FROM jsonb_to_recordset(audience)
-                         AS s(division_id uuid, assigned_agent_id uuid, staff boolean)
-                 WHERE CASE WHEN s.staff THEN $3::text = 'supervisor'
+                         AS s(division_id uuid, assigned_agent_id uuid, staff boolean,
+                              admins boolean)
+                 WHERE CASE WHEN s.admins THEN false
+                            WHEN s.staff THEN $3::text = 'supervisor'
                             ELSE {visible_sql("s", 3, 4, 5)} END))
 """
 
@@ -174,13 +176,16 @@ async def visible_between(
 
 
 async def purge_published(conn: Conn, older_than_hours: int) -> int:
-    """Published events older than the retention (never an unpublished one).
+    """Published events older than the retention (never an unpublished one, nor one an
+    active consumer, e.g. the outgoing webhooks' fan-out, has not passed yet).
 
     published_at >= occurred_at, so the occurred_at bound only lets the index help.
     """
     result: str = await conn.execute(
         "DELETE FROM event_outbox WHERE published_at < now() - make_interval(hours => $1) "
-        "AND occurred_at < now() - make_interval(hours => $1)",
+        "AND occurred_at < now() - make_interval(hours => $1) "
+        "AND seq <= (SELECT COALESCE(min(position), 9223372036854775807) FROM event_consumers "
+        "            WHERE is_active)",
         older_than_hours,
     )
     return int(result.rsplit(maxsplit=1)[-1])

@@ -32,6 +32,11 @@ class EventType(StrEnum):
     SCHEDULED_MESSAGE_FAILED = "scheduled_message.failed"
     TEMPLATE_SYNCED = "template.synced"  # admins and supervisors
     TEMPLATE_UPDATED = "template.updated"  # admins and supervisors
+    WEBHOOK_CREATED = "webhook.created"  # admins only (outgoing webhooks' settings)
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_DISABLED = "webhook.disabled"  # every delivery failed for days: switched off
+    WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 
 ENVELOPE_VERSION = 1

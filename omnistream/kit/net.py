@@ -1,8 +1,14 @@
 """Outgoing HTTP that refuses private addresses unless the operator allowed them.
 
 Every request's host is resolved and each address checked before the request is sent:
-loopback, private, link-local, reserved and multicast ranges are refused (SSRF guard) unless
-OMNISTREAM_ALLOW_PRIVATE_URLS is set (the local sandbox and tests).
+anything that is not a global unicast address (loopback, private, link-local and so the
+cloud metadata address 169.254.169.254, shared, reserved, documentation, unspecified) and
+multicast, in IPv4 and IPv6 (an IPv4-mapped IPv6 address by its IPv4 address), is refused
+(SSRF guard) unless OMNISTREAM_ALLOW_PRIVATE_URLS is set (the local sandbox and tests).
+
+`GuardedResolver` (aiohttp) resolves and checks in one step and hands aiohttp only the
+addresses it checked, so the connection goes to a checked address: a host name whose DNS
+answer changes between the check and the connect (DNS rebinding) cannot slip through.
 """
 
 from __future__ import annotations
@@ -12,22 +18,39 @@ import ipaddress
 import socket
 
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 
 class BlockedAddressError(httpx.RequestError):
     """The URL points at an address OmniStream may not call."""
 
 
-def _forbidden(address: str) -> bool:
+class RefusedAddressError(OSError):
+    """A host name resolves only to addresses OmniStream may not call (aiohttp resolver)."""
+
+
+def forbidden_address(address: str) -> bool:
+    """True for every address an outgoing request must not reach."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return bool(
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def refusal(host: str, address: str) -> str:
+    return (
+        f"{host} resolves to {address}, a loopback, private, link-local or reserved address; "
+        "set OMNISTREAM_ALLOW_PRIVATE_URLS=true to allow it"
     )
+
+
+def ip_literal(host: str) -> str | None:
+    """The address when `host` is an IP literal (brackets allowed), else None."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
+    except ValueError:
+        return None
 
 
 async def check_host(host: str, port: int) -> None:
@@ -37,11 +60,35 @@ async def check_host(host: str, port: int) -> None:
         raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from None
     for info in infos:
         address = str(info[4][0])
-        if _forbidden(address):
-            raise BlockedAddressError(
-                f"{host} resolves to {address}, a private or local address; "
-                "set OMNISTREAM_ALLOW_PRIVATE_URLS=true to allow it"
-            )
+        if forbidden_address(address):
+            raise BlockedAddressError(refusal(host, address))
+
+
+async def allowed_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to that may be called (empty: none may).
+
+    Raises OSError (socket.gaierror) when the name does not resolve at all."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(i[4][0]) for i in infos if not forbidden_address(str(i[4][0]))]
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's threaded resolver, keeping only addresses that may be called."""
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        kept = [r for r in found if not forbidden_address(r["host"])]
+        if not kept:
+            raise RefusedAddressError(refusal(host.rstrip("."), found[0]["host"]))
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def http_client(allow_private: bool, timeout: float = 15.0, **kwargs: object) -> httpx.AsyncClient:

@@ -2,11 +2,12 @@
 
 Every TAKEOVER_SECONDS each worker looks for leased work whose owner's liveness lock is free
 (liveness.py): outbound replies, WhatsApp read receipts, inbound media fetches, profile
-lookups of Messenger / Instagram customers. Such work is made due again after the grace
-period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default 20 s) instead of at the end of its
-lease (minutes). A reply taken over is marked `recovering_since` (the sender waits the grace
-from then; the reply keeps its place in the queue) and its message.updated event tells every
-screen showing it. A live owner's claims are never touched, however slow its work.
+lookups of Messenger / Instagram customers, outgoing webhook deliveries. Such work is made
+due again after the grace period (OMNISTREAM_WORKER_TAKEOVER_GRACE_SECONDS, default 20 s)
+instead of at the end of its lease (minutes). A reply taken over is marked
+`recovering_since` (the sender waits the grace from then; the reply keeps its place in the
+queue) and its message.updated event tells every screen showing it. A live owner's claims
+are never touched, however slow its work.
 
 Several workers may run this side by side: each row is taken by one of them (SKIP LOCKED),
 and a row already taken over has no owner left to match.
@@ -36,6 +37,9 @@ LEASED = {
     "media": Leased("media", ("id",), in_flight="status = 'pending'"),
     "profiles": Leased(
         "contact_identities", ("channel", "external_id"), "profile_claimed_by", "profile_due_at"
+    ),
+    "webhook_deliveries": Leased(
+        "webhook_deliveries", ("id",), due="leased_until", in_flight="status = 'pending'"
     ),
 }
 

@@ -269,11 +269,18 @@ def test_fan_out_fast_path_agrees_with_the_rule() -> None:
     import itertools
     import uuid
 
-    from omnistream.conversations.visibility import STAFF, Scope, Viewer, parse_audience, state
+    from omnistream.conversations.visibility import (
+        ADMINS,
+        STAFF,
+        Scope,
+        Viewer,
+        parse_audience,
+        state,
+    )
     from omnistream.kit.enums import Role
 
     d1, d2, me, other = (uuid.uuid4() for _ in range(4))
-    states = [state(d, a) for d in (d1, d2, None) for a in (me, other, None)] + [STAFF]
+    states = [state(d, a) for d in (d1, d2, None) for a in (me, other, None)] + [STAFF, ADMINS]
     audiences = [[]] + [[s] for s in states] + [list(p) for p in itertools.combinations(states, 2)]
     checked = 0
     for role in Role:

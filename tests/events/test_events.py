@@ -14,7 +14,7 @@ import pytest
 from omnistream.auth.principal import Principal
 from omnistream.auth.worker import housekeeping_tick
 from omnistream.context import AppContext
-from omnistream.conversations.visibility import Scope, state
+from omnistream.conversations.visibility import ADMINS, STAFF, Scope, state
 from omnistream.events import queries
 from omnistream.events.dispatcher import dispatcher_loop, publish_pending
 from omnistream.events.envelope import EventEnvelope, from_row
@@ -257,6 +257,9 @@ async def test_replay_sql_applies_the_same_visibility_rule_as_python(ctx) -> Non
         [state(None, uuid.uuid4())],
         [state(d1, None), state(d2, None)],
         [state(d2, uuid.uuid4()), state(None, me)],
+        [ADMINS],
+        [ADMINS, state(d1, None)],
+        [STAFF],
     ]
     async with ctx.pool.acquire() as conn, conn.transaction():
         for i, audience in enumerate(audiences):

@@ -1,0 +1,93 @@
+"""The fan-out: committed events become deliveries, exactly once per (event, endpoint).
+
+The loop reads the outbox by seq after its own position (event_consumers 'webhooks') and,
+in ONE transaction per batch, inserts a delivery for every active endpoint subscribed to
+each event (and created, or re-enabled, before it was published) and moves the position
+past the batch. A crash before the commit redoes the batch, one after it never does: no
+event is skipped or doubled. seq is handed out in the order rows become visible
+(events/dispatcher.py), so "after position" never misses a late commit, and an event of a
+rolled-back transaction never has a seq. Housekeeping keeps every event the position has
+not passed.
+
+Several workers may run the loop: the position's row lock makes them take turns (SKIP
+LOCKED: a worker that finds it held leaves the tick to its holder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from omnistream.config import Settings
+from omnistream.db.listen import notified
+from omnistream.db.pool import Pool, transaction
+from omnistream.events.envelope import from_row
+from omnistream.events.queries import EVENTS_CHANNEL
+from omnistream.kit.aio import wait_for_any
+from omnistream.webhooks import delivery_queries as queries
+from omnistream.webhooks.queries import CONSUMER, wake
+from omnistream.webhooks.schemas import ALL_EVENTS
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 1000
+POLL_SECONDS = 1.0  # a missed NOTIFY costs at most this
+BUSY_SECONDS = 0.05  # another worker holds the position
+
+
+async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
+    """One batch: how many events it consumed; None when another worker holds the turn."""
+    async with transaction(pool) as tx:
+        conn = tx.conn
+        position = await queries.lock_position(conn, CONSUMER)
+        if position is None:
+            return None
+        events = await queries.events_after(conn, position, limit)
+        if not events:
+            return 0
+        endpoints = await queries.active_endpoints(conn)
+        webhook_ids, event_ids, seqs, types, payloads = [], [], [], [], []
+        for row in events:
+            matching = [
+                e["id"]
+                for e in endpoints
+                if row["seq"] > e["start_seq"]
+                and (row["type"] in e["events"] or ALL_EVENTS in e["events"])
+            ]
+            if not matching:
+                continue
+            payload = from_row(row).envelope.model_dump_json()  # as WebSocket clients see it
+            for webhook_id in matching:
+                webhook_ids.append(webhook_id)
+                event_ids.append(row["id"])
+                seqs.append(row["seq"])
+                types.append(row["type"])
+                payloads.append(payload)
+        created = 0
+        if webhook_ids:
+            created = await queries.insert_deliveries(
+                conn, webhook_ids, event_ids, seqs, types, payloads, datetime.now(UTC)
+            )
+            await wake(conn)
+        await queries.advance(conn, CONSUMER, events[-1]["seq"])
+    if created:
+        log.debug("webhook deliveries created", extra={"count": created})
+    return len(events)
+
+
+async def fanout_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    """Batches while full ones come back; otherwise waits for the next publication."""
+    async with notified(pool, EVENTS_CHANNEL) as (_listener, published):
+        while not stop.is_set():
+            published.clear()
+            try:
+                consumed = await fan_out(pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away: wait, then try again
+                log.exception("webhook fan-out failed")
+                consumed = 0
+            if consumed is not None and consumed >= BATCH_SIZE:
+                continue
+            delay = BUSY_SECONDS if consumed is None else POLL_SECONDS
+            await wait_for_any(published, stop, seconds=delay)
