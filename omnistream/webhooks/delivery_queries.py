@@ -20,11 +20,15 @@ async def lock_position(conn: Conn, consumer: str) -> int | None:
     value: int | None = await conn.fetchval(
         "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE SKIP LOCKED", consumer
     )
-    if value is None:  # held, or gone (an emptied database): then it starts at the present
+    if value is None:  # held, or gone (an emptied database): then it starts where the
+        # oldest active endpoint starts (it never takes an earlier event), or at the present.
         value = await conn.fetchval(
-            "INSERT INTO event_consumers (name, position) "
-            "SELECT $1, COALESCE(max(seq), 0) FROM event_outbox "
-            "ON CONFLICT (name) DO NOTHING RETURNING position",
+            """
+            INSERT INTO event_consumers (name, position)
+            SELECT $1, COALESCE((SELECT min(start_seq) FROM outgoing_webhooks WHERE is_active),
+                                (SELECT max(seq) FROM event_outbox), 0)
+            ON CONFLICT (name) DO NOTHING RETURNING position
+            """,
             consumer,
         )
     return value

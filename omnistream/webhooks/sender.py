@@ -46,7 +46,9 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
 
 
-def new_session(allow_private: bool) -> aiohttp.ClientSession:
+def new_session(
+    allow_private: bool, connect_timeout: float = CONNECT_TIMEOUT, total: float = TOTAL_TIMEOUT
+) -> aiohttp.ClientSession:
     """The pooled client of a worker. No DNS cache: each new connection resolves again."""
     connector = aiohttp.TCPConnector(
         limit=0,  # the per-endpoint caps bound concurrency (worker.py)
@@ -56,7 +58,7 @@ def new_session(allow_private: bool) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
-        timeout=aiohttp.ClientTimeout(total=TOTAL_TIMEOUT, sock_connect=CONNECT_TIMEOUT),
+        timeout=aiohttp.ClientTimeout(total=total, sock_connect=connect_timeout),
         auto_decompress=False,  # what we read is what was sent, 64 KB of it
         skip_auto_headers=("Accept-Encoding",),
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -90,9 +92,11 @@ async def _read_some(response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
     return b"".join(chunks), response.content.at_eof()
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, total: float) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "timed out connecting"
     if isinstance(exc, TimeoutError):
-        return f"timed out (no complete answer within {TOTAL_TIMEOUT:g} s)"
+        return f"timed out (no complete answer within {total:g} s)"
     if isinstance(exc, aiohttp.ClientConnectorDNSError) and isinstance(
         exc.os_error, RefusedAddressError
     ):
@@ -120,6 +124,7 @@ async def attempt(
     *,
     allow_private: bool,
     now: datetime | None = None,
+    total: float = TOTAL_TIMEOUT,
 ) -> Attempt:
     """POST `body` to `url` once, signed with every secret in `secrets`."""
     started = now or datetime.now(UTC)
@@ -140,7 +145,7 @@ async def attempt(
         "webhook-signature": signature_header(secrets, webhook_id, timestamp, body),
     }
     try:
-        async with asyncio.timeout(TOTAL_TIMEOUT):
+        async with asyncio.timeout(total):
             async with session.post(
                 target, data=body, headers=headers, allow_redirects=False
             ) as response:
@@ -158,7 +163,7 @@ async def attempt(
                 asked = response.headers.get("Retry-After") if status in (429, 503) else None
                 return Attempt(started, took(), status, text, error, asked)
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        return Attempt(started, took(), error=_describe(exc))
+        return Attempt(started, took(), error=_describe(exc, total))
 
 
 async def close(session: aiohttp.ClientSession) -> None:

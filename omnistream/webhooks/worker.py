@@ -82,6 +82,7 @@ class Deliverer:
     clock: Clock = _now
     rng: random.Random = field(default_factory=random.Random)
     box: SecretBox | None = None
+    total_timeout: float = sender.TOTAL_TIMEOUT  # shorter in tests
     _session: aiohttp.ClientSession | None = None
     _endpoints: dict[UUID, _Endpoint] = field(default_factory=dict)
     _secrets: dict[tuple[UUID, str, str], str] = field(default_factory=dict)
@@ -97,7 +98,9 @@ class Deliverer:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = sender.new_session(self.settings.allow_private_urls)
+            self._session = sender.new_session(
+                self.settings.allow_private_urls, total=self.total_timeout
+            )
         return self._session
 
     async def close(self) -> None:
@@ -176,6 +179,7 @@ class Deliverer:
             secrets,
             allow_private=self.settings.allow_private_urls,
             now=started,
+            total=self.total_timeout,
         )
 
     # Recording --------------------------------------------------------------------------
