@@ -236,7 +236,7 @@ async def disable_failing(conn: Conn, now: datetime, days: float) -> list[asyncp
         UPDATE outgoing_webhooks
            SET is_active = false, disabled_reason = 'failing', disabled_at = $1,
                updated_at = now()
-         WHERE is_active AND failing_since <= $1 - make_interval(secs => $2 * 86400)
+         WHERE is_active AND failing_since <= $1::timestamptz - make_interval(secs => $2 * 86400)
         RETURNING id, url, failing_since
         """,
         now,
