@@ -104,7 +104,8 @@ async def test_sigkill_mid_delivery_loses_nothing(
         try:
             async with asyncio.timeout(40):
                 while len({r.headers["webhook-id"] for r in receiver.at("/slow")}) < 60:
-                    await asyncio.sleep(0.1)
+                    receiver.arrived.clear()
+                    await receiver.arrived.wait()
                 while True:
                     async with ctx.pool.acquire() as conn:
                         states = await conn.fetch(
