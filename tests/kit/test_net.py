@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import httpx
 import pytest
 
-from omnistream.kit.net import BlockedAddressError, http_client
+from omnistream.kit.net import (
+    BlockedAddressError,
+    GuardedResolver,
+    RefusedAddressError,
+    forbidden_address,
+    http_client,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,3 +46,61 @@ async def test_only_http_schemes() -> None:
     async with http_client(allow_private=True) as client:
         with pytest.raises((BlockedAddressError, httpx.UnsupportedProtocol)):
             await client.get("file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("10.0.0.1", True),
+        ("10.255.255.255", True),
+        ("172.16.0.1", True),
+        ("172.31.255.254", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),  # cloud metadata
+        ("100.64.0.1", True),  # carrier-grade NAT
+        ("0.0.0.0", True),
+        ("224.0.0.251", True),
+        ("255.255.255.255", True),
+        ("::1", True),
+        ("::", True),
+        ("fc00::1", True),
+        ("fdff:ffff::1", True),
+        ("fe80::1", True),
+        ("ff02::1", True),
+        ("::ffff:10.0.0.1", True),  # IPv4-mapped: judged by its IPv4 address
+        ("::ffff:169.254.169.254", True),
+        ("172.32.0.1", False),
+        ("93.184.216.34", False),
+        ("8.8.8.8", False),
+        ("2606:4700:4700::1111", False),
+        ("::ffff:8.8.8.8", False),
+    ],
+)
+def test_the_address_rule(address: str, refused: bool) -> None:
+    assert forbidden_address(address) is refused
+
+
+async def test_the_resolver_hands_aiohttp_only_checked_addresses() -> None:
+    """A name resolving to loopback is refused before any connection is made: a server
+    listening there never sees one (the connection goes where the check looked)."""
+    hits = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hits
+        hits += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    with pytest.raises(RefusedAddressError):
+        await GuardedResolver().resolve("localhost", port)
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(), use_dns_cache=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        with pytest.raises(aiohttp.ClientConnectorDNSError) as caught:
+            await session.get(f"http://localhost:{port}/")
+    assert isinstance(caught.value.os_error, RefusedAddressError)
+    assert "127.0.0.1" in str(caught.value.os_error) or "::1" in str(caught.value.os_error)
+    server.close()
+    assert hits == 0
