@@ -6,7 +6,7 @@ period, replies are marked recovering_since and their message.updated events go 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -15,6 +15,7 @@ from omnistream.contacts import profile_queries
 from omnistream.context import AppContext
 from omnistream.inbound.queries import claim_media
 from omnistream.messages import outbound_queries, receipt_queries
+from omnistream.webhooks import delivery_queries as webhook_queries
 from omnistream.workers import queries as worker_queries
 from omnistream.workers.takeover import take_over
 from tests.channels.test_channel_outbound import connect
@@ -77,7 +78,9 @@ async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
         rest = await outbound_queries.claim_due(conn, 50, 300, 0.5, doomed.key)
     assert len(two) == 2 and len(rest) == 2
     # Both owners hold their locks: nothing is taken over, however long the lease.
-    nothing = {"messages": 0, "read_receipts": 0, "media": 0, "profiles": 0}
+    nothing = {
+        "messages": 0, "read_receipts": 0, "media": 0, "profiles": 0, "webhook_deliveries": 0
+    }  # fmt: skip
     assert await take_over(ctx.pool, GRACE) == nothing
     before = await messages(ctx)
     assert {r["claimed_by"] for r in before.values()} == {alive.key, doomed.key}
@@ -195,9 +198,22 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
                 f"psid-{n}",
                 account.account_id,
             )
+            # An outgoing webhook's delivery (one endpoint, a window of one row per claim).
+            await conn.execute(
+                "INSERT INTO outgoing_webhooks (id, url, secret, events, max_concurrency) "
+                "VALUES ('00000000-0000-0000-0000-00000000000a', 'https://example.com/', 'x', "
+                "'{*}', 1) ON CONFLICT DO NOTHING"
+            )
+            await conn.execute(
+                "INSERT INTO webhook_deliveries (webhook_id, event_type, payload_json, next_retry_at) "
+                "VALUES ('00000000-0000-0000-0000-00000000000a', 'note.created', '{}', now())"
+            )
     alive = await hold(test_dsn, holders, 7005)
     doomed = await hold(test_dsn, holders, 7006)
     async with ctx.pool.acquire() as conn:
+        for key in (alive.key, doomed.key):
+            claimed = await webhook_queries.claim(conn, datetime.now(UTC), key, 300, 1, [], [])
+            assert len(claimed) == 1
         assert len(await receipt_queries.claim_read_receipts(conn, 1, 300, alive.key)) == 1
         assert len(await receipt_queries.claim_read_receipts(conn, 1, 300, doomed.key)) == 1
         assert len(await claim_media(conn, 1, 300, alive.key)) == 1
@@ -206,7 +222,9 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
         assert len(await profile_queries.claim(conn, 1, 300, doomed.key)) == 1
     await doomed.die()
     taken = await take_over(ctx.pool, GRACE)
-    assert taken == {"messages": 0, "read_receipts": 1, "media": 1, "profiles": 1}
+    assert taken == {
+        "messages": 0, "read_receipts": 1, "media": 1, "profiles": 1, "webhook_deliveries": 1
+    }  # fmt: skip
     async with ctx.pool.acquire() as conn:
         receipts = await conn.fetch(
             "SELECT claimed_by, next_attempt_at - now() AS due_in FROM read_receipts"
@@ -216,7 +234,10 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
             "SELECT profile_claimed_by AS claimed_by, profile_due_at - now() AS due_in "
             "FROM contact_identities"
         )
-    for rows in (receipts, media, profiles):
+        deliveries = await conn.fetch(
+            "SELECT claimed_by, leased_until - now() AS due_in FROM webhook_deliveries"
+        )
+    for rows in (receipts, media, profiles, deliveries):
         by_owner = {r["claimed_by"]: r["due_in"] for r in rows}
         assert set(by_owner) == {alive.key, None}
         assert by_owner[alive.key] > timedelta(seconds=250)
