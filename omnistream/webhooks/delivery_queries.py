@@ -42,6 +42,11 @@ async def events_after(conn: Conn, position: int, limit: int) -> list[asyncpg.Re
     )
 
 
+async def top_seq(conn: Conn) -> int:
+    value: int = await conn.fetchval("SELECT COALESCE(max(seq), 0) FROM event_outbox")
+    return value
+
+
 async def active_endpoints(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, events, start_seq FROM outgoing_webhooks WHERE is_active ORDER BY id"

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 POLL_SECONDS = 1.0  # a missed NOTIFY costs at most this
 BUSY_SECONDS = 0.05  # another worker holds the position
+COALESCE_SECONDS = 0.005
 
 
 async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
@@ -42,10 +43,15 @@ async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
         position = await queries.lock_position(conn, CONSUMER)
         if position is None:
             return None
+        endpoints = await queries.active_endpoints(conn)
+        if not endpoints:  # nothing to deliver to: only move past what is published
+            top = await queries.top_seq(conn)
+            if top > position:
+                await queries.advance(conn, CONSUMER, top)
+            return 0
         events = await queries.events_after(conn, position, limit)
         if not events:
             return 0
-        endpoints = await queries.active_endpoints(conn)
         webhook_ids, event_ids, seqs, types, payloads = [], [], [], [], []
         for row in events:
             matching = [
@@ -91,3 +97,6 @@ async def fanout_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> No
                 continue
             delay = BUSY_SECONDS if consumed is None else POLL_SECONDS
             await wait_for_any(published, stop, seconds=delay)
+            # Let a burst of publications gather: one transaction for several of them (the
+            # dispatcher publishes every few milliseconds under load).
+            await asyncio.sleep(COALESCE_SECONDS)
