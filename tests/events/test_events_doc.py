@@ -1,7 +1,7 @@
 """docs/events.md documents every event type with a complete, valid JSON example: each
 ```json block under an event-type heading parses, is a whole envelope of a type its heading
-names, and the conversations, messages, notes, transfers and contacts inside carry exactly
-the API models' fields."""
+names, and the conversations, messages, notes, transfers, contacts and outgoing-webhook
+endpoints inside carry exactly the API models' fields."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from omnistream.events.envelope import EventEnvelope
 from omnistream.events.types import EventType
 from omnistream.messages.schemas import MessageOut
 from omnistream.notes.schemas import NoteOut
+from omnistream.webhooks.schemas import WebhookOut
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 BLOCK = re.compile(r"^```json\n(.*?)^```$", re.S | re.M)
@@ -73,12 +74,19 @@ NESTED: dict[str, type[BaseModel]] = {
     "transfer": TransferOut,
 }
 CONTACT_TYPES = {"contact.created", "contact.updated", "contact.deleted", "contact.merged"}
+WEBHOOK_TYPES = {"webhook.created", "webhook.updated", "webhook.deleted", "webhook.disabled"}
+# The test event's data (webhooks/deliveries.ping_envelope): its `message` is a sentence.
+PING_DATA = {"webhook_id", "url", "message"}
 
 
 def test_example_payloads_have_the_models_fields() -> None:
     checked = 0
     for heading, example in examples():
         data, kind = example["data"], example["type"]
+        if kind == "webhook.ping":
+            assert set(data) == PING_DATA, heading
+            checked += 1
+            continue
         for key, model in NESTED.items():
             if key in data:
                 assert set(data[key]) == set(model.model_fields), (heading, key)
@@ -92,6 +100,13 @@ def test_example_payloads_have_the_models_fields() -> None:
             extra = {"merged_contact_id"} if kind == "contact.merged" else set()
             assert set(data) == set(ContactOut.model_fields) | extra, heading
             ContactOut.model_validate({k: v for k, v in data.items() if k not in extra})
+            checked += 1
+        if kind in WEBHOOK_TYPES:
+            assert set(data["webhook"]) == set(WebhookOut.model_fields), heading
+            WebhookOut.model_validate(data["webhook"])
+            assert set(data) == (
+                {"webhook", "changed"} if kind == "webhook.updated" else {"webhook"}
+            )
             checked += 1
     assert checked >= 15
 
