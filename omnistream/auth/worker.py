@@ -39,7 +39,7 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
             tx.conn, settings.webhook_audit_retention_days
         )
         disabled = await disable_failing(tx, datetime.now(UTC), settings.webhook_auto_disable_days)
-        attempts, deliveries = await webhook_queries.purge(
+        hook_attempts, deliveries = await webhook_queries.purge(
             tx.conn, settings.webhook_delivery_retention_days
         )
     return {
@@ -48,7 +48,7 @@ async def housekeeping_tick(pool: Pool, settings: Settings) -> dict[str, int] | 
         "events": events,
         "webhook_audit": webhooks,
         "webhook_rejections": rejections,
-        "outgoing_webhook_attempts": attempts,
+        "outgoing_webhook_attempts": hook_attempts,
         "outgoing_webhook_deliveries": deliveries,
         "outgoing_webhooks_disabled": len(disabled),
     }

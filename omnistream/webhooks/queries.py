@@ -128,7 +128,7 @@ async def enable(conn: Conn, webhook_id: UUID) -> None:
 
 
 async def rotate(
-    conn: Conn, webhook_id: UUID, secret: str, previous: str, expires_at: datetime
+    conn: Conn, webhook_id: UUID, secret: str, previous: str | None, expires_at: datetime | None
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""

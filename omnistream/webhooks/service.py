@@ -21,7 +21,7 @@ from omnistream.conversations.visibility import ADMINS
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.crypto import SecretBox
+from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.errors import Conflict, NotFound, Unprocessable
 from omnistream.kit.net import allowed_addresses, forbidden_address, ip_literal
 from omnistream.webhooks import delivery_queries, queries
@@ -161,13 +161,17 @@ async def rotate(
 ) -> WebhookWithSecret:
     """A new secret; the current one stays valid (both signatures sent) for 24 hours."""
     current = await _locked(tx.conn, webhook_id)
-    old, fresh = unseal(box, webhook_id, current["secret"]), new_secret()
-    until = (now or datetime.now(UTC)) + ROTATION_OVERLAP
+    fresh = new_secret()
+    try:
+        old: str | None = unseal(box, webhook_id, current["secret"])
+    except DecryptError:  # OMNISTREAM_SECRET_KEY changed: the old secret is gone anyway
+        old = None
+    until = (now or datetime.now(UTC)) + ROTATION_OVERLAP if old else None
     await queries.rotate(
         tx.conn,
         webhook_id,
         seal(box, webhook_id, fresh),
-        seal(box, webhook_id, old, "previous"),
+        seal(box, webhook_id, old, "previous") if old else None,
         until,
     )
     out = await get(tx.conn, webhook_id)
