@@ -3,9 +3,10 @@
 Claims (delivery_queries.claim) take due rows of active endpoints with FOR UPDATE SKIP
 LOCKED, so any number of workers share the queue, and lease them to this worker (its
 liveness key: another worker takes them over soon after this one dies, workers/takeover).
-Each endpoint has its own window of claimed rows (WINDOW_PER_SLOT per allowed request) and
-its own cap on requests in flight (max_concurrency, default 4): a slow or dead endpoint
-fills only its own window and its own slots, and never delays another endpoint's rows.
+Each endpoint has its own window of claimed rows not sent yet (WINDOW_PER_SLOT per allowed
+request; more are claimed once half of it is free) and its own cap on requests in flight
+(max_concurrency, default 4): a slow or dead endpoint fills only its own window and its own
+slots, and never delays another endpoint's rows.
 
 Outcomes are written in batches (one transaction per RECORD_BATCH attempts or
 RECORD_SECONDS): the attempts' log rows, each delivery's next state (success; pending with
@@ -62,7 +63,7 @@ def _now() -> datetime:
 class _Endpoint:
     slots: asyncio.Semaphore
     size: int
-    held: int = 0  # claimed rows not yet recorded
+    held: int = 0  # claimed rows not sent yet (waiting for a slot, or in flight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,16 @@ class Deliverer:
     # Sending ----------------------------------------------------------------------------
 
     async def _send(self, endpoint: _Endpoint, row: asyncpg.Record) -> None:
-        async with endpoint.slots:
-            result = await self._attempt(row)
+        try:
+            async with endpoint.slots:
+                result = await self._attempt(row)
+        finally:
+            # The row leaves the window once sent, not once recorded: its lease keeps it
+            # from being claimed again until the record, and a window waiting for records
+            # (RECORD_SECONDS and a transaction) left the slots idle between claims.
+            endpoint.held -= 1
+            if endpoint.held == endpoint.size * WINDOW_PER_SLOT // 2:
+                self.room.set()  # half the window is free: claim more
         self._done.append(_Done(row["id"], row["webhook_id"], row["attempts"], result))
         self.recorded.set()
 
@@ -194,11 +203,6 @@ class Deliverer:
         except BaseException:
             self._done[:0] = done  # written by the next flush
             raise
-        for item in done:
-            endpoint = self._endpoints.get(item.webhook_id)
-            if endpoint is not None:
-                endpoint.held -= 1
-        self.room.set()
         return len(done)
 
     async def _write(self, done: list[_Done]) -> None:
