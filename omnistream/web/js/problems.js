@@ -68,6 +68,13 @@ const FIELD_PHRASES = {
   media_link_executable: () => t("field.executableLink"),
   taken: () => t("field.taken"),
   not_set: () => t("field.notSet"),
+  // Outgoing webhooks (webhooks/service.py, schemas.py): which rule a URL broke only the
+  // server's text says, so it is kept in brackets.
+  webhook_url: (e) => t("field.webhookUrl", { detail: e.message }),
+  webhook_url_unresolved: () => t("field.webhookUrlUnresolved"),
+  webhook_url_private: () => t("field.webhookUrlPrivate"),
+  webhook_event: (e) => t("field.webhookEvent", { detail: e.message }),
+  webhook_event_repeated: () => t("field.webhookEventRepeated"),
 };
 // Said here in every language: only the browser knows the agent's time zone.
 const IN_THE_BROWSER = new Set(["in_the_past"]);

@@ -21,10 +21,12 @@ const ACTIONS = [
   "unpin_quick_reply", "sync_templates", "template_status_changed",
   "schedule_message", "edit_scheduled_message", "cancel_scheduled_message",
   "scheduled_message_sent", "scheduled_message_failed",
+  "webhook_created", "webhook_updated", "webhook_deleted", "webhook_secret_rotated",
+  "webhook_test_sent", "webhook_redelivered", "webhook_auto_disabled",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
-  "template", "scheduled_message",
+  "template", "scheduled_message", "webhook",
 ];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
