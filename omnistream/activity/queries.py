@@ -30,7 +30,9 @@ TARGET_NAME = f"""COALESCE(CASE p.target_type
     WHEN 'integration' THEN (SELECT t.name FROM integrations t WHERE t.id = p.target_id)
     WHEN 'template' THEN (SELECT t.name || ' (' || t.language || ')' FROM wa_templates t
                            WHERE t.id = p.target_id)
-  END, p.metadata_json ->> 'name', p.metadata_json ->> 'title', p.metadata_json ->> 'email')"""
+    WHEN 'webhook' THEN (SELECT t.url FROM outgoing_webhooks t WHERE t.id = p.target_id)
+  END, p.metadata_json ->> 'name', p.metadata_json ->> 'title', p.metadata_json ->> 'email',
+  p.metadata_json ->> 'url')"""
 
 
 async def insert(

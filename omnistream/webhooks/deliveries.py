@@ -57,14 +57,17 @@ async def send_test(tx: Tx, actor: Principal, webhook_id: UUID) -> DeliveryOut:
         tx.conn, webhook_id, event_id, EventType.WEBHOOK_PING.value, payload
     )
     await wake(tx.conn)
-    await record(tx.conn, actor, "webhook_test_sent", TARGET, webhook_id, event_id=event_id)
+    await record(
+        tx.conn, actor, "webhook_test_sent", TARGET, webhook_id, event_id=event_id,
+        url=webhook["url"],
+    )  # fmt: skip
     return out(row)
 
 
 async def redeliver_one(
     tx: Tx, actor: Principal, webhook_id: UUID, delivery_id: UUID
 ) -> DeliveryOut:
-    await require_active(tx.conn, webhook_id)
+    webhook = await require_active(tx.conn, webhook_id)
     if await queries.get(tx.conn, webhook_id, delivery_id) is None:
         raise NotFound(f"no delivery {delivery_id} of webhook {webhook_id}")
     rows = await queries.redeliver(tx.conn, webhook_id, [delivery_id], None)
@@ -72,17 +75,19 @@ async def redeliver_one(
         raise Conflict("this delivery is pending already: its next attempt is scheduled")
     await wake(tx.conn)
     await record(
-        tx.conn, actor, "webhook_redelivered", TARGET, webhook_id, delivery_ids=[delivery_id]
-    )
+        tx.conn, actor, "webhook_redelivered", TARGET, webhook_id, delivery_ids=[delivery_id],
+        url=webhook["url"],
+    )  # fmt: skip
     return out(rows[0])
 
 
 async def redeliver_failed(tx: Tx, actor: Principal, webhook_id: UUID, since: datetime) -> int:
-    await require_active(tx.conn, webhook_id)
+    webhook = await require_active(tx.conn, webhook_id)
     rows = await queries.redeliver(tx.conn, webhook_id, None, since)
     if rows:
         await wake(tx.conn)
     await record(
-        tx.conn, actor, "webhook_redelivered", TARGET, webhook_id, since=since, count=len(rows)
-    )
+        tx.conn, actor, "webhook_redelivered", TARGET, webhook_id, since=since,
+        count=len(rows), url=webhook["url"],
+    )  # fmt: skip
     return len(rows)

@@ -152,7 +152,9 @@ async def update(tx: Tx, actor: Principal, webhook_id: UUID, body: WebhookUpdate
     fields = sorted([*changes, *(["is_active"] if toggled else [])])
     if fields:
         await _announce(tx, actor, EventType.WEBHOOK_UPDATED, out, changed=fields)
-        await record(tx.conn, actor, "webhook_updated", TARGET, webhook_id, changed=fields)
+        await record(
+            tx.conn, actor, "webhook_updated", TARGET, webhook_id, changed=fields, url=out.url
+        )
     return out
 
 
@@ -177,7 +179,13 @@ async def rotate(
     out = await get(tx.conn, webhook_id)
     await _announce(tx, actor, EventType.WEBHOOK_UPDATED, out, changed=["secret"])
     await record(
-        tx.conn, actor, "webhook_secret_rotated", TARGET, webhook_id, previous_valid_until=until
+        tx.conn,
+        actor,
+        "webhook_secret_rotated",
+        TARGET,
+        webhook_id,
+        previous_valid_until=until,
+        url=out.url,
     )
     return WebhookWithSecret(**out.model_dump(), secret=fresh)
 

@@ -180,3 +180,14 @@ async def test_retention_removes_old_attempts_and_finished_deliveries(
     assert removed["outgoing_webhook_deliveries"] == 1
     async with ctx.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
+
+
+async def test_the_activity_log_names_the_endpoint(wclient, admin, receiver) -> None:
+    made = await create(wclient, admin, receiver.url("/named"))
+    await wclient.patch(f"{BASE}/{made['id']}", json={"description": "x"}, headers=admin.headers)
+    await wclient.delete(f"{BASE}/{made['id']}", headers=admin.headers)
+    r = await wclient.get("/api/v1/activity", headers=admin.headers)
+    rows = [i for i in r.json()["items"] if i["action"].startswith("webhook_")]
+    assert {i["action"] for i in rows} == {"webhook_created", "webhook_updated", "webhook_deleted"}
+    # Named by the endpoint's URL while it exists, and by the URL recorded once deleted.
+    assert {i["target_name"] for i in rows} == {receiver.url("/named")}
