@@ -1,0 +1,1 @@
+"""Broadcast campaigns over WhatsApp templates (issue 13)."""
