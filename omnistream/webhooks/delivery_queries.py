@@ -49,7 +49,8 @@ async def top_seq(conn: Conn) -> int:
 
 async def active_endpoints(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, events, start_seq FROM outgoing_webhooks WHERE is_active ORDER BY id"
+        "SELECT id, events, start_seq, max_concurrency FROM outgoing_webhooks WHERE is_active "
+        "ORDER BY id"
     )
 
 
@@ -80,6 +81,47 @@ async def insert_deliveries(
         due,
     )
     return int(result.rsplit(maxsplit=1)[-1])
+
+
+async def insert_claimed(
+    conn: Conn,
+    webhook_ids: list[UUID],
+    event_ids: list[UUID],
+    seqs: list[int],
+    types: list[str],
+    payloads: list[str],
+    due: datetime,
+    worker: int | None,
+    lease_seconds: float,
+) -> list[asyncpg.Record]:
+    """insert_deliveries for the fan-out of a worker whose delivery loop has room: the rows
+    are inserted already claimed by `worker` (as `claim` would lease them, saving its update
+    and its query), returned in claim's shape."""
+    return await conn.fetch(
+        """
+        WITH ins AS (
+            INSERT INTO webhook_deliveries (webhook_id, event_id, event_seq, event_type,
+                                            payload_json, next_retry_at, claimed_by,
+                                            leased_until)
+            SELECT w, e, s, t, p::jsonb, $6, $7, now() + make_interval(secs => $8)
+              FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[])
+                   AS u(w, e, s, t, p)
+            ON CONFLICT (webhook_id, event_id) DO NOTHING
+            RETURNING id, webhook_id, event_id, payload_json, attempts
+        )
+        SELECT ins.id, ins.webhook_id, ins.event_id, ins.payload_json, ins.attempts,
+               w.url, w.secret, w.previous_secret, w.previous_expires_at, w.max_concurrency
+          FROM ins JOIN outgoing_webhooks w ON w.id = ins.webhook_id
+        """,
+        webhook_ids,
+        event_ids,
+        seqs,
+        types,
+        payloads,
+        due,
+        worker,
+        lease_seconds,
+    )
 
 
 async def advance(conn: Conn, consumer: str, position: int) -> None:

@@ -64,6 +64,7 @@ class _Endpoint:
     slots: asyncio.Semaphore
     size: int
     held: int = 0  # claimed rows not sent yet (waiting for a slot, or in flight)
+    caught_up: bool = False  # the last claim left nothing due behind: new rows may go first
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ class Deliverer:
     _done: list[_Done] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     room: asyncio.Event = field(default_factory=asyncio.Event)  # a window has space again
+    _claimed_once: bool = False
+    _closing: bool = False
     recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -125,13 +128,43 @@ class Deliverer:
                 conn, self.clock(), current_key(), LEASE_SECONDS, WINDOW_PER_SLOT, ids, rooms
             )
         log_claim(log, "webhook deliveries", len(rows))
+        counts: dict[UUID, int] = {}
+        for row in rows:
+            counts[row["webhook_id"]] = counts.get(row["webhook_id"], 0) + 1
+        room_of = dict(zip(ids, rooms, strict=True))
+        self._start(rows)
+        for webhook_id, endpoint in self._endpoints.items():
+            room = room_of.get(webhook_id, endpoint.size * WINDOW_PER_SLOT)
+            endpoint.caught_up = counts.get(webhook_id, 0) < room
+        self._claimed_once = True
+        return len(rows)
+
+    def room_for(self, webhook_id: UUID, max_concurrency: int) -> int:
+        """How many new deliveries of an endpoint the fan-out may insert already claimed for
+        this worker (insert_claimed): its free window, once a claim found nothing of it left
+        due (so new events never pass older ones); 0 before the first claim or on closing."""
+        if not self._claimed_once or self._closing:
+            return 0
+        endpoint = self._endpoints.get(webhook_id)
+        if endpoint is None:  # nothing of it was due at the last claim
+            return max_concurrency * WINDOW_PER_SLOT
+        if not endpoint.caught_up:
+            return 0
+        return max(0, endpoint.size * WINDOW_PER_SLOT - endpoint.held)
+
+    def take(self, rows: list[asyncpg.Record]) -> None:
+        """Rows the fan-out inserted claimed for this worker (committed): sent like claimed
+        ones. On closing they stay claimed, for release_claims or the takeover."""
+        if not self._closing:
+            self._start(rows)
+
+    def _start(self, rows: list[asyncpg.Record]) -> None:
         for row in rows:
             endpoint = self._endpoint(row["webhook_id"], row["max_concurrency"])
             endpoint.held += 1
             task = asyncio.create_task(self._send(endpoint, row))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(rows)
 
     def _endpoint(self, webhook_id: UUID, size: int) -> _Endpoint:
         endpoint = self._endpoints.get(webhook_id)
@@ -241,6 +274,7 @@ class Deliverer:
 
     async def release(self) -> None:
         """On shutdown: the claimed rows not attempted yet go back to the queue at once."""
+        self._closing = True
         waiting = [t for t in self._tasks if not t.done()]
         for task in waiting:
             task.cancel()
@@ -286,8 +320,18 @@ def _health(done: list[_Done]) -> tuple[list[UUID], list[bool], list[datetime | 
     return ids, ok, since
 
 
+_local: Deliverer | None = None  # this process's delivery loop, for the fan-out
+
+
+def local_deliverer() -> Deliverer | None:
+    """The running delivery loop's Deliverer in this process, if any (fanout.py hands it
+    the new deliveries it has room for)."""
+    return _local
+
+
 async def delivery_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    deliverer = Deliverer(pool, settings)
+    global _local  # noqa: PLW0603 - one delivery loop per worker process
+    deliverer = _local = Deliverer(pool, settings)
     recorder = asyncio.create_task(_record_forever(deliverer, stop))
     try:
         async with notified(pool, WAKE_CHANNEL) as (_listener, wake):
@@ -305,6 +349,8 @@ async def delivery_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> 
                 await wait_for_any(wake, deliverer.room, stop, seconds=POLL_SECONDS)
                 await asyncio.sleep(COALESCE_SECONDS)  # let a burst of wake-ups gather
     finally:
+        if _local is deliverer:
+            _local = None
         recorder.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await recorder
