@@ -78,12 +78,19 @@ def owner_hint(state: SandboxState, node: str, token: str) -> AccountConfig | No
 
 
 async def guard(
-    request: Request, account: AccountConfig | None, recipient: str | None = None
+    request: Request,
+    account: AccountConfig | None,
+    recipient: str | None = None,
+    message_type: str | None = None,
 ) -> list[Fault]:
     """Apply the matching faults: sleep, fail now, or hand back `failed_status` faults."""
     state = state_of(request)
     faults = state.take_faults(
-        account.external_id if account else None, recipient, token_of(request), request.url.path
+        account.external_id if account else None,
+        recipient,
+        token_of(request),
+        request.url.path,
+        message_type,
     )
     if faults:
         note(request, faults=[f.id for f in faults])

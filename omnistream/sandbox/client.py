@@ -122,8 +122,9 @@ class SandboxClient:
         return data
 
     async def add_fault(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """kind: error | failed_status | http_500 | slow; fields: account, recipient, token,
-        path_contains, code, http_status, delay_ms, details, times, every, probability, seed."""
+        """kind: error | failed_status | http_500 | slow; matchers: account, recipient,
+        recipient_prefix, recipients, fraction, message_type, token, path_contains; effect:
+        code, http_status, delay_ms, details; times, every, probability, seed."""
         data: dict[str, Any] = await self._call("POST", "/faults", json={"kind": kind, **fields})
         return data
 
@@ -181,6 +182,21 @@ class SandboxClient:
         if account:
             entry: dict[str, Any] = data["accounts"].get(account, {})
             return entry
+        return data
+
+    async def recipients(
+        self,
+        account: str | None = None,
+        to: str | None = None,
+        min_accepted: int = 0,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """Send counts per recipient: {"recipients": [{account, to, attempts, accepted,
+        templates}], "total_recipients", "total_accepted", "duplicates", "never_accepted",
+        "max_accepted"}."""
+        params: dict[str, Any] = {"min_accepted": min_accepted, "limit": limit}
+        params.update({k: v for k, v in (("account", account), ("to", to)) if v})
+        data: dict[str, Any] = await self._call("GET", "/recipients", params=params)
         return data
 
     async def messages(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from omnistream.sandbox.access import base_url, state_of
 from omnistream.sandbox.config import AccountConfig, SandboxConfig, StatusTiming, TemplateConfig
 from omnistream.sandbox.customers import CustomerMessage, PlayError, build
-from omnistream.sandbox.recording import histogram, select
+from omnistream.sandbox.recording import select
 from omnistream.sandbox.state import Fault, FaultKind
 from omnistream.sandbox.templates import as_graph
 from omnistream.sandbox.webhooks import deliver
@@ -33,6 +33,22 @@ class FaultIn(BaseModel):
     )
     account: str | None = Field(None, description="the account's external_id")
     recipient: str | None = Field(None, description="`to` / recipient.id of a send")
+    recipient_prefix: str | None = Field(
+        None, min_length=1, description="recipients whose number starts with this (e.g. 62811)"
+    )
+    recipients: list[str] | None = Field(
+        None, max_length=1_000_000, description="any of these recipients"
+    )
+    fraction: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="this share of recipients, always the same ones (a hash of the number, "
+        "salted with `seed`, default the code)",
+    )
+    message_type: str | None = Field(
+        None, description="WhatsApp sends of this `type` only, e.g. template"
+    )
     token: str | None = Field(None, description="the bearer token used")
     path_contains: str | None = None
     code: int | None = Field(None, description="Meta error code (default 131000 / 131026)")
@@ -49,15 +65,29 @@ class FaultIn(BaseModel):
         le=1,
         description="strike each matching request (of those `every` picks) with this chance",
     )
-    seed: int | None = Field(None, description="seeds `probability`: the same strikes each run")
+    seed: int | None = Field(
+        None, description="seeds `probability` and `fraction`: the same strikes each run"
+    )
+
+    @field_validator("recipient", "recipient_prefix")
+    @classmethod
+    def _number(cls, value: str | None) -> str | None:
+        # WhatsApp matches the wa_id (digits): "+62 811-..." means 62811...
+        return _digits(value) if value is not None else None
+
+    @field_validator("recipients")
+    @classmethod
+    def _numbers(cls, values: list[str] | None) -> list[str] | None:
+        return [_digits(v) for v in values] if values is not None else None
 
     @field_validator("seed")
     @classmethod
     def _seed_needs_probability(cls, seed: int | None, info: ValidationInfo) -> int | None:
-        # Declared after `probability`, so info.data holds it (absent when it was invalid,
-        # and that error is already reported).
-        if seed is not None and "probability" in info.data and info.data["probability"] is None:
-            raise ValueError("seed only applies with probability")
+        # Declared after `probability` and `fraction`, so info.data holds them (absent when
+        # invalid, and that error is already reported).
+        given = [info.data.get(k) for k in ("probability", "fraction") if k in info.data]
+        if seed is not None and len(given) == 2 and given == [None, None]:
+            raise ValueError("seed only applies with probability or fraction")
         return seed
 
     @model_validator(mode="after")
@@ -65,6 +95,14 @@ class FaultIn(BaseModel):
         if self.kind == "slow" and not self.delay_ms:
             raise ValueError("a slow fault needs delay_ms > 0")
         return self
+
+
+def _digits(number: str) -> str:
+    """A phone number as its wa_id; other ids (PSIDs, IGSIDs) pass unchanged."""
+    stripped = number.strip()
+    if stripped and all(c in "+0123456789 -()." for c in stripped):
+        return "".join(c for c in stripped if c.isdigit())
+    return stripped
 
 
 class TemplateIn(TemplateConfig):
@@ -170,7 +208,10 @@ async def clear_templates(request: Request) -> dict[str, int]:
 
 @router.post("/faults", status_code=201)
 async def add_fault(fault: FaultIn, request: Request) -> dict[str, Any]:
-    added = state_of(request).add_fault(Fault(id="", **fault.model_dump()))
+    fields = fault.model_dump()
+    if fault.recipients is not None:
+        fields["recipients"] = frozenset(fault.recipients)
+    added = state_of(request).add_fault(Fault(id="", **fields))
     return added.as_dict()
 
 
@@ -265,7 +306,23 @@ async def list_sends(
 
 @router.get("/rate")
 async def rate(request: Request, account: str | None = None) -> dict[str, Any]:
-    return histogram(state_of(request), account)
+    """Per account and wall-clock second: requests, sends, accepted sends, 429s (every
+    second since the reset, however many requests the recording still holds)."""
+    state = state_of(request)
+    return state.counters.histogram(state.rate_limits(), account)
+
+
+@router.get("/recipients")
+async def recipients(
+    request: Request,
+    account: str | None = None,
+    to: str | None = Query(None, description="one recipient (wa_id / PSID / IGSID)"),
+    min_accepted: int = Query(0, ge=0, description="list only those accepted this often"),
+    limit: int = Query(1000, ge=0, le=1_000_000, description="most entries listed"),
+) -> dict[str, Any]:
+    """Send counts per recipient (attempts, accepted, accepted templates) and a summary of
+    all that match (`duplicates`: recipients accepted more than once)."""
+    return state_of(request).counters.per_recipient(account, to, min_accepted, limit)
 
 
 @router.get("/messages")

@@ -67,7 +67,11 @@ class CustomerMessage(BaseModel):
     filename: str | None = None
     mime_type: str | None = None
     media_base64: str | None = Field(None, description="file bytes; default a sample file")
-    reply_to: str | None = Field(None, description="message id quoted (context / reply_to)")
+    reply_to: str | None = Field(
+        None,
+        description="message id quoted (context / reply_to); a WhatsApp `button` tap "
+        "defaults to the last message sent to the customer",
+    )
     target: str | None = Field(None, description="reaction: the message reacted to")
     emoji: str = Field("👍", description="reaction; empty removes it")
     interactive_type: Literal["button_reply", "list_reply", "nfm_reply"] = "button_reply"
@@ -75,7 +79,11 @@ class CustomerMessage(BaseModel):
     reply_title: str = "Yes"
     reply_description: str | None = None
     flow_response: dict[str, Any] | None = Field(None, description="nfm_reply response_json")
-    payload: str | None = Field(None, description="button / postback / quick-reply payload")
+    payload: str | None = Field(
+        None,
+        description="button / postback / quick-reply payload; WhatsApp interactive: the "
+        "button_reply / list_reply id unless reply_id is given",
+    )
     latitude: float = -6.2088
     longitude: float = 106.8456
     location_name: str | None = None
@@ -110,6 +118,13 @@ def _default_contacts() -> list[dict[str, Any]]:
     ]
 
 
+def last_sent(state: SandboxState, account: AccountConfig, to: str) -> str | None:
+    for message in reversed(state.outbound.values()):
+        if message.account == account.external_id and message.to == to:
+            return message.id
+    return None
+
+
 def _wa_message(
     state: SandboxState, account: AccountConfig, m: CustomerMessage, mid: str
 ) -> tuple[dict[str, Any], Media | None]:
@@ -118,8 +133,13 @@ def _wa_message(
         "id": mid,
         "timestamp": str(m.timestamp or int(time.time())),
     }
-    if m.reply_to:
-        msg["context"] = {"from": account.phone_digits, "id": m.reply_to}
+    reply_to = m.reply_to
+    if reply_to is None and m.type == "button":
+        # A template's quick-reply tap always quotes the template: default to the last
+        # message this account sent the customer.
+        reply_to = last_sent(state, account, m.sender)
+    if reply_to:
+        msg["context"] = {"from": account.phone_digits, "id": reply_to}
     media = None
     kind = m.type
     if kind == "text":
@@ -151,7 +171,9 @@ def _wa_message(
                 "response_json": json.dumps(response),
             }
         else:
-            reply = {"id": m.reply_id, "title": m.reply_title}
+            # `payload` is the natural name for what a button carries: it sets the id too.
+            given = m.payload if m.payload and "reply_id" not in m.model_fields_set else None
+            reply = {"id": given or m.reply_id, "title": m.reply_title}
             if m.interactive_type == "list_reply" and m.reply_description:
                 reply["description"] = m.reply_description
             part[m.interactive_type] = reply

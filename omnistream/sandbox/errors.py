@@ -42,6 +42,12 @@ CATALOG: dict[int, tuple[str, str]] = {
         "This message was not delivered to maintain healthy ecosystem engagement.",
         "Meta chose not to deliver this marketing message.",
     ),
+    # The title is Meta's description of 131050 (its short title is unconfirmed).
+    131050: (
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing "
+        "messages on WhatsApp from your business.",
+        "The user stopped marketing messages from this business.",
+    ),
     131051: ("Unsupported message type", "Message type is currently not supported."),
     131052: ("Media download error", "Unable to download the media sent by the user."),
     131053: ("Media upload error", "Unable to upload the media used in the message."),

@@ -197,7 +197,8 @@ async def _whatsapp(
         return {"success": True}
     to = wa_id(body.get("to")) if isinstance(body.get("to"), str) else None
     count = state.count_send("whatsapp", hint.external_id, to, body) if hint and to else None
-    failed = await guard(request, hint, to)
+    message_type = body.get("type", "text")
+    failed = await guard(request, hint, to, message_type if isinstance(message_type, str) else None)
     target = authorize(request, node)
     account = target.account
     if target.kind != "account" or account.channel != "whatsapp":
@@ -232,9 +233,7 @@ async def _whatsapp(
         category=category,
     )
     state.add_outbound(message)
-    if count is not None:
-        count.accepted += 1
-        count.message_ids.append(message.id)
+    state.count_accepted(count, message)
     note(request, message_id=message.id, accepted_at=accepted_at)
     timing = state.timing(account)
     if not state.settings.instant and (timing.enabled or failure is not None):
@@ -293,9 +292,7 @@ async def _page(
         body=body,
     )
     state.add_outbound(message)
-    if count is not None:
-        count.accepted += 1
-        count.message_ids.append(message.id)
+    state.count_accepted(count, message)
     note(request, message_id=message.id, accepted_at=accepted_at)
     if not state.settings.instant:
         if account.echoes:

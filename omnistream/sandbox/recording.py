@@ -1,4 +1,5 @@
-"""Recording every Graph request, and the per-second histogram built from the records."""
+"""Recording every Graph request (the last `record_limit`), and counting each in the
+running per-second counts (counters.py), which keep every second."""
 
 from __future__ import annotations
 
@@ -87,6 +88,13 @@ class Recorder:
             if message["type"] == "http.response.start":
                 record["status"] = message["status"]
                 record["duration_ms"] = round((time.time() - started) * 1000, 2)
+                if record["account"]:  # set by the route once it knows the account
+                    self.state.counters.request(
+                        record["account"],
+                        started,
+                        send=scope["method"] == "POST" and scope["path"].endswith("/messages"),
+                        throttled=message["status"] == 429,
+                    )
             await send(message)
 
         await self.app(scope, replay, capture)
@@ -114,56 +122,3 @@ def select(
         if len(out) >= limit:
             break
     return out
-
-
-def _max_in_window(times: list[float], width: float = 1.0) -> int:
-    """The most events in any half-open window [t, t + width)."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= width:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-def histogram(state: SandboxState, account: str | None = None) -> dict[str, Any]:
-    """Per account and wall-clock second: requests, sends, accepted sends, 429s."""
-    seconds: dict[str, dict[int, dict[str, int]]] = {}
-    accepted: dict[str, list[float]] = {}
-    for r in state.requests:
-        name = r.get("account")
-        if not name or (account and name != account):
-            continue
-        bucket = seconds.setdefault(name, {}).setdefault(
-            int(r["at"]), {"requests": 0, "sends": 0, "accepted": 0, "throttled": 0}
-        )
-        bucket["requests"] += 1
-        if r["method"] == "POST" and r["path"].endswith("/messages"):
-            bucket["sends"] += 1
-        if r.get("status") == 429:
-            bucket["throttled"] += 1
-        if r.get("accepted_at") is not None:
-            accepted.setdefault(name, []).append(r["accepted_at"])
-    out: dict[str, Any] = {}
-    for name, buckets in seconds.items():
-        per_accepted: dict[int, int] = {}
-        for at in accepted.get(name, []):
-            per_accepted[int(at)] = per_accepted.get(int(at), 0) + 1
-        for second, count in per_accepted.items():
-            buckets.setdefault(second, {"requests": 0, "sends": 0, "accepted": 0, "throttled": 0})[
-                "accepted"
-            ] = count
-        acc = state.account(name)
-        limit = acc.rate_limit_per_second if acc else None
-        rows = [{"second": s, **b} for s, b in sorted(buckets.items())]
-        out[name] = {
-            "limit": limit or state.settings.rate_limit_per_second,
-            "per_second": rows,
-            "max_requests_per_second": max((r["requests"] for r in rows), default=0),
-            "max_accepted_per_second": max((r["accepted"] for r in rows), default=0),
-            "max_accepted_in_any_1s_window": _max_in_window(accepted.get(name, [])),
-            "total_accepted": len(accepted.get(name, [])),
-            "total_throttled": sum(r["throttled"] for r in rows),
-        }
-    return {"accounts": out}

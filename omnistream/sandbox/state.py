@@ -16,6 +16,7 @@ from typing import Any, Literal
 import httpx
 
 from omnistream.sandbox.config import AccountConfig, SandboxConfig, StatusTiming, TemplateConfig
+from omnistream.sandbox.counters import Counters, RecipientCounts
 from omnistream.sandbox.errors import GraphError
 from omnistream.sandbox.ids import numeric_id, short_token
 from omnistream.sandbox.templates import default_templates
@@ -56,6 +57,10 @@ class Fault:
     kind: FaultKind
     account: str | None = None
     recipient: str | None = None
+    recipient_prefix: str | None = None
+    recipients: frozenset[str] | None = None  # a set: O(1) per send however many
+    fraction: float | None = None  # of recipients, picked by a hash of the number
+    message_type: str | None = None  # the send's `type`, e.g. template
     token: str | None = None
     path_contains: str | None = None
     code: int | None = None
@@ -76,13 +81,43 @@ class Fault:
         if self.seed is not None:
             self._rng.seed(self.seed)
 
-    def matches(self, account: str | None, recipient: str | None, token: str, path: str) -> bool:
+    def matches(
+        self,
+        account: str | None,
+        recipient: str | None,
+        token: str,
+        path: str,
+        message_type: str | None = None,
+    ) -> bool:
+        if self.by_recipient and recipient is None:
+            return False
+        if self.message_type is not None and self.message_type != message_type:
+            return False
         return (
             (self.account is None or self.account == account)
             and (self.recipient is None or self.recipient == recipient)
+            and (self.recipient_prefix is None or str(recipient).startswith(self.recipient_prefix))
+            and (self.recipients is None or recipient in self.recipients)
+            and (self.fraction is None or self._picked(str(recipient)))
             and (self.token is None or self.token == token)
             and (self.path_contains is None or self.path_contains in path)
         )
+
+    @property
+    def by_recipient(self) -> bool:
+        return not (
+            self.recipient is None
+            and self.recipient_prefix is None
+            and self.recipients is None
+            and self.fraction is None
+        )
+
+    def _picked(self, recipient: str) -> bool:
+        """The same recipients every run and every retry (a stable hash, not hash()); the
+        salt defaults to the code, so rules for different codes pick independent sets."""
+        salt = self.seed if self.seed is not None else (self.code or self.kind)
+        digest = hashlib.blake2b(f"{salt}:{recipient}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest) < (self.fraction or 0.0) * 2**64
 
     def strikes(self) -> bool:
         """Count a matching request; True when the rate selectors pick it."""
@@ -92,7 +127,10 @@ class Fault:
         return self.probability is None or self._rng.random() < self.probability
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_rng"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_rng"}
+        if self.recipients is not None:
+            out["recipients"] = sorted(self.recipients)
+        return out
 
 
 @dataclass
@@ -156,7 +194,7 @@ class SandboxState:
         self.last_inbound: dict[tuple[str, str], float] = {}
         self.customers: dict[tuple[str, str], str] = {}  # (account, user) -> profile name
         self.usernames: dict[tuple[str, str], str] = {}  # Instagram handles customer play gave
-        self.rate_windows: dict[str, tuple[int, int]] = {}
+        self.counters = Counters()
 
     # Accounts ------------------------------------------------------------------------------
 
@@ -201,7 +239,12 @@ class SandboxState:
         return fault
 
     def take_faults(
-        self, account: str | None, recipient: str | None, token: str, path: str
+        self,
+        account: str | None,
+        recipient: str | None,
+        token: str,
+        path: str,
+        message_type: str | None = None,
     ) -> list[Fault]:
         """The faults this request triggers (one per kind, oldest first); uses up `times`.
 
@@ -211,9 +254,7 @@ class SandboxState:
             return []
         hit: dict[str, Fault] = {}
         for fault in list(self.faults):
-            if not fault.matches(account, recipient, token, path):
-                continue
-            if fault.recipient is not None and recipient is None:
+            if not fault.matches(account, recipient, token, path, message_type):
                 continue
             if not fault.strikes() or fault.kind in hit:
                 continue
@@ -226,25 +267,31 @@ class SandboxState:
         return list(hit.values())
 
     def take_rate(self, account: AccountConfig) -> float:
-        """Count an accepted send in this second's window, or refuse it with 130429.
-
-        Returns the acceptance time (the histogram buckets by it, so both agree)."""
+        """Count an accepted send in this second, or refuse it with 130429 (not in instant
+        mode, which still counts). Returns the acceptance time: the counts bucket by it."""
         now = time.time()
         limit = account.rate_limit_per_second or self.settings.rate_limit_per_second
-        if limit is None or self.settings.instant:
-            return now
-        second = int(now)
-        window, count = self.rate_windows.get(account.external_id, (second, 0))
-        if window != second:
-            count = 0
-        if count >= limit:
+        name = account.external_id
+        if (
+            limit is not None
+            and not self.settings.instant
+            and self.counters.accepted_now(name, int(now)) >= limit
+        ):
             raise GraphError(
                 130429,
                 f"Cloud API message throughput ({limit} messages per second) has been reached.",
                 whatsapp=account.channel == "whatsapp",
             )
-        self.rate_windows[account.external_id] = (second, count + 1)
+        self.counters.accept(name, now)
         return now
+
+    def rate_limits(self) -> dict[str, int | None]:
+        limits: dict[str, int | None] = {}
+        for name in self.counters.accounts:
+            account = self.accounts.get(name)
+            own = account.rate_limit_per_second if account else None
+            limits[name] = own or self.settings.rate_limit_per_second
+        return limits
 
     def window_open(self, account: AccountConfig, user: str, seconds: int) -> bool:
         last = self.last_inbound.get((account.external_id, user))
@@ -264,13 +311,26 @@ class SandboxState:
         self.webhooks.append(record)
         return record
 
-    def count_send(self, channel: str, account: str, to: str, body: dict[str, Any]) -> SendCount:
+    def count_send(
+        self, channel: str, account: str, to: str, body: dict[str, Any]
+    ) -> tuple[SendCount, RecipientCounts]:
+        """Count a send attempt per client-side message and per recipient."""
         key, kind = send_key(channel, account, to, body)
         entry = self.sends.get(key)
         if entry is None:
             entry = self.sends[key] = SendCount(key, kind, account, to)
         entry.attempts += 1
-        return entry
+        return entry, self.counters.attempt(account, to)
+
+    @staticmethod
+    def count_accepted(counts: tuple[SendCount, RecipientCounts] | None, message: Outbound) -> None:
+        if counts is None:
+            return
+        entry, recipient = counts
+        entry.accepted += 1
+        entry.message_ids.append(message.id)
+        recipient.accepted += 1
+        recipient.templates += message.type == "template"
 
     def add_outbound(self, message: Outbound) -> None:
         self.outbound[message.id] = message
