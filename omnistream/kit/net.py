@@ -40,7 +40,8 @@ def forbidden_address(address: str) -> bool:
 
 def refusal(host: str, address: str) -> str:
     return (
-        f"{host} resolves to {address}, a loopback, private, link-local or reserved address; "
+        f"{host} resolves to {address}, a private or local address (loopback, private, "
+        "link-local or reserved); "
         "set OMNISTREAM_ALLOW_PRIVATE_URLS=true to allow it"
     )
 
