@@ -111,7 +111,7 @@ def _describe(exc: BaseException, total: float) -> str:
         return "the server closed the connection without answering"
     if isinstance(exc, aiohttp.InvalidURL):
         return f"invalid URL: {exc}"
-    text = str(exc) or type(exc).__name__
+    text = (str(exc) or type(exc).__name__).replace("\x00", "")
     return f"{type(exc).__name__}: {text}"[:500]
 
 
@@ -153,10 +153,12 @@ async def attempt(
                 if not complete:  # the rest is never read: the connection cannot be reused
                     response.close()
                 status = response.status
-                text = raw[:KEPT_BODY].decode("utf-8", "replace")
+                # PostgreSQL text holds no NUL: a receiver's binary answer must not make
+                # the attempt unrecordable.
+                text = raw[:KEPT_BODY].decode("utf-8", "replace").replace("\x00", "\ufffd")
                 error = None
                 if 300 <= status < 400:
-                    where = response.headers.get("Location", "")[:300]
+                    where = response.headers.get("Location", "")[:300].replace("\x00", "")
                     error = f"redirect not followed (HTTP {status}, Location: {where or 'none'})"
                 elif not 200 <= status < 300:
                     error = f"HTTP {status}"

@@ -201,3 +201,19 @@ async def test_private_addresses_are_refused_at_delivery_time(
     for row in await delivery_rows(ctx):
         assert row["status"] == "pending" and row["last_error"].startswith("refused address"), row
         assert "127.0.0.1" in row["last_error"] or "::1" in row["last_error"]
+
+
+async def test_a_binary_answer_is_recorded(wclient, admin, receiver, pump, ctx) -> None:
+    """NUL bytes and invalid UTF-8 in the answer: kept (replaced), never a stuck record."""
+
+    async def binary(_: web.Request) -> web.Response:
+        return web.Response(body=b"\x00\xff\xfe PNG \x00" * 10, content_type="image/png")
+
+    receiver.routes["/bin"] = binary
+    await create(wclient, admin, receiver.url("/bin"), events=["note.created"])
+    await note_event(ctx)
+    await pump()
+    async with ctx.pool.acquire() as conn:
+        body = await conn.fetchval("SELECT response_body FROM webhook_attempts")
+    (row,) = await delivery_rows(ctx)
+    assert row["status"] == "success" and "PNG" in body and "\x00" not in body
