@@ -106,6 +106,7 @@ async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
             e["id"]: deliverer.room_for(e["id"], e["max_concurrency"]) if deliverer else 0
             for e in endpoints
         }
+        sizes = {e["id"]: e["max_concurrency"] for e in endpoints}
         plain = _Rows()
         claimed = _Rows()
         for row in events:
@@ -123,6 +124,8 @@ async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
                 if rooms[webhook_id] > 0:
                     rooms[webhook_id] -= 1
                     into = claimed
+                elif deliverer is not None:
+                    deliverer.behind(webhook_id, sizes[webhook_id])
                 into.add(webhook_id, row["id"], row["seq"], row["type"], payload)
         created = 0
         now = datetime.now(UTC)

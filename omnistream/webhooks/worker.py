@@ -52,6 +52,9 @@ RECORD_BATCH = 500
 RECORD_SECONDS = 0.01
 POLL_SECONDS = 1.0  # retries fall due by time: look at least this often
 COALESCE_SECONDS = 0.003
+# After a claim that found nothing: wake-ups then mostly announce rows no window here has
+# room for (an endpoint that does not answer), and each claim would scan for nothing.
+EMPTY_COALESCE_SECONDS = 0.05
 Clock = Callable[[], datetime]
 
 
@@ -135,7 +138,8 @@ class Deliverer:
         self._start(rows)
         for webhook_id, endpoint in self._endpoints.items():
             room = room_of.get(webhook_id, endpoint.size * WINDOW_PER_SLOT)
-            endpoint.caught_up = counts.get(webhook_id, 0) < room
+            if room > 0:  # a full window learns nothing of what waits behind it
+                endpoint.caught_up = counts.get(webhook_id, 0) < room
         self._claimed_once = True
         return len(rows)
 
@@ -151,6 +155,11 @@ class Deliverer:
         if not endpoint.caught_up:
             return 0
         return max(0, endpoint.size * WINDOW_PER_SLOT - endpoint.held)
+
+    def behind(self, webhook_id: UUID, max_concurrency: int) -> None:
+        """The fan-out inserted unclaimed rows of this endpoint: until a claim takes them,
+        no newer ones are inserted claimed (they would pass them)."""
+        self._endpoint(webhook_id, max_concurrency).caught_up = False
 
     def take(self, rows: list[asyncpg.Record]) -> None:
         """Rows the fan-out inserted claimed for this worker (committed): sent like claimed
@@ -200,8 +209,8 @@ class Deliverer:
             # from being claimed again until the record, and a window waiting for records
             # (RECORD_SECONDS and a transaction) left the slots idle between claims.
             endpoint.held -= 1
-            if endpoint.held == endpoint.size * WINDOW_PER_SLOT // 2:
-                self.room.set()  # half the window is free: claim more
+            if endpoint.held == endpoint.size * WINDOW_PER_SLOT // 2 and not endpoint.caught_up:
+                self.room.set()  # half the window is free and rows wait: claim more
         self._done.append(_Done(row["id"], row["webhook_id"], row["attempts"], result))
         self.recorded.set()
 
@@ -339,7 +348,7 @@ async def delivery_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> 
                 wake.clear()
                 deliverer.room.clear()
                 try:
-                    await deliverer.claim()
+                    claimed = await deliverer.claim()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -347,7 +356,8 @@ async def delivery_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> 
                     await wait_for_any(stop, seconds=POLL_SECONDS)
                     continue
                 await wait_for_any(wake, deliverer.room, stop, seconds=POLL_SECONDS)
-                await asyncio.sleep(COALESCE_SECONDS)  # let a burst of wake-ups gather
+                # Let a burst of wake-ups gather.
+                await asyncio.sleep(COALESCE_SECONDS if claimed else EMPTY_COALESCE_SECONDS)
     finally:
         if _local is deliverer:
             _local = None
