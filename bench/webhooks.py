@@ -201,17 +201,27 @@ async def drive(
     }
 
 
-async def event_batches(dsn: str, phase: str) -> dict[str, int]:
-    conn = await harness.connect(dsn)
+async def event_batches(run: Run, phase: str) -> tuple[dict[str, int], list[float]]:
+    """The phase's events (id -> batch) and, for the healthy endpoint, commit -> delivery
+    row (created_at: the start of the fan-out's transaction), sorted: the part of the
+    latency before the delivery loop."""
+    conn = await harness.connect(run.dsn)
     try:
         rows = await conn.fetch(
-            "SELECT id::text AS id, (data->'bench'->>'batch')::int AS batch FROM event_outbox "
-            "WHERE data->'bench'->>'phase' = $1",
+            """
+            SELECT e.id::text AS id, (e.data->'bench'->>'batch')::int AS batch,
+                   extract(epoch FROM d.created_at)::float8 AS fanned
+              FROM event_outbox e
+              LEFT JOIN webhook_deliveries d ON d.event_id = e.id AND d.webhook_id = $2::uuid
+             WHERE e.data->'bench'->>'phase' = $1
+            """,
             phase,
+            run.endpoints[HEALTHY],
         )
     finally:
         await conn.close()
-    return {r["id"]: r["batch"] for r in rows}
+    fanned = sorted(r["fanned"] - run.commits[r["batch"]] for r in rows if r["fanned"] is not None)
+    return {r["id"]: r["batch"] for r in rows}, fanned
 
 
 def read_arrivals(run: Run) -> dict[str, list[tuple[float, str]]]:
@@ -273,13 +283,18 @@ def phase(
     run: Run, name: str, rate: float, seconds: float, args: argparse.Namespace
 ) -> dict[str, Any]:
     driven = asyncio.run(drive(run, name, rate, seconds, args))
-    batches = asyncio.run(event_batches(run.dsn, name))
+    batches, fanned = asyncio.run(event_batches(run, name))
     arrivals = read_arrivals(run)
     t0 = driven.pop("t0")
     driven.pop("stopped")
     endpoints = {
         path.lstrip("/"): endpoint_figures(run, arrivals.get(path, []), batches, t0, seconds)
         for path in run.endpoints
+    }
+    endpoints[HEALTHY.lstrip("/")]["commit_to_delivery_row_ms"] = {
+        "p50": pct(fanned, 0.5),
+        "p99": pct(fanned, 0.99),
+        "max": pct(fanned, 1.0),
     }
     if HANGING in run.endpoints:  # 4 requests per 15 s: rates mean nothing there
         hanging = endpoints[HANGING.lstrip("/")]
