@@ -47,6 +47,9 @@ from omnistream.workers.liveness import current_key, log_claim
 
 log = logging.getLogger(__name__)
 WINDOW_PER_SLOT = 16  # claimed rows per request slot: enough to keep the slots busy
+# The fan-out may hand over up to this many windows: a burst of new events stays on the
+# claim-free path instead of falling back to claims for the overflow.
+HANDOVER_WINDOWS = 2
 LEASE_SECONDS = 900.0  # only when no liveness key guards the claim (a tick run directly)
 RECORD_BATCH = 500
 RECORD_SECONDS = 0.01
@@ -145,16 +148,17 @@ class Deliverer:
 
     def room_for(self, webhook_id: UUID, max_concurrency: int) -> int:
         """How many new deliveries of an endpoint the fan-out may insert already claimed for
-        this worker (insert_claimed): its free window, once a claim found nothing of it left
-        due (so new events never pass older ones); 0 before the first claim or on closing."""
+        this worker (insert_claimed): up to HANDOVER_WINDOWS of its window, once a claim found
+        nothing of it left due (so new events never pass older ones); 0 before the first
+        claim or on closing."""
         if not self._claimed_once or self._closing:
             return 0
         endpoint = self._endpoints.get(webhook_id)
         if endpoint is None:  # nothing of it was due at the last claim
-            return max_concurrency * WINDOW_PER_SLOT
+            return max_concurrency * WINDOW_PER_SLOT * HANDOVER_WINDOWS
         if not endpoint.caught_up:
             return 0
-        return max(0, endpoint.size * WINDOW_PER_SLOT - endpoint.held)
+        return max(0, endpoint.size * WINDOW_PER_SLOT * HANDOVER_WINDOWS - endpoint.held)
 
     def behind(self, webhook_id: UUID, max_concurrency: int) -> None:
         """The fan-out inserted unclaimed rows of this endpoint: until a claim takes them,
