@@ -11,17 +11,25 @@ from omnistream.db.pool import Conn
 
 
 async def take_slots(
-    conn: Conn, account_id: UUID, want: int, rate: int, guard: float, horizon: float
+    conn: Conn,
+    account_id: UUID,
+    want: int,
+    rate: int,
+    guard: float,
+    horizon: float,
+    bulk: int = 0,
 ) -> asyncpg.Record:
     """One atomic grant (run it outside any transaction: the row lock is held only for
-    this statement). Columns: slot_second, first_index, granted, db_now."""
+    this statement). `bulk` > 0: bulk-set slots of that size per second (a campaign's
+    share); 0: a reply's. Columns: slot_second, first_index, granted, db_now, indices."""
     row = await conn.fetchrow(
-        "SELECT * FROM take_send_slots($1, $2, $3, $4, $5)",
+        "SELECT * FROM take_send_slots($1, $2, $3, $4, $5, $6)",
         account_id,
         want,
         rate,
         guard,
         horizon,
+        bulk,
     )
     assert row is not None
     return row

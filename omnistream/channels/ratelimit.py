@@ -19,6 +19,12 @@ and which sees a request less than GUARD_SECONDS after it was started counts at 
 also holds at most `rate` slots; sends start up to LATE_SECONDS after their slot, so a
 sliding window of send starts holds at most rate * (1 + LATE_SECONDS) (and the receiver
 adds its own jitter). Changing an account's rate takes effect from the next second.
+
+Bulk sends (broadcast campaigns, migration 0016) take slots of a fixed interleaved subset
+of every second (bulk_share of the rate) from a frontier of their own, and replies take
+the other slots while a bulk sender holds future ones: the bulk backlog never delays a
+reply, all sends together stay within `rate` in every second, and with no bulk send
+running replies may use every slot.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ MIN_SLEEP_SECONDS = 0.002
 
 @dataclass(frozen=True)
 class Grant:
-    """`count` consecutive slots of one account in second `second` (PostgreSQL clock),
-    starting at index `first`; `offset` turns a database time into a local one."""
+    """`count` slots of one account in second `second` (PostgreSQL clock), at `indices`
+    (consecutive unless a bulk send shares the second), the first at index `first`;
+    `offset` turns a database time into a local one."""
 
     account_id: UUID
     second: int
@@ -48,14 +55,19 @@ class Grant:
     count: int
     rate: int
     offset: float
+    indices: tuple[int, ...] = ()
 
     @property
     def spacing(self) -> float:
         return (1.0 - GUARD_SECONDS) / self.rate
 
+    def slot_index(self, i: int) -> int:
+        """The i-th slot's index within its second."""
+        return self.indices[i] if self.indices else self.first + i
+
     def slot(self, i: int) -> float:
         """Local time (time.time()) at which the i-th slot of this grant may start."""
-        return self.second + (self.first + i) * self.spacing + self.offset
+        return self.second + self.slot_index(i) * self.spacing + self.offset
 
     def deadline(self, i: int) -> float:
         """Local time after which the i-th slot is given up: LATE_SECONDS after its time,
@@ -72,13 +84,14 @@ class RateLimiter:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def take(self, account_id: UUID, want: int, rate: int) -> Grant:
+    async def take(self, account_id: UUID, want: int, rate: int, bulk: int = 0) -> Grant:
         """Up to `want` slots (fewer at the end of a second or past the horizon; 0: none
-        free within the horizon, see Grant.next_free)."""
+        free within the horizon, see Grant.next_free). `bulk` > 0: a bulk sender's slots,
+        at most `bulk` per second (bulk_share)."""
         async with self.pool.acquire() as conn:
             before = time.time()
             row = await queries.take_slots(
-                conn, account_id, want, rate, GUARD_SECONDS, HORIZON_SECONDS
+                conn, account_id, want, rate, GUARD_SECONDS, HORIZON_SECONDS, bulk
             )
             after = time.time()
         return Grant(
@@ -88,19 +101,28 @@ class RateLimiter:
             count=row["granted"],
             rate=rate,
             offset=(before + after) / 2 - row["db_now"],
+            indices=tuple(row["indices"] or ()),
         )
 
-    async def acquire(self, account_id: UUID, want: int, rate: int, until: float) -> Grant | None:
+    async def acquire(
+        self, account_id: UUID, want: int, rate: int, until: float, bulk: int = 0
+    ) -> Grant | None:
         """Take at least one slot, waiting (no transaction held) while none is free;
         None if none could be had before local time `until`."""
         while True:
-            grant = await self.take(account_id, want, rate)
+            grant = await self.take(account_id, want, rate, bulk)
             if grant.count:
                 return grant
             wake = grant.next_free - HORIZON_SECONDS
             if wake >= until:
                 return None
             await asyncio.sleep(max(wake - time.time(), MIN_SLEEP_SECONDS))
+
+
+def bulk_share(rate: int, share: float) -> int:
+    """Slots per second a bulk sender may take of an account's `rate` (at least one, and
+    at least one left for replies when the rate allows)."""
+    return max(1, min(int(rate * share), rate - 1 if rate > 1 else 1))
 
 
 async def sleep_until(moment: float) -> None:
