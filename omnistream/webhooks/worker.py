@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -122,13 +123,22 @@ class Deliverer:
 
     # Claiming ---------------------------------------------------------------------------
 
-    def _rooms(self) -> tuple[list[UUID], list[int]]:
+    def _rooms(self, everything: bool) -> tuple[list[UUID], list[int]]:
         ids = list(self._endpoints)
-        return ids, [e.size * WINDOW_PER_SLOT - e.held for e in self._endpoints.values()]
+        return ids, [
+            e.size * WINDOW_PER_SLOT - e.held if everything or not e.caught_up else 0
+            for e in self._endpoints.values()
+        ]
 
-    async def claim(self) -> int:
-        """Claim what is due and start sending it; how many rows were claimed."""
-        ids, rooms = self._rooms()
+    async def claim(self, everything: bool = True) -> int:
+        """Claim what is due and start sending it; how many rows were claimed.
+
+        everything=False (a wake-up: the fan-out inserted unclaimed rows) leaves alone the
+        endpoints whose last claim found nothing left due: their new rows came pre-claimed,
+        and scanning their in-flight rows at every wake-up cost more than the sends (an
+        endpoint that never answers wakes the loop at every fan-out batch). Their retries
+        fall due by time and are taken by the periodic full claim."""
+        ids, rooms = self._rooms(everything)
         async with self.pool.acquire() as conn:
             rows = await queries.claim(
                 conn, self.clock(), current_key(), LEASE_SECONDS, WINDOW_PER_SLOT, ids, rooms
@@ -348,11 +358,15 @@ async def delivery_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> 
     recorder = asyncio.create_task(_record_forever(deliverer, stop))
     try:
         async with notified(pool, WAKE_CHANNEL) as (_listener, wake):
+            last_full = 0.0
             while not stop.is_set():
                 wake.clear()
                 deliverer.room.clear()
+                everything = time.monotonic() - last_full >= POLL_SECONDS
                 try:
-                    claimed = await deliverer.claim()
+                    claimed = await deliverer.claim(everything)
+                    if everything:
+                        last_full = time.monotonic()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
