@@ -386,6 +386,21 @@ async def redeliver(
     )
 
 
+VACUUM_LOCK_ID = 0x6F6D6E6977687663  # one worker at a time vacuums the delivery queue
+
+
+async def vacuum_queue(conn: Conn) -> bool:
+    """VACUUM webhook_deliveries unless another worker is doing it (outside a transaction:
+    VACUUM cannot run in one); whether it ran."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", VACUUM_LOCK_ID):
+        return False
+    try:
+        await conn.execute("VACUUM webhook_deliveries")
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", VACUUM_LOCK_ID)
+    return True
+
+
 # Retention ----------------------------------------------------------------------------------
 
 

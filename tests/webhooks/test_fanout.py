@@ -113,3 +113,16 @@ async def test_housekeeping_keeps_events_the_fan_out_has_not_passed(
     assert len(await pairs(ctx)) == 4
     removed = await housekeeping_tick(ctx.pool, settings)
     assert removed is not None and removed["events"] >= 4
+
+
+async def test_the_queue_vacuum_runs_one_worker_at_a_time(ctx) -> None:
+    from omnistream.webhooks.delivery_queries import VACUUM_LOCK_ID, vacuum_queue
+
+    async with ctx.pool.acquire() as holder, ctx.pool.acquire() as other:
+        assert await vacuum_queue(other) is True  # outside any transaction
+        await holder.execute("SELECT pg_advisory_lock($1)", VACUUM_LOCK_ID)
+        try:
+            assert await vacuum_queue(other) is False  # another worker is at it
+        finally:
+            await holder.execute("SELECT pg_advisory_unlock($1)", VACUUM_LOCK_ID)
+        assert await vacuum_queue(other) is True
