@@ -40,6 +40,8 @@ export function render(container, app) {
     h("option", { value: "" }, t("agents.anyStatus")), h("option", { value: "true" }, t("agents.active")), h("option", { value: "false" }, t("agents.inactive")));
   const body = h("div", {});
   let divisions = [];
+  // The dialogs list the divisions: they wait for them (a quick click came before them).
+  const divisionsLoaded = all("/api/v1/divisions").then((d) => { divisions = d; }, () => {});
   const list = pager({
     path: "/api/v1/agents",
     query: () => ({ q: search.value.trim(), role: role.value, is_active: active.value }),
@@ -63,7 +65,8 @@ export function render(container, app) {
   for (const el of [role, active]) el.addEventListener("change", () => list.reload());
   search.addEventListener("input", debounce(() => list.reload(), 300));
 
-  const create = () =>
+  const create = async () => {
+    await divisionsLoaded;
     formDialog({
       title: t("agents.new"),
       submitLabel: t("agents.create"),
@@ -85,8 +88,10 @@ export function render(container, app) {
         refresh();
       },
     });
+  };
 
   const edit = async (agent) => {
+    await divisionsLoaded;
     const current = new Set((await get(`/api/v1/agents/${agent.id}/divisions`)).map((d) => d.id));
     formDialog({
       title: t("agents.editNamed", { name: agent.name }),
@@ -124,9 +129,6 @@ export function render(container, app) {
     h("div", { class: "toolbar" }, search, role, active),
     body,
   );
-  Promise.all([
-    all("/api/v1/divisions").then((d) => { divisions = d; }, () => {}),
-    loadDirectory().catch(() => {}),
-  ]).then(() => list.reload());
+  Promise.all([divisionsLoaded, loadDirectory().catch(() => {})]).then(() => list.reload());
   return { destroy() {} };
 }
