@@ -47,8 +47,9 @@ class PublishedEvent:
 ENVELOPE_COLUMNS = "id, seq, type, occurred_at, actor, data, version, audience"
 
 
-def from_row(row: asyncpg.Record | Mapping[str, Any]) -> PublishedEvent:
-    envelope = EventEnvelope(
+def envelope_of(row: asyncpg.Record | Mapping[str, Any]) -> EventEnvelope:
+    """The envelope of a published outbox row (ENVELOPE_COLUMNS)."""
+    return EventEnvelope(
         id=row["id"],
         seq=row["seq"],
         type=row["type"],
@@ -57,6 +58,10 @@ def from_row(row: asyncpg.Record | Mapping[str, Any]) -> PublishedEvent:
         data=row["data"],
         version=row["version"],
     )
+
+
+def from_row(row: asyncpg.Record | Mapping[str, Any]) -> PublishedEvent:
+    envelope = envelope_of(row)
     frame = '{"type":"event","event":' + envelope.model_dump_json() + "}"
     audience = list(row["audience"] or [])
     return PublishedEvent(row["seq"], audience, parse_audience(audience), envelope, frame)

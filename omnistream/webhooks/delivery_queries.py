@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.db.pool import Conn
-from omnistream.events.envelope import ENVELOPE_COLUMNS
 from omnistream.webhooks.queries import DELIVERY_COLUMNS
 
 # Fan-out ------------------------------------------------------------------------------------
@@ -32,14 +31,6 @@ async def lock_position(conn: Conn, consumer: str) -> int | None:
             consumer,
         )
     return value
-
-
-async def events_after(conn: Conn, position: int, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT {ENVELOPE_COLUMNS} FROM event_outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-        position,
-        limit,
-    )
 
 
 async def top_seq(conn: Conn) -> int:

@@ -32,8 +32,8 @@ import asyncpg
 from omnistream.config import Settings
 from omnistream.db.listen import notified
 from omnistream.db.pool import Pool, transaction
-from omnistream.events.envelope import EventEnvelope
-from omnistream.events.queries import EVENTS_CHANNEL
+from omnistream.events.envelope import envelope_of
+from omnistream.events.queries import EVENTS_CHANNEL, published_after
 from omnistream.kit.aio import wait_for_any
 from omnistream.webhooks import delivery_queries as queries
 from omnistream.webhooks.queries import CONSUMER, wake
@@ -49,17 +49,9 @@ COALESCE_SECONDS = 0.005
 
 
 def _envelope_json(row: asyncpg.Record) -> str:
-    """The event as WebSocket clients see it (events.envelope.from_row's envelope, without
-    the hub's frame and audience, which cost as much again per event)."""
-    return EventEnvelope(
-        id=row["id"],
-        seq=row["seq"],
-        type=row["type"],
-        occurred_at=row["occurred_at"],
-        actor=row["actor"],
-        data=row["data"],
-        version=row["version"],
-    ).model_dump_json()
+    """The event as WebSocket clients see it (from_row's envelope, without the hub's frame
+    and audience, which cost as much again per event)."""
+    return envelope_of(row).model_dump_json()
 
 
 @dataclass
@@ -96,7 +88,7 @@ async def fan_out(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
             if top > position:
                 await queries.advance(conn, CONSUMER, top)
             return 0
-        events = await queries.events_after(conn, position, limit)
+        events = await published_after(conn, position, limit)
         if not events:
             return 0
         # New deliveries this process's delivery loop has room for are inserted claimed for
