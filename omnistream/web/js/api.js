@@ -88,6 +88,22 @@ export const patch = (path, json) => api("PATCH", path, { json });
 export const put = (path, json) => api("PUT", path, { json });
 export const del = (path) => api("DELETE", path);
 
+const probes = new Map();
+/** Whether the server has this API (a missing route answers 404 "no such route"); a role
+ * the API refuses (403) counts as not having it. Probed once per page load. */
+export function hasApi(path) {
+  if (!probes.has(path)) {
+    probes.set(
+      path,
+      get(path, { limit: 1 }).then(
+        () => true,
+        (error) => !(error.noRoute || error.status === 403 || error.status === 405),
+      ),
+    );
+  }
+  return probes.get(path);
+}
+
 /** Every page of a keyset-paginated list (for short lists such as divisions). */
 export async function all(path, query = {}, max = 20) {
   const items = [];

@@ -2,26 +2,14 @@
 // first, placeholders rendered by the server), WhatsApp templates with a parameter form
 // (templates.js) and schedule send. Each appears only when the server has its API.
 import { app } from "../app.js";
-import { get, post } from "../api.js";
+import { get, hasApi, post } from "../api.js";
 import { debounce, h } from "../dom.js";
 import { describe, field, formDialog, toast } from "../forms.js";
 import { formatDateTime, isoToZoned, t, timeZone, zonedToIso } from "../i18n.js";
 import { icon } from "../icons.js";
 
-const probes = new Map();
-/** Whether the server has this API (a missing route answers 404 "no such route"). */
-export function hasApi(path) {
-  if (!probes.has(path)) {
-    probes.set(
-      path,
-      get(path, { limit: 1 }).then(
-        () => true,
-        (error) => !(error.noRoute || error.status === 403 || error.status === 405),
-      ),
-    );
-  }
-  return probes.get(path);
-}
+// Moved to api.js (the shell probes the campaigns API too); still importable from here.
+export { hasApi } from "../api.js";
 
 export class ReplyTools {
   constructor(composer) {
