@@ -22,6 +22,8 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import PrincipalCache
 from omnistream.auth.routes import router as auth_router
 from omnistream.auth.tokens import AccessTokenReader
+from omnistream.campaigns.opt_outs import router as opt_outs_router
+from omnistream.campaigns.routes import router as campaigns_router
 from omnistream.config import Settings
 from omnistream.contacts.routes import router as contacts_router
 from omnistream.context import AppContext
@@ -68,6 +70,8 @@ ROUTERS = (
     templates_router,
     directory_router,
     webhooks_router,
+    campaigns_router,
+    opt_outs_router,
     web_router,  # the agent web app at / (static files, public)
 )
 

@@ -115,6 +115,22 @@ class Settings(BaseSettings):
         False, description="permessage-deflate on WebSockets (CPU per socket per frame)."
     )
     webhook_max_bytes: int = Field(3 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    campaign_rate_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Share of a number's send rate a campaign may use (the rest: replies).",
+    )
+    campaign_reply_window_hours: int = Field(
+        72, ge=1, le=24 * 30, description="A reply within this long is linked to the campaign."
+    )
+    campaign_stop_keywords: str = Field(
+        "STOP,BERHENTI,UNSUBSCRIBE",
+        description="Comma-separated button payloads / whole messages that opt a number out.",
+    )
+    campaign_csv_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024, description="Largest audience CSV."
+    )
     webhook_rejected_samples: int = Field(
         5, ge=0, le=1000, description="Refused webhook bodies kept per source address a minute."
     )

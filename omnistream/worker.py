@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from omnistream.auth.worker import housekeeping_loop
+from omnistream.campaigns.worker import campaign_loop
 from omnistream.config import Settings
 from omnistream.contacts.worker import profile_loop
 from omnistream.db.pool import Pool
@@ -36,6 +37,7 @@ LOOPS: dict[str, Loop] = {
     "profiles": profile_loop,
     "webhook_fanout": fanout_loop,
     "webhook_delivery": delivery_loop,
+    "campaigns": campaign_loop,
 }
 
 

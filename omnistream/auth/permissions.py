@@ -33,6 +33,8 @@ class Perm(StrEnum):
     TEMPLATES_SYNC = "templates.sync"  # pull templates from Meta now (admin)
     MESSAGES_SCHEDULE = "messages.schedule"  # schedule, edit, cancel in visible conversations
     WEBHOOKS_MANAGE = "webhooks.manage"  # outgoing webhooks, their secrets and deliveries (admin)
+    # Broadcast campaigns and the opt-out list: admins all; supervisors their divisions'.
+    CAMPAIGNS_MANAGE = "campaigns.manage"
 
 
 INBOX = (
@@ -56,6 +58,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             *INBOX,
             Perm.CONTACTS_MERGE,
             Perm.QUICK_REPLIES_MANAGE,
+            Perm.CAMPAIGNS_MANAGE,
         }
     ),
     Role.AGENT: frozenset({Perm.SELF, *INBOX}),

@@ -50,6 +50,9 @@ class OutboundMessage:
     media: MediaFile | None = None
     reply_to_channel_message_id: str | None = None
     attempt: int = 1
+    # What the channel echoes back in its receipts (WhatsApp biz_opaque_callback_data);
+    # None: the message id. Campaign sends name their recipient ("c:<id>").
+    callback_data: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from omnistream.kit.text import contains_pattern
 COLUMNS = (
     "c.id, c.contact_id, c.assigned_agent_id, c.division_id, c.channel, "
     "c.integration_account_id, c.status, c.last_message_at, c.last_message_preview, "
-    "c.last_inbound_at, c.unread_count, c.created_at, c.updated_at, c.resolved_at"
+    "c.last_inbound_at, c.unread_count, c.created_at, c.updated_at, c.resolved_at, "
+    "c.campaign_id"
 )
 COLUMN_NAMES = tuple(c.strip().removeprefix("c.") for c in COLUMNS.split(","))
 

@@ -27,6 +27,9 @@ class ConversationOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    campaign_id: UUID | None = Field(
+        None, description="The broadcast campaign whose message the customer answered."
+    )
 
 
 class ContactBrief(BaseModel):

@@ -85,6 +85,14 @@ _STAFF_STATE = ("*", "*")  # its parsed form; never a real (division_id, assigne
 # An audience entry for admins only (outgoing webhooks' settings): nobody else matches it.
 ADMINS: dict[str, Any] = {"admins": True}
 _ADMINS_STATE = ("!", "!")  # in no one's scope, assigned to no one
+# Assigned to this id: no agent matches, so a state (division, NOBODY) reaches admins and
+# that division's supervisors only (campaign events).
+NOBODY = "00000000-0000-0000-0000-000000000000"
+
+
+def supervisors_of(division_id: UUID) -> dict[str, str | None]:
+    """An audience entry for admins and the supervisors of one division."""
+    return {"division_id": str(division_id), "assigned_agent_id": NOBODY}
 
 
 # The fan-out's fast path: an event's audience parsed once into string pairs, and each

@@ -36,6 +36,11 @@ class EventType(StrEnum):
     WEBHOOK_UPDATED = "webhook.updated"
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_DISABLED = "webhook.disabled"  # every delivery failed for days: switched off
+    # Admins and the supervisors of the campaign's division.
+    CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_UPDATED = "campaign.updated"  # edited, or its status changed
+    CAMPAIGN_DELETED = "campaign.deleted"
+    CAMPAIGN_PROGRESS = "campaign.progress"  # counts while sending, at most once a second
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import orjson
 
+from omnistream.campaigns import replies as campaign_replies
 from omnistream.channels.meta_page import inbound as meta_page
 from omnistream.channels.whatsapp import inbound as whatsapp
 from omnistream.contacts import queries as contact_queries
@@ -300,6 +301,15 @@ async def _echo(run: _Run, account: AccountConfig, echo: Echo) -> None:
 
 
 async def _status(run: _Run, item: StatusUpdate) -> None:
+    recipient = campaign_replies.recipient_of(item.callback_data)
+    # A campaign send's receipt (and of its copy in a conversation's timeline, if any).
+    if recipient is not None and not await campaign_replies.apply_receipt(
+        run.conn, recipient, item
+    ):
+        run.notes.append(
+            f"{item.status} receipt of {item.channel_message_id} ignored: "
+            f"no campaign send {recipient} with that id"
+        )
     change = await apply_status(
         run.tx,
         item.channel,
@@ -309,7 +319,7 @@ async def _status(run: _Run, item: StatusUpdate) -> None:
         item.error_code,
         item.error_reason,
     )
-    if change.found:
+    if change.found or recipient is not None:
         return
     own = our_id(item.callback_data)
     recorded = None if own is None else await recorded_channel_id(run.conn, own, item.channel)

@@ -28,12 +28,13 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from omnistream.campaigns import replies as campaign_replies
 from omnistream.config import Settings
-from omnistream.db.pool import Pool, Tx, transaction
+from omnistream.db.pool import Conn, Pool, Tx, transaction
 from omnistream.inbound import profiles, queries, service
 from omnistream.inbound.accepted import record_from_receipts
 from omnistream.inbound.media import fetch_media
-from omnistream.inbound.model import Parsed, PayloadError
+from omnistream.inbound.model import InboundMessage, Parsed, PayloadError
 from omnistream.inbound.service import Outcome
 from omnistream.integrations.credentials import box_from
 from omnistream.kit.aio import wait_for_any
@@ -85,12 +86,14 @@ async def process_batch(
                 outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
         # Sends the channel accepted but the sender never recorded: before their receipts.
         await record_from_receipts(tx, parsed, signed, accounts)
+        customer = [i for p in parsed.values() for i in p.items if isinstance(i, InboundMessage)]
         senders = [
             s for i, p in parsed.items() for s in await profiles.senders(p, accounts, signed[i])
         ]
         await _apply_plain(tx, parsed, signed, accounts, outcomes)
         await _apply_each(tx, rows, parsed, signed, accounts, outcomes)
         await profiles.mark_due(conn, senders)  # looked up later by contacts/worker.py
+        await _campaigns(conn, settings, customer)
         done = [outcomes[i] for i in range(len(rows))]
         await queries.finish(
             conn,
@@ -103,6 +106,21 @@ async def process_batch(
         if any(o.media for o in done):
             await queries.wake_media(conn)
     return len(rows)
+
+
+async def _campaigns(conn: Conn, settings: Settings, customer: list[InboundMessage]) -> None:
+    """Campaign opt-outs by keyword and reply links (campaigns/replies.py), in a savepoint:
+    should they fail, the messages are still stored and the failure logged."""
+    if not customer:
+        return
+    await conn.execute("SAVEPOINT campaign_replies")
+    try:
+        await campaign_replies.after_batch(conn, settings, customer)
+    except Exception:
+        await conn.execute("ROLLBACK TO SAVEPOINT campaign_replies")
+        log.exception("linking campaign replies failed")
+        return
+    await conn.execute("RELEASE SAVEPOINT campaign_replies")
 
 
 async def _apply_plain(

@@ -41,6 +41,7 @@ LEASED = {
     "webhook_deliveries": Leased(
         "webhook_deliveries", ("id",), due="leased_until", in_flight="status = 'pending'"
     ),
+    "campaign_recipients": Leased("campaign_recipients", ("id",), in_flight="status = 'pending'"),
 }
 
 

@@ -164,7 +164,7 @@ def message_body(message: OutboundMessage, media_id: str | None = None) -> dict[
     quoted = message.reply_to_channel_message_id
     if quoted and kind != "reaction":
         body["context"] = {"message_id": quoted}
-    body["biz_opaque_callback_data"] = str(message.message_id)
+    body["biz_opaque_callback_data"] = message.callback_data or str(message.message_id)
     body["type"] = kind
     content = message.content
     if kind == "text":

@@ -1,0 +1,97 @@
+"""/api/v1/campaign-opt-outs: the numbers campaigns never send to, and
+/api/v1/contacts/{id}/opt-out for an agent in a conversation. A number is also opted out by
+itself (a STOP button or message, inbound hook) and by Meta's 131050 (the sender)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from omnistream.activity.service import record
+from omnistream.auth.guard import requires
+from omnistream.auth.permissions import Perm
+from omnistream.auth.principal import Principal
+from omnistream.campaigns import queries
+from omnistream.campaigns.schemas import OptOutIn, OptOutOut
+from omnistream.campaigns.service import opt_out
+from omnistream.contacts.service import check_visible, normalise_phone
+from omnistream.context import Ctx
+from omnistream.conversations.visibility import Scope
+from omnistream.db.pool import transaction
+from omnistream.kit.errors import Conflict, NotFound, Unprocessable
+from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+
+router = APIRouter(tags=["campaigns"])
+PATH = "/api/v1/campaign-opt-outs"
+Manager = Annotated[Principal, requires(Perm.CAMPAIGNS_MANAGE)]
+TARGET = "campaign_opt_out"
+
+
+@router.get(PATH, response_model=Page[OptOutOut], summary="Opted-out numbers, newest first")
+async def list_opt_outs(
+    ctx: Ctx,
+    _: Manager,
+    q: Annotated[str | None, Query(max_length=40, description="Digits of the number")] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[OptOutOut]:
+    after = decode_cursor(cursor, datetime, str) if cursor else None
+    digits = "".join(c for c in q or "" if c.isdigit()) or None
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.opt_outs(conn, digits, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: (r["created_at"], r["phone"]))
+    return Page[OptOutOut](items=[OptOutOut(**dict(r)) for r in kept], next_cursor=next_cursor)
+
+
+@router.post(
+    PATH,
+    status_code=201,
+    response_model=OptOutOut,
+    summary="Opt a number out of every campaign",
+    responses={409: {"description": "The number is opted out already"}},
+)
+async def add_opt_out(ctx: Ctx, body: OptOutIn, actor: Manager) -> OptOutOut:
+    phone = normalise_phone(body.phone, ctx.settings.default_region)
+    async with transaction(ctx.pool) as tx:
+        row = await opt_out(tx.conn, actor, phone, "api", body.note)
+        if row is None:
+            raise Conflict(f"{phone} is opted out already")
+    return OptOutOut(**dict(row))
+
+
+@router.delete(
+    PATH + "/{phone}",
+    status_code=204,
+    summary="Let campaigns reach a number again (only with the customer's consent)",
+)
+async def remove_opt_out(ctx: Ctx, phone: str, actor: Manager) -> Response:
+    digits = "".join(c for c in phone if c.isdigit())
+    async with transaction(ctx.pool) as tx:
+        if not digits or not await queries.remove_opt_out(tx.conn, digits):
+            raise NotFound(f"{phone} is not opted out")
+        await record(tx.conn, actor, "opt_in", TARGET, None, phone=digits)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/api/v1/contacts/{contact_id}/opt-out",
+    response_model=OptOutOut,
+    summary="Opt a contact's WhatsApp number out of campaigns (the customer asked)",
+)
+async def opt_out_contact(
+    ctx: Ctx,
+    contact_id: UUID,
+    actor: Annotated[Principal, requires(Perm.CONTACTS_WRITE)],
+) -> OptOutOut:
+    async with transaction(ctx.pool) as tx:
+        conn = tx.conn
+        await check_visible(conn, Scope.of(actor), contact_id)
+        phone = await queries.contact_phone(conn, contact_id)
+        if not phone:
+            raise Unprocessable.field("contact_id", "the contact has no WhatsApp number")
+        row = await opt_out(conn, actor, phone, "agent") or await queries.opt_out(conn, phone)
+    assert row is not None
+    return OptOutOut(**dict(row))
