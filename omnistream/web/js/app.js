@@ -1,5 +1,5 @@
 // Boot, the signed-in shell (top bar, navigation) and the hash router.
-import { get } from "./api.js";
+import { get, hasApi } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 import { describe, toast } from "./forms.js";
 import { LANGUAGES, lang, onLangChange, setLang, t } from "./i18n.js";
@@ -55,11 +55,16 @@ export const divisionName = (id) => (id ? app.directory?.division(id)?.name || n
 const VIEWS = {
   inbox: () => import("./inbox/inbox.js"),
   settings: () => import("./settings/settings.js"),
+  campaigns: () => import("./campaigns/campaigns.js"),
 };
+// Views only some roles have (the rest see the inbox instead), and the API each needs: its
+// nav entry appears once the server answers it (a server without the feature shows none).
+const GATED = { campaigns: { perm: "campaigns.manage", api: "/api/v1/campaigns" } };
+const allowed = (name) => !GATED[name] || app.can(GATED[name].perm);
 
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  const name = VIEWS[parts[0]] ? parts[0] : "inbox";
+  const name = VIEWS[parts[0]] && allowed(parts[0]) ? parts[0] : "inbox";
   return { name, parts: parts.slice(1) };
 }
 
@@ -121,6 +126,16 @@ function userMenu() {
   );
 }
 
+/** A nav link for a gated view: none without the permission, hidden until its API answers. */
+function gatedLink(name, label) {
+  if (!allowed(name)) return null;
+  const link = h("a", { href: `#/${name}`, dataset: { view: name }, hidden: true }, label);
+  hasApi(GATED[name].api).then((present) => {
+    link.hidden = !present;
+  });
+  return link;
+}
+
 function renderShell() {
   const header = h(
     "header",
@@ -130,6 +145,7 @@ function renderShell() {
       "nav",
       { class: "topnav", "aria-label": t("shell.nav") },
       h("a", { href: "#/inbox", dataset: { view: "inbox" } }, t("nav.inbox")),
+      gatedLink("campaigns", t("nav.campaigns")),
       h("a", { href: "#/settings", dataset: { view: "settings" } }, t("nav.settings")),
     ),
     h("div", { class: "spacer" }),
