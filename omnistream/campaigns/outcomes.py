@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.campaigns import queries, send_queries, service
+from omnistream.campaigns import send_queries, service
 from omnistream.channels.errors import AuthSendError
 from omnistream.channels.registry import NO_ADAPTER, SendError, SendResult, TransientSendError
 from omnistream.config import Settings
@@ -34,6 +34,7 @@ from omnistream.messages.worker import backoff
 log = logging.getLogger(__name__)
 FLUSH_SIZE = 200
 FLUSH_SECONDS = 0.05
+WRITE_TRIES = 5
 OPTED_OUT_CODE = "131050"
 # Errors that no recipient of the campaign can escape: stop the campaign instead.
 CAMPAIGN_CODES = frozenset(
@@ -124,7 +125,7 @@ class Outcomes:
         if not batch:
             return
         try:
-            await self._write(batch)
+            await self._write_retrying(batch)
         except asyncpg.UniqueViolationError:  # a wamid stored twice: write the rest first
             log.warning("campaign outcome with a channel id already stored", exc_info=True)
             await self._one_by_one(batch)
@@ -132,6 +133,18 @@ class Outcomes:
             log.exception(
                 "could not record campaign outcomes", extra={"campaign_id": str(self.campaign_id)}
             )
+
+    async def _write_retrying(self, batch: Batch) -> None:
+        """A deadlock with the inbound loop (a receipt of the same recipients) is retried:
+        an outcome not written would be sent again when its lease runs out."""
+        for attempt in range(1, WRITE_TRIES + 1):
+            try:
+                await self._write(batch)
+                return
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                if attempt == WRITE_TRIES:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
 
     async def _one_by_one(self, batch: Batch) -> None:
         for item, result, at in batch.sent:
@@ -164,7 +177,6 @@ class Outcomes:
                 await record_health(conn, integration_id, HealthOutcome(Health.AUTH_FAILED, reason))
             if batch.stop_reason is not None:
                 await service.fail(conn, self.campaign_id, batch.stop_reason)
-            await queries.mark_stale(conn, [self.campaign_id])
 
 
 def replace_sent(batch: Batch) -> Batch:

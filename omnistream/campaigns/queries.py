@@ -206,20 +206,19 @@ async def store_counts(conn: Conn, campaign_id: UUID, counts: dict[str, int]) ->
     )
 
 
-async def mark_stale(conn: Conn, campaign_ids: list[UUID]) -> None:
-    await conn.execute(
-        "UPDATE campaigns SET counts_stale = true WHERE id = ANY($1::uuid[]) AND NOT counts_stale",
-        campaign_ids,
-    )
-
-
-async def claim_stale(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Campaigns whose counts changed and were last counted over a second ago (SKIP
-    LOCKED: one worker recounts each)."""
+async def claim_recount(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Campaigns to recount (SKIP LOCKED: one worker each): those marked stale (a status
+    or audience change), running or paused ones once a second, and those finished within
+    a day (receipts and replies still arrive) every RECENT_SECONDS. Nothing on the hot
+    paths (sends, receipts) writes the campaign row, so they never wait for each other."""
     return await conn.fetch(
         """
-        SELECT c.id, c.status, c.division_id FROM campaigns c
-         WHERE c.counts_stale AND (c.counted_at IS NULL OR c.counted_at <= now() - interval '1 s')
+        SELECT c.id, c.status, c.division_id, c.counts FROM campaigns c
+         WHERE c.counts_stale
+            OR (c.status IN ('running', 'paused')
+                AND (c.counted_at IS NULL OR c.counted_at <= now() - interval '1 s'))
+            OR (c.finished_at > now() - interval '1 day'
+                AND (c.counted_at IS NULL OR c.counted_at <= now() - interval '10 s'))
          ORDER BY c.counted_at NULLS FIRST LIMIT $1 FOR UPDATE SKIP LOCKED
         """,
         limit,

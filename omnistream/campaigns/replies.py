@@ -17,6 +17,7 @@ Campaign sends by themselves create no conversations.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -69,7 +70,6 @@ async def apply_receipt(conn: Conn, recipient_id: UUID, item: StatusUpdate) -> b
     if item.status == "failed" and item.error_code == OPTED_OUT_CODE:
         await service.opt_out(conn, None, row["phone"], "meta_131050",
                               campaign_id=row["campaign_id"])  # fmt: skip
-    await queries.mark_stale(conn, [row["campaign_id"]])
     return True
 
 
@@ -133,7 +133,6 @@ async def _link(
     for row in linked:
         await _route(conn, row)
         await _timeline(conn, row)
-    await queries.mark_stale(conn, sorted({r["campaign_id"] for r in linked}))
 
 
 async def _route(conn: Conn, recipient: asyncpg.Record) -> None:
@@ -192,7 +191,8 @@ async def _timeline(conn: Conn, recipient: asyncpg.Record) -> None:
         status=status,
         preview=body.get("text", "")[:200],
         channel_message_id=recipient["channel_message_id"],
-        occurred_at=recipient["sent_at"],
+        # Before the reply it answers, whose time Meta gives in whole seconds only.
+        occurred_at=min(recipient["sent_at"], recipient["replied_at"] - timedelta(milliseconds=1)),
     )
     if row is None:
         return

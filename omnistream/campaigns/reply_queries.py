@@ -10,8 +10,8 @@ import asyncpg
 
 from omnistream.db.pool import Conn
 
-# Forward only: read > delivered > sent > pending; failed is final (and beats pending and
-# sent: Meta reports a send that never arrived as failed after sent).
+# Forward only: read > delivered > sent > pending; failed is final and replaces only
+# pending or sent (Meta reports a send that never arrived as failed after sent).
 _RANK = """CASE {} WHEN 'pending' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
                    WHEN 'read' THEN 3 WHEN 'failed' THEN 4 END"""
 
@@ -34,17 +34,19 @@ async def apply_receipt(
         f"""
         UPDATE campaign_recipients r
            SET channel_message_id = $2,
-               status = CASE WHEN r.status <> 'failed' AND {rank_new} > {rank_old}
+               status = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
+                                  OR $3 <> 'failed' AND r.status <> 'failed'
+                                     AND {rank_new} > {rank_old}
                              THEN $3::text ELSE r.status END,
                sent_at = COALESCE(r.sent_at, $4),
                delivered_at = CASE WHEN $3 IN ('delivered', 'read')
                                    THEN COALESCE(r.delivered_at, $4) ELSE r.delivered_at END,
                read_at = CASE WHEN $3 = 'read' THEN COALESCE(r.read_at, $4) ELSE r.read_at END,
-               failed_at = CASE WHEN $3 = 'failed' AND r.status NOT IN ('failed', 'read')
+               failed_at = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
                                 THEN $4 ELSE r.failed_at END,
-               error_code = CASE WHEN $3 = 'failed' AND r.status NOT IN ('failed', 'read')
+               error_code = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
                                  THEN $5 ELSE r.error_code END,
-               error_message = CASE WHEN $3 = 'failed' AND r.status NOT IN ('failed', 'read')
+               error_message = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
                                     THEN $6 ELSE r.error_message END,
                claimed_by = CASE WHEN r.status = 'pending' THEN NULL ELSE r.claimed_by END
          WHERE r.id = $1 AND (r.channel_message_id IS NULL OR r.channel_message_id = $2)
@@ -153,7 +155,7 @@ async def link(
               FROM linked l WHERE v.id = l.conversation_id
                AND v.campaign_id IS DISTINCT FROM l.campaign_id
         )
-        SELECT l.id, l.campaign_id, l.phone, l.name, l.variables, l.status, l.sent_at,
+        SELECT l.id, l.campaign_id, l.phone, l.name, l.variables, l.status, l.sent_at, l.replied_at,
                l.channel_message_id, l.error_code, l.error_message, l.conversation_id,
                c.name AS campaign_name, c.variables AS campaign_variables, c.header,
                c.template_id

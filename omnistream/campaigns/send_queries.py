@@ -85,7 +85,9 @@ async def mark_sent(
     conn: Conn, items: list[tuple[UUID, int, str, datetime]]
 ) -> list[asyncpg.Record]:
     """(recipient, attempt, wamid, at): 'sent' with the channel id, if still under that
-    attempt's lease and without one (a receipt may have recorded it first)."""
+    attempt's lease and without one (a receipt may have recorded it first). In id order,
+    as every batch statement here locks its rows (fewer deadlocks with receipts)."""
+    items = sorted(items)
     return await conn.fetch(
         """
         UPDATE campaign_recipients r

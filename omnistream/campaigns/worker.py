@@ -207,26 +207,24 @@ async def _announce(pool: Pool) -> None:
             await service.emit_campaign(tx.conn, EventType.CAMPAIGN_UPDATED, row, None)
     async with transaction(pool) as tx:
         conn = tx.conn
-        for stale in await queries.claim_stale(conn, RECOUNT_BATCH):
-            campaign_id = stale["id"]
-            if stale["status"] == "running" and await send_queries.finish_if_done(
-                conn, campaign_id
-            ):
-                row = await queries.get_any(conn, campaign_id)
-                assert row is not None
-                counts = await queries.count(conn, campaign_id)
-                await service.emit_campaign(conn, EventType.CAMPAIGN_UPDATED, row, None, counts)
-                await queries.store_counts(conn, campaign_id, counts)
-                continue
+        for due in await queries.claim_recount(conn, RECOUNT_BATCH):
+            campaign_id = due["id"]
             counts = await queries.count(conn, campaign_id)
             await queries.store_counts(conn, campaign_id, counts)
-            await emit(
-                conn,
-                EventType.CAMPAIGN_PROGRESS,
-                {"campaign_id": campaign_id, "status": stale["status"], "counts": counts},
-                actor=None,
-                audience=service.audience_of(stale["division_id"]),
-            )
+            done = due["status"] == "running" and counts["pending"] == 0
+            if done and await send_queries.finish_if_done(conn, campaign_id):
+                row = await queries.get_any(conn, campaign_id)
+                assert row is not None
+                await service.emit_campaign(conn, EventType.CAMPAIGN_UPDATED, row, None, counts)
+                continue
+            if counts != (due["counts"] or {}):  # announced only when they changed
+                await emit(
+                    conn,
+                    EventType.CAMPAIGN_PROGRESS,
+                    {"campaign_id": campaign_id, "status": due["status"], "counts": counts},
+                    actor=None,
+                    audience=service.audience_of(due["division_id"]),
+                )
 
 
 async def _watch(pool: Pool, sessions: dict[UUID, Session], stop: asyncio.Event) -> None:

@@ -66,8 +66,9 @@ CREATE INDEX campaign_opt_outs_recent_idx ON campaign_opt_outs (created_at DESC,
 -- The campaign a conversation came from (its customer replied to the campaign's message).
 ALTER TABLE conversations ADD COLUMN campaign_id UUID REFERENCES campaigns (id) ON DELETE SET NULL;
 
--- Recipients per status, recounted by the campaign loop at most once a second while
--- `counts_stale` (set by sends, receipts and replies) and announced as campaign.progress.
+-- Recipients per status, recounted by the campaign loop (at most once a second while it
+-- runs; `counts_stale`: at once, after a status or audience change) and announced as
+-- campaign.progress.
 ALTER TABLE campaigns
     ADD COLUMN counts       JSONB NOT NULL DEFAULT '{}',
     ADD COLUMN counts_stale BOOLEAN NOT NULL DEFAULT false,
