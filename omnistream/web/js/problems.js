@@ -75,6 +75,20 @@ const FIELD_PHRASES = {
   webhook_url_private: () => t("field.webhookUrlPrivate"),
   webhook_event: (e) => t("field.webhookEvent", { detail: e.message }),
   webhook_event_repeated: () => t("field.webhookEventRepeated"),
+  // Campaigns: a campaign's template, and an audience CSV file refused as a whole (field
+  // `file`, campaigns/audience_csv.py).
+  template_not_approved: () => t("field.templateNotApproved"),
+  not_utf8: (e) => (e.line ? t("field.csvNotUtf8Line", { line: e.line }) : t("field.csvNotUtf8")),
+  binary: () => t("field.csvBinary"),
+  malformed: (e) => t("field.csvMalformed", { line: e.line ?? "?" }),
+  empty_file: () => t("field.csvEmpty"),
+  no_header: () => t("field.csvNoHeader"),
+  no_rows: () => t("field.csvNoRows"),
+  too_many_rows: (e) => t("field.csvTooManyRows", { n: e.max_rows }),
+  too_many_columns: (e) => t("field.csvTooManyColumns", { n: e.max_columns }),
+  duplicate_column: (e) => t("field.csvDuplicateColumn", { columns: (e.columns || []).join(", ") }),
+  no_phone_column: () => t("field.csvNoPhoneColumn"),
+  missing_variable_column: (e) => t("field.csvMissingColumn", { columns: (e.columns || []).join(", ") }),
 };
 // Said here in every language: only the browser knows the agent's time zone.
 const IN_THE_BROWSER = new Set(["in_the_past"]);

@@ -1,11 +1,14 @@
 // The wizard's audience step: a CSV file (PUT multipart) or the contacts matching a filter,
 // with their live count (POST /campaigns/audience-count). Either answers an AudienceReport:
 // its counts and the rejected rows (line, reason, message, value) are shown.
-import { all, api, post, put } from "../api.js";
+import { ApiError, all, api, post, put } from "../api.js";
 import { debounce, fill, h, uid } from "../dom.js";
-import { describe, field, submit } from "../forms.js";
-import { t } from "../i18n.js";
+import { describe, field, showErrors, submit } from "../forms.js";
+import { lang, t } from "../i18n.js";
 import { BASE, kv } from "./shared.js";
+
+// The server explains a rejected row in English; other languages say it by its reason.
+const rejectMessage = (r) => (lang() === "en" ? r.message : t(`campaigns.rejectMsg.${r.reason}`, { column: r.column || "" }));
 
 /** The counts of an upload or selection and its first rejected rows. */
 export function reportView(report) {
@@ -27,7 +30,7 @@ export function reportView(report) {
           h("tbody", {}, report.rejected.map((r) => h("tr", {},
             h("td", {}, String(r.line)),
             h("td", {}, t(`campaigns.reject.${r.reason}`)),
-            h("td", {}, r.message),
+            h("td", {}, rejectMessage(r)),
             h("td", {}, r.value === null ? "—" : h("code", {}, r.column ? `${r.column}: ${r.value}` : r.value)))))))
       : null);
 }
@@ -61,10 +64,13 @@ export function audienceStep(campaign, onReport) {
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, t("campaigns.upload"))));
   csv.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const file = csv.elements.file.files[0];
+    if (!file) {
+      return showErrors(csv, new ApiError(422, { errors: [{ field: "file", message: t("campaigns.chooseFile"), type: "choose_file" }] }));
+    }
     const report = await submit(csv, () => {
-      const file = csv.elements.file.files[0];
       const form = new FormData();
-      if (file) form.append("file", file, file.name);
+      form.append("file", file, file.name);
       const column = csv.elements.phone_column.value.trim();
       if (column) form.append("phone_column", column);
       return api("PUT", `${BASE}/${campaign.id}/audience/csv`, { form });
