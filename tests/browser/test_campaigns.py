@@ -101,6 +101,18 @@ async def test_an_admin_sends_a_csv_campaign_and_watches_it_complete(
 
     # 3. The CSV: counts, and each rejected row with its line and reason.
     audience = page.get_by_role("region", name="Audience")
+    csv_field = audience.locator("[data-field=file]")
+    await audience.get_by_role("button", name="Upload").click()
+    await expect(csv_field.locator(".field-error")).to_have_text("Choose a CSV file first.")
+    # A file refused as a whole: the server's problem, next to the field.
+    await audience.get_by_label(re.compile("^CSV file")).set_input_files(
+        {"name": "lama.csv", "mimeType": "text/csv", "buffer": b"phone,name\n0812345,Budi\n"}
+    )
+    await audience.get_by_role("button", name="Upload").click()
+    await expect(csv_field.locator(".field-error")).to_contain_text("No column named discount")
+    await expect(audience.get_by_label(re.compile("^CSV file"))).to_have_attribute(
+        "aria-invalid", "true"
+    )
     await audience.get_by_label(re.compile("^CSV file")).set_input_files(
         {"name": "pelanggan.csv", "mimeType": "text/csv", "buffer": CSV.encode()}
     )
