@@ -293,6 +293,36 @@ async def test_opt_outs_are_listed_added_and_removed(world: World, open_page: Op
     await expect(row).to_have_count(0)
 
 
+async def test_a_supervisor_sees_their_divisions_campaigns_live(
+    world: World, open_page: OpenPage
+) -> None:
+    integration, template = await _whatsapp(world)
+    division = await world.division("Promosi")
+    supervisor = await world.agent("supervisor", divisions=[division])
+    page = await open_page(supervisor)
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Campaigns").click()
+    await expect(page.get_by_role("heading", level=1, name="Campaigns")).to_be_visible()
+    await expect(page.locator(".campaigns-table tbody")).to_contain_text("No campaign yet")
+    tag = secrets.token_hex(2)
+    # The one for everybody first: once the division's one shows, it would have too.
+    for name, division_id in ((f"Semua {tag}", None), (f"Divisi {tag}", division)):
+        await world.call(
+            "POST",
+            "/api/v1/campaigns",
+            json={
+                "name": name,
+                "integration_account_id": integration["accounts"][0]["id"],
+                "template_id": template["id"],
+                "variables": {"name": {"column": "name"}, "discount": {"value": "5%"}},
+                "division_id": division_id,
+            },
+        )
+    row = page.get_by_role("row", name=re.compile(f"Divisi {tag}"))
+    await expect(row.locator(".pill")).to_have_text("Draft")
+    await expect(page.locator(".campaigns-table tbody tr")).to_have_count(1)
+    await expect(page.get_by_role("row", name=re.compile(f"Semua {tag}"))).to_have_count(0)
+
+
 async def test_an_agent_sees_no_campaigns(world: World, open_page: OpenPage) -> None:
     agent = await world.agent(name="Agen Tanpa Kampanye")
     page = await open_page(agent)
