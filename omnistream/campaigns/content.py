@@ -49,20 +49,25 @@ def check(
     errors: list[dict[str, str]] = []
     for name, required in names.items():
         if required and name not in variables:
+            message = f"missing: the value of {_label(name)}"
             errors.append(
-                {"field": f"variables.{name}", "message": f"missing: the value of {_label(name)}"}
+                {"field": f"variables.{name}", "message": message, "type": "variable_missing"}
             )
     for name, source in variables.items():
         if name not in names:
             takes = ", ".join(names) or "none"
             message = f"the template has no variable {name!r} (it takes: {takes})"
-            errors.append({"field": f"variables.{name}", "message": message})
+            errors.append(
+                {"field": f"variables.{name}", "message": message, "type": "variable_unknown"}
+            )
         elif columns is not None and source.get("column") and source["column"] not in columns:
             message = (
                 f"column {source['column']!r} is not in the audience (it has: "
                 f"{', '.join(columns)}); upload the audience again with it"
             )
-            errors.append({"field": f"variables.{name}", "message": message})
+            errors.append(
+                {"field": f"variables.{name}", "message": message, "type": "variable_column"}
+            )
     if errors:
         raise Unprocessable(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors

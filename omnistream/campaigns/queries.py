@@ -98,6 +98,19 @@ async def account(conn: Conn, account_id: UUID) -> asyncpg.Record | None:
     )
 
 
+async def whatsapp_accounts(conn: Conn) -> list[asyncpg.Record]:
+    """The WhatsApp numbers a campaign may send from (no credentials)."""
+    return await conn.fetch(
+        """
+        SELECT a.id, a.display_name, a.external_id, a.integration_id, i.name AS integration_name,
+               a.send_rate_per_second, i.is_active, i.health
+          FROM integration_accounts a JOIN integrations i ON i.id = a.integration_id
+         WHERE a.channel = 'whatsapp'
+         ORDER BY i.name, a.display_name, a.id
+        """
+    )
+
+
 async def division_exists(conn: Conn, division_id: UUID) -> bool:
     found: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM divisions WHERE id = $1)", division_id

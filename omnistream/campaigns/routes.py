@@ -28,6 +28,7 @@ from omnistream.campaigns.schemas import (
     RecipientOut,
     RecipientStatus,
     ScheduleIn,
+    SendingAccount,
     Variables,
 )
 from omnistream.campaigns.upload import read_upload
@@ -135,6 +136,17 @@ async def audience_count(ctx: Ctx, body: ContactsFilter, _: Manager) -> Audience
             conn, body.q, body.division_id, body.inbound_within_days
         )
     return AudienceCount(count=found["count"], opted_out=found["opted_out"])
+
+
+@router.get(
+    "/accounts",
+    response_model=list[SendingAccount],
+    summary="The WhatsApp numbers a campaign may send from (for supervisors too)",
+)
+async def sending_accounts(ctx: Ctx, _: Manager) -> list[SendingAccount]:
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.whatsapp_accounts(conn)
+    return [SendingAccount(**dict(r)) for r in rows]
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut, summary="Get a campaign")

@@ -213,3 +213,16 @@ class OptOutOut(BaseModel):
     created_by: UUID | None
     campaign_id: UUID | None
     created_at: datetime
+
+
+class SendingAccount(BaseModel):
+    """A WhatsApp number campaigns may send from."""
+
+    id: UUID
+    display_name: str
+    external_id: str = Field(description="Meta's phone_number_id.")
+    integration_id: UUID
+    integration_name: str
+    send_rate_per_second: int = Field(description="The campaign uses a share of it.")
+    is_active: bool
+    health: str
