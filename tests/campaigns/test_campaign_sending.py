@@ -275,3 +275,29 @@ async def test_replies_are_linked_by_context_and_by_window(
         await client.get(f"/api/v1/campaigns/{campaign['id']}/stats", headers=admin.headers)
     ).json()
     assert stats["counts"]["replied"] == 2 and stats["reply_rate"] == round(2 / 3, 4)
+
+
+async def test_a_refused_token_stops_the_campaign_as_failed(
+    ctx: AppContext, client, admin, sandbox: Sandbox, private: Settings, live: str
+) -> None:
+    remote, account_id, template_id = await whatsapp(ctx, client, admin, sandbox)
+    await sandbox.add_fault("error", account=remote.external_id, code=190, http_status=401)
+    campaign = await create(client, admin, account_id, template_id)
+    await upload(client, admin, campaign["id"], csv_of(numbers(30)))
+    async with running_loop(ctx, private):
+        await start(client, admin, campaign["id"])
+
+        async def failed() -> bool:
+            return await status_of(ctx, campaign["id"]) == "failed"
+
+        await until("the campaign failed", failed, 10)
+        await asyncio.sleep(1.0)
+        attempts = await sent_count(sandbox, remote.external_id)
+    got = (await client.get(f"/api/v1/campaigns/{campaign['id']}", headers=admin.headers)).json()
+    assert "access token was refused" in got["failure_reason"] and "190" in got["failure_reason"]
+    assert got["finished_at"] and got["counts"]["pending"] == 30  # nobody failed for it
+    assert attempts <= 16  # stopped at the first answers, not after trying everyone
+    (integration,) = await fetch(ctx, "SELECT health FROM integrations")
+    assert integration["health"] == "auth_failed"
+    actions = await fetch(ctx, "SELECT action FROM activity_logs WHERE action = 'fail_campaign'")
+    assert len(actions) == 1
