@@ -72,15 +72,19 @@ export const act = (fn) => async (...args) => {
   }
 };
 
-/** The WhatsApp numbers campaigns can send from: [{id, label, integration_id}]. */
+/** The WhatsApp numbers campaigns can send from (GET /campaigns/accounts, for supervisors
+ * too): [{id, label, integration_id}]; an inactive integration or an unhealthy token says so. */
 export async function whatsappAccounts() {
-  const integrations = await all("/api/v1/integrations", { channel: "whatsapp" });
-  return integrations.flatMap((i) =>
-    i.accounts.map((a) => ({
+  const accounts = await get(`${BASE}/accounts`);
+  return accounts.map((a) => {
+    const notes = [!a.is_active && t("campaigns.inactive"), a.is_active && !["ok", "unknown"].includes(a.health) && t(`health.${a.health}`)];
+    const said = notes.filter(Boolean).join(", ");
+    return {
       id: a.id,
-      integration_id: i.id,
-      label: `${a.display_name || a.external_id} · ${i.name}${i.is_active ? "" : ` (${t("campaigns.inactive")})`}`,
-    })));
+      integration_id: a.integration_id,
+      label: `${a.display_name || a.external_id} · ${a.integration_name}${said ? ` (${said})` : ""}`,
+    };
+  });
 }
 
 /** The APPROVED templates of one integration, by name and language. */

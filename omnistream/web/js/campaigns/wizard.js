@@ -57,7 +57,7 @@ export function render(container, app, id) {
       actions(null, next()));
     if (!state.accounts.length) {
       form.querySelector("[data-field=integration_account_id]").append(
-        h("p", { class: "bad-text small" }, t(state.accountsRefused ? "campaigns.accountsRefused" : "campaigns.noAccounts")));
+        h("p", { class: "bad-text small" }, t("campaigns.noAccounts")));
     }
     const templates = form.elements.template_id;
     let latest = 0;
@@ -207,11 +207,7 @@ export function render(container, app, id) {
     try {
       // A supervisor's campaign belongs to one of their own divisions.
       const [accounts, divisions, campaign] = await Promise.all([
-        whatsappAccounts().catch((error) => {
-          if (error.status !== 403) throw error;
-          state.accountsRefused = true;
-          return [];
-        }),
+        whatsappAccounts(),
         supervisor ? app.me.divisions : all("/api/v1/divisions"),
         id ? loadCampaign(id) : null,
       ]);
