@@ -78,6 +78,10 @@ const FIELD_PHRASES = {
   // Campaigns: a campaign's template, and an audience CSV file refused as a whole (field
   // `file`, campaigns/audience_csv.py).
   template_not_approved: () => t("field.templateNotApproved"),
+  // A campaign's variables (field `variables.<name>`, campaigns/content.py).
+  variable_missing: () => t("field.variableMissing"),
+  variable_unknown: (e) => t("field.variableUnknown", { name: (e.field || "").replace(/^variables\./, "") }),
+  variable_column: () => t("field.variableColumn"),
   not_utf8: (e) => (e.line ? t("field.csvNotUtf8Line", { line: e.line }) : t("field.csvNotUtf8")),
   binary: () => t("field.csvBinary"),
   malformed: (e) => t("field.csvMalformed", { line: e.line ?? "?" }),
