@@ -118,12 +118,26 @@ function body(message) {
     case "reaction":
       return [h("p", { class: "text" }, c.emoji ? t("msg.reacted", { emoji: c.emoji }) : t("msg.unreacted"))];
     case "template":
-      return [h("p", { class: "muted small" }, t("msg.template", { name: c.name || "" })), c.text ? h("p", { class: "text" }, c.text) : null];
+      return [
+        // A broadcast campaign's message, added when the customer answered it.
+        c.campaign_name ? h("p", { class: "campaign-tag small" }, t("msg.campaign", { name: c.campaign_name })) : null,
+        h("p", { class: "muted small" }, t("msg.template", { name: c.name || "" })),
+        c.text ? h("p", { class: "text" }, c.text) : null,
+      ];
     case "system":
       return [h("p", { class: "text muted" }, c.text || t("type.system"))];
     default:
       return [h("p", { class: "muted" }, t("type.unsupported"), c.error ? ` (${c.error})` : "")];
   }
+}
+
+/** "Campaign: <name>" for a conversation that came from a campaign, named by the campaign's
+ * message in its timeline (agents cannot read /campaigns); null otherwise or until it is loaded. */
+export function campaignTag(conversation, entries) {
+  if (!conversation.campaign_id) return null;
+  const sent = [...entries].find((e) => e.kind === "message" && e.data.content?.campaign_id === conversation.campaign_id);
+  const name = sent?.data.content.campaign_name;
+  return name ? h("span", { class: "campaign-tag" }, t("msg.campaign", { name })) : null;
 }
 
 const RANK = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4, received: 0 };

@@ -11,7 +11,7 @@ import { CHANNEL_NAMES, channelIcon, icon } from "../icons.js";
 import * as actions from "./actions.js";
 import { Composer } from "./composer.js";
 import { contactLabel, initials } from "./list.js";
-import { movesForward, renderMessage, renderNote, renderSystem, systemEntry } from "./message.js";
+import { campaignTag, movesForward, renderMessage, renderNote, renderSystem, systemEntry } from "./message.js";
 import { loadScheduled, renderScheduledFailure, ScheduledSection } from "./scheduled.js";
 import { canSee, newer } from "./visibility.js";
 
@@ -182,6 +182,7 @@ export class Thread {
           h("span", { class: `status-badge status-${c.status}` }, t(`status.${c.status}`)), " · ",
           h("span", { class: "assignee" }, assignee),
           c.division_id ? ` · ${divisionName(c.division_id) || ""}` : "",
+          campaignTag(c, this.entries.values()),
         ),
       ),
       h("div", { class: "thread-actions", role: "toolbar", "aria-label": t("thread.actions") },
@@ -303,6 +304,7 @@ export class Thread {
     const known = this.entries.get(`${kind}:${data.id}`);
     const entry = this.put(kind, data, { live });
     if (!entry) return;
+    if (data.content?.campaign_id && !known) this.renderHead(); // the header names the campaign
     if (known?.el?.isConnected) {
       entry.el = this.element(entry);
       known.el.replaceWith(entry.el);
