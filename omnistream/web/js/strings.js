@@ -260,6 +260,9 @@ const en = {
   "contact.edit": "Edit contact",
   "contact.others": "Other conversations",
   "contact.noOthers": "No other conversations.",
+  "contact.optOut": "Stop campaigns",
+  "contact.optOutConfirm": "Stop sending broadcast campaigns to {phone}? Do this when the customer asks; only an admin or supervisor can undo it.",
+  "contact.optedOut": "Opted out of campaigns",
   "contact.toggle": "Show or hide the contact panel",
 
   "keys.title": "Keyboard shortcuts",
@@ -1008,6 +1011,9 @@ const id = {
   "contact.edit": "Ubah kontak",
   "contact.others": "Percakapan lain",
   "contact.noOthers": "Tidak ada percakapan lain.",
+  "contact.optOut": "Hentikan kampanye",
+  "contact.optOutConfirm": "Berhenti mengirim kampanye siaran ke {phone}? Lakukan ini jika pelanggan memintanya; hanya admin atau supervisor yang dapat membatalkannya.",
+  "contact.optedOut": "Tidak menerima kampanye lagi",
   "contact.toggle": "Tampilkan atau sembunyikan panel kontak",
 
   "keys.title": "Pintasan keyboard",

@@ -1,10 +1,12 @@
 // The right pane: who the customer is (name, phone, email, channel ids), their other
-// conversations, and an edit form that shows the server's field errors. Contact and
-// conversation events keep it current (also while it loads or while the form is open).
+// conversations, an edit form that shows the server's field errors, and (in a WhatsApp
+// conversation) "Stop campaigns", which opts the customer's number out of broadcast
+// campaigns. Contact and conversation events keep it current (also while it loads or while
+// the form is open).
 import { app, navigate, reportError } from "../app.js";
-import { get, patch } from "../api.js";
+import { get, patch, put } from "../api.js";
 import { fill, h } from "../dom.js";
-import { field, submit } from "../forms.js";
+import { describe, field, submit, toast } from "../forms.js";
 import { formatRelative, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon } from "../icons.js";
 import { contactLabel, initials } from "./list.js";
@@ -14,6 +16,7 @@ export class ContactPanel {
   constructor() {
     this.contact = null;
     this.conversationId = null;
+    this.optedOut = new Set(); // contacts opted out of campaigns here (the API does not say)
     this.body = h("div", { class: "contact-body" });
     this.el = h("aside", { class: "pane contact-pane", "aria-label": t("contact.label") }, this.body);
   }
@@ -25,8 +28,9 @@ export class ContactPanel {
     fill(this.body, h("p", { class: "muted pad" }, t("contact.none")));
   }
 
-  async show(contactId, conversationId) {
+  async show(contactId, conversationId, channel) {
     this.conversationId = conversationId;
+    this.channel = channel;
     this.loadingId = contactId;
     this.editing = false;
     this.arrived = null; // a contact.updated that arrives while this loads
@@ -49,7 +53,7 @@ export class ContactPanel {
   update(contact) {
     const shown = this.contact?.id ?? this.loadingId;
     if (contact.merged_contact_id && [contact.id, contact.merged_contact_id].includes(shown)) {
-      this.show(contact.id, this.conversationId);
+      this.show(contact.id, this.conversationId, this.channel);
       return;
     }
     if (shown !== contact.id) return;
@@ -100,6 +104,7 @@ export class ContactPanel {
       app.can("contacts.write")
         ? h("button", { type: "button", class: "ghost small", onclick: () => this.edit() }, t("contact.edit"))
         : null,
+      this.campaigns(),
       h("h3", { class: "section-title" }, t("contact.others")),
       others.length
         ? h(
@@ -121,6 +126,24 @@ export class ContactPanel {
           )
         : h("p", { class: "muted small" }, t("contact.noOthers")),
     );
+  }
+
+  /** "Stop campaigns" in a WhatsApp conversation; "Opted out of campaigns" once done. */
+  campaigns() {
+    const c = this.contact;
+    if (this.channel !== "whatsapp" || !c.phone || !app.can("contacts.write")) return null;
+    if (this.optedOut.has(c.id)) return h("p", { class: "opted-out small", role: "status" }, t("contact.optedOut"));
+    const stop = async () => {
+      if (!confirm(t("contact.optOutConfirm", { phone: `+${c.phone}` }))) return;
+      try {
+        await put(`/api/v1/contacts/${c.id}/opt-out`);
+        this.optedOut.add(c.id);
+        if (!this.editing && this.contact?.id === c.id) this.render();
+      } catch (error) {
+        toast(describe(error), "error");
+      }
+    };
+    return h("button", { type: "button", class: "ghost small danger", onclick: stop }, t("contact.optOut"));
   }
 
   edit() {

@@ -87,7 +87,7 @@ export function mount(container, app) {
       return;
     }
     await thread.open(id);
-    if (openId === id && thread.conversation) contact.show(thread.conversation.contact_id, id);
+    if (openId === id && thread.conversation) contact.show(thread.conversation.contact_id, id, thread.conversation.channel);
   }
 
   function onEvent(event) {
