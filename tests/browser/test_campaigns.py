@@ -2,7 +2,9 @@
 builds a campaign in the wizard from a CSV file (the rejected rows shown by line and
 reason), starts it and watches it complete live, on its page and in a second tab that
 never reloads; a draft made elsewhere is finished with a contacts audience (its live count),
-scheduled, cancelled and deleted; the page speaks Bahasa Indonesia; an agent never sees it."""
+scheduled, cancelled and deleted; a supervisor builds one for their division in Bahasa
+Indonesia; a running one is paused and resumed. What agents see of campaigns (no page; the
+campaign in a conversation; Stop campaigns) is in test_campaign_inbox.py."""
 
 from __future__ import annotations
 
@@ -371,22 +373,6 @@ async def test_a_supervisor_sees_their_divisions_campaigns_live(
     assert mine["counts"]["total"] == 1
     # And the list in the first tab got it live.
     await expect(page.get_by_role("row", name=re.compile(f"Wizard {tag}"))).to_be_visible()
-
-
-async def test_an_agent_sees_no_campaigns(world: World, open_page: OpenPage) -> None:
-    agent = await world.agent(name="Agen Tanpa Kampanye")
-    page = await open_page(agent)
-    nav = page.get_by_role("navigation", name="Main")
-    await expect(nav.get_by_role("link", name="Settings")).to_be_visible()
-    await expect(nav.get_by_role("link", name="Campaigns")).to_have_count(0)
-    await page.goto(f"{world.stack.url}/#/campaigns")
-    await expect(page.locator(".inbox")).to_be_visible()
-    await expect(page.get_by_role("heading", level=1, name="Campaigns")).to_have_count(0)
-    status = await page.evaluate(
-        """async () => (await fetch("/api/v1/campaigns", {headers: {Authorization: "Bearer "
-            + localStorage.getItem("omnistream.access")}})).status"""
-    )
-    assert status == 403
 
 
 async def test_a_running_campaign_is_paused_and_resumed_from_its_page(
