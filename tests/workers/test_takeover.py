@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 import pytest
 
+from omnistream.campaigns import send_queries as campaign_queries
 from omnistream.contacts import profile_queries
 from omnistream.context import AppContext
 from omnistream.inbound.queries import claim_media
@@ -79,7 +81,8 @@ async def test_a_live_owner_keeps_its_claims_and_a_dead_ones_are_taken_over(
     assert len(two) == 2 and len(rest) == 2
     # Both owners hold their locks: nothing is taken over, however long the lease.
     nothing = {
-        "messages": 0, "read_receipts": 0, "media": 0, "profiles": 0, "webhook_deliveries": 0
+        "messages": 0, "read_receipts": 0, "media": 0, "profiles": 0, "webhook_deliveries": 0,
+        "campaign_recipients": 0,
     }  # fmt: skip
     assert await take_over(ctx.pool, GRACE) == nothing
     before = await messages(ctx)
@@ -208,6 +211,16 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
                 "INSERT INTO webhook_deliveries (webhook_id, event_type, payload_json, next_retry_at) "
                 "VALUES ('00000000-0000-0000-0000-00000000000a', 'note.created', '{}', now())"
             )
+            # A running campaign's recipient.
+            await conn.execute(
+                "INSERT INTO campaigns (id, name, status) VALUES "
+                "('00000000-0000-0000-0000-00000000000c', 'Promo', 'running') ON CONFLICT DO NOTHING"
+            )
+            await conn.execute(
+                "INSERT INTO campaign_recipients (campaign_id, phone) "
+                "VALUES ('00000000-0000-0000-0000-00000000000c', $1)",
+                f"1650555000{n}",
+            )
     alive = await hold(test_dsn, holders, 7005)
     doomed = await hold(test_dsn, holders, 7006)
     async with ctx.pool.acquire() as conn:
@@ -220,10 +233,14 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
         assert len(await claim_media(conn, 1, 300, doomed.key)) == 1
         assert len(await profile_queries.claim(conn, 1, 300, alive.key)) == 1
         assert len(await profile_queries.claim(conn, 1, 300, doomed.key)) == 1
+        for key in (alive.key, doomed.key):
+            campaign = UUID("00000000-0000-0000-0000-00000000000c")
+            assert len(await campaign_queries.claim(conn, campaign, 1, 300, key)) == 1
     await doomed.die()
     taken = await take_over(ctx.pool, GRACE)
     assert taken == {
-        "messages": 0, "read_receipts": 1, "media": 1, "profiles": 1, "webhook_deliveries": 1
+        "messages": 0, "read_receipts": 1, "media": 1, "profiles": 1, "webhook_deliveries": 1,
+        "campaign_recipients": 1,
     }  # fmt: skip
     async with ctx.pool.acquire() as conn:
         receipts = await conn.fetch(
@@ -237,7 +254,10 @@ async def test_read_receipts_media_and_profile_lookups_of_a_dead_worker_are_take
         deliveries = await conn.fetch(
             "SELECT claimed_by, leased_until - now() AS due_in FROM webhook_deliveries"
         )
-    for rows in (receipts, media, profiles, deliveries):
+        recipients = await conn.fetch(
+            "SELECT claimed_by, next_attempt_at - now() AS due_in FROM campaign_recipients"
+        )
+    for rows in (receipts, media, profiles, deliveries, recipients):
         by_owner = {r["claimed_by"]: r["due_in"] for r in rows}
         assert set(by_owner) == {alive.key, None}
         assert by_owner[alive.key] > timedelta(seconds=250)
