@@ -46,28 +46,31 @@ def check(
     own checks with sample values (templates/sending.py)."""
     spec = spec_of(template["components_json"], template["parameter_format"])
     names = names_of(spec)
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
     for name, required in names.items():
         if required and name not in variables:
             message = f"missing: the value of {_label(name)}"
             errors.append(
-                {"field": f"variables.{name}", "message": message, "type": "variable_missing"}
-            )
+                {"field": f"variables.{name}", "message": message, "type": "variable_missing",
+                 "variable": name}
+            )  # fmt: skip
     for name, source in variables.items():
         if name not in names:
             takes = ", ".join(names) or "none"
             message = f"the template has no variable {name!r} (it takes: {takes})"
             errors.append(
-                {"field": f"variables.{name}", "message": message, "type": "variable_unknown"}
-            )
+                {"field": f"variables.{name}", "message": message, "type": "variable_unknown",
+                 "variable": name, "variables": list(names)}
+            )  # fmt: skip
         elif columns is not None and source.get("column") and source["column"] not in columns:
             message = (
                 f"column {source['column']!r} is not in the audience (it has: "
                 f"{', '.join(columns)}); upload the audience again with it"
             )
             errors.append(
-                {"field": f"variables.{name}", "message": message, "type": "variable_column"}
-            )
+                {"field": f"variables.{name}", "message": message, "type": "variable_column",
+                 "variable": name, "column": source["column"], "columns": list(columns)}
+            )  # fmt: skip
     if errors:
         raise Unprocessable(
             "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors

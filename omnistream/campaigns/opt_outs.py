@@ -76,6 +76,25 @@ async def remove_opt_out(ctx: Ctx, phone: str, actor: Manager) -> Response:
     return Response(status_code=204)
 
 
+@router.get(
+    "/api/v1/contacts/{contact_id}/opt-out",
+    response_model=OptOutOut,
+    summary="Whether a contact's number is opted out of campaigns (404: it is not)",
+)
+async def contact_opt_out(
+    ctx: Ctx,
+    contact_id: UUID,
+    principal: Annotated[Principal, requires(Perm.CONTACTS_READ)],
+) -> OptOutOut:
+    async with ctx.pool.acquire() as conn:
+        await check_visible(conn, Scope.of(principal), contact_id)
+        phone = await queries.contact_phone(conn, contact_id)
+        row = await queries.opt_out(conn, phone) if phone else None
+    if row is None:
+        raise NotFound(f"contact {contact_id} is not opted out of campaigns")
+    return OptOutOut(**dict(row))
+
+
 @router.put(
     "/api/v1/contacts/{contact_id}/opt-out",
     response_model=OptOutOut,

@@ -441,3 +441,23 @@ async def test_opt_outs_by_the_api_and_by_an_agent(ctx: AppContext, client, admi
     problem(
         await client.delete("/api/v1/campaign-opt-outs/6281234567890", headers=admin.headers), 404
     )
+
+
+async def test_an_agent_reads_whether_a_contact_opted_out(
+    ctx: AppContext, client, admin, actors
+) -> None:
+    agent = await actors.make("agent")
+    async with ctx.pool.acquire() as conn:
+        contact_id = await conn.fetchval(
+            "INSERT INTO contacts (phone, name) VALUES ('6281222222222', 'Rani') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO conversations (contact_id, channel) VALUES ($1, 'whatsapp')", contact_id
+        )
+    path = f"/api/v1/contacts/{contact_id}/opt-out"
+    problem(await client.get(path, headers=agent.headers), 404)
+    assert (await client.put(path, headers=agent.headers)).status_code == 200
+    again = await client.put(path, headers=agent.headers)  # already out: the same answer
+    assert again.status_code == 200 and again.json()["reason"] == "agent"
+    got = await client.get(path, headers=agent.headers)
+    assert got.status_code == 200 and got.json()["phone"] == "6281222222222"
