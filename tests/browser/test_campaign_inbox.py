@@ -1,7 +1,9 @@
 """What agents see of campaigns, in a real browser against the real API, worker and Graph
 API sandbox: no Campaigns page; a customer who answers a campaign lands in the inbox with
 the campaign's message in the timeline, labelled with the campaign, before the answer;
-"Stop campaigns" in the contact panel opts the customer's number out."""
+the contact panel says whether the customer's number is opted out of campaigns (and why),
+also after a reload and live when the customer writes STOP, and "Stop campaigns" opts it
+out."""
 
 from __future__ import annotations
 
@@ -128,13 +130,71 @@ async def test_an_agent_stops_campaigns_for_a_customer(world: World, open_page: 
 
         page.once("dialog", confirm)
         await panel.get_by_role("button", name="Stop campaigns").click()
-        await expect(panel.get_by_role("status")).to_have_text("Opted out of campaigns")
+        said = panel.get_by_role("status")
+        await expect(said).to_contain_text("Opted out of campaigns")
+        await expect(said).to_contain_text("By an agent · Agen Berhenti")
         await expect(panel.get_by_role("button", name="Stop campaigns")).to_have_count(0)
         assert "+6281288800301" in asked[0], asked
         stored = await world.call("GET", "/api/v1/campaign-opt-outs", params={"q": phone})
         [opt_out] = [o for o in stored["items"] if o["phone"] == phone]
         assert opt_out["reason"] == "agent" and opt_out["created_by"] == agent.id, opt_out
+        # The panel reads the state: a reload shows the same, never the button again.
+        await page.reload()
+        await expect(said).to_contain_text("By an agent · Agen Berhenti")
+        await expect(panel.get_by_role("button", name="Stop campaigns")).to_have_count(0)
     finally:
         await world.http.delete(
             f"/api/v1/campaign-opt-outs/{phone}", headers=world.admin.headers
         )  # campaigns in later tests may reach the number again
+
+
+async def test_the_contact_panel_shows_whether_the_number_is_opted_out(
+    world: World, open_page: OpenPage
+) -> None:
+    """A number opted out through the API beforehand is said so when its conversation is
+    opened (and after a reload, in Bahasa Indonesia); a number that is not gets the button,
+    until the customer writes STOP: then the panel says so live."""
+    out, still_in = "6281288800401", "6281288800402"
+    agent = await world.agent(name="Agen Panel")
+    await world.call(
+        "POST", "/api/v1/campaign-opt-outs", json={"phone": f"+{out}", "note": "Minta via telepon"}
+    )
+    try:
+        await world.customer(out, "Halo, saya sudah berhenti", name="Tono Keluar")
+        await world.customer(still_in, "Halo, ada promo?", name="Tini Masih")
+        page = await open_page(agent)
+        panel = page.get_by_role("complementary", name=re.compile("Contact"))
+        said = panel.get_by_role("status")
+
+        await page.locator(".conv-row", has_text="Tono Keluar").click()
+        await expect(panel).to_contain_text(f"+{out}")
+        await expect(said).to_contain_text("Opted out of campaigns")
+        await expect(said).to_contain_text("Through the API · Ada Admin")
+        await expect(said).to_contain_text("Minta via telepon")
+        await expect(panel.get_by_role("button", name="Stop campaigns")).to_have_count(0)
+        await shot(page, "inbox-contact-opted-out")
+
+        await page.locator(".conv-row", has_text="Tini Masih").click()
+        await expect(panel).to_contain_text(f"+{still_in}")
+        await expect(panel.get_by_role("button", name="Stop campaigns")).to_be_visible()
+        await expect(said).to_have_count(0)
+        # The customer taps STOP: the panel follows without a reload.
+        await world.customer(still_in, "STOP", name="Tini Masih")
+        await expect(said).to_contain_text("By the customer (STOP)", timeout=LIVE_WAIT)
+        await expect(panel.get_by_role("button", name="Stop campaigns")).to_have_count(0)
+
+        # After a reload, in Bahasa Indonesia.
+        await page.locator(".conv-row", has_text="Tono Keluar").click()
+        await expect(panel).to_contain_text(f"+{out}")
+        await page.reload()
+        await page.get_by_label("Language").select_option("id")
+        panel = page.get_by_role("complementary", name=re.compile("Kontak"))
+        await expect(panel.get_by_role("status")).to_contain_text("Tidak menerima kampanye lagi")
+        await expect(panel.get_by_role("status")).to_contain_text("Lewat API · Ada Admin")
+        await expect(panel.get_by_role("button", name="Hentikan kampanye")).to_have_count(0)
+        await page.get_by_label("Bahasa").select_option("en")
+    finally:
+        for phone in (out, still_in):
+            await world.http.delete(
+                f"/api/v1/campaign-opt-outs/{phone}", headers=world.admin.headers
+            )

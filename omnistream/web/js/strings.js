@@ -263,6 +263,10 @@ const en = {
   "contact.optOut": "Stop campaigns",
   "contact.optOutConfirm": "Stop sending broadcast campaigns to {phone}? Do this when the customer asks; only an admin or supervisor can undo it.",
   "contact.optedOut": "Opted out of campaigns",
+  "contact.optedOutBy.agent": "By an agent",
+  "contact.optedOutBy.api": "Through the API",
+  "contact.optedOutBy.keyword": "By the customer (STOP)",
+  "contact.optedOutBy.meta_131050": "By WhatsApp (131050)",
   "contact.toggle": "Show or hide the contact panel",
 
   "keys.title": "Keyboard shortcuts",
@@ -1014,6 +1018,10 @@ const id = {
   "contact.optOut": "Hentikan kampanye",
   "contact.optOutConfirm": "Berhenti mengirim kampanye siaran ke {phone}? Lakukan ini jika pelanggan memintanya; hanya admin atau supervisor yang dapat membatalkannya.",
   "contact.optedOut": "Tidak menerima kampanye lagi",
+  "contact.optedOutBy.agent": "Oleh agen",
+  "contact.optedOutBy.api": "Lewat API",
+  "contact.optedOutBy.keyword": "Oleh pelanggan (STOP)",
+  "contact.optedOutBy.meta_131050": "Oleh WhatsApp (131050)",
   "contact.toggle": "Tampilkan atau sembunyikan panel kontak",
 
   "keys.title": "Pintasan keyboard",

@@ -1,13 +1,14 @@
 // The right pane: who the customer is (name, phone, email, channel ids), their other
 // conversations, an edit form that shows the server's field errors, and (in a WhatsApp
-// conversation) "Stop campaigns", which opts the customer's number out of broadcast
-// campaigns. Contact and conversation events keep it current (also while it loads or while
-// the form is open).
-import { app, navigate, reportError } from "../app.js";
+// conversation) whether the customer's number is opted out of broadcast campaigns (GET
+// /contacts/{id}/opt-out: 404 when not), with "Stop campaigns" to opt it out. Contact and
+// conversation events keep it current (also while it loads or while the form is open); the
+// opt-out is read again when the customer writes (a STOP keyword) or their number changes.
+import { agentName, app, navigate, reportError } from "../app.js";
 import { get, patch, put } from "../api.js";
 import { fill, h } from "../dom.js";
 import { describe, field, submit, toast } from "../forms.js";
-import { formatRelative, t } from "../i18n.js";
+import { formatDateTime, formatRelative, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon } from "../icons.js";
 import { contactLabel, initials } from "./list.js";
 import { newer } from "./visibility.js";
@@ -16,7 +17,8 @@ export class ContactPanel {
   constructor() {
     this.contact = null;
     this.conversationId = null;
-    this.optedOut = new Set(); // contacts opted out of campaigns here (the API does not say)
+    this.optOut = undefined; // the shown contact's opt-out: a row, null (not out), undefined (not known)
+    this.optOutSeq = 0; // the latest read or change of it wins
     this.body = h("div", { class: "contact-body" });
     this.el = h("aside", { class: "pane contact-pane", "aria-label": t("contact.label") }, this.body);
   }
@@ -25,6 +27,8 @@ export class ContactPanel {
     this.contact = null;
     this.loadingId = null;
     this.editing = false;
+    this.optOut = undefined;
+    this.optOutSeq++;
     fill(this.body, h("p", { class: "muted pad" }, t("contact.none")));
   }
 
@@ -34,14 +38,17 @@ export class ContactPanel {
     this.loadingId = contactId;
     this.editing = false;
     this.arrived = null; // a contact.updated that arrives while this loads
+    const seq = ++this.optOutSeq;
     try {
-      const [contact, conversations] = await Promise.all([
+      const [contact, conversations, optOut] = await Promise.all([
         get(`/api/v1/contacts/${contactId}`),
         get(`/api/v1/contacts/${contactId}/conversations`, { limit: 20 }),
+        channel === "whatsapp" ? readOptOut(contactId) : undefined,
       ]);
       if (this.loadingId !== contactId) return;
       this.contact = this.arrived && newer(this.arrived, contact) ? { ...contact, ...this.arrived } : contact;
       this.others = conversations.items;
+      if (seq === this.optOutSeq) this.optOut = optOut;
       this.render();
     } catch (error) {
       if (this.loadingId === contactId) fill(this.body, h("p", { class: "muted pad" }, t("contact.unavailable")));
@@ -62,8 +69,31 @@ export class ContactPanel {
       return;
     }
     if (!newer(contact, this.contact)) return;
+    const phoneBefore = this.contact.phone;
     this.contact = { ...this.contact, ...contact };
     if (!this.editing) this.render(); // the form keeps what is typed; Cancel shows the news
+    if (this.contact.phone !== phoneBefore) this.refreshOptOut();
+  }
+
+  /** Names of colleagues are known (the directory was read). */
+  redraw() {
+    if (this.contact && !this.editing) this.render();
+  }
+
+  /** The customer wrote in one of their conversations: a STOP keyword opts them out. */
+  customerWrote(conversation) {
+    if (this.contact && conversation.contact_id === this.contact.id) this.refreshOptOut();
+  }
+
+  async refreshOptOut() {
+    const c = this.contact;
+    if (!c || this.channel !== "whatsapp") return;
+    const seq = ++this.optOutSeq;
+    const optOut = c.phone ? await readOptOut(c.id) : null;
+    if (seq !== this.optOutSeq || this.contact?.id !== c.id) return;
+    if (JSON.stringify(optOut) === JSON.stringify(this.optOut)) return;
+    this.optOut = optOut;
+    if (!this.editing) this.render();
   }
 
   /** A conversation changed: one of the contact's others shows its new preview and status. */
@@ -128,17 +158,31 @@ export class ContactPanel {
     );
   }
 
-  /** "Stop campaigns" in a WhatsApp conversation; "Opted out of campaigns" once done. */
+  /** In a WhatsApp conversation: "Opted out of campaigns" with why, by whom and when, or
+   * "Stop campaigns" (for whoever may edit contacts). */
   campaigns() {
     const c = this.contact;
-    if (this.channel !== "whatsapp" || !c.phone || !app.can("contacts.write")) return null;
-    if (this.optedOut.has(c.id)) return h("p", { class: "opted-out small", role: "status" }, t("contact.optedOut"));
+    if (this.channel !== "whatsapp" || !c.phone) return null;
+    const o = this.optOut;
+    if (o) {
+      const why = t(`contact.optedOutBy.${o.reason}`);
+      const who = o.reason === "agent" || o.reason === "api" ? agentName(o.created_by) : null;
+      const note = o.reason === "api" ? o.note : null; // the others' notes are the server's English
+      return h("div", { class: "opted-out small", role: "status" },
+        h("strong", {}, t("contact.optedOut")), " ",
+        h("span", { class: "opted-out-why" },
+          [why.startsWith("contact.") ? null : why, who, formatDateTime(o.created_at)].filter(Boolean).join(" · ")),
+        note ? h("span", { class: "opted-out-why" }, note) : null);
+    }
+    if (!app.can("contacts.write")) return null;
     const stop = async () => {
       if (!confirm(t("contact.optOutConfirm", { phone: `+${c.phone}` }))) return;
       try {
-        await put(`/api/v1/contacts/${c.id}/opt-out`);
-        this.optedOut.add(c.id);
-        if (!this.editing && this.contact?.id === c.id) this.render();
+        const row = await put(`/api/v1/contacts/${c.id}/opt-out`);
+        if (this.contact?.id !== c.id) return;
+        this.optOutSeq++; // a read begun before this answer is older than it
+        this.optOut = row;
+        if (!this.editing) this.render();
       } catch (error) {
         toast(describe(error), "error");
       }
@@ -186,4 +230,10 @@ export class ContactPanel {
     fill(this.body, h("h2", { class: "pad-top" }, t("contact.edit")), form);
     form.elements.name.focus();
   }
+}
+
+/** A contact's opt-out of campaigns: the row, null when not opted out (404), undefined when
+ * it could not be read (the button is offered then; opting out twice changes nothing). */
+function readOptOut(contactId) {
+  return get(`/api/v1/contacts/${contactId}/opt-out`).catch((error) => (error.status === 404 && !error.noRoute ? null : undefined));
 }

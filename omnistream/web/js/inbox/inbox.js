@@ -54,6 +54,7 @@ export function mount(container, app) {
   function redrawNames(directory) {
     list.setDivisions(directory.divisions);
     list.renderAll();
+    contact.redraw(); // who opted the number out
     if (!thread.conversation) return;
     const stick = thread.atBottom();
     thread.renderHead();
@@ -113,6 +114,7 @@ export function mount(container, app) {
     thread.applyEvent(event);
     if (event.type === "message.created" && data.message.direction === "inbound") {
       const c = data.conversation;
+      contact.customerWrote(c); // a STOP keyword opts the number out of campaigns
       const mine = c.assigned_agent_id === app.me.id && canSee(app.me, c);
       const watching = c.id === openId && document.visibilityState === "visible";
       if (mine && !watching) {
