@@ -388,10 +388,21 @@ async def open_page(
     assert errors == [], f"errors in the page: {errors}"
 
 
+# The sign-in form's words (login.* in strings.js) in each language of the app.
+SIGN_IN_WORDS = {
+    "en": ("Email", "Password", "Sign in"),
+    "id": ("Email", "Kata sandi", "Masuk"),
+}
+
+
 async def sign_in(page: Page, email: str, password: str) -> None:
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    """Fill and send the sign-in form, in whichever language the page is shown."""
+    await expect(page.locator("form.login-form")).to_be_visible()
+    lang = await page.evaluate("document.documentElement.lang")
+    email_label, password_label, button = SIGN_IN_WORDS[lang]
+    await page.get_by_label(email_label).fill(email)
+    await page.get_by_label(password_label).fill(password)
+    await page.get_by_role("button", name=button).click()
 
 
 async def shot(page: Page, name: str) -> None:
