@@ -2,9 +2,10 @@
 builds a campaign in the wizard from a CSV file (the rejected rows shown by line and
 reason), starts it and watches it complete live, on its page and in a second tab that
 never reloads; a draft made elsewhere is finished with a contacts audience (its live count),
-scheduled, cancelled and deleted; a supervisor builds one for their division in Bahasa
-Indonesia; a running one is paused and resumed. What agents see of campaigns (no page; the
-campaign in a conversation; Stop campaigns) is in test_campaign_inbox.py."""
+scheduled, cancelled and deleted; opt-outs; a running one is paused and resumed. A
+supervisor's campaigns and the wizard's address are in test_campaign_wizard.py; what agents
+see of campaigns (no page; the campaign in a conversation; opt-outs in the contact panel) is
+in test_campaign_inbox.py."""
 
 from __future__ import annotations
 
@@ -293,86 +294,6 @@ async def test_opt_outs_are_listed_added_and_removed(world: World, open_page: Op
     accept_next_confirm(page)
     await row.get_by_role("button", name="Remove").click()
     await expect(row).to_have_count(0)
-
-
-async def test_a_supervisor_sees_their_divisions_campaigns_live(
-    world: World, open_page: OpenPage
-) -> None:
-    integration, template = await _whatsapp(world)
-    division = await world.division("Promosi")
-    supervisor = await world.agent("supervisor", divisions=[division])
-    page = await open_page(supervisor)
-    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Campaigns").click()
-    await expect(page.get_by_role("heading", level=1, name="Campaigns")).to_be_visible()
-    await expect(page.locator(".campaigns-table tbody")).to_contain_text("No campaign yet")
-    tag = secrets.token_hex(2)
-    # The one for everybody first: once the division's one shows, it would have too.
-    for name, division_id in ((f"Semua {tag}", None), (f"Divisi {tag}", division)):
-        await world.call(
-            "POST",
-            "/api/v1/campaigns",
-            json={
-                "name": name,
-                "integration_account_id": integration["accounts"][0]["id"],
-                "template_id": template["id"],
-                "variables": {"name": {"column": "name"}, "discount": {"value": "5%"}},
-                "division_id": division_id,
-            },
-        )
-    row = page.get_by_role("row", name=re.compile(f"Divisi {tag}"))
-    await expect(row.locator(".pill")).to_have_text("Draft")
-    await expect(page.locator(".campaigns-table tbody tr")).to_have_count(1)
-    await expect(page.get_by_role("row", name=re.compile(f"Semua {tag}"))).to_have_count(0)
-
-    # The supervisor builds one for their division in the wizard, in Bahasa Indonesia: the
-    # numbers come from /campaigns/accounts, the division is one of theirs.
-    wizard = await open_page(supervisor)
-    await wizard.get_by_label("Language").select_option("id")
-    await wizard.goto(f"{world.stack.url}/#/campaigns/new")
-    basics = wizard.get_by_role("form", name="Dasar")
-    await basics.get_by_label("Nama").fill(f"Wizard {tag}")
-    await basics.get_by_label("Nomor WhatsApp").select_option(integration["accounts"][0]["id"])
-    await expect(basics.locator(".bad-text")).to_have_count(0)  # no "ask an admin"
-    await basics.get_by_label("Templat").select_option(template["id"])
-    await expect(basics.get_by_label("Divisi untuk balasan").locator("option")).to_have_count(1)
-    await expect(basics.get_by_label("Divisi untuk balasan")).to_have_value(division)
-    await basics.get_by_role("button", name="Lanjut").click()
-    message = wizard.get_by_role("form", name="Pesan")
-    await message.get_by_label("Sumber Isi {{name}}").select_option("column")
-    await message.get_by_label("Isi {{name}}", exact=True).fill("name")
-    await message.get_by_label("Isi {{discount}}", exact=True).fill("5%")
-    await message.get_by_role("button", name="Simpan draf dan lanjut").click()
-    audience = wizard.get_by_role("region", name="Penerima")
-    await audience.get_by_label(re.compile("^Berkas CSV")).set_input_files(
-        {"name": "sup.csv", "mimeType": "text/csv", "buffer": b"phone,name\n6281288800101,Sup\n"}
-    )
-    await audience.get_by_role("button", name="Unggah").click()
-    report = audience.locator(".audience-report .kv", has_text="Penerima").locator("dd")
-    await expect(report).to_have_text("1")
-    # A column the audience lacks: the server's variable_column, said in Indonesian.
-    await audience.get_by_role("button", name="Kembali").click()
-    await message.get_by_label("Sumber Isi {{discount}}").select_option("column")
-    await message.get_by_label("Isi {{discount}}", exact=True).fill("kota")
-    await message.get_by_role("button", name="Simpan draf dan lanjut").click()
-    await expect(message.locator("[data-field='variables.discount'] .field-error")).to_have_text(
-        "Audiens tidak memiliki kolom ini: unggah audiens lagi dengan kolom tersebut, "
-        "atau pakai teks tetap."
-    )
-    await message.get_by_label("Sumber Isi {{discount}}").select_option("value")
-    await message.get_by_label("Isi {{discount}}", exact=True).fill("5%")
-    await message.get_by_role("button", name="Simpan draf dan lanjut").click()
-    await audience.get_by_role("button", name="Lanjut").click()
-    await wizard.get_by_role("form", name="Waktu").get_by_role("button", name="Lanjut").click()
-    await wizard.get_by_role("form", name="Tinjau").get_by_role(
-        "button", name="Mulai kampanye"
-    ).click()
-    await expect(wizard.locator(".page-head .pill")).to_have_text("Selesai", timeout=LIVE_WAIT)
-    made = await world.call("GET", "/api/v1/campaigns", params={"status": "completed"})
-    mine = next(c for c in made["items"] if c["name"] == f"Wizard {tag}")
-    assert (mine["division_id"], mine["created_by"]) == (division, supervisor.id)
-    assert mine["counts"]["total"] == 1
-    # And the list in the first tab got it live.
-    await expect(page.get_by_role("row", name=re.compile(f"Wizard {tag}"))).to_be_visible()
 
 
 async def test_a_running_campaign_is_paused_and_resumed_from_its_page(

@@ -78,10 +78,16 @@ const FIELD_PHRASES = {
   // Campaigns: a campaign's template, and an audience CSV file refused as a whole (field
   // `file`, campaigns/audience_csv.py).
   template_not_approved: () => t("field.templateNotApproved"),
-  // A campaign's variables (field `variables.<name>`, campaigns/content.py).
-  variable_missing: () => t("field.variableMissing"),
-  variable_unknown: (e) => t("field.variableUnknown", { name: (e.field || "").replace(/^variables\./, "") }),
-  variable_column: () => t("field.variableColumn"),
+  // A campaign's variables (field `variables.<name>`, campaigns/content.py): the variable,
+  // the template's variables, the column read and the audience's columns.
+  variable_missing: (e) => sentence(t("field.variableMissing", { variable: variableLabel(e) })),
+  variable_unknown: (e) => (Array.isArray(e.variables)
+    ? t(e.variables.length ? "field.variableUnknownTakes" : "field.variableUnknownNone",
+      { variable: variableLabel(e), variables: e.variables.map(variableShort).join(", ") })
+    : t("field.variableUnknown", { variable: variableLabel(e) })),
+  variable_column: (e) => (e.column
+    ? sentence(t("field.variableColumnNamed", { variable: variableLabel(e), column: e.column, columns: (e.columns || []).join(", ") }))
+    : t("field.variableColumn")),
   not_utf8: (e) => (e.line ? t("field.csvNotUtf8Line", { line: e.line }) : t("field.csvNotUtf8")),
   binary: () => t("field.csvBinary"),
   malformed: (e) => t("field.csvMalformed", { line: e.line ?? "?" }),
@@ -98,6 +104,20 @@ const FIELD_PHRASES = {
 const IN_THE_BROWSER = new Set(["in_the_past"]);
 
 const sentence = (text) => (text ? text[0].toUpperCase() + text.slice(1) : text);
+
+/** A campaign variable's name as the wizard shows it: "{{discount}}", "header", "button 1". */
+const variableShort = (name) => {
+  if (name === "header") return t("field.varHeaderShort");
+  if (name.startsWith("button.")) return t("field.varButtonShort", { n: Number(name.slice(7)) + 1 });
+  return `{{${name}}}`;
+};
+/** In a sentence: "variable {{discount}}", "the header's variable", "button 1's parameter". */
+function variableLabel(e) {
+  const name = e.variable ?? (e.field || "").replace(/^variables\./, "");
+  if (name === "header") return t("field.varHeader");
+  if (name.startsWith("button.")) return t("field.varButton", { n: Number(name.slice(7)) + 1 });
+  return t("field.varBody", { name: `{{${name}}}` });
+}
 
 /** A field error ({field, message, type?, min_length?, max_length?, ...}) in the agent's
  * language: a known type by its phrase, anything else as the server said it. */
