@@ -124,9 +124,9 @@ async def test_an_agent_stops_campaigns_for_a_customer(world: World, open_page: 
         await expect(panel).to_contain_text("+6281288800301")
         asked: list[str] = []
 
-        def confirm(dialog: Dialog) -> None:
+        async def confirm(dialog: Dialog) -> None:
             asked.append(dialog.message)
-            asyncio.ensure_future(dialog.accept())
+            await dialog.accept()
 
         page.once("dialog", confirm)
         await panel.get_by_role("button", name="Stop campaigns").click()
