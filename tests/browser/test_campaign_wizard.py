@@ -1,17 +1,36 @@
 """The campaign wizard in a real browser, against the real API, worker and Graph API
 sandbox: a supervisor sees their division's campaigns live and builds one for it in Bahasa
 Indonesia (a variable read from a column the audience lacks said precisely, in Indonesian);
-the server's variable errors in Bahasa Indonesia."""
+once its draft is saved the wizard's address is the draft's, so a reload or a language
+switch goes on with the same draft instead of making another; the server's variable
+errors in Bahasa Indonesia."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import OpenPage, World
+from tests.browser.conftest import OpenPage, World, shot
 from tests.browser.test_campaigns import LIVE_WAIT, _whatsapp
+
+
+async def _campaigns(world: World) -> list[dict[str, Any]]:
+    """Every campaign GET /api/v1/campaigns lists (the admin's: all of them)."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await world.call(
+            "GET",
+            "/api/v1/campaigns",
+            params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+        )
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
 
 
 async def test_a_supervisor_sees_their_divisions_campaigns_live(
@@ -93,6 +112,80 @@ async def test_a_supervisor_sees_their_divisions_campaigns_live(
     assert mine["counts"]["total"] == 1
     # And the list in the first tab got it live.
     await expect(page.get_by_role("row", name=re.compile(f"Wizard {tag}"))).to_be_visible()
+
+
+async def test_a_reload_or_a_language_switch_mid_wizard_goes_on_with_the_same_draft(
+    world: World, open_page: OpenPage
+) -> None:
+    integration, template = await _whatsapp(world)
+    name = f"Muat Ulang {secrets.token_hex(2)}"
+    before = len(await _campaigns(world))
+    page = await open_page(world.admin)
+    await page.goto(f"{world.stack.url}/#/campaigns/new")
+    basics = page.get_by_role("form", name="Basics")
+    await basics.get_by_label("Name").fill(name)
+    await basics.get_by_label("WhatsApp number").select_option(integration["accounts"][0]["id"])
+    await basics.get_by_label("Template").select_option(template["id"])
+    await basics.get_by_role("button", name="Next").click()
+    message = page.get_by_role("form", name="Message")
+    await message.get_by_label("Source of Body {{name}}").select_option("column")
+    await message.get_by_label("Body {{name}}", exact=True).fill("name")
+    await message.get_by_label("Body {{discount}}", exact=True).fill("12%")
+    await message.get_by_role("button", name="Save draft and continue").click()
+    audience = page.get_by_role("region", name="Audience")
+    await expect(audience).to_be_visible()
+    # The first save made the draft: the address is now its own.
+    await expect(page).to_have_url(re.compile(r"#/campaigns/[0-9a-f-]{36}/edit/audience$"))
+    draft_id = page.url.split("#/campaigns/")[1].split("/")[0]
+    [draft] = [c for c in await _campaigns(world) if c["name"] == name]
+    assert draft["id"] == draft_id
+    try:
+        # A reload: the same draft, at the same step.
+        await page.reload()
+        current = page.get_by_role("list", name="Steps").locator("[aria-current=step]")
+        await expect(current).to_have_text("Audience")
+        await expect(page.get_by_role("heading", level=1)).to_have_text(f"Campaign {name}")
+        # Back to the message, reloaded there: what was saved, saved again to the same draft.
+        await audience.get_by_role("button", name="Back").click()
+        await expect(page).to_have_url(re.compile(f"#/campaigns/{draft_id}/edit/message$"))
+        await page.reload()
+        discount = message.get_by_label("Body {{discount}}", exact=True)
+        await expect(discount).to_have_value("12%")
+        await discount.fill("15%")
+        await message.get_by_role("button", name="Save draft and continue").click()
+        await expect(current).to_have_text("Audience")
+
+        # A language switch: the same draft and step, in Bahasa Indonesia.
+        await page.get_by_label("Language").select_option("id")
+        audience = page.get_by_role("region", name="Penerima")
+        await expect(
+            page.get_by_role("list", name="Langkah").locator("[aria-current=step]")
+        ).to_have_text("Penerima")
+        await audience.get_by_label(re.compile("^Berkas CSV")).set_input_files(
+            {
+                "name": "satu.csv",
+                "mimeType": "text/csv",
+                "buffer": b"phone,name\n6281288800501,Ulang\n",
+            }
+        )
+        await audience.get_by_role("button", name="Unggah").click()
+        report = audience.locator(".audience-report .kv", has_text="Penerima").locator("dd")
+        await expect(report).to_have_text("1")
+        await audience.get_by_role("button", name="Lanjut").click()
+        await expect(page.get_by_role("form", name="Waktu")).to_be_visible()
+        await expect(page).to_have_url(re.compile(f"#/campaigns/{draft_id}/edit/schedule$"))
+        await shot(page, "campaigns-wizard-resumed")
+
+        # One campaign was made, and it has everything.
+        campaigns = await _campaigns(world)
+        assert len(campaigns) == before + 1
+        [draft] = [c for c in campaigns if c["name"] == name]
+        assert draft["id"] == draft_id and draft["status"] == "draft"
+        assert draft["variables"]["discount"]["value"] == "15%", draft["variables"]
+        assert draft["counts"]["total"] == 1
+        await page.get_by_label("Bahasa").select_option("en")
+    finally:
+        await world.http.delete(f"/api/v1/campaigns/{draft_id}", headers=world.admin.headers)
 
 
 async def test_the_servers_variable_errors_are_said_in_bahasa_indonesia(

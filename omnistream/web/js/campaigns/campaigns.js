@@ -1,7 +1,8 @@
 // Campaigns (admins and supervisors): broadcast a WhatsApp template to an audience.
 // #/campaigns the list, #/campaigns/new the wizard, #/campaigns/<id> a campaign,
-// #/campaigns/<id>/edit the wizard on a draft or scheduled one, #/campaigns/opt-outs the
-// numbers that never get a campaign. Each page's module is loaded when first opened.
+// #/campaigns/<id>/edit[/<step>] the wizard on a draft or scheduled one (where the new
+// wizard's address moves once its draft is saved), #/campaigns/opt-outs the numbers that
+// never get a campaign. Each page's module is loaded when first opened.
 import { fill, h } from "../dom.js";
 import { t } from "../i18n.js";
 
@@ -16,7 +17,7 @@ function pageOf(parts) {
   if (!parts.length) return { name: "list", key: "list" };
   if (parts[0] === "opt-outs") return { name: "optOuts", key: "optOuts" };
   if (parts[0] === "new") return { name: "wizard", key: "new", id: null };
-  if (parts[1] === "edit") return { name: "wizard", key: `edit/${parts[0]}`, id: parts[0] };
+  if (parts[1] === "edit") return { name: "wizard", key: `edit/${parts[0]}`, id: parts[0], step: parts[2] };
   return { name: "detail", key: `detail/${parts[0]}`, id: parts[0] };
 }
 
@@ -45,7 +46,9 @@ export function mount(container, app) {
       if (current !== entry) return; // another page was chosen meanwhile
       fill(content);
       document.title = `${t(page.name === "optOuts" ? "campaigns.optOuts" : "nav.campaigns")} · OmniStream`;
-      entry.view = module.render(content, app, page.id);
+      // The wizard moves its address to its draft's (no hashchange): this page is that one now.
+      const saved = (id) => { entry.key = `edit/${id}`; };
+      entry.view = module.render(content, app, page.id, { step: page.step, saved });
     },
     destroy() {
       current?.view?.destroy?.();

@@ -1,7 +1,10 @@
 // Campaigns › the create / edit wizard, five steps: (1) name, WhatsApp number, an APPROVED
 // template of that number's integration, division; (2) the template's variables and a live
 // preview, then the draft is saved (POST, or PATCH when it exists); (3) the audience;
-// (4) now or at a time; (5) review and Start / Schedule (POST …/schedule).
+// (4) now or at a time; (5) review and Start / Schedule (POST …/schedule). Once there is a
+// draft the address is its own (#/campaigns/<id>/edit/<step>, replaced, not pushed), so a
+// reload or a language switch goes on with that draft at that step (at most "When": the
+// time chosen there is not stored until Start / Schedule) rather than making another.
 import { navigate } from "../app.js";
 import { ApiError, all, get, patch, post } from "../api.js";
 import { fill, h, uid } from "../dom.js";
@@ -15,7 +18,7 @@ const STEPS = ["basics", "message", "audience", "schedule", "review"];
 
 const required = (field) => new ApiError(422, { detail: t("problem.validation"), errors: [{ field, message: t("field.required"), type: "missing" }] });
 
-export function render(container, app, id) {
+export function render(container, app, id, page = {}) {
   const state = { campaign: null, basics: null, template: null, report: null, startAt: null, accounts: [], divisions: [] };
   const heading = h("h1", {}, id ? t("campaigns.edit") : t("campaigns.new"));
   const close = h("button", { type: "button", class: "ghost", onclick: () => navigate(state.campaign ? `campaigns/${state.campaign.id}` : "campaigns") }, t("action.close"));
@@ -31,6 +34,11 @@ export function render(container, app, id) {
     fill(body);
     [basics, message, audience, schedule, review][index]();
     body.querySelector("input, select")?.focus();
+    const own = state.campaign && `#/campaigns/${state.campaign.id}/edit/${STEPS[index]}`;
+    if (own && location.hash !== own) {
+      history.replaceState(history.state, "", own);
+      page.saved?.(state.campaign.id);
+    }
   }
 
   const actions = (back, ...rest) => h("div", { class: "form-actions" },
@@ -201,6 +209,18 @@ export function render(container, app, id) {
     });
   }
 
+  /** The step of the address (the draft's basics and template are what earlier steps set),
+   * or Basics when it cannot be shown. */
+  async function resumeAt(campaign) {
+    const wanted = Math.min(STEPS.indexOf(page.step), campaign.counts.total ? 3 : 2);
+    if (wanted < 1) return 0;
+    const template = await get(`/api/v1/templates/${campaign.template_id}`).catch(() => null);
+    if (!template) return 0;
+    const { name, integration_account_id, template_id, division_id } = campaign;
+    Object.assign(state, { template, basics: { name, integration_account_id, template_id, division_id } });
+    return wanted;
+  }
+
   // Start: the numbers, divisions and (editing) the campaign and its template ------------
   (async () => {
     fill(body, h("p", { class: "muted" }, t("state.loading")));
@@ -218,7 +238,7 @@ export function render(container, app, id) {
         return;
       }
       if (campaign) heading.textContent = t("campaigns.editNamed", { name: campaign.name });
-      go(0);
+      go(campaign ? await resumeAt(campaign) : 0);
     } catch (error) {
       fill(body, h("p", { class: "form-error", role: "alert" }, describe(error)));
     }
