@@ -121,12 +121,16 @@ async def sandbox_process(
     tmp_path: Path, webhook_url: str, **config: Any
 ) -> AsyncIterator[Sandbox]:
     """`omnistream sandbox` with this configuration (SandboxConfig fields), posting its
-    webhooks to `webhook_url`, retried after 20, 40, 80 ms."""
+    webhooks to `webhook_url`, retried after 20, 40, 80 ms. It runs at a higher priority
+    where that is allowed (root): it counts sends by the second it handles them in, so a
+    sandbox kept off the CPU by other work would count a second's sends in the next one."""
     path = tmp_path / "sandbox.json"
     settings = {"webhook_url": webhook_url, "webhook_retries": 3, "webhook_retry_ms": 20}
     path.write_text(json.dumps({**settings, "record_limit": 50_000, **config}))
     port, log = free_port(), tmp_path / "sandbox.log"
     proc = spawn(["sandbox", "--port", str(port), "--config", str(path)], log)
+    with contextlib.suppress(OSError):  # not root: the default priority
+        os.setpriority(os.PRIO_PROCESS, proc.pid, -10)
     url = f"http://127.0.0.1:{port}"
     client = Sandbox(url)
     try:
