@@ -54,23 +54,47 @@ def recipient_of(callback_data: str | None) -> UUID | None:
         return None
 
 
+async def apply_receipts(conn: Conn, receipts: list[tuple[UUID, StatusUpdate]]) -> int:
+    """Apply campaign sends' receipts (recipient, receipt), in rounds of one receipt per
+    recipient (sent before delivered before read); how many applied. A `failed` with
+    131050 opts the number out."""
+    rounds: list[dict[UUID, StatusUpdate]] = []
+    for recipient, item in sorted(
+        receipts, key=lambda r: (_ORDER.get(r[1].status, 9), r[1].occurred_at)
+    ):
+        for batch in rounds:
+            if recipient not in batch:
+                batch[recipient] = item
+                break
+        else:
+            rounds.append({recipient: item})
+    applied = 0
+    for batch in rounds:
+        ids = sorted(batch)
+        items = [batch[i] for i in ids]
+        rows = await reply_queries.apply_receipts(
+            conn,
+            ids,
+            [i.channel_message_id for i in items],
+            [i.status for i in items],
+            [i.occurred_at for i in items],
+            [i.error_code for i in items],
+            [i.error_reason for i in items],
+        )
+        applied += len(rows)
+        for row in rows:
+            if row["receipt"] == "failed" and row["receipt_code"] == OPTED_OUT_CODE:
+                await service.opt_out(conn, None, row["phone"], "meta_131050",
+                                      campaign_id=row["campaign_id"])  # fmt: skip
+    return applied
+
+
 async def apply_receipt(conn: Conn, recipient_id: UUID, item: StatusUpdate) -> bool:
-    """Apply a campaign send's receipt; whether a recipient of ours took it."""
-    row = await reply_queries.apply_receipt(
-        conn,
-        recipient_id,
-        item.channel_message_id,
-        item.status,
-        item.occurred_at,
-        item.error_code,
-        item.error_reason,
-    )
-    if row is None:
-        return False
-    if item.status == "failed" and item.error_code == OPTED_OUT_CODE:
-        await service.opt_out(conn, None, row["phone"], "meta_131050",
-                              campaign_id=row["campaign_id"])  # fmt: skip
-    return True
+    """Apply one campaign send's receipt; whether a recipient of ours took it."""
+    return await apply_receipts(conn, [(recipient_id, item)]) == 1
+
+
+_ORDER = {"sent": 0, "delivered": 1, "read": 2, "failed": 3}
 
 
 def stop_keywords(settings: Settings) -> frozenset[str]:

@@ -16,48 +16,62 @@ _RANK = """CASE {} WHEN 'pending' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THE
                    WHEN 'read' THEN 3 WHEN 'failed' THEN 4 END"""
 
 
-async def apply_receipt(
+_APPLY = """
+    UPDATE campaign_recipients r
+       SET channel_message_id = i.wamid,
+           status = CASE WHEN i.status = 'failed' AND r.status IN ('pending', 'sent')
+                              OR i.status <> 'failed' AND r.status <> 'failed'
+                                 AND {rank_new} > {rank_old}
+                         THEN i.status ELSE r.status END,
+           sent_at = COALESCE(r.sent_at, i.at),
+           delivered_at = CASE WHEN i.status IN ('delivered', 'read')
+                               THEN COALESCE(r.delivered_at, i.at) ELSE r.delivered_at END,
+           read_at = CASE WHEN i.status = 'read' THEN COALESCE(r.read_at, i.at) ELSE r.read_at END,
+           failed_at = CASE WHEN i.status = 'failed' AND r.status IN ('pending', 'sent')
+                            THEN i.at ELSE r.failed_at END,
+           error_code = CASE WHEN i.status = 'failed' AND r.status IN ('pending', 'sent')
+                             THEN i.code ELSE r.error_code END,
+           error_message = CASE WHEN i.status = 'failed' AND r.status IN ('pending', 'sent')
+                                THEN i.reason ELSE r.error_message END,
+           claimed_by = CASE WHEN r.status = 'pending' THEN NULL ELSE r.claimed_by END
+      FROM i JOIN locked USING (id)
+     WHERE r.id = i.id AND (r.channel_message_id IS NULL OR r.channel_message_id = i.wamid)
+    RETURNING r.id, r.campaign_id, r.phone, r.status, r.error_code, i.status AS receipt,
+              i.code AS receipt_code
+""".format(rank_new=_RANK.format("i.status"), rank_old=_RANK.format("r.status"))
+
+
+async def apply_receipts(
     conn: Conn,
-    recipient_id: UUID,
-    wamid: str,
-    status: str,
-    at: datetime,
-    error_code: str | None,
-    error_reason: str | None,
-) -> asyncpg.Record | None:
-    """Move a recipient forward by a receipt of its send (`c:<id>` in the receipt). A send
-    the sender never recorded (it died first) gets its wamid here. A receipt of a second
-    acceptance (another wamid) is ignored. The row after, or None if nothing applied."""
-    rank_new = _RANK.format("$3::text")
-    rank_old = _RANK.format("r.status")
-    return await conn.fetchrow(
+    recipient_ids: list[UUID],
+    wamids: list[str],
+    statuses: list[str],
+    ats: list[datetime],
+    error_codes: list[str | None],
+    error_reasons: list[str | None],
+) -> list[asyncpg.Record]:
+    """Move recipients forward by receipts of their sends (`c:<id>` in each receipt), one
+    receipt per recipient; the rows are locked in id order (as the sender's mark_sent
+    locks them). A send the sender never recorded (it died first) gets its wamid here; a
+    receipt of a second acceptance (another wamid) is ignored. The rows that applied."""
+    return await conn.fetch(
         f"""
-        UPDATE campaign_recipients r
-           SET channel_message_id = $2,
-               status = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
-                                  OR $3 <> 'failed' AND r.status <> 'failed'
-                                     AND {rank_new} > {rank_old}
-                             THEN $3::text ELSE r.status END,
-               sent_at = COALESCE(r.sent_at, $4),
-               delivered_at = CASE WHEN $3 IN ('delivered', 'read')
-                                   THEN COALESCE(r.delivered_at, $4) ELSE r.delivered_at END,
-               read_at = CASE WHEN $3 = 'read' THEN COALESCE(r.read_at, $4) ELSE r.read_at END,
-               failed_at = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
-                                THEN $4 ELSE r.failed_at END,
-               error_code = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
-                                 THEN $5 ELSE r.error_code END,
-               error_message = CASE WHEN $3 = 'failed' AND r.status IN ('pending', 'sent')
-                                    THEN $6 ELSE r.error_message END,
-               claimed_by = CASE WHEN r.status = 'pending' THEN NULL ELSE r.claimed_by END
-         WHERE r.id = $1 AND (r.channel_message_id IS NULL OR r.channel_message_id = $2)
-        RETURNING r.id, r.campaign_id, r.phone, r.status, r.error_code
+        WITH i AS (
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                 $5::text[], $6::text[])
+                       AS i(id, wamid, status, at, code, reason)
+        ), locked AS (
+            SELECT r.id FROM campaign_recipients r WHERE r.id IN (SELECT id FROM i)
+             ORDER BY r.id FOR UPDATE
+        )
+        {_APPLY}
         """,
-        recipient_id,
-        wamid,
-        status,
-        at,
-        error_code,
-        error_reason,
+        recipient_ids,
+        wamids,
+        statuses,
+        ats,
+        error_codes,
+        error_reasons,
     )
 
 

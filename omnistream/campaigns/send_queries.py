@@ -85,15 +85,21 @@ async def mark_sent(
     conn: Conn, items: list[tuple[UUID, int, str, datetime]]
 ) -> list[asyncpg.Record]:
     """(recipient, attempt, wamid, at): 'sent' with the channel id, if still under that
-    attempt's lease and without one (a receipt may have recorded it first). In id order,
-    as every batch statement here locks its rows (fewer deadlocks with receipts)."""
-    items = sorted(items)
+    attempt's lease and without one (a receipt may have recorded it first). The rows are
+    locked in id order first, as the inbound loop's receipts lock them (no deadlock)."""
     return await conn.fetch(
         """
+        WITH i AS (
+            SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[])
+                       AS i(id, n, wamid, at)
+        ), locked AS (
+            SELECT r.id FROM campaign_recipients r WHERE r.id IN (SELECT id FROM i)
+             ORDER BY r.id FOR UPDATE
+        )
         UPDATE campaign_recipients r
            SET status = 'sent', channel_message_id = i.wamid, sent_at = i.at, claimed_by = NULL,
                error_code = NULL, error_message = NULL
-          FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[]) AS i(id, n, wamid, at)
+          FROM i JOIN locked USING (id)
          WHERE r.id = i.id AND r.status = 'pending' AND r.attempts = i.n
            AND r.channel_message_id IS NULL
         RETURNING r.id

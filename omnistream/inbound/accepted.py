@@ -11,9 +11,11 @@ for an active account of an integration that signed the call, as service.apply r
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 import asyncpg
 
+from omnistream.campaigns import replies as campaign_replies
 from omnistream.db.pool import Tx
 from omnistream.inbound.model import Echo, Parsed, StatusUpdate
 from omnistream.inbound.service import OWN_METADATA_PREFIX, Accounts, Signed, signed_for
@@ -66,3 +68,36 @@ async def record_from_receipts(
         return 0
     await conn.execute("RELEASE SAVEPOINT accepted_sends")
     return len(rows)
+
+
+async def record_campaign_receipts(
+    tx: Tx, parsed: dict[int, Parsed], signed: dict[int, Signed], accounts: Accounts
+) -> int:
+    """The batch's receipts of campaign sends (`c:<recipient>`), applied together with the
+    rows locked in id order, before the payloads one by one (which apply them again, a
+    no-op), so receipts and the campaign sender's writes never deadlock. In a savepoint:
+    should it fail, the one-by-one path applies them."""
+    receipts: list[tuple[UUID, StatusUpdate]] = []
+    for index, payload in parsed.items():
+        for item in payload.items:
+            if not isinstance(item, StatusUpdate):
+                continue
+            recipient = campaign_replies.recipient_of(item.callback_data)
+            if recipient is None:
+                continue
+            account = await accounts.find(item.channel, item.accounts)
+            if account is None or not account.is_active or not signed_for(account, signed[index]):
+                continue
+            receipts.append((recipient, item))
+    if not receipts:
+        return 0
+    conn = tx.conn
+    await conn.execute("SAVEPOINT campaign_receipts")
+    try:
+        applied = await campaign_replies.apply_receipts(conn, receipts)
+    except asyncpg.PostgresError:
+        await conn.execute("ROLLBACK TO SAVEPOINT campaign_receipts")
+        log.warning("recording campaign receipts in a batch failed", exc_info=True)
+        return 0
+    await conn.execute("RELEASE SAVEPOINT campaign_receipts")
+    return applied

@@ -32,7 +32,7 @@ from omnistream.campaigns import replies as campaign_replies
 from omnistream.config import Settings
 from omnistream.db.pool import Conn, Pool, Tx, transaction
 from omnistream.inbound import profiles, queries, service
-from omnistream.inbound.accepted import record_from_receipts
+from omnistream.inbound.accepted import record_campaign_receipts, record_from_receipts
 from omnistream.inbound.media import fetch_media
 from omnistream.inbound.model import InboundMessage, Parsed, PayloadError
 from omnistream.inbound.service import Outcome
@@ -86,6 +86,7 @@ async def process_batch(
                 outcomes[index] = Outcome("failed", str(exc)[: service.ERROR_MAX])
         # Sends the channel accepted but the sender never recorded: before their receipts.
         await record_from_receipts(tx, parsed, signed, accounts)
+        await record_campaign_receipts(tx, parsed, signed, accounts)
         customer = [i for p in parsed.values() for i in p.items if isinstance(i, InboundMessage)]
         senders = [
             s for i, p in parsed.items() for s in await profiles.senders(p, accounts, signed[i])

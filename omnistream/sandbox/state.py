@@ -22,6 +22,7 @@ from omnistream.sandbox.ids import numeric_id, short_token
 from omnistream.sandbox.templates import default_templates
 
 FaultKind = Literal["error", "failed_status", "http_500", "slow"]
+WEBHOOKS_IN_FLIGHT = 16
 
 
 @dataclass
@@ -166,6 +167,7 @@ class SandboxState:
         self.config = config
         self.tasks: set[asyncio.Task[Any]] = set()
         self._http: httpx.AsyncClient | None = None
+        self._posting: asyncio.Semaphore | None = None
         self.url_key = secrets.token_bytes(32)  # signs media download URLs
         self.reset()
 
@@ -342,8 +344,19 @@ class SandboxState:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+            limits = httpx.Limits(
+                max_connections=WEBHOOKS_IN_FLIGHT, max_keepalive_connections=WEBHOOKS_IN_FLIGHT
+            )
+            self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits)
         return self._http
+
+    @property
+    def posting(self) -> asyncio.Semaphore:
+        """Webhook posts in flight at most: with hundreds waiting in httpx's pool its
+        bookkeeping took most of the sandbox's CPU and status webhooks fell behind."""
+        if self._posting is None:
+            self._posting = asyncio.Semaphore(WEBHOOKS_IN_FLIGHT)
+        return self._posting
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)

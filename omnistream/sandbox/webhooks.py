@@ -99,9 +99,10 @@ async def deliver(
         entry: dict[str, Any] = {"at": time.time(), "status": None}
         record["attempts"].append(entry)
         try:
-            response = await state.http.post(
-                url, content=body, headers=headers, timeout=settings.webhook_timeout_s
-            )
+            async with state.posting:
+                response = await state.http.post(
+                    url, content=body, headers=headers, timeout=settings.webhook_timeout_s
+                )
         except httpx.HTTPError as exc:
             entry["error"] = f"{type(exc).__name__}: {exc}"
             continue

@@ -82,8 +82,12 @@ def csv_of(phones: list[str]) -> str:
     return "phone,name\n" + "".join(f"+{p},Customer {i}\n" for i, p in enumerate(phones))
 
 
-async def start(client: httpx.AsyncClient, agent: Agent, campaign_id: str, **body: Any) -> dict[str, Any]:
-    r = await client.post(f"/api/v1/campaigns/{campaign_id}/schedule", json=body, headers=agent.headers)
+async def start(
+    client: httpx.AsyncClient, agent: Agent, campaign_id: str, **body: Any
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/api/v1/campaigns/{campaign_id}/schedule", json=body, headers=agent.headers
+    )
     assert r.status_code == 200, r.text
     out: dict[str, Any] = r.json()
     return out

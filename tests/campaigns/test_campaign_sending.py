@@ -104,7 +104,9 @@ async def test_a_scheduled_campaign_starts_at_its_time(
     assert row["started_at"] >= at
     # Campaign sends alone open no conversation.
     assert await fetch(ctx, "SELECT 1 FROM conversations") == []
-    types = [e["type"] for e in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY occurred_at")]
+    types = [
+        e["type"] for e in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY occurred_at")
+    ]
     assert types.count("campaign.updated") >= 3  # audience, scheduled, running, completed
     (last,) = await fetch(
         ctx,
