@@ -3,16 +3,20 @@ free loopback port, waiting until a URL answers, and stopping a process for sure
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 
 def free_port() -> int:
@@ -86,3 +90,28 @@ def create_admin(env: dict[str, str], email: str, name: str, password: str) -> N
         check=True,
         capture_output=True,
     )
+
+
+@contextlib.asynccontextmanager
+async def receiving(app: Any, ctx: Any) -> AsyncIterator[str]:
+    """OmniStream receiving webhooks (the API under uvicorn on a loopback port) and
+    applying them (the inbound loop in this process); yields the webhook URL."""
+    from omnistream.inbound.worker import inbound_loop
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    stop = asyncio.Event()
+    inbound = asyncio.create_task(inbound_loop(ctx.pool, ctx.settings, stop))
+    while not server.started:
+        assert not serving.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/webhooks/meta"
+    finally:
+        stop.set()
+        server.should_exit = True
+        await asyncio.wait_for(asyncio.gather(inbound, serving), 10)

@@ -29,6 +29,7 @@ from omnistream.channels.registry import NO_ADAPTER, SendError, SendResult, Tran
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.integrations.health import Health, HealthOutcome, record_health
+from omnistream.kit.aio import BatchedWrites
 from omnistream.messages.worker import backoff
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,13 @@ class Batch:
         return bool(self.sent or self.failed or self.retry or self.released or self.stop_reason)
 
 
-class Outcomes:
+class Outcomes(BatchedWrites):
     """The outcomes of one campaign's sends in this worker; `run` writes them."""
 
     def __init__(self, pool: Pool, settings: Settings, campaign_id: UUID) -> None:
+        super().__init__(FLUSH_SECONDS)
         self.pool, self.settings, self.campaign_id = pool, settings, campaign_id
         self.batch = Batch()
-        self.due = asyncio.Event()
-        self.closed = False
         self.stopped: str | None = None  # the campaign failed: why
 
     def sent(self, item: Claimed, result: SendResult) -> None:
@@ -111,14 +111,6 @@ class Outcomes:
         if isinstance(exc, TransientSendError):
             reason = f"{reason} (gave up after {item.attempt} attempts)"
         self.fail(item, exc.code, reason)
-
-    async def run(self) -> None:
-        while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.due.wait(), FLUSH_SECONDS)
-            self.due.clear()
-            await self.flush()
-        await self.flush()
 
     async def flush(self) -> None:
         batch, self.batch = self.batch, Batch()

@@ -35,7 +35,7 @@ from omnistream.campaigns.upload import read_upload
 from omnistream.context import Ctx
 from omnistream.db.pool import transaction
 from omnistream.kit.errors import Unprocessable
-from omnistream.kit.openapi import problems
+from omnistream.kit.openapi import problems, upload_body
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.templates.schemas import HeaderValue
 
@@ -43,23 +43,7 @@ router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 Manager = Annotated[Principal, requires(Perm.CAMPAIGNS_MANAGE)]
 Cursor = Annotated[str | None, Query(max_length=500)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-CSV_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "phone_column": {"type": "string", "maxLength": 100},
-                    },
-                }
-            }
-        },
-    }
-}
+CSV_BODY = upload_body(phone_column={"type": "string", "maxLength": 100})
 
 
 def _out(row: Any, counts: dict[str, int] | None = None) -> CampaignOut:

@@ -42,6 +42,7 @@ from omnistream.channels.registry import (
     OutboundMessage,
     SendError,
     TransientSendError,
+    send_within,
 )
 from omnistream.config import Settings
 from omnistream.db.listen import notified
@@ -120,9 +121,7 @@ class Session:
             while self.tasks:
                 await asyncio.gather(*list(self.tasks), return_exceptions=True)
         finally:
-            self.outcomes.closed = True
-            self.outcomes.due.set()
-            await writer
+            await self.outcomes.close(writer)
 
     def _message(self, row: asyncpg.Record) -> OutboundMessage:
         assert self.template is not None
@@ -180,13 +179,7 @@ class Session:
 
     async def _send(self, item: Claimed, message: OutboundMessage) -> None:
         try:
-            adapter = self.registry.require(message.channel)
-            try:
-                result = await asyncio.wait_for(adapter.send(message), SEND_TIMEOUT_SECONDS)
-            except TimeoutError:
-                raise TransientSendError(
-                    "timeout", f"WhatsApp did not answer within {SEND_TIMEOUT_SECONDS:g} s"
-                ) from None
+            result = await send_within(self.registry, message, SEND_TIMEOUT_SECONDS)
         except SendError as exc:
             self.outcomes.error(item, exc)
         except Exception as exc:  # an adapter bug: retried like a transient error, and logged

@@ -131,6 +131,20 @@ class ChannelRegistry:
         return sorted(self._adapters)
 
 
+async def send_within(
+    registry: ChannelRegistry, message: OutboundMessage, seconds: float
+) -> SendResult:
+    """Send through the message's channel adapter; a transient `timeout` error when the
+    channel has not answered within `seconds` (the send may still have arrived)."""
+    adapter = registry.require(message.channel)
+    try:
+        return await asyncio.wait_for(adapter.send(message), seconds)
+    except TimeoutError:
+        raise TransientSendError(
+            "timeout", f"the {message.channel} API did not answer within {seconds:g} s"
+        ) from None
+
+
 # The registry the worker process uses; channel packages register their adapters here at
 # start-up (issue 4). Tests build their own ChannelRegistry and pass it to send_due.
 default_registry = ChannelRegistry()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -41,3 +43,32 @@ async def run_each(
                 log.exception(failure)
 
     await asyncio.gather(*(one(item) for item in items))
+
+
+class BatchedWrites(ABC):
+    """Outcomes gathered by a tick's tasks and written in batches: `run` (a task of the
+    tick) calls `flush` whenever `due` is set, at least every `seconds`, and once more
+    after `closed` is set."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.due = asyncio.Event()
+        self.closed = False
+
+    async def run(self) -> None:
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), self.seconds)
+            self.due.clear()
+            await self.flush()
+        await self.flush()
+
+    async def close(self, writer: asyncio.Task[None]) -> None:
+        """Stop `run` (the task `writer`) after a last flush."""
+        self.closed = True
+        self.due.set()
+        await writer
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Write what was gathered since the last flush."""

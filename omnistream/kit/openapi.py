@@ -26,6 +26,18 @@ from omnistream.kit.errors import PROBLEM_JSON
 from omnistream.kit.pagination import MAX_LIMIT
 
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
+
+
+def upload_body(**fields: dict[str, Any]) -> dict[str, Any]:
+    """openapi_extra of an upload route: a multipart body with the file in field `file`
+    and these other form fields (name -> JSON schema)."""
+    properties = {"file": {"type": "string", "format": "binary"}, **fields}
+    schema = {"type": "object", "required": ["file"], "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
 # What each status means in this API (docs/errors.md has the problem types).
 WHY: dict[int, str] = {
     400: "Bad request: the body is not valid JSON, or a malformed `cursor`",

@@ -18,7 +18,7 @@ from omnistream.conversations.service import get_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.errors import Conflict, NotFound
-from omnistream.kit.openapi import problems
+from omnistream.kit.openapi import problems, upload_body
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.messages import media, queries, service
 from omnistream.messages.presentation import message_payload
@@ -26,20 +26,7 @@ from omnistream.messages.schemas import MediaOut, MessageCreate, MessageOut
 
 router = APIRouter(tags=["messages"])
 CONVERSATION = "/api/v1/conversations/{conversation_id}"
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = upload_body()
 
 
 def _out(row: asyncpg.Record) -> MessageOut:

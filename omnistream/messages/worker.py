@@ -61,13 +61,14 @@ from omnistream.channels.registry import (
     SendError,
     SendResult,
     TransientSendError,
+    send_within,
 )
 from omnistream.config import Settings
 from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import emit_many
 from omnistream.integrations.health import Health, HealthOutcome, record_health
-from omnistream.kit.aio import wait_for_any
+from omnistream.kit.aio import BatchedWrites, wait_for_any
 from omnistream.kit.enums import Channel
 from omnistream.messages import outbound_queries as queries
 from omnistream.messages.accepted import updated_draft
@@ -159,16 +160,15 @@ def _message(row: asyncpg.Record, settings: Settings) -> OutboundMessage:
     return OutboundMessage(**fields)
 
 
-class _Outcomes:
+class _Outcomes(BatchedWrites):
     """Outcomes of one tick, written in batches by `run` (a task of the tick)."""
 
     def __init__(self, pool: Pool, settings: Settings) -> None:
+        super().__init__(FLUSH_SECONDS)
         self.pool, self.settings = pool, settings
         self.sent: list[tuple[asyncpg.Record, SendResult, datetime]] = []
         self.other: list[tuple[asyncpg.Record, SendError]] = []
         self.auth: dict[UUID, str] = {}
-        self.due = asyncio.Event()
-        self.closed = False
 
     def add_sent(self, row: asyncpg.Record, result: SendResult) -> None:
         self.sent.append((row, result, datetime.now(UTC)))
@@ -183,14 +183,6 @@ class _Outcomes:
             extra={"message_id": str(row["id"]), "code": exc.code, "reason": exc.reason},
         )
         self.other.append((row, exc))
-
-    async def run(self) -> None:
-        while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.due.wait(), FLUSH_SECONDS)
-            self.due.clear()
-            await self.flush()
-        await self.flush()
 
     async def flush(self) -> None:
         sent, other, auth = self.sent, self.other, self.auth
@@ -288,9 +280,7 @@ class _Tick:
                 if isinstance(result, BaseException):
                     raise result
         finally:
-            self.outcomes.closed = True
-            self.outcomes.due.set()
-            await writer
+            await self.outcomes.close(writer)
             if self.unsent:
                 async with transaction(self.pool) as tx:
                     await queries.release(tx.conn, [(r["id"], r["attempts"]) for r in self.unsent])
@@ -339,14 +329,7 @@ class _Tick:
 
     async def _send(self, row: asyncpg.Record, message: OutboundMessage) -> None:
         try:
-            adapter = self.registry.require(message.channel)
-            try:
-                result = await asyncio.wait_for(adapter.send(message), SEND_TIMEOUT_SECONDS)
-            except TimeoutError:
-                raise TransientSendError(
-                    "timeout",
-                    f"the {message.channel} API did not answer within {SEND_TIMEOUT_SECONDS:g} s",
-                ) from None
+            result = await send_within(self.registry, message, SEND_TIMEOUT_SECONDS)
         except SendError as exc:
             self.outcomes.add_error(row, exc)
         except Exception as exc:  # an adapter bug: retried like a transient error, and logged

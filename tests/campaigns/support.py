@@ -13,15 +13,14 @@ from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from omnistream.campaigns.worker import campaign_loop
 from omnistream.config import Settings
 from omnistream.context import AppContext
-from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.senders import meta_registry
 from tests.conftest import Agent
+from tests.processes import receiving
 from tests.sandbox_fixture import Sandbox, SandboxAccount
 from tests.templates.test_templates import connect, synced, template
 
@@ -133,24 +132,8 @@ async def running_loop(ctx: AppContext, settings: Settings) -> AsyncIterator[Non
 
 @pytest.fixture(name="live")
 async def live_fixture(app: FastAPI, ctx: AppContext, sandbox: Sandbox) -> AsyncIterator[str]:
-    """OmniStream receiving the sandbox's webhooks (the API on a loopback port) and
-    applying them (the inbound loop); the sandbox posts to it."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    stop = asyncio.Event()
-    inbound = asyncio.create_task(inbound_loop(ctx.pool, ctx.settings, stop))
-    while not server.started:
-        assert not serving.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}/webhooks/meta"
-    await sandbox.settings(webhook_url=url)
-    try:
+    """OmniStream receiving the sandbox's webhooks and applying them; the sandbox posts
+    to it."""
+    async with receiving(app, ctx) as url:
+        await sandbox.settings(webhook_url=url)
         yield url
-    finally:
-        stop.set()
-        server.should_exit = True
-        await asyncio.wait_for(asyncio.gather(inbound, serving), 10)

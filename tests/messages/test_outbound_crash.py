@@ -19,14 +19,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from omnistream.config import Settings
 from omnistream.context import AppContext
-from omnistream.inbound.worker import inbound_loop
 from tests.channels.test_channel_outbound import connect
 from tests.channels.test_ratelimit import counts, pending, start_worker
+from tests.processes import receiving
 from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 
 COUNT = 300
@@ -34,25 +33,9 @@ COUNT = 300
 
 @pytest.fixture(name="live")
 async def live_fixture(app: FastAPI, ctx: AppContext) -> AsyncIterator[str]:
-    """OmniStream receiving webhooks (the API on a loopback port) and applying them (the
-    inbound loop); yields the webhook URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    stop = asyncio.Event()
-    inbound = asyncio.create_task(inbound_loop(ctx.pool, ctx.settings, stop))
-    while not server.started:
-        assert not serving.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/webhooks/meta"
-    finally:
-        stop.set()
-        server.should_exit = True
-        await asyncio.wait_for(asyncio.gather(inbound, serving), 10)
+    """OmniStream receiving webhooks and applying them; yields the webhook URL."""
+    async with receiving(app, ctx) as url:
+        yield url
 
 
 async def until(what: str, check: Callable[[], Awaitable[bool]], within: float) -> None:
