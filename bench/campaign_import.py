@@ -83,7 +83,7 @@ def measured_upload(setup: Setup, data: bytes, profile: str | None) -> dict[str,
             "parse_pool": round(pool, 3),
             "db_backends": round(used["db_backends"], 3),
             "this_process": round(used["own"], 3),  # the client: multipart, httpx
-            "other_processes": round(max(0.0, used["other"] - used["own"]), 3),
+            "other_processes": round(max(0.0, used["other"] - used["own"] - pool), 3),
         },
         **({"profile": profile} if profile else {}),
     }

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import statistics
 import threading
 import time
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,8 @@ import harness
 import httpx
 from campaign_setup import Setup, call, campaign_on_scratch, clean_csv, upload
 from outbound import PHONE_ID
+
+from omnistream.campaigns.worker import LEASE_SECONDS
 
 SHARE = 0.8  # OMNISTREAM_CAMPAIGN_RATE_SHARE's default: the campaign's part of the rate
 REPLY_P99_TARGET_MS = 1000.0
@@ -217,6 +220,29 @@ def sandbox_figures(url: str, rate: int, reply_phones: set[str]) -> dict[str, An
     }
 
 
+def batch_figures(dsn: str, campaign_id: str) -> dict[str, Any]:
+    """The sender's claims, told apart by their lease (a claim sets every row's
+    next_attempt_at to its now() + LEASE_SECONDS, and sending leaves it): how many, and the
+    pause between one claim's last send and the next claim's first (slots unused meanwhile
+    are lost to the campaign: its frontier does not wait)."""
+    rows = asyncio.run(
+        one(dsn, "SELECT next_attempt_at AS lease, count(*)::int AS n, min(sent_at) AS first, "
+                 "max(sent_at) AS last FROM campaign_recipients WHERE campaign_id = $1 "
+                 "AND sent_at IS NOT NULL GROUP BY 1 ORDER BY 1", UUID(campaign_id))
+    )  # fmt: skip
+    lease = timedelta(seconds=LEASE_SECONDS)
+    claim_to_first = [(r["first"] - (r["lease"] - lease)).total_seconds() * 1000 for r in rows]
+    gaps = [(b["first"] - a["last"]).total_seconds() * 1000 for a, b in itertools.pairwise(rows)]
+    span = (rows[-1]["last"] - rows[0]["first"]).total_seconds() * 1000 if rows else 0.0
+    return {
+        "claims": len(rows),
+        "mean_size": round(statistics.mean(r["n"] for r in rows), 1) if rows else 0,
+        "claim_to_first_send_ms": latency(claim_to_first),
+        "gap_between_claims_ms": latency(gaps),
+        "gaps_share_of_sending": round(sum(g for g in gaps if g > 0) / span, 3) if span else 0,
+    }
+
+
 def wait_done(setup: Setup, workers: list[harness.Process], timeout: float) -> float:
     """Until the campaigns table says completed (or failed/cancelled): when it did."""
     deadline = time.monotonic() + timeout
@@ -256,7 +282,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upload_s, report = upload(setup, clean_csv(args.recipients))
         if report["accepted"] != args.recipients:
             raise harness.BenchError(f"the audience has {report['accepted']} recipients")
-        asyncio.run(one(dsn, "ANALYZE"))  # as after any bulk load (autovacuum may be off)
+        if args.analyze:  # what autovacuum does a while after a bulk load (off here)
+            asyncio.run(one(dsn, "ANALYZE campaign_recipients"))
         machine = harness.machine_info_of(dsn)
         reference = harness.hello_reference(
             setup.api.base, args.reference_duration, server_pid=setup.api.server.pid
@@ -296,6 +323,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise harness.BenchError(replier.error)
         wait_replies_sent(dsn, replier.posts)
         campaign = campaign_figures(dsn, setup.campaign_id)
+        batches = batch_figures(dsn, setup.campaign_id)
         replies = reply_figures(dsn, replier.posts, (campaign["first_send"], campaign["last_send"]))
         sandbox = sandbox_figures(setup.sandbox.url, args.rate, reply_phones)
     used = harness.cpu_used(before, after)
@@ -325,11 +353,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate_limit_per_s": args.rate,
         "campaign_share_target_per_s": target_rate,
         "workers": args.workers,
+        "analyze_after_upload": args.analyze,
         "audience_upload_s": round(upload_s, 3),
         "schedule_to_first_send_s": round(campaign["first_send"] - scheduled, 3),
         "schedule_to_completed_seen_s": round(completed_seen - scheduled, 3),
         "last_send_to_finished_at_s": round(campaign["finished_at"] - campaign["last_send"], 3),
         "campaign": {k: v for k, v in campaign.items() if k != "per_second"},
+        "claims": batches,
         "sandbox": sandbox,
         "replies": replies,
         "cpu_during_campaign": cpu,

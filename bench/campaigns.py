@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=1000, help="send_rate_per_second (1-1000)")
     parser.add_argument("--workers", type=int, default=1, help="send: worker processes")
     parser.add_argument("--reply-conversations", type=int, default=20, help="send: replied to")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="send: ANALYZE campaign_recipients after the upload, before the start (what "
+        "autovacuum would do a while after it; without it the campaign starts on no statistics)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="send: seconds to complete")
     return parser.parse_args(argv)
 
