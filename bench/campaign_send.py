@@ -35,6 +35,9 @@ from outbound import PHONE_ID
 from omnistream.campaigns.worker import LEASE_SECONDS
 
 SHARE = 0.8  # OMNISTREAM_CAMPAIGN_RATE_SHARE's default: the campaign's part of the rate
+# The campaign's slots are exactly its share of each second, so "at least the share" can
+# only hold with equality: met = within 1 % of it (as bench/outbound.py judges the rate).
+RATE_TOLERANCE = 0.99
 REPLY_P99_TARGET_MS = 1000.0
 
 
@@ -338,7 +341,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     target_rate = SHARE * args.rate
     p99 = replies["created_to_sent_ms_while_sending"].get("p99", float("inf"))
     met = {
-        "sustained_at_least_share": (campaign["sustained_per_s"] or 0) >= target_rate,
+        "sustained_at_least_share": (campaign["sustained_per_s"] or 0)
+        >= RATE_TOLERANCE * target_rate,
         "never_over_rate": sandbox["within_rate"],
         "no_duplicates": sandbox["campaign_numbers_accepted_twice"] == 0
         and campaign["most_attempts"] == 1,
@@ -352,6 +356,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "recipients": args.recipients,
         "rate_limit_per_s": args.rate,
         "campaign_share_target_per_s": target_rate,
+        "met_from_per_s": RATE_TOLERANCE * target_rate,
         "workers": args.workers,
         "analyze_after_upload": args.analyze,
         "audience_upload_s": round(upload_s, 3),
