@@ -35,7 +35,8 @@ _APPLY = """
                                 THEN i.reason ELSE r.error_message END,
            claimed_by = CASE WHEN r.status = 'pending' THEN NULL ELSE r.claimed_by END
       FROM i JOIN locked USING (id)
-     WHERE r.id = i.id AND (r.channel_message_id IS NULL OR r.channel_message_id = i.wamid)
+     WHERE r.id = i.id AND r.id = ANY($1::uuid[])
+       AND (r.channel_message_id IS NULL OR r.channel_message_id = i.wamid)
     RETURNING r.id, r.campaign_id, r.phone, r.status, r.error_code, i.status AS receipt,
               i.code AS receipt_code
 """.format(rank_new=_RANK.format("i.status"), rank_old=_RANK.format("r.status"))
@@ -61,7 +62,7 @@ async def apply_receipts(
                                  $5::text[], $6::text[])
                        AS i(id, wamid, status, at, code, reason)
         ), locked AS (
-            SELECT r.id FROM campaign_recipients r WHERE r.id IN (SELECT id FROM i)
+            SELECT r.id FROM campaign_recipients r WHERE r.id = ANY($1::uuid[])
              ORDER BY r.id FOR UPDATE
         )
         {_APPLY}

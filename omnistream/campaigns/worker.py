@@ -36,7 +36,7 @@ import asyncpg
 
 from omnistream.campaigns import content, queries, send_queries, service
 from omnistream.campaigns.outcomes import Claimed, Outcomes
-from omnistream.channels.ratelimit import RateLimiter, bulk_share, sleep_until
+from omnistream.channels.ratelimit import Grant, RateLimiter, bulk_share, sleep_until
 from omnistream.channels.registry import (
     ChannelRegistry,
     OutboundMessage,
@@ -56,7 +56,7 @@ from omnistream.messages.senders import meta_registry
 from omnistream.workers.liveness import current_key, log_claim
 
 log = logging.getLogger(__name__)
-BATCH_SIZE = 250
+BATCH_SIZE = 500  # recipients claimed at a time (the next claim overlaps the sends)
 CONCURRENCY = 64  # sends in flight per session
 SEND_TIMEOUT_SECONDS = 15.0
 LEASE_SECONDS = 120.0  # longer than a batch's slots plus a send's timeout
@@ -109,19 +109,82 @@ class Session:
                         tx.conn, self.id, "the template or the WhatsApp number was deleted"
                     )
                 return
-            while self.sending:
-                async with transaction(self.pool) as tx:
-                    rows = await send_queries.claim(
-                        tx.conn, self.id, BATCH_SIZE, LEASE_SECONDS, current_key()
-                    )
-                log_claim(log, "campaign recipients", len(rows))
-                if not rows:
-                    break
-                await self._send_batch(rows)
+            await self._send_all()
             while self.tasks:
                 await asyncio.gather(*list(self.tasks), return_exceptions=True)
         finally:
             await self.outcomes.close(writer)
+
+    async def _claim(self) -> list[asyncpg.Record]:
+        async with transaction(self.pool) as tx:
+            rows = await send_queries.claim(
+                tx.conn, self.id, BATCH_SIZE, LEASE_SECONDS, current_key()
+            )
+        log_claim(log, "campaign recipients", len(rows))
+        return rows
+
+    def _queue(self, rows: list[asyncpg.Record], pending: deque[asyncpg.Record]) -> None:
+        for row in rows:
+            if row["opted_out"]:
+                item = Claimed(row["id"], row["phone"], row["attempts"])
+                self.outcomes.fail(item, "opted_out", "the number opted out of campaigns")
+            else:
+                pending.append(row)
+
+    async def _send_all(self) -> None:
+        """Claim, take slots, send, until no recipient is due or sending must stop. The
+        next batch is claimed while this one is sent (when half of it is left), and each
+        message is rendered at its slot, so no slot passes while the sender claims or
+        renders (a slot is only good until shortly after its time)."""
+        account = self.campaign["integration_account_id"]
+        rate = self.campaign["send_rate_per_second"] or DEFAULT_RATE
+        bulk = bulk_share(rate, self.settings.campaign_rate_share)
+        pending: deque[asyncpg.Record] = deque()
+        claiming: asyncio.Task[list[asyncpg.Record]] | None = asyncio.create_task(self._claim())
+        try:
+            while self.sending:
+                if claiming is not None and (claiming.done() or not pending):
+                    rows = await claiming
+                    claiming = None
+                    self._queue(rows, pending)
+                    if not rows and not pending:
+                        return  # nothing due: done, or waiting for retries
+                if claiming is None and len(pending) <= BATCH_SIZE // 2:
+                    claiming = asyncio.create_task(self._claim())
+                if not pending:
+                    continue
+                until = time.time() + GRANT_WAIT_SECONDS
+                grant = await self.limiter.acquire(account, len(pending), rate, until, bulk=bulk)
+                if grant is not None:
+                    await self._use(grant, pending)
+        finally:
+            if claiming is not None:
+                with contextlib.suppress(Exception):
+                    pending.extend(await claiming)
+            self.outcomes.release([Claimed(r["id"], r["phone"], r["attempts"]) for r in pending])
+
+    async def _use(self, grant: Grant, pending: deque[asyncpg.Record]) -> None:
+        """Start a send at each slot of `grant` while recipients are queued."""
+        for i in range(grant.count):
+            await sleep_until(grant.slot(i))
+            if not pending or not self.sending:
+                return
+            await self.gate.acquire()
+            if time.time() > grant.deadline(i):
+                self.gate.release()
+                continue  # too late for this slot: the next one
+            row = pending.popleft()
+            item = Claimed(row["id"], row["phone"], row["attempts"])
+            try:
+                message = self._message(row)
+            except AppError as exc:
+                self.gate.release()
+                self.outcomes.fail(item, "invalid_parameters", str(exc.detail)[:500])
+                continue
+            task = asyncio.create_task(self._send(item, message))
+            task.add_done_callback(lambda _: self.gate.release())
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
 
     def _message(self, row: asyncpg.Record) -> OutboundMessage:
         assert self.template is not None
@@ -140,42 +203,6 @@ class Session:
             attempt=row["attempts"],
             callback_data=f"c:{row['id']}",
         )
-
-    async def _send_batch(self, rows: list[asyncpg.Record]) -> None:
-        pending: deque[tuple[Claimed, OutboundMessage]] = deque()
-        for row in rows:
-            item = Claimed(row["id"], row["phone"], row["attempts"])
-            if row["opted_out"]:
-                self.outcomes.fail(item, "opted_out", "the number opted out of campaigns")
-                continue
-            try:
-                pending.append((item, self._message(row)))
-            except AppError as exc:
-                self.outcomes.fail(item, "invalid_parameters", str(exc.detail)[:500])
-        account = self.campaign["integration_account_id"]
-        rate = self.campaign["send_rate_per_second"] or DEFAULT_RATE
-        bulk = bulk_share(rate, self.settings.campaign_rate_share)
-        try:
-            while pending and self.sending:
-                until = time.time() + GRANT_WAIT_SECONDS
-                grant = await self.limiter.acquire(account, len(pending), rate, until, bulk=bulk)
-                if grant is None:
-                    continue
-                for i in range(grant.count):
-                    await sleep_until(grant.slot(i))
-                    if not pending or not self.sending:
-                        break
-                    await self.gate.acquire()
-                    if time.time() > grant.deadline(i):
-                        self.gate.release()
-                        continue  # too late for this slot: the next one
-                    item, message = pending.popleft()
-                    task = asyncio.create_task(self._send(item, message))
-                    task.add_done_callback(lambda _: self.gate.release())
-                    task.add_done_callback(self.tasks.discard)
-                    self.tasks.add(task)
-        finally:
-            self.outcomes.release([item for item, _ in pending])
 
     async def _send(self, item: Claimed, message: OutboundMessage) -> None:
         try:
