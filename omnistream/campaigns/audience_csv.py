@@ -1,6 +1,6 @@
 """A campaign's audience read from an uploaded CSV file: pure (no SQL, no HTTP).
 
-The file
+The file (read by audience_file)
 - UTF-8, with or without a BOM. NUL bytes (a binary file: PNG, XLSX, UTF-16) answer 415;
   bytes that are not UTF-8 (a Windows-1252 export) answer 422 naming the line.
 - Comma or semicolon separated: whichever occurs more often outside quotes on the header
@@ -14,6 +14,7 @@ The file
 - The phone column is the one named `phone_column` when given, else the first header found
   in PHONE_HEADERS (compared with punctuation and spaces as "_": "Phone Number", "No. HP"
   and "nomor-wa" match). The optional name column is the first found in NAME_HEADERS.
+  The header can be read alone (csv_columns).
 - Rows whose fields are all empty are skipped and not counted (trailing blank lines,
   the ";;;" rows spreadsheets export). Values are trimmed; values past the header's columns
   are ignored.
@@ -33,45 +34,50 @@ recipients to the rejected rows (reason `opted_out`, with their lines).
 
 Any problem with the file as a whole raises (field `file`, a stable `type` per problem)
 before anything is returned: there is never a partial audience.
+
+In parallel: read_share(…, share=i, shares=n) reads the i-th of n consecutive shares of the
+rows (every share reads the whole file, which is cheap next to reading numbers, so each
+raises any problem of the file), and combine() makes their audiences the file's, the same
+as parse_audience_csv's (a number accepted in an earlier share makes a later share's row
+a duplicate).
 """
 
 from __future__ import annotations
 
-import csv
 import heapq
-import io
 import re
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Literal
 
+from omnistream.campaigns.audience_copy import recipient_text
+from omnistream.campaigns.audience_file import (
+    MAX_COLUMNS,
+    Layout,
+    decode,
+    delimiter_of,
+    file_error,
+    layout_of,
+    records,
+)
 from omnistream.contacts.phones import invalid_phone_message, phone_example, whatsapp_id
-from omnistream.kit.errors import AppError, Unprocessable, UnsupportedMediaType
+from omnistream.kit.errors import Unprocessable
 
 RejectReason = Literal[
     "invalid_number", "missing_phone", "missing_variable", "too_long", "opted_out"
 ]
 
-FIELD = "file"
 MAX_ROWS = 100_000
-MAX_COLUMNS = 100
 # WhatsApp caps a template's body (variables included) at 1,024 characters.
 MAX_FIELD_CHARS = 1024
 MAX_REJECTED_SHOWN = 100
-# In order of preference, as _alias_key writes them; English, Bahasa Indonesia, Meta's wa_id.
-_PHONE_WORDS = (
-    "phone phone_number mobile mobile_number whatsapp whatsapp_number wa_id wa msisdn number "
-    "telepon telp no_telp no_telepon nomor nomor_hp nomor_wa nomor_telepon no_hp no_wa hp handphone"
-)
-PHONE_HEADERS = tuple(_PHONE_WORDS.split())
-NAME_HEADERS = ("name", "full_name", "contact_name", "customer_name", "nama", "nama_lengkap")
 
 # Spaces, dashes, dots and brackets between digits: phonenumbers skips them one by one, and
 # reads the same number without them (tests/campaigns: test_plain_reads_the_same_number).
 _SPACED = re.compile(r"[\d+][\d ().-]*")
 _SEPARATORS = str.maketrans("", "", " -.()")
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?[eE]\+?\d+")
-_LOOKS_LIKE_PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,43 @@ class RejectedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Recipients:
+    """Accepted rows column by column, in file order: lists of strings come back from the
+    parse pool about ten times faster than as many Recipient objects."""
+
+    lines: list[int] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
+    values: list[tuple[str, ...]] = field(default_factory=list)  # in Audience.variables' order
+    texts: list[str] = field(default_factory=list)  # as COPY text (audience_copy.recipient_text)
+
+    def __len__(self) -> int:
+        return len(self.phones)
+
+    def pick(self, keep: list[int]) -> Recipients:
+        """The rows at the indexes `keep`."""
+        return Recipients(
+            [self.lines[i] for i in keep],
+            [self.phones[i] for i in keep],
+            [self.names[i] for i in keep],
+            [self.values[i] for i in keep],
+            [self.texts[i] for i in keep],
+        )
+
+    def __add__(self, other: Recipients) -> Recipients:
+        return Recipients(
+            self.lines + other.lines,
+            self.phones + other.phones,
+            self.names + other.names,
+            self.values + other.values,
+            self.texts + other.texts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Audience:
-    recipients: list[Recipient]
+    accepted_rows: Recipients
+    variables: tuple[str, ...]  # the variable names as the caller gave them
     rows: int  # data rows read (blank rows not counted)
     duplicates: int
     rejected_count: int
@@ -105,11 +146,21 @@ class Audience:
 
     @property
     def accepted(self) -> int:
-        return len(self.recipients)
+        return len(self.accepted_rows)
 
     @property
     def phones(self) -> list[str]:
-        return [r.phone for r in self.recipients]
+        return self.accepted_rows.phones
+
+    @property
+    def recipients(self) -> list[Recipient]:
+        rows, names = self.accepted_rows, self.variables
+        return [
+            Recipient(line, phone, name, dict(zip(names, values, strict=True)))
+            for line, phone, name, values in zip(
+                rows.lines, rows.phones, rows.names, rows.values, strict=True
+            )
+        ]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -130,16 +181,18 @@ class Audience:
         drop = numbers if isinstance(numbers, set | frozenset) else set(numbers)
         if not drop:
             return self
-        kept = [r for r in self.recipients if r.phone not in drop]
+        rows = self.accepted_rows
         gone = [
-            RejectedRow(r.line, reason, message, self.phone_column, r.phone)
-            for r in self.recipients
-            if r.phone in drop
+            RejectedRow(line, reason, message, self.phone_column, phone)
+            for line, phone in zip(rows.lines, rows.phones, strict=True)
+            if phone in drop
         ]
         shown = heapq.merge(self.rejected, gone, key=lambda r: r.line)
         return replace(
             self,
-            recipients=kept,
+            accepted_rows=rows.pick(
+                [i for i, phone in enumerate(rows.phones) if phone not in drop]
+            ),
             rejected=[r for r, _ in zip(shown, range(MAX_REJECTED_SHOWN), strict=False)],
             rejected_count=self.rejected_count + len(gone),
         )
@@ -157,23 +210,51 @@ def parse_audience_csv(
 ) -> Audience:
     """The audience in `data`: `variables` are the columns the template mapping reads (each
     required in the header and on every row); national numbers are read in `region`."""
-    text = _decode(data)
-    delimiter = _delimiter(text)
-    records = _records(text, delimiter)
-    layout = _layout(records, variables, phone_column, max_columns)
+    return read_share(
+        data,
+        variables,
+        region=region,
+        phone_column=phone_column,
+        max_rows=max_rows,
+        max_columns=max_columns,
+        max_field_chars=max_field_chars,
+    )
+
+
+def read_share(
+    data: bytes,
+    variables: Sequence[str] = (),
+    *,
+    region: str,
+    phone_column: str | None = None,
+    share: int = 0,
+    shares: int = 1,
+    max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
+    max_field_chars: int = MAX_FIELD_CHARS,
+) -> Audience:
+    """The audience of the rows of the `share`-th (from 0) of `shares` consecutive, nearly
+    equal shares of the file's rows; raises for any problem of the whole file."""
+    text = decode(data)
+    delimiter = delimiter_of(text)
+    found = records(text, delimiter)
+    layout = layout_of(found, variables, phone_column, max_columns)
+    every = list(islice(found, max_rows + 1))
+    if len(every) > max_rows:
+        raise file_error(
+            Unprocessable,
+            "too_many_rows",
+            f"The file has more than {max_rows:,} rows; split it into smaller files",
+            max_rows=max_rows,
+        )
+    if not every:
+        raise file_error(Unprocessable, "no_rows", "The file has a header row but no data rows")
     rows = _Rows(layout, region, max_field_chars)
-    for line, row in records:
-        if rows.read(line, row) > max_rows:
-            raise _file_error(
-                Unprocessable,
-                "too_many_rows",
-                f"The file has more than {max_rows:,} rows; split it into smaller files",
-                max_rows=max_rows,
-            )
-    if rows.count == 0:
-        raise _file_error(Unprocessable, "no_rows", "The file has a header row but no data rows")
+    for line, row in every[len(every) * share // shares : len(every) * (share + 1) // shares]:
+        rows.read(line, row)
     return Audience(
-        recipients=rows.recipients,
+        accepted_rows=rows.accepted,
+        variables=tuple(dict.fromkeys(name for name, _ in layout.variables)),
         rows=rows.count,
         duplicates=rows.duplicates,
         rejected_count=rows.rejected_count,
@@ -185,29 +266,42 @@ def parse_audience_csv(
     )
 
 
-def csv_columns(data: bytes, *, max_columns: int = MAX_COLUMNS) -> list[str]:
-    """The header of `data` as parse_audience_csv reads it (for mapping variables to
-    columns before the audience is read); raises as it does for a bad file or header."""
-    text = _decode(data)
-    return _columns(_header(_records(text, _delimiter(text))), max_columns)
+def combine(shares: Sequence[Audience]) -> Audience:
+    """The file's audience from the audiences of its shares (read_share), in order."""
+    first, *rest = shares
+    accepted, duplicates = first.accepted_rows, first.duplicates
+    seen = set(accepted.phones)
+    for share in rest:
+        rows = share.accepted_rows
+        keep = [i for i, phone in enumerate(rows.phones) if phone not in seen]
+        seen.update(rows.phones)
+        accepted += rows.pick(keep) if len(keep) < len(rows) else rows
+        duplicates += share.duplicates + len(rows) - len(keep)
+    return replace(
+        first,
+        accepted_rows=accepted,
+        rows=sum(s.rows for s in shares),
+        duplicates=duplicates,
+        rejected_count=sum(s.rejected_count for s in shares),
+        rejected=[r for s in shares for r in s.rejected][:MAX_REJECTED_SHOWN],
+    )
 
 
 class _Rows:
     """The data rows read so far: recipients, counts and the first rejected rows."""
 
-    def __init__(self, layout: _Layout, region: str, max_field_chars: int) -> None:
+    def __init__(self, layout: Layout, region: str, max_field_chars: int) -> None:
         self.layout = layout
         self.region = region
         self.max_field_chars = max_field_chars
         self.invalid_message = invalid_phone_message(phone_example(region))
         self.numbers: dict[str, str | None] = {}  # raw -> WhatsApp id: files repeat numbers
         self.seen: set[str] = set()
-        self.recipients: list[Recipient] = []
+        self.accepted = Recipients()
         self.rejected: list[RejectedRow] = []
         self.count = self.duplicates = self.rejected_count = 0
 
-    def read(self, line: int, row: list[str]) -> int:
-        """Takes one row; returns how many rows have been read."""
+    def read(self, line: int, row: list[str]) -> None:
         self.count += 1
         layout, width = self.layout, len(row)
         long = None
@@ -244,191 +338,25 @@ class _Rows:
             values[name] = value
         if phone in self.seen:
             self.duplicates += 1
-            return self.count
+            return
         self.seen.add(phone)
         at = layout.name
         person = (row[at].strip() or None) if at is not None and at < width else None
-        self.recipients.append(Recipient(line, phone, person, values))
-        return self.count
+        accepted = self.accepted
+        accepted.lines.append(line)
+        accepted.phones.append(phone)
+        accepted.names.append(person)
+        accepted.values.append(tuple(values.values()))
+        accepted.texts.append(recipient_text(phone, person, values, line))
 
-    def reject(self, line: int, reason: RejectReason, message: str, at: int, value: str) -> int:
+    def reject(self, line: int, reason: RejectReason, message: str, at: int, value: str) -> None:
         self.rejected_count += 1
         if len(self.rejected) < MAX_REJECTED_SHOWN:
             column = self.layout.columns[at]
             self.rejected.append(RejectedRow(line, reason, message, column, value[:100] or None))
-        return self.count
 
 
 def _plain(raw: str) -> str:
     """`raw` without separators when it holds only digits and separators after its first
     digit or "+": a shorter key for the cache, and quicker for phonenumbers to read."""
     return raw.translate(_SEPARATORS) if _SPACED.fullmatch(raw) else raw
-
-
-# --------------------------------------------------------------------------- the file
-
-
-def _file_error(cls: type[AppError], kind: str, message: str, **extra: Any) -> AppError:
-    return cls(
-        f"{FIELD}: {message}", errors=[{"field": FIELD, "message": message, "type": kind, **extra}]
-    )
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise _file_error(Unprocessable, "not_utf8", "The file is UTF-16: save it as CSV UTF-8")
-    if b"\x00" in data:  # no text file has NUL bytes; images, workbooks and archives do
-        what = "an Excel workbook or a zip archive" if data.startswith(b"PK\x03\x04") else "binary"
-        raise _file_error(
-            UnsupportedMediaType,
-            "binary",
-            f"The file is {what}, not a CSV text file: save it as CSV UTF-8",
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise _file_error(
-            Unprocessable,
-            "not_utf8",
-            f"The file is not UTF-8 text (line {line}): save it as CSV UTF-8",
-            line=line,
-        ) from None
-
-
-def _delimiter(text: str) -> str:
-    """';' when the header line has more semicolons than commas outside quotes, else ','."""
-    commas = semicolons = 0
-    quoted = False
-    for ch in text.lstrip("\r\n\t ")[:65536]:
-        if ch == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif ch == ",":
-            commas += 1
-        elif ch == ";":
-            semicolons += 1
-        elif ch in "\r\n":
-            break
-    return ";" if semicolons > commas else ","
-
-
-def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line the record starts on, fields) for each record with a non-empty field."""
-    # newline="": records keep their line breaks and line_num counts physical lines
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    end = 0
-    try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if any(row) and any(map(str.strip, row)):
-                yield start, row
-    except csv.Error as exc:
-        line = reader.line_num
-        raise _file_error(
-            Unprocessable, "malformed", f"Not valid CSV at line {line}: {exc}", line=line
-        ) from None
-
-
-# --------------------------------------------------------------------------- the header
-
-
-def _alias_key(name: str) -> str:
-    return "_".join(re.findall(r"[^\W_]+", name.lower()))
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    columns: list[str]  # the header, normalised
-    phone: int
-    name: int | None
-    variables: list[tuple[str, int]]  # (the caller's name, its column)
-    used: list[int]  # the columns read, whose length is checked
-
-
-def _layout(
-    records: Iterator[tuple[int, list[str]]],
-    variables: Sequence[str],
-    phone_column: str | None,
-    max_columns: int,
-) -> _Layout:
-    """Reads the header from `records` and finds the columns read."""
-    header = _header(records)
-    columns = _columns(header, max_columns)
-    phone = _phone_index(columns, header, phone_column)
-    name = _first_index(columns, NAME_HEADERS)
-    wanted = _variable_indexes(columns, variables)
-    used = [phone, *(i for _, i in wanted), *([] if name is None else [name])]
-    return _Layout(columns, phone, name, wanted, used)
-
-
-def _header(records: Iterator[tuple[int, list[str]]]) -> list[str]:
-    header = next(records, (0, []))[1]
-    if not header:
-        raise _file_error(Unprocessable, "empty_file", "The file is empty")
-    return header
-
-
-def _columns(header: list[str], max_columns: int) -> list[str]:
-    if len(header) > max_columns:
-        raise _file_error(
-            Unprocessable,
-            "too_many_columns",
-            f"The header has {len(header)} columns; at most {max_columns} are read",
-            max_columns=max_columns,
-        )
-    columns = [c.strip().lower() for c in header]
-    named = [c for c in columns if c]
-    if not named:
-        raise _file_error(Unprocessable, "no_header", "The first line names no columns")
-    twice = sorted({c for c in named if named.count(c) > 1})
-    if twice:
-        raise _file_error(
-            Unprocessable,
-            "duplicate_column",
-            f"The header names a column more than once: {', '.join(twice)}",
-            columns=twice,
-        )
-    return columns
-
-
-def _first_index(columns: list[str], aliases: Sequence[str]) -> int | None:
-    keys = [_alias_key(c) for c in columns]
-    for alias in aliases:
-        if alias in keys:
-            return keys.index(alias)
-    return None
-
-
-def _phone_index(columns: list[str], header: list[str], chosen: str | None) -> int:
-    if chosen is not None:
-        if chosen.strip().lower() in columns:
-            return columns.index(chosen.strip().lower())
-        message = f"No column named {chosen.strip()} for the phone numbers"
-    else:
-        found = _first_index(columns, PHONE_HEADERS)
-        if found is not None:
-            return found
-        if any(_LOOKS_LIKE_PHONE.fullmatch(c.strip()) for c in header):
-            message = "The first line holds data, not column names: add a header such as phone,name"
-            raise _file_error(Unprocessable, "no_header", message)
-        message = (
-            "No phone column: name it phone, phone_number, whatsapp or no_hp "
-            f"(columns found: {', '.join(c for c in columns if c)})"
-        )
-    raise _file_error(Unprocessable, "no_phone_column", message, allowed=list(PHONE_HEADERS))
-
-
-def _variable_indexes(columns: list[str], variables: Sequence[str]) -> list[tuple[str, int]]:
-    """(the caller's name, its column) per variable; every one must be in the header."""
-    missing = [v for v in variables if v.strip().lower() not in columns]
-    if missing:
-        raise _file_error(
-            Unprocessable,
-            "missing_variable_column",
-            f"No column named {', '.join(missing)} (the template mapping reads "
-            f"{'it' if len(missing) == 1 else 'them'})",
-            columns=missing,
-        )
-    return [(v, columns.index(v.strip().lower())) for v in variables]

@@ -1,9 +1,11 @@
-"""The CSV audience parser (omnistream/campaigns/audience_csv.py): pure, no database."""
+"""The CSV audience parser (omnistream/campaigns/audience_csv.py): pure, no database; and
+its shares read in parallel (audience_csv.read_share, audience.read_csv)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 from typing import Any
 
@@ -11,13 +13,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from omnistream.campaigns.audience import read_csv
 from omnistream.campaigns.audience_csv import (
     MAX_REJECTED_SHOWN,
     Audience,
     _plain,
-    csv_columns,
+    combine,
     parse_audience_csv,
+    read_share,
 )
+from omnistream.campaigns.audience_file import csv_columns
 from omnistream.contacts.phones import whatsapp_id
 from omnistream.kit.errors import AppError, Unprocessable, UnsupportedMediaType
 
@@ -333,3 +338,61 @@ def spelled(draw: st.DrawFn) -> str:
 @given(spelled())
 def test_plain_reads_the_same_number(raw: str) -> None:
     assert whatsapp_id(_plain(raw), "ID") == whatsapp_id(raw, "ID")
+
+
+def mixed_file(rows: int, seed: int) -> bytes:
+    """`rows` rows as exports have them: numbers from a small set in several spellings (so
+    most repeat, far apart), invalid and missing numbers, empty variables, blank rows and
+    quoted names with separators and line breaks."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Phone", "Name", "Code"])
+    for i in range(rows):
+        n = 10_000_000 + rng.randrange(rows // 3 + 1)
+        phone = rng.choice(
+            [f"0812{n}", f"+62 812 {n}", f"62812{n}", f"(0812) {n}", "12345", "", "6.28E+12"]
+        )
+        name = rng.choice(["", f"Name {i}", f'Toko "{i}", Jl.\nNo. {i}'])
+        writer.writerow([phone, name, rng.choice(["", f"c{i}", f"c{i}", f"c{i}"])])
+        if rng.random() < 0.02:
+            writer.writerow(["", "", ""])
+    return out.getvalue().encode()
+
+
+def in_shares(data: bytes, shares: int, variables: tuple[str, ...] = ("code",)) -> Audience:
+    return combine(
+        [read_share(data, variables, region="ID", share=i, shares=shares) for i in range(shares)]
+    )
+
+
+def test_shares_read_the_audience_of_one_process() -> None:
+    data = mixed_file(3000, seed=7)
+    whole = parse(data, ("code",))
+    assert whole.duplicates > 100 and whole.rejected_count > MAX_REJECTED_SHOWN
+    for shares in (2, 3, 7):
+        assert in_shares(data, shares) == whole
+    assert in_shares(data[:40], 5, ()) == parse(data[:40])  # fewer rows than shares
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 60), shares=st.integers(1, 6))
+def test_any_shares_read_the_same_audience(seed: int, rows: int, shares: int) -> None:
+    data = mixed_file(rows, seed)
+    try:
+        whole = parse(data, ("code",))
+    except AppError as error:  # the same refusal from every share
+        for i in range(shares):
+            with pytest.raises(AppError) as caught:
+                read_share(data, ("code",), region="ID", share=i, shares=shares)
+            assert caught.value.errors == error.errors
+        return
+    assert in_shares(data, shares) == whole
+
+
+async def test_the_pool_reads_what_one_process_reads() -> None:
+    data = mixed_file(5000, seed=11)
+    assert await read_csv(data, ["code"], "ID", None) == parse(data, ("code",))
+    with pytest.raises(Unprocessable) as caught:
+        await read_csv(data + b'"unterminated\n', ["code"], "ID", None)
+    assert caught.value.errors is not None and caught.value.errors[0]["type"] == "malformed"
