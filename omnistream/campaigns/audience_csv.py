@@ -23,8 +23,9 @@ Each row
 - Its line is the physical line (1-based) its record starts on, counting the line breaks
   inside quoted fields, so it matches what an editor shows.
 - Rejected, in this order: `too_long` (the phone, name or a mapped variable is over
-  `max_field_chars`), `missing_phone`, `invalid_number` (read by
-  omnistream.contacts.phones.whatsapp_id in `region`), `missing_variable` (a mapped
+  `max_field_chars`), `missing_phone`, `invalid_number` (read as
+  omnistream.contacts.phones.whatsapp_id reads it in `region`: audience_phones),
+  `missing_variable` (a mapped
   variable is empty). A valid row whose number was accepted on an earlier row is a
   duplicate: dropped, counted, not rejected (the first valid row wins).
 - rows == accepted + duplicates + rejected_count; `rejected` holds the first 100 by line.
@@ -61,7 +62,8 @@ from omnistream.campaigns.audience_file import (
     layout_of,
     records,
 )
-from omnistream.contacts.phones import invalid_phone_message, phone_example, whatsapp_id
+from omnistream.campaigns.audience_phones import number_reader
+from omnistream.contacts.phones import invalid_phone_message, phone_example
 from omnistream.kit.errors import Unprocessable
 
 RejectReason = Literal[
@@ -73,9 +75,10 @@ MAX_ROWS = 100_000
 MAX_FIELD_CHARS = 1024
 MAX_REJECTED_SHOWN = 100
 
-# Spaces, dashes, dots and brackets between digits: phonenumbers skips them one by one, and
-# reads the same number without them (tests/campaigns: test_plain_reads_the_same_number).
-_SPACED = re.compile(r"[\d+][\d ().-]*")
+# Spaces, dashes, dots and brackets between digits (and a bracket before a leading "0" or
+# "+"): phonenumbers skips them one by one, and reads the same number without them
+# (tests/campaigns: test_plain_reads_the_same_number).
+_SPACED = re.compile(r"(?:\([0+]|[\d+])[\d ().-]*")
 _SEPARATORS = str.maketrans("", "", " -.()")
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?[eE]\+?\d+")
 
@@ -292,7 +295,7 @@ class _Rows:
 
     def __init__(self, layout: Layout, region: str, max_field_chars: int) -> None:
         self.layout = layout
-        self.region = region
+        self.number_of = number_reader(region)
         self.max_field_chars = max_field_chars
         self.invalid_message = invalid_phone_message(phone_example(region))
         self.numbers: dict[str, str | None] = {}  # raw -> WhatsApp id: files repeat numbers
@@ -320,7 +323,7 @@ class _Rows:
         key = _plain(raw)
         phone: str | None = self.numbers.get(key, "")  # "": not read yet
         if phone == "":
-            phone = self.numbers[key] = whatsapp_id(key, self.region)
+            phone = self.numbers[key] = self.number_of(key)
         if phone is None:
             message = self.invalid_message
             if _SCIENTIFIC.fullmatch(raw):
@@ -358,5 +361,6 @@ class _Rows:
 
 def _plain(raw: str) -> str:
     """`raw` without separators when it holds only digits and separators after its first
-    digit or "+": a shorter key for the cache, and quicker for phonenumbers to read."""
+    digit or "+" (or after "(0", "(+"): a shorter key for the cache, and one
+    audience_phones reads quickly."""
     return raw.translate(_SEPARATORS) if _SPACED.fullmatch(raw) else raw
