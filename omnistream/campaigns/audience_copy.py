@@ -15,13 +15,13 @@ lists its recipients in the file's order.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from uuid import UUID
 
 import orjson
 
 NULL = "\\N"
-_VARIANT = "89ab"  # the hex digit holding the RFC 4122 variant bits (10xx)
+CHUNK = 10_000  # recipients per piece of copy_data
 
 
 def escape(text: str) -> str:
@@ -43,25 +43,30 @@ def recipient_text(phone: str, name: str | None, variables: dict[str, str], line
 
 def sorted_ids(count: int) -> list[str]:
     """`count` random version 4 UUIDs (32 hex digits, as PostgreSQL reads them), ascending."""
-    digits = os.urandom(16 * count).hex()
-    ids = [
-        f"{digits[i : i + 12]}4{digits[i + 13 : i + 16]}"
-        f"{_VARIANT[int(digits[i + 16], 16) & 3]}{digits[i + 17 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
+    random = bytearray(os.urandom(16 * count))
+    random[6::16] = bytes(b & 0x0F | 0x40 for b in random[6::16])  # version 4
+    random[8::16] = bytes(b & 0x3F | 0x80 for b in random[8::16])  # variant 10xx
+    digits = random.hex()
+    ids = [digits[i : i + 32] for i in range(0, 32 * count, 32)]
     ids.sort()
     return ids
 
 
 def copy_data(
     campaign_id: UUID, phones: Sequence[str], texts: Sequence[str], contacts: Mapping[str, str]
-) -> bytes:
-    """Every recipient's line: a new id, the campaign, the contact with its phone (from
-    `contacts`, NULL if none) and its recipient_text."""
+) -> Iterator[bytes]:
+    """Every recipient's line, CHUNK lines at a time: a new id, the campaign, the contact
+    with its phone (from `contacts`, NULL if none) and its recipient_text. (In chunks, the
+    database reads a chunk while the next is made.)"""
     head = f"\t{campaign_id}\t"
-    return "".join(
-        [
-            f"{id_}{head}{contacts.get(phone, NULL)}\t{text}"
-            for id_, phone, text in zip(sorted_ids(len(texts)), phones, texts, strict=True)
-        ]
-    ).encode()
+    ids = sorted_ids(len(texts))
+    for start in range(0, len(texts), CHUNK):
+        end = start + CHUNK
+        yield "".join(
+            [
+                f"{id_}{head}{contacts.get(phone, NULL)}\t{text}"
+                for id_, phone, text in zip(
+                    ids[start:end], phones[start:end], texts[start:end], strict=True
+                )
+            ]
+        ).encode()

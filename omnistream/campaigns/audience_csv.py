@@ -45,9 +45,11 @@ a duplicate).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Literal
@@ -238,35 +240,51 @@ def read_share(
 ) -> Audience:
     """The audience of the rows of the `share`-th (from 0) of `shares` consecutive, nearly
     equal shares of the file's rows; raises for any problem of the whole file."""
-    text = decode(data)
-    delimiter = delimiter_of(text)
-    found = records(text, delimiter)
-    layout = layout_of(found, variables, phone_column, max_columns)
-    every = list(islice(found, max_rows + 1))
-    if len(every) > max_rows:
-        raise file_error(
-            Unprocessable,
-            "too_many_rows",
-            f"The file has more than {max_rows:,} rows; split it into smaller files",
-            max_rows=max_rows,
+    with _no_cycle_collection():
+        text = decode(data)
+        delimiter = delimiter_of(text)
+        found = records(text, delimiter)
+        layout = layout_of(found, variables, phone_column, max_columns)
+        every = list(islice(found, max_rows + 1))
+        if len(every) > max_rows:
+            raise file_error(
+                Unprocessable,
+                "too_many_rows",
+                f"The file has more than {max_rows:,} rows; split it into smaller files",
+                max_rows=max_rows,
+            )
+        if not every:
+            raise file_error(Unprocessable, "no_rows", "The file has a header row but no data rows")
+        rows = _Rows(layout, region, max_field_chars)
+        for line, row in every[len(every) * share // shares : len(every) * (share + 1) // shares]:
+            rows.read(line, row)
+        return Audience(
+            accepted_rows=rows.accepted,
+            variables=tuple(dict.fromkeys(name for name, _ in layout.variables)),
+            rows=rows.count,
+            duplicates=rows.duplicates,
+            rejected_count=rows.rejected_count,
+            rejected=rows.rejected,
+            columns=layout.columns,
+            phone_column=layout.columns[layout.phone],
+            name_column=None if layout.name is None else layout.columns[layout.name],
+            delimiter=delimiter,
         )
-    if not every:
-        raise file_error(Unprocessable, "no_rows", "The file has a header row but no data rows")
-    rows = _Rows(layout, region, max_field_chars)
-    for line, row in every[len(every) * share // shares : len(every) * (share + 1) // shares]:
-        rows.read(line, row)
-    return Audience(
-        accepted_rows=rows.accepted,
-        variables=tuple(dict.fromkeys(name for name, _ in layout.variables)),
-        rows=rows.count,
-        duplicates=rows.duplicates,
-        rejected_count=rows.rejected_count,
-        rejected=rows.rejected,
-        columns=layout.columns,
-        phone_column=layout.columns[layout.phone],
-        name_column=None if layout.name is None else layout.columns[layout.name],
-        delimiter=delimiter,
-    )
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: with the file's records alive (100,000
+    lists), each full collection walks them all, 15-20 % of a share's time. Reading makes
+    almost no reference cycles (reference counting frees the rest); the few are collected
+    once the collector runs again."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def combine(shares: Sequence[Audience]) -> Audience:

@@ -3,7 +3,7 @@ sender's statements are in send_queries.py, receipts and reply links in reply_qu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -285,13 +285,14 @@ async def known_numbers(conn: Conn, phones: list[str]) -> tuple[set[str], dict[s
     return opted_out, {r["phone"]: r["contact_id"] for r in rows if r["contact_id"]}
 
 
-async def insert_recipients(conn: Conn, data: bytes) -> None:
-    """Recipients in one COPY: `data` in PostgreSQL's text format, a line per recipient
-    with RECIPIENT_COPY_COLUMNS (contact_id filled here: an UPDATE afterwards would write
-    every row a second time, index entries included)."""
+async def insert_recipients(conn: Conn, data: Iterable[bytes]) -> None:
+    """Recipients in one COPY: `data`, in pieces, is PostgreSQL's text format, a line per
+    recipient with RECIPIENT_COPY_COLUMNS (contact_id filled here: an UPDATE afterwards
+    would write every row a second time, index entries included)."""
 
-    async def source() -> AsyncIterator[bytes]:  # bytes alone would be taken for a file name
-        yield data
+    async def source() -> AsyncIterator[bytes]:
+        for piece in data:
+            yield piece
 
     await conn.copy_to_table(
         "campaign_recipients", source=source(), columns=RECIPIENT_COPY_COLUMNS, format="text"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from omnistream.campaigns import audience_copy
 from omnistream.campaigns.audience_csv import parse_audience_csv
 from omnistream.config import Settings
 from omnistream.context import AppContext
@@ -27,8 +28,9 @@ def quoted(value: str) -> str:
 
 
 async def test_the_stored_recipients_are_the_files_rows(
-    ctx: AppContext, client, admin, sandbox: Sandbox, private: Settings
+    ctx: AppContext, client, admin, sandbox: Sandbox, private: Settings, monkeypatch
 ) -> None:
+    monkeypatch.setattr(audience_copy, "CHUNK", 4)  # the COPY's data in two pieces
     _, account_id, template_id = await whatsapp(ctx, client, admin, sandbox)
     phones = numbers(6)
     async with ctx.pool.acquire() as conn:
