@@ -5,11 +5,12 @@ the API's process pool, the database transaction). --uploads times: the first on
 campaign, the later ones replacing its audience (as a user correcting a file does).
 
 Where the time goes, three ways: CPU seconds during each upload of the API process, of its
-parse process(es) and of the database's backends; the same file parsed in this process
-(parse_audience_csv, as bench/campaign_csv.py does); and the upload's database statements
-(omnistream.campaigns.queries, in the API's order) replayed one by one on the scratch
-database in a transaction rolled back, each timed. --profile: py-spy attached to the API
-process and its children during the first upload."""
+parse processes and of the database's backends; the same file parsed in this process
+(parse_audience_csv, as bench/campaign_csv.py does; then each of the shares the API's pool
+processes read at once, one after the other); and the upload's database statements
+(omnistream.campaigns.queries and the COPY data, in audience.store_csv's order) replayed
+one by one on the scratch database in a transaction rolled back, each timed. --profile:
+py-spy attached to the API process and its children during the first upload."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ from uuid import UUID
 
 import asyncpg
 import harness
-import orjson
 from campaign_csv import generate
 from campaign_setup import VARIABLES, Setup, campaign_on_scratch, upload
 
 from omnistream.campaigns import queries
-from omnistream.campaigns.audience_csv import Audience, parse_audience_csv
+from omnistream.campaigns.audience import SHARES
+from omnistream.campaigns.audience_copy import copy_data
+from omnistream.campaigns.audience_csv import Audience, parse_audience_csv, read_share
 from omnistream.db.pool import init_connection
 
 TARGET_S = 10.0
@@ -104,27 +106,14 @@ async def replay_statements(dsn: str, campaign_id: UUID, audience: Audience) -> 
     try:
         tx = conn.transaction()
         await tx.start()
-        await timed("opted_out", queries.opted_out(conn, audience.phones))
+        _, contacts = await timed("known_numbers", queries.known_numbers(conn, audience.phones))
         await timed("clear_audience", queries.clear_audience(conn, campaign_id))
-        people = audience.recipients
+        people = audience.accepted_rows
         started = time.perf_counter()
-        variables = [
-            orjson.dumps({**r.variables, "phone": r.phone, "name": r.name or ""}).decode()
-            for r in people
-        ]
-        timings["json_in_python"] = round(time.perf_counter() - started, 3)
-        await timed(
-            "insert_recipients",
-            queries.insert_recipients(
-                conn,
-                campaign_id,
-                [r.phone for r in people],
-                [r.name or "" for r in people],
-                variables,
-                [r.line for r in people],
-            ),
-        )
-        await timed("link_contacts", queries.link_contacts(conn, campaign_id))
+        data = list(copy_data(campaign_id, people.phones, people.texts, contacts))
+        timings["copy_data_in_python"] = round(time.perf_counter() - started, 3)
+        await timed("insert_recipients", queries.insert_recipients(conn, data))
+        await timed("analyze_recipients", queries.analyze_recipients(conn))
         await timed("count", queries.count(conn, campaign_id))
         await tx.rollback()
     finally:
@@ -150,6 +139,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         audience = parse_audience_csv(data, MAPPED, region="ID")
         parse_s = time.perf_counter() - started
+        shares_s = []
+        for share in range(SHARES):
+            started = time.perf_counter()
+            read_share(data, MAPPED, region="ID", share=share, shares=SHARES)
+            shares_s.append(round(time.perf_counter() - started, 3))
         statements = asyncio.run(
             replay_statements(setup.api.db.dsn, UUID(setup.campaign_id), audience)
         )
@@ -169,6 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "max": max(walls),
         },
         "parse_in_this_process_s": round(parse_s, 3),
+        "parse_shares_one_after_another_s": shares_s,  # what each pool process does
         "statements_replayed_s": statements,
         "statements_replayed_total_s": round(sum(statements.values()), 3),
         "target_s": TARGET_S,
