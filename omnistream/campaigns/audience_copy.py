@@ -38,7 +38,8 @@ def recipient_text(phone: str, name: str | None, variables: dict[str, str], line
     phone and its name ("" when the row has none)."""
     values = orjson.dumps({**variables, "phone": phone, "name": name or ""}).decode()
     # orjson escapes control characters inside strings: only its backslashes need doubling
-    return f"{phone}\t{escape(name or '')}\t{values.replace(chr(92), chr(92) * 2)}\t{line}\n"
+    values = values.replace("\\", "\\\\")
+    return f"{phone}\t{escape(name or '')}\t{values}\t{line}\n"
 
 
 def sorted_ids(count: int) -> list[str]:
