@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.campaigns import send_queries, service
+from omnistream.campaigns import opt_out_service, send_queries, service
 from omnistream.channels.errors import AuthSendError
 from omnistream.channels.registry import NO_ADAPTER, SendError, SendResult, TransientSendError
 from omnistream.config import Settings
@@ -157,8 +157,9 @@ class Outcomes(BatchedWrites):
                 )
                 for claimed, code, _ in batch.failed:
                     if code == OPTED_OUT_CODE:
-                        await service.opt_out(conn, None, claimed.phone, "meta_131050",
-                                      campaign_id=self.campaign_id)  # fmt: skip
+                        await opt_out_service.opt_out(
+                            conn, None, claimed.phone, "meta_131050", campaign_id=self.campaign_id
+                        )
             if batch.retry:
                 await send_queries.mark_retry(
                     conn, [(c.id, c.attempt, d, code, why) for c, d, code, why in batch.retry]

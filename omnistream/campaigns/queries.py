@@ -1,5 +1,6 @@
-"""SQL of campaigns: the campaigns themselves, their audience and the opt-out list. The
-sender's statements are in send_queries.py, receipts and reply links in reply_queries.py."""
+"""SQL of campaigns: the campaigns themselves and their audience. The sender's statements
+are in send_queries.py, receipts and reply links in reply_queries.py, the opt-out list in
+opt_out_queries.py."""
 
 from __future__ import annotations
 
@@ -254,13 +255,6 @@ async def failures(conn: Conn, campaign_id: UUID) -> list[asyncpg.Record]:
 # Audience ----------------------------------------------------------------------------------
 
 
-async def opted_out(conn: Conn, phones: list[str]) -> set[str]:
-    rows = await conn.fetch(
-        "SELECT phone FROM campaign_opt_outs WHERE phone = ANY($1::text[])", phones
-    )
-    return {r["phone"] for r in rows}
-
-
 async def clear_audience(conn: Conn, campaign_id: UUID) -> None:
     await conn.execute("DELETE FROM campaign_recipients WHERE campaign_id = $1", campaign_id)
 
@@ -413,61 +407,3 @@ async def recipients(
         after,
         limit,
     )
-
-
-# Opt-outs ----------------------------------------------------------------------------------
-
-
-async def add_opt_outs(
-    conn: Conn,
-    phones: list[str],
-    reason: str,
-    note: str = "",
-    created_by: UUID | None = None,
-    campaign_id: UUID | None = None,
-) -> list[asyncpg.Record]:
-    """Opt these numbers out (a number already out keeps its first reason); the new rows."""
-    return await conn.fetch(
-        """
-        INSERT INTO campaign_opt_outs (phone, reason, note, created_by, campaign_id)
-        SELECT p, $2, $3, $4, $5 FROM unnest($1::text[]) AS p
-        ON CONFLICT (phone) DO NOTHING RETURNING *
-        """,
-        phones,
-        reason,
-        note,
-        created_by,
-        campaign_id,
-    )
-
-
-async def opt_out(conn: Conn, phone: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM campaign_opt_outs WHERE phone = $1", phone)
-
-
-async def remove_opt_out(conn: Conn, phone: str) -> bool:
-    return bool(
-        await conn.fetchval("DELETE FROM campaign_opt_outs WHERE phone = $1 RETURNING true", phone)
-    )
-
-
-async def opt_outs(
-    conn: Conn, q: str | None, after: tuple[datetime, str] | None, limit: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """
-        SELECT * FROM campaign_opt_outs
-         WHERE ($1::text IS NULL OR phone LIKE $1)
-           AND ($2::timestamptz IS NULL OR (created_at, phone) < ($2, $3::text))
-         ORDER BY created_at DESC, phone DESC LIMIT $4
-        """,
-        like(q),
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
-
-
-async def contact_phone(conn: Conn, contact_id: UUID) -> str | None:
-    phone: str | None = await conn.fetchval("SELECT phone FROM contacts WHERE id = $1", contact_id)
-    return phone

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.campaigns import content, queries, reply_queries, send_queries, service
+from omnistream.campaigns import content, opt_out_service, queries, reply_queries, send_queries
 from omnistream.config import Settings
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations.service import audience_of
@@ -84,8 +84,9 @@ async def apply_receipts(conn: Conn, receipts: list[tuple[UUID, StatusUpdate]]) 
         applied += len(rows)
         for row in rows:
             if row["receipt"] == "failed" and row["receipt_code"] == OPTED_OUT_CODE:
-                await service.opt_out(conn, None, row["phone"], "meta_131050",
-                                      campaign_id=row["campaign_id"])  # fmt: skip
+                await opt_out_service.opt_out(
+                    conn, None, row["phone"], "meta_131050", campaign_id=row["campaign_id"]
+                )
     return applied
 
 
@@ -124,7 +125,7 @@ async def after_batch(conn: Conn, settings: Settings, items: list[InboundMessage
         {i.contact for i in mine if any(s.strip().upper() in keywords for s in _said(i))}
     )
     for phone in stopping:
-        await service.opt_out(conn, None, phone, "keyword", "the customer asked to stop")
+        await opt_out_service.opt_out(conn, None, phone, "keyword", "the customer asked to stop")
     stored = await reply_queries.stored_inbound(conn, [i.channel_message_id for i in mine])
     if stored:
         quoted = {i.channel_message_id: i.reply_to for i in mine}

@@ -215,6 +215,15 @@ class OptOutOut(BaseModel):
     created_at: datetime
 
 
+class ContactOptOut(BaseModel):
+    """Whether a contact's number is opted out of campaigns."""
+
+    contact_id: UUID
+    phone: str | None = Field(description="The contact's number (null: none, so never sent to).")
+    opted_out: bool
+    opt_out: OptOutOut | None = Field(description="The opt-out, when the number is out.")
+
+
 class SendingAccount(BaseModel):
     """A WhatsApp number campaigns may send from."""
 

@@ -28,7 +28,6 @@ from omnistream.kit.enums import Channel, Role
 from omnistream.kit.errors import Conflict, NotFound, Unprocessable
 
 TARGET = "campaign"
-OPT_OUT_TARGET = "campaign_opt_out"
 SCHEDULE_AHEAD_MAX = timedelta(days=366)
 WAKE_CHANNEL = "omnistream_campaigns"
 _EMPTY_COUNTS = dict.fromkeys(("total", *queries.COUNTED, "replied"), 0)
@@ -278,16 +277,3 @@ async def stats(conn: Conn, row: asyncpg.Record) -> dict[str, Any]:
         "delivery_rate": round((counts["delivered"] + counts["read"]) / sent, 4) if sent else 0.0,
         "failures": failures,
     }
-
-
-async def opt_out(
-    conn: Conn, actor: Principal | None, phone: str, reason: str, note: str = "",
-    campaign_id: UUID | None = None,
-) -> asyncpg.Record | None:  # fmt: skip
-    """Opt one number out (None if it already was), with its activity-log entry."""
-    rows = await queries.add_opt_outs(
-        conn, [phone], reason, note, actor.agent_id if actor else None, campaign_id
-    )
-    if rows:
-        await record(conn, actor, "opt_out", OPT_OUT_TARGET, None, phone=phone, reason=reason)
-    return rows[0] if rows else None

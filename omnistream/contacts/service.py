@@ -100,7 +100,7 @@ async def _locked(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
     return row
 
 
-async def _audience(conn: Conn, contact_id: UUID) -> list[dict[str, Any]]:
+async def audience_of(conn: Conn, contact_id: UUID) -> list[dict[str, Any]]:
     """Every admin and supervisor (they see every contact), and the agents who may see one
     of the contact's conversations."""
     return [
@@ -226,7 +226,7 @@ async def update(
         EventType.CONTACT_UPDATED,
         contact.model_dump(mode="json"),
         actor=actor,
-        audience=await _audience(conn, contact_id),
+        audience=await audience_of(conn, contact_id),
     )
     await record(conn, actor, "update_contact", "contact", contact_id, changes=changes)
     return contact
@@ -236,7 +236,7 @@ async def delete(tx: Tx, actor: Principal, contact_id: UUID) -> None:
     conn = tx.conn
     current = await _locked(conn, Scope.of(actor), contact_id)
     contact = (await present(conn, [current]))[0]
-    audience = await _audience(conn, contact_id)  # read before its conversations cascade away
+    audience = await audience_of(conn, contact_id)  # read before its conversations cascade away
     await queries.delete(conn, contact_id)
     await emit(
         conn,
@@ -287,7 +287,7 @@ async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> C
         EventType.CONTACT_MERGED,
         {**contact.model_dump(mode="json"), "merged_contact_id": str(other_id)},
         actor=actor,
-        audience=await _audience(conn, contact_id),
+        audience=await audience_of(conn, contact_id),
     )
     await record(
         conn,

@@ -37,7 +37,7 @@ from omnistream.channels.meta_page.profile import (
 )
 from omnistream.config import Settings
 from omnistream.contacts import profile_queries as queries
-from omnistream.contacts.service import _audience, present
+from omnistream.contacts.service import audience_of, present
 from omnistream.db.listen import notified
 from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.outbox import emit
@@ -111,7 +111,7 @@ async def _fetched(conn: Conn, settings: Settings, row: Any, profile: Profile) -
         EventType.CONTACT_UPDATED,
         contact.model_dump(mode="json"),
         actor=None,
-        audience=await _audience(conn, contact_id),
+        audience=await audience_of(conn, contact_id),
     )
     if changed["name"] != changed["old_name"]:
         await record(

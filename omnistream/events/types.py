@@ -41,6 +41,9 @@ class EventType(StrEnum):
     CAMPAIGN_UPDATED = "campaign.updated"  # edited, or its status changed
     CAMPAIGN_DELETED = "campaign.deleted"
     CAMPAIGN_PROGRESS = "campaign.progress"  # counts while sending, at most once a second
+    # Staff, and the agents who see a conversation of the contact with that number.
+    CAMPAIGN_OPT_OUT_CREATED = "campaign_opt_out.created"
+    CAMPAIGN_OPT_OUT_DELETED = "campaign_opt_out.deleted"
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 

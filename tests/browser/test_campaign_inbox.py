@@ -2,8 +2,8 @@
 API sandbox: no Campaigns page; a customer who answers a campaign lands in the inbox with
 the campaign's message in the timeline, labelled with the campaign, before the answer;
 the contact panel says whether the customer's number is opted out of campaigns (and why),
-also after a reload and live when the customer writes STOP, and "Stop campaigns" opts it
-out."""
+also after a reload and live when the customer writes STOP or an admin changes it, and
+"Stop campaigns" opts it out."""
 
 from __future__ import annotations
 
@@ -182,6 +182,16 @@ async def test_the_contact_panel_shows_whether_the_number_is_opted_out(
         await world.customer(still_in, "STOP", name="Tini Masih")
         await expect(said).to_contain_text("By the customer (STOP)", timeout=LIVE_WAIT)
         await expect(panel.get_by_role("button", name="Stop campaigns")).to_have_count(0)
+        # An admin lets the number back in, then opts it out through the API: live too.
+        await world.http.delete(
+            f"/api/v1/campaign-opt-outs/{still_in}", headers=world.admin.headers
+        )
+        await expect(panel.get_by_role("button", name="Stop campaigns")).to_be_visible(
+            timeout=LIVE_WAIT
+        )
+        await expect(said).to_have_count(0)
+        await world.call("POST", "/api/v1/campaign-opt-outs", json={"phone": f"+{still_in}"})
+        await expect(said).to_contain_text("Through the API · Ada Admin", timeout=LIVE_WAIT)
 
         # After a reload, in Bahasa Indonesia.
         await page.locator(".conv-row", has_text="Tono Keluar").click()

@@ -294,6 +294,12 @@ async def test_opt_outs_are_listed_added_and_removed(world: World, open_page: Op
     accept_next_confirm(page)
     await row.get_by_role("button", name="Remove").click()
     await expect(row).to_have_count(0)
+    # Added and removed elsewhere (the API, a customer's STOP): the open list follows live.
+    other = page.get_by_role("row", name=re.compile("6281299900078"))
+    await world.call("POST", "/api/v1/campaign-opt-outs", json={"phone": "+6281299900078"})
+    await expect(other).to_contain_text("Added here or through the API", timeout=LIVE_WAIT)
+    await world.http.delete("/api/v1/campaign-opt-outs/6281299900078", headers=world.admin.headers)
+    await expect(other).to_have_count(0, timeout=LIVE_WAIT)
 
 
 async def test_a_running_campaign_is_paused_and_resumed_from_its_page(

@@ -1,6 +1,6 @@
 """The campaigns API: drafts checked against the template, who may manage which, editing
 only before the start, the status machine, CSV and contacts audiences, stats, recipients,
-the CSV export and the opt-out list."""
+and the CSV export (the opt-out list: test_opt_outs.py)."""
 
 from __future__ import annotations
 
@@ -396,68 +396,3 @@ async def test_stats_recipients_pages_and_the_export(
         ("8", "pending"),
     ]
     assert rows[2]["error_code"] == "131026" and rows[0]["phone"] == numbers(1)[0]
-
-
-async def test_opt_outs_by_the_api_and_by_an_agent(ctx: AppContext, client, admin, actors) -> None:
-    agent = await actors.make("agent")
-    r = problem(
-        await client.post("/api/v1/campaign-opt-outs", json={"phone": "12"}, headers=admin.headers),
-        422,
-    )
-    assert fields(r) == {"phone"}
-    r = await client.post(
-        "/api/v1/campaign-opt-outs",
-        json={"phone": "+62 812-3456-7890", "note": "asked by email"},
-        headers=admin.headers,
-    )
-    assert r.status_code == 201 and r.json()["phone"] == "6281234567890"
-    assert r.json()["reason"] == "api"
-    problem(
-        await client.post(
-            "/api/v1/campaign-opt-outs", json={"phone": "081234567890"}, headers=admin.headers
-        ),
-        409,
-    )
-    listed = (
-        await client.get("/api/v1/campaign-opt-outs", params={"q": "812"}, headers=admin.headers)
-    ).json()
-    assert [x["phone"] for x in listed["items"]] == ["6281234567890"]
-    async with ctx.pool.acquire() as conn:
-        contact_id = await conn.fetchval(
-            "INSERT INTO contacts (phone, name) VALUES ('6281111111111', 'Ani') RETURNING id"
-        )
-        await conn.execute(
-            "INSERT INTO conversations (contact_id, channel) VALUES ($1, 'whatsapp')", contact_id
-        )
-    r = await client.put(f"/api/v1/contacts/{contact_id}/opt-out", headers=agent.headers)
-    assert r.status_code == 200, r.text
-    assert (r.json()["phone"], r.json()["reason"], r.json()["created_by"]) == (
-        "6281111111111",
-        "agent",
-        str(agent.id),
-    )
-    deleted = await client.delete("/api/v1/campaign-opt-outs/6281234567890", headers=admin.headers)
-    assert deleted.status_code == 204
-    problem(
-        await client.delete("/api/v1/campaign-opt-outs/6281234567890", headers=admin.headers), 404
-    )
-
-
-async def test_an_agent_reads_whether_a_contact_opted_out(
-    ctx: AppContext, client, admin, actors
-) -> None:
-    agent = await actors.make("agent")
-    async with ctx.pool.acquire() as conn:
-        contact_id = await conn.fetchval(
-            "INSERT INTO contacts (phone, name) VALUES ('6281222222222', 'Rani') RETURNING id"
-        )
-        await conn.execute(
-            "INSERT INTO conversations (contact_id, channel) VALUES ($1, 'whatsapp')", contact_id
-        )
-    path = f"/api/v1/contacts/{contact_id}/opt-out"
-    problem(await client.get(path, headers=agent.headers), 404)
-    assert (await client.put(path, headers=agent.headers)).status_code == 200
-    again = await client.put(path, headers=agent.headers)  # already out: the same answer
-    assert again.status_code == 200 and again.json()["reason"] == "agent"
-    got = await client.get(path, headers=agent.headers)
-    assert got.status_code == 200 and got.json()["phone"] == "6281222222222"

@@ -1,5 +1,6 @@
 // Campaigns › Opt-outs: numbers that never get a campaign (added here or by the API, by a
-// customer's stop keyword, or when Meta reports 131050); add one, remove one.
+// customer's stop keyword, or when Meta reports 131050); add one, remove one. The list is
+// read again on every opt-out event (campaign_opt_out.*), at most once per LIVE_MS.
 import { del, post } from "../api.js";
 import { h } from "../dom.js";
 import { field, submit } from "../forms.js";
@@ -7,7 +8,9 @@ import { t } from "../i18n.js";
 import { pageHeader, pager, table } from "../settings/common.js";
 import { OPT_OUTS, act, time } from "./shared.js";
 
-export function render(container) {
+const LIVE_MS = 500;
+
+export function render(container, app) {
   const body = h("div", {});
   const list = pager({
     path: OPT_OUTS,
@@ -38,6 +41,11 @@ export function render(container) {
     list.reload();
   });
   container.append(pageHeader(t("campaigns.optOuts")), h("p", { class: "muted" }, t("campaigns.optOutsIntro")), form, body);
-  list.reload();
-  return { destroy() {} };
+  let timer = 0;
+  const off = app.live.on((event) => {
+    if (event.type !== "reload" && !event.type.startsWith("campaign_opt_out.")) return;
+    if (!timer) timer = setTimeout(() => { timer = 0; list.reload(); }, LIVE_MS);
+  });
+  app.live.firstReady.then(() => list.reload()); // read after the socket is ready: no change falls between
+  return { destroy() { off(); clearTimeout(timer); } };
 }

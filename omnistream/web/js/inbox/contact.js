@@ -1,9 +1,10 @@
 // The right pane: who the customer is (name, phone, email, channel ids), their other
 // conversations, an edit form that shows the server's field errors, and (in a WhatsApp
 // conversation) whether the customer's number is opted out of broadcast campaigns (GET
-// /contacts/{id}/opt-out: 404 when not), with "Stop campaigns" to opt it out. Contact and
-// conversation events keep it current (also while it loads or while the form is open); the
-// opt-out is read again when the customer writes (a STOP keyword) or their number changes.
+// /contacts/{id}/opt-out), with "Stop campaigns" to opt it out. Contact, conversation and
+// opt-out events (campaign_opt_out.created / .deleted: an agent, the API, a STOP keyword,
+// Meta's 131050) keep it current, also while it loads or while the form is open; the
+// opt-out is read again when the number changes.
 import { agentName, app, navigate, reportError } from "../app.js";
 import { get, patch, put } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -80,9 +81,15 @@ export class ContactPanel {
     if (this.contact && !this.editing) this.render();
   }
 
-  /** The customer wrote in one of their conversations: a STOP keyword opts them out. */
-  customerWrote(conversation) {
-    if (this.contact && conversation.contact_id === this.contact.id) this.refreshOptOut();
+  /** A number was opted out of campaigns or back in (an event): the contact's, if shown. */
+  applyOptOut(type, data) {
+    if (this.channel !== "whatsapp") return;
+    const c = this.contact;
+    const shown = c ? data.contact_id === c.id || data.opt_out.phone === c.phone : data.contact_id === this.loadingId;
+    if (!shown) return;
+    this.optOutSeq++; // a read begun before this event is older than it (also while loading)
+    this.optOut = type === "campaign_opt_out.created" ? data.opt_out : null;
+    if (c && !this.editing) this.render();
   }
 
   async refreshOptOut() {
@@ -232,8 +239,8 @@ export class ContactPanel {
   }
 }
 
-/** A contact's opt-out of campaigns: the row, null when not opted out (404), undefined when
- * it could not be read (the button is offered then; opting out twice changes nothing). */
+/** A contact's opt-out of campaigns: the row, null when not opted out, undefined when it
+ * could not be read (the button is offered then; opting out twice changes nothing). */
 function readOptOut(contactId) {
-  return get(`/api/v1/contacts/${contactId}/opt-out`).catch((error) => (error.status === 404 && !error.noRoute ? null : undefined));
+  return get(`/api/v1/contacts/${contactId}/opt-out`).then((r) => r.opt_out, () => undefined);
 }

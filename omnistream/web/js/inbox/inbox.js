@@ -105,6 +105,7 @@ export function mount(container, app) {
       learnNames(data.conversation);
     }
     if (event.type === "contact.updated" || event.type === "contact.merged") applyContact(data);
+    if (event.type.startsWith("campaign_opt_out.")) contact.applyOptOut(event.type, data);
     if (event.type === "contact.deleted") {
       // Its conversations were deleted with it (no event of their own).
       list.dropContact(data.id);
@@ -114,7 +115,6 @@ export function mount(container, app) {
     thread.applyEvent(event);
     if (event.type === "message.created" && data.message.direction === "inbound") {
       const c = data.conversation;
-      contact.customerWrote(c); // a STOP keyword opts the number out of campaigns
       const mine = c.assigned_agent_id === app.me.id && canSee(app.me, c);
       const watching = c.id === openId && document.visibilityState === "visible";
       if (mine && !watching) {
