@@ -44,6 +44,10 @@ class EventType(StrEnum):
     # Staff, and the agents who see a conversation of the contact with that number.
     CAMPAIGN_OPT_OUT_CREATED = "campaign_opt_out.created"
     CAMPAIGN_OPT_OUT_DELETED = "campaign_opt_out.deleted"
+    # SLA (issue 14): the assignee (or, unassigned, nobody but), the division's supervisors
+    # and admins.
+    SLA_WARNING = "sla.warning"  # a target's warning share of its time has passed
+    SLA_BREACHED = "sla.breached"  # a target's due time passed unmet (logged once per cycle)
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 
