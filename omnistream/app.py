@@ -46,6 +46,7 @@ from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
 from omnistream.ops.routes import router as ops_router
 from omnistream.quick_replies.routes import router as quick_replies_router
 from omnistream.scheduled.routes import router as scheduled_router
+from omnistream.sla.routes import router as sla_router
 from omnistream.templates.routes import router as templates_router
 from omnistream.web.routes import router as web_router
 from omnistream.webhooks.routes import router as webhooks_router
@@ -72,6 +73,7 @@ ROUTERS = (
     webhooks_router,
     campaigns_router,
     opt_outs_router,
+    sla_router,
     web_router,  # the agent web app at / (static files, public)
 )
 

@@ -35,6 +35,7 @@ class Perm(StrEnum):
     WEBHOOKS_MANAGE = "webhooks.manage"  # outgoing webhooks, their secrets and deliveries (admin)
     # Broadcast campaigns and the opt-out list: admins all; supervisors their divisions'.
     CAMPAIGNS_MANAGE = "campaigns.manage"
+    SLA_MANAGE = "sla.manage"  # SLA policies and their business hours (admin)
 
 
 INBOX = (

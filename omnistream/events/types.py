@@ -48,6 +48,9 @@ class EventType(StrEnum):
     # and admins.
     SLA_WARNING = "sla.warning"  # a target's warning share of its time has passed
     SLA_BREACHED = "sla.breached"  # a target's due time passed unmet (logged once per cycle)
+    SLA_POLICY_CREATED = "sla_policy.created"  # admins only (SLA policies' settings)
+    SLA_POLICY_UPDATED = "sla_policy.updated"
+    SLA_POLICY_DELETED = "sla_policy.deleted"
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 
