@@ -16,6 +16,8 @@ from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
 from omnistream.scheduled.worker import scheduled_loop
+from omnistream.sla.consumer import consumer_loop as sla_consumer_loop
+from omnistream.sla.worker import breach_loop
 from omnistream.templates.worker import template_sync_loop
 from omnistream.webhooks.fanout import fanout_loop
 from omnistream.webhooks.worker import delivery_loop
@@ -38,6 +40,8 @@ LOOPS: dict[str, Loop] = {
     "webhook_fanout": fanout_loop,
     "webhook_delivery": delivery_loop,
     "campaigns": campaign_loop,
+    "sla": sla_consumer_loop,
+    "sla_breaches": breach_loop,
 }
 
 

@@ -17,7 +17,8 @@ COLUMNS = (
     "c.id, c.contact_id, c.assigned_agent_id, c.division_id, c.channel, "
     "c.integration_account_id, c.status, c.last_message_at, c.last_message_preview, "
     "c.last_inbound_at, c.unread_count, c.created_at, c.updated_at, c.resolved_at, "
-    "c.campaign_id"
+    "c.campaign_id, c.sla_policy_id, c.sla_first_response_due_at, c.sla_next_response_due_at, "
+    "c.sla_resolution_due_at, c.sla_due_at, c.sla_breached"
 )
 COLUMN_NAMES = tuple(c.strip().removeprefix("c.") for c in COLUMNS.split(","))
 

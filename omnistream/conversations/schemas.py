@@ -30,6 +30,23 @@ class ConversationOut(BaseModel):
     campaign_id: UUID | None = Field(
         None, description="The broadcast campaign whose message the customer answered."
     )
+    # SLA (docs/sla.md): kept by the SLA consumer a moment after each change.
+    sla_policy_id: UUID | None = Field(None, description="The SLA policy that applies.")
+    sla_first_response_due_at: datetime | None = Field(
+        None, description="When the first agent answer of this cycle is due (null: given)."
+    )
+    sla_next_response_due_at: datetime | None = Field(
+        None, description="When an answer to the customer's waiting message is due."
+    )
+    sla_resolution_due_at: datetime | None = Field(
+        None, description="When the conversation is due to be resolved."
+    )
+    sla_due_at: datetime | None = Field(
+        None, description="The earliest of the due times above (past: breached)."
+    )
+    sla_breached: list[str] = Field(
+        default_factory=list, description="Targets breached in this cycle."
+    )
 
 
 class ContactBrief(BaseModel):
