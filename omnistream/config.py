@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     webhook_rejected_samples_per_minute: int = Field(
         20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
     )
+    worker_loops_off: str = Field(
+        "",
+        description="Comma-separated names of worker loops this process does not run "
+        "(omnistream/worker.py LOOPS), e.g. a worker dedicated to campaigns.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -158,6 +163,26 @@ class Settings(BaseSettings):
         if not any(t.strip() for t in value.split(",")):
             raise ValueError("must name at least one MIME type")
         return value
+
+    @field_validator("worker_loops_off")
+    @classmethod
+    def _loops_off(cls, value: str) -> str:
+        # Read here so that a typo stops the process at start instead of silently running
+        # every loop. Imported late: the worker module imports this one.
+        from omnistream.worker import LOOPS
+
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in LOOPS]
+        if unknown:
+            raise ValueError(
+                f"unknown loop {', '.join(map(repr, unknown))}; the loops are " + ", ".join(LOOPS)
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def loops_off(self) -> frozenset[str]:
+        """The worker loops this process skips (OMNISTREAM_WORKER_LOOPS_OFF)."""
+        return frozenset(n for n in self.worker_loops_off.split(",") if n)
 
     @field_validator("database_url")
     @classmethod

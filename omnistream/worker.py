@@ -62,17 +62,21 @@ async def _guarded(
 async def run_loops(
     pool: Pool, settings: Settings, stop: asyncio.Event, dsn: str | None = None
 ) -> None:
-    """Every loop, until `stop`. With `dsn`, the worker first takes its liveness lock
-    (workers/liveness.py) and its claims carry its key, so another worker takes them over
-    soon after this process dies; without, claims are recovered when their lease ends."""
+    """Every loop but those settings.loops_off names (OMNISTREAM_WORKER_LOOPS_OFF), until
+    `stop`. With `dsn`, the worker first takes its liveness lock (workers/liveness.py) and
+    its claims carry its key, so another worker takes them over soon after this process
+    dies; without, claims are recovered when their lease ends."""
     identity = WorkerIdentity(dsn) if dsn is not None else None
     if identity is not None:
         await identity.start()
         CURRENT.set(identity)  # read by the loops' claims (their tasks copy this context)
-    log.info("worker started", extra={"loops": sorted(LOOPS)})
+    loops = {n: f for n, f in LOOPS.items() if n not in settings.loops_off}
+    if settings.loops_off:
+        log.info("worker loops off", extra={"loops_off": sorted(settings.loops_off)})
+    log.info("worker started", extra={"loops": sorted(loops)})
     try:
         await asyncio.gather(
-            *(_guarded(n, f, pool, settings, stop) for n, f in LOOPS.items()),
+            *(_guarded(n, f, pool, settings, stop) for n, f in loops.items()),
             *([identity.watch(stop)] if identity is not None else []),
         )
     finally:
