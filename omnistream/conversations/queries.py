@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -103,6 +103,16 @@ async def set_status(conn: Conn, conversation_id: UUID, status: str) -> asyncpg.
 # A role's visibility is a union of index-friendly "branches" (equality conditions only), each
 # read in (last_message_at, id) order from its index with a LIMIT, then merged. That keeps the
 # first page of a 1M-row inbox an index probe per branch instead of a filter over everything.
+#
+# SLA (docs/sla.md): sla_due_at is set only while an open conversation's clock runs, so
+# conversations_sla_due_idx (sla_due_at, id) WHERE sla_due_at IS NOT NULL holds just the
+# running clocks. The SLA filters are ranges on it (breached: due by now; due soon: due
+# within SLA_DUE_SOON), and sort=sla_due_at reads each branch in its order, ascending (most
+# urgent first), with only the conversations that have a due time: the keyset stays
+# (sla_due_at, id) with no NULLs to place. Neither adds anything to the plain list's query.
+
+SLA_DUE_SOON = timedelta(minutes=30)  # "due soon": due within this from now
+SLA_SORT = "sla_due_at"  # the one ascending sort
 
 
 class Params:
@@ -126,7 +136,8 @@ class ListFilter:
     unread_only: bool = False
     q: str | None = None
     phone_patterns: tuple[str, ...] | list[str] = ()  # contacts.service.phone_patterns(q)
-    sort: str = "last_message_at"  # or "created_at"
+    sla: str | None = None  # "breached" or "due_soon"
+    sort: str = "last_message_at"  # or "created_at" (both newest first), or SLA_SORT
     after: tuple[datetime, UUID] | None = None
     limit: int = 50
 
@@ -189,6 +200,8 @@ def _branches(scope: Scope, f: ListFilter) -> list[Branch]:
     if f.division_id is not None:
         branches = _pin(branches, "division", f.division_id)
     statuses = [f.status] if f.status else ["open", "resolved"]
+    if f.sla or f.sort == SLA_SORT:
+        statuses = [s for s in statuses if s == "open"]  # only open conversations have clocks
     return [replace(b, status=s) for b in branches for s in statuses]
 
 
@@ -210,11 +223,24 @@ def _extra_filters(f: ListFilter, p: Params) -> list[str]:
             f"(c.last_message_preview ILIKE {like} OR EXISTS (SELECT 1 FROM contacts k "
             f"WHERE k.id = c.contact_id AND (k.name ILIKE {like}{phone})))"
         )
-    if f.after:
+    if f.sla == "breached":
+        conds.append("c.sla_due_at <= now()")
+    elif f.sla == "due_soon":
         conds.append(
-            f"(c.{f.sort}, c.id) < ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
+            f"c.sla_due_at > now() AND c.sla_due_at <= now() + {p(SLA_DUE_SOON, '::interval')}"
+        )
+    if f.sort == SLA_SORT:
+        conds.append("c.sla_due_at IS NOT NULL")
+    if f.after:
+        op = ">" if f.sort == SLA_SORT else "<"
+        conds.append(
+            f"(c.{f.sort}, c.id) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
         )
     return conds
+
+
+def _direction(f: ListFilter) -> str:
+    return "ASC" if f.sort == SLA_SORT else "DESC"
 
 
 LIST_ITEM = (
@@ -236,7 +262,8 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
         return []
     p = Params()
     extra = _extra_filters(f, p)
-    order = f"c.{f.sort} DESC, c.id DESC"
+    way = _direction(f)
+    order = f"c.{f.sort} {way}, c.id {way}"
     limit = p(f.limit, "::int")
     parts = [
         f"(SELECT {COLUMNS} FROM conversations c WHERE {' AND '.join(b.sql(p) + extra)} "
@@ -245,7 +272,7 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
     ]
     sql = (
         f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u {LIST_JOINS}"
-        f"ORDER BY u.{f.sort} DESC, u.id DESC LIMIT {limit}"
+        f"ORDER BY u.{f.sort} {way}, u.id {way} LIMIT {limit}"
     )
     return await conn.fetch(sql, *p.values)
 

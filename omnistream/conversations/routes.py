@@ -39,6 +39,7 @@ BASE = "/api/v1/conversations"
 Reader = Annotated[Principal, requires(Perm.CONVERSATIONS_READ)]
 Worker = Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)]
 COUNT_CAP = 10_000
+_DUE_SOON_MINUTES = int(queries.SLA_DUE_SOON.total_seconds() // 60)
 
 
 def _item(row: asyncpg.Record) -> ConversationItem:
@@ -82,7 +83,23 @@ async def list_conversations(
     q: Annotated[
         str | None, Query(max_length=200, description="Contact name / phone, last message")
     ] = None,
-    sort: Literal["last_message_at", "created_at"] = "last_message_at",
+    sla: Annotated[
+        Literal["breached", "due_soon"] | None,
+        Query(
+            description="SLA state (docs/sla.md), open conversations only: `breached`, an "
+            "SLA target overdue (`sla_due_at` now or earlier); `due_soon`, the next target "
+            f"due within {_DUE_SOON_MINUTES} minutes (`sla_due_at` after now, at most "
+            f"{_DUE_SOON_MINUTES} minutes ahead)."
+        ),
+    ] = None,
+    sort: Annotated[
+        Literal["last_message_at", "created_at", "sla_due_at"],
+        Query(
+            description="`last_message_at` (default) and `created_at`: newest first. "
+            "`sla_due_at`: the most urgent SLA target first (ascending), and only open "
+            "conversations with a due time (no SLA policy, or resolved: not listed)."
+        ),
+    ] = "last_message_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ConversationPage:
@@ -96,6 +113,7 @@ async def list_conversations(
         unread_only=unread,
         q=q,
         phone_patterns=contact_service.phone_patterns(q, ctx.settings.default_region),
+        sla=sla,
         sort=sort,
         after=after,
         limit=limit + 1,
