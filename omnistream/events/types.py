@@ -51,6 +51,8 @@ class EventType(StrEnum):
     SLA_POLICY_CREATED = "sla_policy.created"  # admins only (SLA policies' settings)
     SLA_POLICY_UPDATED = "sla_policy.updated"
     SLA_POLICY_DELETED = "sla_policy.deleted"
+    # CSAT (issue 14): a survey got its score or its feedback; to whoever sees the conversation.
+    CSAT_ANSWERED = "csat.answered"
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 
