@@ -1,11 +1,13 @@
 // The inbox: list | conversation | contact, wired to live events and the keyboard.
 import { loadDirectory, navigate } from "../app.js";
+import { get } from "../api.js";
 import { h, typing } from "../dom.js";
 import { toast } from "../forms.js";
 import { t } from "../i18n.js";
 import * as notify from "../notify.js";
 import { ContactPanel } from "./contact.js";
 import { ConversationList, contactLabel } from "./list.js";
+import { alertText, refreshBadges } from "./sla.js";
 import { Thread } from "./thread.js";
 import { canSee } from "./visibility.js";
 
@@ -113,6 +115,7 @@ export function mount(container, app) {
       thread.contactDeleted(data);
     }
     thread.applyEvent(event);
+    if (event.type.startsWith("sla.") && data.conversation?.assigned_agent_id === app.me.id) slaAlert(event);
     if (event.type === "message.created" && data.message.direction === "inbound") {
       const c = data.conversation;
       const mine = c.assigned_agent_id === app.me.id && canSee(app.me, c);
@@ -127,6 +130,21 @@ export function mount(container, app) {
     }
   }
   const offLive = app.live.on(onEvent);
+  // The one clock of the inbox: relative times and SLA badges (list and header) count on.
+  const clock = setInterval(() => {
+    list.tickTimes();
+    refreshBadges(thread.head);
+  }, 30_000);
+
+  /** sla.warning / sla.breached of my conversation: a toast that opens it. */
+  async function slaAlert(event) {
+    const c = event.data.conversation;
+    let contact = list.cache.get(c.id)?.contact || (thread.conversation?.id === c.id ? thread.conversation.contact : null);
+    if (!contact) contact = (await get(`/api/v1/conversations/${c.id}`).catch(() => null))?.contact;
+    const text = alertText(event.type, event.data, contactLabel(contact));
+    const open = h("button", { type: "button", class: "toast-link", onclick: () => navigate(`inbox/${c.id}`) }, text);
+    toast(open, event.type === "sla.breached" ? "error" : "warn");
+  }
 
   function onKey(event) {
     if (document.querySelector("dialog[open]") || event.altKey || event.metaKey || event.ctrlKey) return;
@@ -174,6 +192,7 @@ export function mount(container, app) {
     },
     destroy() {
       offLive();
+      clearInterval(clock);
       document.removeEventListener("keydown", onKey);
       list.destroy();
       thread.destroy();

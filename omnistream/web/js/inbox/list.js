@@ -5,11 +5,13 @@ import { get } from "../api.js";
 import { debounce, fill, h, throttle } from "../dom.js";
 import { formatDateTime, formatRelative, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon, icon } from "../icons.js";
+import { refreshBadges, slaBadge, slaKind } from "./sla.js";
 import { before, canSee, newer } from "./visibility.js";
 
 const PAGE = 40;
 const PREFS = "omnistream.inbox";
 const TABS = ["mine", "unassigned", "all"];
+const SORTS = ["last_message_at", "sla_due_at"];
 
 function savedPrefs() {
   try {
@@ -32,7 +34,8 @@ export class ConversationList {
     const prefs = savedPrefs();
     this.onOpen = onOpen;
     this.tab = TABS.includes(prefs.tab) ? prefs.tab : "all";
-    this.filters = { status: "open", channel: "", division_id: "", q: "", ...prefs.filters, q: "" };
+    this.filters = { status: "open", channel: "", division_id: "", sla: "", sort: SORTS[0], ...prefs.filters, q: "" };
+    if (!SORTS.includes(this.filters.sort)) this.filters.sort = SORTS[0];
     this.items = []; // conversation items in list order
     this.cache = new Map(); // id -> last known item (with contact), also for rows not shown
     this.rows = new Map(); // id -> <li>
@@ -47,7 +50,6 @@ export class ConversationList {
     this.el = this.render();
     // Busy inboxes change all the time: counts are re-read at most once a second.
     this.refreshCounts = throttle(() => this.loadCounts(), 1000);
-    this.clock = setInterval(() => this.tickTimes(), 30_000);
     this.observer = new IntersectionObserver(
       (entries) => entries.some((e) => e.isIntersecting) && this.loadMore(),
       { root: this.scroller, rootMargin: "300px" },
@@ -56,7 +58,6 @@ export class ConversationList {
   }
 
   destroy() {
-    clearInterval(this.clock);
     this.observer.disconnect();
   }
 
@@ -123,6 +124,15 @@ export class ConversationList {
           ...Object.entries(CHANNEL_NAMES),
         ]),
         this.divisionSelect,
+        select("sla", t("inbox.filter.sla"), [
+          ["", t("inbox.filter.anySla")],
+          ["breached", t("inbox.filter.breached")],
+          ["due_soon", t("inbox.filter.dueSoon")],
+        ]),
+        select("sort", t("inbox.sort"), [
+          ["last_message_at", t("inbox.sort.recent")],
+          ["sla_due_at", t("inbox.sort.due")],
+        ]),
       ),
     );
     this.listEl = h("ul", {
@@ -202,7 +212,7 @@ export class ConversationList {
             ? h("span", { class: "unread-badge", "aria-label": t("inbox.unread", { n: item.unread_count }) }, item.unread_count > 99 ? "99+" : String(item.unread_count))
             : null,
         ),
-        h("div", { class: "conv-meta" }, h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), meta.join(" · ")),
+        h("div", { class: "conv-meta" }, slaBadge(item), h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), meta.join(" · ")),
       ),
     );
     return li;
@@ -231,9 +241,16 @@ export class ConversationList {
     this.status.textContent = text;
   }
 
+  /** The shared clock's tick (inbox.js): relative times, SLA badges, and with an SLA
+   * filter the rows whose state the passing time changed (due soon turns breached). */
   tickTimes() {
     for (const time of this.listEl.querySelectorAll("time")) {
       time.textContent = formatRelative(time.getAttribute("datetime"));
+    }
+    refreshBadges(this.listEl);
+    if (!this.filters.sla) return;
+    for (const item of [...this.cache.values()]) {
+      if (this.rows.has(item.id) !== this.matches(item)) this.place(item);
     }
   }
 
@@ -336,6 +353,9 @@ export class ConversationList {
     if (f.division_id && item.division_id !== f.division_id) return false;
     if (this.tab === "mine" && item.assigned_agent_id !== app.me.id) return false;
     if (this.tab === "unassigned" && item.assigned_agent_id !== null) return false;
+    const sla = slaKind(item);
+    if (f.sort === "sla_due_at" && !sla) return false; // the API lists only running clocks
+    if (f.sla && sla !== { breached: "breached", due_soon: "soon" }[f.sla]) return false;
     if (f.q && item.contact) {
       const q = f.q.toLowerCase();
       const digits = q.replace(/\D/g, "");
@@ -384,7 +404,7 @@ export class ConversationList {
       this.updateStatus();
       return;
     }
-    let at = this.items.findIndex((i) => before(item, i));
+    let at = this.items.findIndex((i) => before(item, i, this.filters.sort));
     if (at < 0) {
       if (!this.done) {
         // Sorts after everything loaded so far: a later page brings it.

@@ -13,6 +13,7 @@ import { Composer } from "./composer.js";
 import { contactLabel, initials } from "./list.js";
 import { campaignTag, movesForward, renderMessage, renderNote, renderSystem, systemEntry } from "./message.js";
 import { loadScheduled, renderScheduledFailure, ScheduledSection } from "./scheduled.js";
+import { slaBadge } from "./sla.js";
 import { canSee, newer } from "./visibility.js";
 
 const PAGE = 50;
@@ -182,6 +183,7 @@ export class Thread {
           h("span", { class: `status-badge status-${c.status}` }, t(`status.${c.status}`)), " · ",
           h("span", { class: "assignee" }, assignee),
           c.division_id ? ` · ${divisionName(c.division_id) || ""}` : "",
+          slaBadge(c, { long: true }),
           campaignTag(c, this.entries.values()),
         ),
       ),

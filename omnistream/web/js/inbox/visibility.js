@@ -12,8 +12,14 @@ export function canSee(me, conversation) {
   );
 }
 
-/** Sort order of the list: newest last message first, then id (the API's keyset order). */
-export function before(a, b) {
+/** Sort order of the list: newest last message first, then id (the API's keyset order);
+ * by SLA: the earliest due time first, then id ascending. */
+export function before(a, b, sort = "last_message_at") {
+  if (sort === "sla_due_at") {
+    const da = Date.parse(a.sla_due_at);
+    const db = Date.parse(b.sla_due_at);
+    return da !== db ? da < db : a.id < b.id;
+  }
   const ta = Date.parse(a.last_message_at);
   const tb = Date.parse(b.last_message_at);
   if (ta !== tb) return ta > tb;
