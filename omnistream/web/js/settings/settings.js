@@ -11,6 +11,7 @@ const SECTIONS = [
   { id: "divisions", perm: "divisions.read", load: () => import("./divisions.js") },
   { id: "integrations", perm: "integrations.manage", load: () => import("./integrations.js") },
   { id: "webhooks", perm: "webhooks.manage", api: "/api/v1/webhooks", load: () => import("./webhooks.js") },
+  { id: "sla", perm: "sla.manage", api: "/api/v1/sla/policies", load: () => import("./sla.js") },
   { id: "quickReplies", perm: "quick_replies.read", api: "/api/v1/quick-replies", load: () => import("./quickreplies.js") },
   { id: "templates", perm: "templates.read", api: "/api/v1/templates", load: () => import("./templates.js") },
   { id: "scheduled", perm: "messages.schedule", api: "/api/v1/scheduled-messages", load: () => import("./scheduled.js") },
