@@ -3,8 +3,9 @@
 Both keep the same rules: a message is stored once per channel message id (a redelivery is
 a no-op: no row, no event, no counter change, no reopen); the contact and a conversation are
 created on first contact; the contact's latest conversation on the channel and account is
-used, locked (so concurrent messages of one contact serialise), and reopened if resolved;
-every stored message writes message.created in the same transaction.
+used, locked (so concurrent messages of one contact serialise), and reopened if resolved
+(not by a reaction, nor by a CSAT survey's answer or feedback: csat/answers.py); every
+stored message writes message.created in the same transaction.
 
 The batch path does in about six statements what the single path does in four or five per
 message; the inbound loop sends plain messages (no file, not a reaction) through it.
@@ -29,6 +30,7 @@ from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations.service import audience_of
 from omnistream.conversations.service import payload as conversation_payload
+from omnistream.csat import answers as csat_answers
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import Draft, emit, emit_many
 from omnistream.events.types import EventType
@@ -146,9 +148,12 @@ async def ingest_inbound(
     actor = _actor(person)
     audience = audience_of(conversation)
     after = with_counters(conversation, row)
+    resolved = conversation["status"] == ConversationStatus.RESOLVED
+    # A CSAT survey's answer or feedback (csat/answers.py) does not reopen it either.
+    survey = await csat_answers.take(conn, [row], {conversation["id"]} if resolved else set())
     if created:
         await emit_opened(conn, person, contact_created, after, actor, audience)
-    elif conversation["status"] == ConversationStatus.RESOLVED and kind is not MessageType.REACTION:
+    elif resolved and kind is not MessageType.REACTION and row["id"] not in survey.message_ids:
         # A reaction (a thumbs-up to "solved!") does not reopen the conversation.
         reopened = await conversation_queries.set_status(
             conn, conversation["id"], ConversationStatus.OPEN
@@ -173,6 +178,7 @@ async def ingest_inbound(
         conversation_id=conversation["id"],
         audience=audience,
     )
+    await csat_answers.finish(conn, survey)
     return row
 
 
@@ -290,10 +296,19 @@ async def ingest_many(tx: Tx, items: list[NewInbound]) -> list[asyncpg.Record]:
         occurred_at=[i.occurred_at for i in items],
     )
     resolved = {c["id"] for c in conversations.values() if c["status"] == "resolved"}
+    # CSAT answers and feedback (csat/answers.py) leave a resolved conversation resolved.
+    survey = await csat_answers.take(conn, rows, resolved)
+    reopens = {
+        r["conversation_id"]
+        for r in rows
+        if r["conversation_id"] in resolved and r["id"] not in survey.message_ids
+    }
     items_by_id = {(i.channel, i.channel_message_id): i for i in items}
-    after = await _move(conn, rows, items_by_id, resolved)
+    after = await _move(conn, rows, items_by_id, reopens)
     named = await named_events(conn, people.values())  # nameless contacts that got a name
-    await emit_many(conn, named + await _events(conn, rows, after, conversations, people, opened))
+    drafts = await _events(conn, rows, after, conversations, people, opened, reopens)
+    await emit_many(conn, named + drafts)
+    await csat_answers.finish(conn, survey)
     return rows
 
 
@@ -334,10 +349,10 @@ async def _move(
     conn: Conn,
     rows: list[asyncpg.Record],
     items: dict[tuple[str, str], NewInbound],
-    resolved: set[UUID],
+    reopens: set[UUID],
 ) -> dict[UUID, dict[str, Any]]:
-    """Moves the conversations of the stored rows (reopening the `resolved` ones, locked
-    since they were read); conversation id -> its state after."""
+    """Moves the conversations of the stored rows (reopening the `reopens` ones, resolved
+    and locked since they were read); conversation id -> its state after."""
     newest: dict[UUID, asyncpg.Record] = {}
     added: dict[UUID, int] = {}
     for row in rows:  # in item order: on equal times the later item is the newer
@@ -360,7 +375,7 @@ async def _move(
         [newest[i]["created_at"] for i in ids],
         previews,
         [added[i] for i in ids],
-        [i in resolved for i in ids],
+        [i in reopens for i in ids],
     )
     return {row["id"]: conversation_payload(row) for row in moved}
 
@@ -372,6 +387,7 @@ async def _events(
     conversations: dict[_Key, asyncpg.Record],
     people: dict[tuple[Channel, str], asyncpg.Record],
     opened: set[UUID],
+    reopened: set[UUID],
 ) -> list[Draft]:
     before = {c["id"]: c for c in conversations.values()}
     person_by_id = {p["id"]: p for p in people.values()}
@@ -396,7 +412,7 @@ async def _events(
                     Draft(EventType.CONVERSATION_CREATED, {"conversation": after}, actor,
                           conversation_id, audience)
                 )  # fmt: skip
-            elif earlier["status"] == ConversationStatus.RESOLVED:
+            elif conversation_id in reopened:
                 drafts.append(
                     Draft(EventType.CONVERSATION_REOPENED, {"conversation": after}, actor,
                           conversation_id, audience)

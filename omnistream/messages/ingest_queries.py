@@ -121,10 +121,11 @@ async def move_conversations(
     reopens: list[bool],
 ) -> list[asyncpg.Record]:
     """After insert_inbound, per conversation (its newest new message's time and preview,
-    how many were added, whether it was resolved): unread_count grows, last_inbound_at moves
+    how many were added, whether it reopens): unread_count grows, last_inbound_at moves
     forward, and last_message_at / preview move to the newest new message unless a later
     message is stored already (a late webhook never rewinds them); a resolved conversation
-    reopens, and only such a one gets an activity_logs row (agent NULL, by the customer), so
+    reopens if `reopens` says so (not for CSAT answers alone), and only such a one gets an
+    activity_logs row (agent NULL, by the customer), so
     the timeline's history shows the reopen; the same statement, no extra round trip."""
     return await conn.fetch(
         f"""
@@ -135,8 +136,9 @@ async def move_conversations(
                                                ELSE c.last_message_preview END,
                    last_inbound_at = GREATEST(c.last_inbound_at, n.at),
                    unread_count = c.unread_count + n.added,
-                   status = CASE WHEN c.status = 'resolved' THEN 'open' ELSE c.status END,
-                   resolved_at = CASE WHEN c.status = 'resolved' THEN NULL
+                   status = CASE WHEN c.status = 'resolved' AND n.reopens THEN 'open'
+                                 ELSE c.status END,
+                   resolved_at = CASE WHEN c.status = 'resolved' AND n.reopens THEN NULL
                                       ELSE c.resolved_at END,
                    updated_at = now()
               FROM (SELECT t.*, NOT EXISTS (SELECT 1 FROM messages x

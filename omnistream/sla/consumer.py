@@ -10,7 +10,8 @@ batch; none is applied twice. Several workers take turns on the position's row l
 
 What counts: an agent's message is an outbound message with a sending agent (not notes,
 which are no messages; not campaign sends or automatic messages, which have no agent); a
-customer's message is any inbound message but a reaction.
+customer's message is any inbound message but a reaction or one after which its
+conversation is still resolved (a CSAT survey's answer or feedback, csat/answers.py).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def apply(clock: Clock, event: asyncpg.Record) -> None:
     elif kind == EventType.MESSAGE_CREATED:
         message = data["message"]
         if message["direction"] == "inbound":
-            if message["type"] != "reaction":
+            # Not a reaction, nor a message that left its conversation resolved (a CSAT answer).
+            still = (data.get("conversation") or {}).get("status") == "resolved"
+            if message["type"] != "reaction" and not still:
                 clock.customer_wrote(_time(message["created_at"]))
         elif message.get("sender_agent_id"):
             clock.agent_answered(_time(message["created_at"]))

@@ -4,9 +4,10 @@ POST {graph}/{page_id}/messages with the page token:
     {"recipient": {"id": PSID|IGSID}, "messaging_type": "RESPONSE", "message": {...}}
 inside 24 h of the customer's last message, or "messaging_type": "MESSAGE_TAG" with
 "tag": "HUMAN_AGENT" from 24 h to 7 days (a human agent's reply); later, nothing may be
-sent. `message` is {"text"} or {"attachment": {"type", "payload": {"url"}}} (a link) or
-{"attachment": {"type", "payload": {"attachment_id"}}} (an agent's upload, first sent to
-POST /{page_id}/message_attachments, multipart `message` + `filedata`), with
+sent. `message` is {"text"} (with "quick_replies": [{"content_type": "text", "title",
+"payload"}] when the stored text has some) or {"attachment": {"type", "payload": {"url"}}}
+(a link) or {"attachment": {"type", "payload": {"attachment_id"}}} (an agent's upload, first
+sent to POST /{page_id}/message_attachments, multipart `message` + `filedata`), with
 {"reply_to": {"mid"}} when quoting. Answer: {"recipient_id", "message_id": "m_…"}.
 Reactions are sender actions on the same endpoint: {"recipient", "sender_action": "react",
 "payload": {"message_id", "reaction"}} (Messenger: the emoji; Instagram: "love", its only
@@ -85,6 +86,11 @@ def message_body(
     out: dict[str, Any]
     if message.type == "text":
         out = {"text": content["text"]}
+        if content.get("quick_replies"):  # a CSAT survey's choices (csat/service.py)
+            out["quick_replies"] = [
+                {"content_type": "text", "title": q["title"], "payload": q["payload"]}
+                for q in content["quick_replies"]
+            ]
     elif message.type in ATTACHMENT_TYPES:
         payload: dict[str, Any]
         if content.get("link"):

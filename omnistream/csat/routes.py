@@ -1,0 +1,103 @@
+"""/api/v1/csat: survey responses (admins all; supervisors their divisions' and those
+without one), the settings (admin), and a conversation's surveys (whoever sees it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from omnistream.auth.guard import requires
+from omnistream.auth.permissions import Perm
+from omnistream.auth.principal import Principal
+from omnistream.context import Ctx
+from omnistream.conversations.service import get_visible
+from omnistream.conversations.visibility import Scope
+from omnistream.csat import queries, service
+from omnistream.csat.schemas import CsatSettings, CsatSurveyOut
+from omnistream.db.pool import transaction
+from omnistream.kit.enums import Channel, Role
+from omnistream.kit.errors import Unprocessable
+from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+
+router = APIRouter(tags=["csat"])
+Admin = Annotated[Principal, requires(Perm.CSAT_MANAGE)]
+Reader = Annotated[Principal, requires(Perm.CSAT_READ)]
+
+
+@router.get(
+    "/api/v1/csat",
+    response_model=Page[CsatSurveyOut],
+    summary="Survey responses, newest answer first (keyset pages)",
+)
+async def list_responses(
+    ctx: Ctx,
+    actor: Reader,
+    since: Annotated[
+        datetime | None, Query(alias="from", description="Answered at or after (ISO 8601).")
+    ] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="Answered before.")] = None,
+    agent_id: Annotated[UUID | None, Query(description="The assignee at resolve.")] = None,
+    division_id: UUID | None = None,
+    channel: Channel | None = None,
+    score: Annotated[int | None, Query(ge=1, le=5)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[CsatSurveyOut]:
+    for name, value in (("from", since), ("to", until)):
+        if value is not None and value.tzinfo is None:
+            raise Unprocessable.field(name, "must carry a time zone (e.g. Z or +07:00)")
+    after = decode_cursor(cursor, datetime, UUID) if cursor else None
+    divisions = None if actor.role is Role.ADMIN else sorted(actor.division_ids)
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.responses(
+            conn,
+            divisions=divisions,
+            since=since,
+            until=until,
+            agent_id=agent_id,
+            division_id=division_id,
+            channel=channel.value if channel else None,
+            score=score,
+            after=(after[0], after[1]) if after else None,
+            limit=limit + 1,
+        )
+    kept, next_cursor = page_of(rows, limit, lambda r: (r["responded_at"], r["id"]))
+    return Page(items=[service.out(r) for r in kept], next_cursor=next_cursor)
+
+
+@router.get(
+    "/api/v1/csat/settings",
+    response_model=CsatSettings,
+    summary="The CSAT settings (defaults until first saved: every channel off)",
+)
+async def get_settings(ctx: Ctx, _: Admin) -> CsatSettings:
+    async with ctx.pool.acquire() as conn:
+        return await service.get_settings(conn)
+
+
+@router.put(
+    "/api/v1/csat/settings",
+    response_model=CsatSettings,
+    summary="Replace the CSAT settings: channels, interval, language, link, texts",
+)
+async def put_settings(ctx: Ctx, body: CsatSettings, actor: Admin) -> CsatSettings:
+    async with transaction(ctx.pool) as tx:
+        return await service.put_settings(tx, actor, body)
+
+
+@router.get(
+    "/api/v1/conversations/{conversation_id}/csat",
+    response_model=list[CsatSurveyOut],
+    summary="A conversation's surveys, newest first (sent, skipped and answered)",
+)
+async def conversation_surveys(
+    ctx: Ctx,
+    conversation_id: UUID,
+    actor: Annotated[Principal, requires(Perm.CONVERSATIONS_READ)],
+) -> list[CsatSurveyOut]:
+    async with ctx.pool.acquire() as conn:
+        await get_visible(conn, Scope.of(actor), conversation_id)
+        return [service.out(r) for r in await queries.of_conversation(conn, conversation_id)]
