@@ -28,6 +28,8 @@ from omnistream.config import Settings
 from omnistream.contacts.routes import router as contacts_router
 from omnistream.context import AppContext
 from omnistream.conversations.routes import router as conversations_router
+from omnistream.csat.page import router as csat_page_router
+from omnistream.csat.routes import router as csat_router
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import create_pool
 from omnistream.directory.routes import router as directory_router
@@ -74,6 +76,8 @@ ROUTERS = (
     campaigns_router,
     opt_outs_router,
     sla_router,
+    csat_router,
+    csat_page_router,  # the public survey pages at /csat/{token}
     web_router,  # the agent web app at / (static files, public)
 )
 

@@ -11,6 +11,7 @@ from omnistream.auth.worker import housekeeping_loop
 from omnistream.campaigns.worker import campaign_loop
 from omnistream.config import Settings
 from omnistream.contacts.worker import profile_loop
+from omnistream.csat.consumer import consumer_loop as csat_consumer_loop
 from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
@@ -42,6 +43,7 @@ LOOPS: dict[str, Loop] = {
     "campaigns": campaign_loop,
     "sla": sla_consumer_loop,
     "sla_breaches": breach_loop,
+    "csat": csat_consumer_loop,
 }
 
 

@@ -36,6 +36,8 @@ class Perm(StrEnum):
     # Broadcast campaigns and the opt-out list: admins all; supervisors their divisions'.
     CAMPAIGNS_MANAGE = "campaigns.manage"
     SLA_MANAGE = "sla.manage"  # SLA policies and their business hours (admin)
+    CSAT_MANAGE = "csat.manage"  # CSAT survey settings and texts (admin)
+    CSAT_READ = "csat.read"  # CSAT responses: admins all; supervisors their divisions' and none
 
 
 INBOX = (
@@ -60,6 +62,7 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.CONTACTS_MERGE,
             Perm.QUICK_REPLIES_MANAGE,
             Perm.CAMPAIGNS_MANAGE,
+            Perm.CSAT_READ,
         }
     ),
     Role.AGENT: frozenset({Perm.SELF, *INBOX}),
