@@ -141,6 +141,10 @@ async def test_badge_counts_down_and_turns_breached_live_with_toasts(
         # The API agrees.
         got = await world.call("GET", f"/api/v1/conversations/{cid}")
         assert got["sla_breached"] == ["first_response"]
+        # An agent has no SLA settings (sla.manage is the admins').
+        await other.goto(f"{world.stack.url}/#/settings/sla")
+        await expect(other.get_by_role("link", name="My profile")).to_be_visible()
+        await expect(other.get_by_role("link", name="SLA policies")).to_have_count(0)
     finally:
         await world.call("DELETE", f"{POLICIES}/{made['id']}")
 
