@@ -26,7 +26,7 @@ import hmac
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -232,16 +232,27 @@ def _cpu_pct(before: harness.CpuSnapshot, after: harness.CpuSnapshot) -> dict[st
     return {key: harness.pct_of_core(used[name], used["wall"]) for key, name in names.items()}
 
 
-def bench(args: argparse.Namespace) -> dict[str, Any]:
+def bench(
+    args: argparse.Namespace,
+    *,
+    worker_settings: Mapping[str, str | None] | None = None,
+    prepare: Callable[[str, str, str], None] | None = None,
+    after_drain: Callable[[str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The figure. For variants (bench/sla.py): `worker_settings` for the worker (as in
+    harness.omnistream_env), `prepare(base, email, password)` after the integration is set
+    up, `after_drain(dsn)` once the backlog drained (its result under "after_drain")."""
     with harness.api_on_scratch(args.database_url, "omnistream_e2e") as api:
         server, db, work, port, base = api.server, api.db, api.workdir, api.port, api.base
         email, password = harness.admin_credentials(server.log_path)
         ack.set_up_integration(base, email, password)
+        if prepare is not None:
+            prepare(base, email, password)
         reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)
         count = args.rate * args.duration
         console.print(f"building {count:,} signed webhooks")
         built = requests(count, args.contacts, port)
-        env = harness.omnistream_env(db.dsn, port, work)
+        env = harness.omnistream_env(db.dsn, port, work, **(worker_settings or {}))
         with harness.omnistream(
             ["worker"], env, work, "worker", profile=args.profile, profile_rate=200
         ) as worker:
@@ -268,6 +279,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     "posting": _cpu_pct(phases[0], phases[1]),
                     "draining": _cpu_pct(*phases[1:]),
                 }
+            extra = {} if after_drain is None else {"after_drain": after_drain(db.dsn)}
             result = asyncio.run(outcome(db.dsn, load, args.contacts))
     windows = list(result["lag_ms_by_posting_window"].values())
     # Sustained: everything posted at the rate was stored and published at the rate, the lag
@@ -310,6 +322,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "rows": max((s["pending"] for s in samples), default=0),
             "oldest_s": round(max((s["oldest_s"] for s in samples), default=0.0), 2),
         },
+        **extra,
     }
 
 
