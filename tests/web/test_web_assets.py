@@ -13,7 +13,9 @@ WEB = Path(__file__).parents[2] / "omnistream" / "web"
 # loads or preloads, everything they import statically, and the CSS. Pages loaded only when
 # opened (import(): settings, campaigns) count towards the whole app's cap instead.
 BUDGET = 300 * 1024
-APP_CAP = 400 * 1024  # every JS + CSS file shipped
+# Every JS + CSS file shipped. 440 KB since CSAT (issue 14): its settings and responses pages
+# load only when opened (import()), and the inbox's own cap above stays as it was.
+APP_CAP = 440 * 1024
 
 
 def _inbox_files() -> set[Path]:

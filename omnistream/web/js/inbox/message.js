@@ -1,10 +1,12 @@
-// One timeline entry: a message bubble (content by type, delivery ticks, failure reason),
-// an internal note, or a system line (assigned, transferred, resolved, reopened).
+// One timeline entry: a message bubble (content by type, delivery ticks, failure reason; a
+// CSAT survey, answer or feedback as such), an internal note, or a system line (assigned,
+// transferred, resolved, reopened).
 import { agentName, divisionName } from "../app.js";
 import { mediaUrl } from "../api.js";
 import { h } from "../dom.js";
 import { formatDateTime, formatTime, t } from "../i18n.js";
 import { icon } from "../icons.js";
+import { csatBody } from "./csat.js";
 
 const STATUS_ICON = { pending: "clock", sent: "tick", delivered: "ticks", read: "ticks", failed: "alert" };
 
@@ -157,7 +159,8 @@ export function ticks(message) {
   return el;
 }
 
-export function renderMessage(message, { onRetry } = {}) {
+/** A message's bubble; `csat`: its role for the conversation's surveys (csat.js csatRole). */
+export function renderMessage(message, { onRetry, csat } = {}) {
   const outbound = message.direction === "outbound";
   const author = outbound ? agentName(message.sender_agent_id) || (message.sender_agent_id ? t("msg.agent") : t("msg.system")) : null;
   const failed = message.status === "failed";
@@ -166,7 +169,7 @@ export function renderMessage(message, { onRetry } = {}) {
   return h(
     "article",
     {
-      class: `msg ${outbound ? "outbound" : "inbound"} status-${message.status}`,
+      class: `msg ${outbound ? "outbound" : "inbound"} status-${message.status}${csat ? ` csat-${csat.role}` : ""}`,
       id: `msg-${message.id}`,
       dataset: { id: message.id, status: message.status },
       "aria-label": outbound ? t("msg.sentBy", { name: author }) : t("msg.fromCustomer"),
@@ -175,7 +178,7 @@ export function renderMessage(message, { onRetry } = {}) {
       "div",
       { class: "bubble" },
       author ? h("div", { class: "author" }, author) : null,
-      body(message),
+      csat ? csatBody(message, csat, body) : body(message),
       h(
         "div",
         { class: "msg-foot" },

@@ -1,6 +1,7 @@
 // The centre pane: one conversation's header and actions, its timeline (messages, notes and
 // system lines merged by time, with day separators; older messages load on scroll up), the
-// composer, and live updates from events. Each piece of state has one render path: a bubble
+// composer, and live updates from events. CSAT surveys (csat.js) mark their messages and
+// follow csat.answered. Each piece of state has one render path: a bubble
 // is drawn again from its message, the header from the conversation (with its contact).
 import { agentName, app, divisionName, reportError } from "../app.js";
 import { del, get, post } from "../api.js";
@@ -10,6 +11,7 @@ import { dayKey, formatDay, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon, icon } from "../icons.js";
 import * as actions from "./actions.js";
 import { Composer } from "./composer.js";
+import { csatAt, csatLine, csatRole, progress, renderCsatLine, tapOf } from "./csat.js";
 import { contactLabel, initials } from "./list.js";
 import { campaignTag, movesForward, renderMessage, renderNote, renderSystem, systemEntry } from "./message.js";
 import { loadScheduled, renderScheduledFailure, ScheduledSection } from "./scheduled.js";
@@ -26,6 +28,7 @@ export class Thread {
     this.conversation = null;
     this.entries = new Map(); // key -> {key, kind, at (ms), data}
     this.scheduled = new ScheduledSection(); // the pending scheduled messages, after the rest
+    this.surveys = new Map(); // the conversation's CSAT surveys by id
     this.cursor = null;
     this.loadingOlder = false;
     this.composer = new Composer({
@@ -37,6 +40,7 @@ export class Thread {
   }
 
   destroy() {
+    clearTimeout(this.surveyTimer);
     this.composer.destroy();
     this.observer?.disconnect();
   }
@@ -69,19 +73,22 @@ export class Thread {
     this.early = []; // events about it that arrive while it loads, applied after
     this.el.classList.remove("empty");
     this.entries.clear();
+    this.surveys.clear();
+    clearTimeout(this.surveyTimer);
     this.scheduled.reset();
     this.cursor = null;
     fill(this.head, h("p", { class: "muted" }, t("state.loading")));
     fill(this.timeline);
     this.composer.el.hidden = true;
-    let conversation, messages, notes, history, scheduled;
+    let conversation, messages, notes, history, scheduled, surveys;
     try {
-      [conversation, messages, notes, history, scheduled] = await Promise.all([
+      [conversation, messages, notes, history, scheduled, surveys] = await Promise.all([
         get(`/api/v1/conversations/${id}`),
         get(`/api/v1/conversations/${id}/messages`, { limit: PAGE }),
         get(`/api/v1/conversations/${id}/notes`, { limit: 200 }),
         get(`/api/v1/conversations/${id}/history`).catch(() => []),
         loadScheduled(id).catch(() => ({ pending: [], failed: [] })),
+        get(`/api/v1/conversations/${id}/csat`).catch(() => []),
       ]);
     } catch (error) {
       if (this.openId !== id) return;
@@ -98,6 +105,7 @@ export class Thread {
     for (const entry of history) this.put("system", entry);
     for (const item of scheduled.failed) this.put("scheduled", item);
     for (const item of scheduled.pending) this.scheduled.apply(item);
+    for (const survey of surveys) this.keepSurvey(survey);
     this.cursor = messages.next_cursor;
     this.renderHead();
     this.renderTimeline();
@@ -249,7 +257,7 @@ export class Thread {
         if (e.kind === "system" && e.data.action === data.action && Math.abs(e.at - at) < 1000) return null;
       }
     }
-    const at = Date.parse(kind === "scheduled" ? data.processed_at : data.created_at);
+    const at = Date.parse(kind === "scheduled" ? data.processed_at : kind === "csat" ? csatAt(data) : data.created_at);
     const entry = { key, kind, at, data };
     this.entries.set(key, entry);
     return entry;
@@ -265,13 +273,17 @@ export class Thread {
 
   element(entry) {
     if (entry.kind === "message") {
-      return renderMessage(entry.data, { onRetry: app.can("messages.send") ? (m) => this.retry(m) : null });
+      return renderMessage(entry.data, {
+        onRetry: app.can("messages.send") ? (m) => this.retry(m) : null,
+        csat: csatRole(entry.data, this.surveys),
+      });
     }
     if (entry.kind === "note") {
       const mine = entry.data.agent_id === app.me.id || app.me.role === "admin";
       return renderNote(entry.data, { onDelete: mine && app.can("conversations.work") ? (n) => this.deleteNote(n) : null });
     }
     if (entry.kind === "scheduled") return renderScheduledFailure(entry.data);
+    if (entry.kind === "csat") return renderCsatLine(entry.data);
     return renderSystem(entry.data);
   }
 
@@ -360,6 +372,41 @@ export class Thread {
     this.renderTimeline();
   }
 
+  // CSAT surveys --------------------------------------------------------------------------------
+
+  /** Records a survey's state (a later one is never taken back); its line if it has one. */
+  keepSurvey(survey) {
+    const known = this.surveys.get(survey.id);
+    if (known && progress(survey) < progress(known)) return false;
+    this.surveys.set(survey.id, survey);
+    if (csatLine(survey)) this.put("csat", survey);
+    return true;
+  }
+
+  /** A survey's new state: its line, and the messages it gives a meaning drawn again. */
+  applySurvey(survey) {
+    if (!this.conversation || !this.keepSurvey(survey)) return;
+    if (csatLine(survey)) this.addEntry("csat", survey);
+    for (const entry of this.entries.values()) {
+      const m = entry.data;
+      if (entry.kind !== "message" || !entry.el?.isConnected) continue;
+      if (m.id === survey.answer_message_id || tapOf(m)?.surveyId === survey.id ||
+          Date.parse(m.created_at) === Date.parse(survey.feedback_at)) {
+        const el = this.element(entry);
+        entry.el.replaceWith(el);
+        entry.el = el;
+      }
+    }
+  }
+
+  /** Reads the surveys again (a survey message came, or a resolve may have skipped one). */
+  async refreshSurveys() {
+    const id = this.conversation?.id;
+    if (!id) return;
+    const surveys = await get(`/api/v1/conversations/${id}/csat`).catch(() => []);
+    if (this.conversation?.id === id) for (const s of surveys) this.applySurvey(s);
+  }
+
   // Live events ----------------------------------------------------------------------------------
 
   /** A scheduled message's new state: pending ones in their section, failed ones a line. */
@@ -373,7 +420,7 @@ export class Thread {
   applyEvent(event) {
     const data = event.data || {};
     const conversationId = data.conversation?.id || data.message?.conversation_id ||
-      data.note?.conversation_id || data.scheduled_message?.conversation_id;
+      data.note?.conversation_id || data.scheduled_message?.conversation_id || data.survey?.conversation_id;
     if (!conversationId) return;
     if (conversationId === this.openId && this.conversation?.id !== this.openId) {
       this.early.push(event); // still loading
@@ -382,6 +429,9 @@ export class Thread {
     if (conversationId !== this.conversation?.id) return;
     switch (event.type) {
       case "message.created":
+        if (data.message.content?.csat_survey_id && !this.surveys.has(data.message.content.csat_survey_id)) {
+          this.refreshSurveys();
+        }
         this.addMessage(data.message, { live: true });
         if (data.message.direction === "inbound" && document.visibilityState === "visible") this.markRead();
         break;
@@ -394,6 +444,14 @@ export class Thread {
         break;
       case "note.deleted":
         this.removeNote(data.note.id);
+        break;
+      case "csat.answered":
+        this.applySurvey(data.survey);
+        break;
+      case "conversation.resolved":
+        // A survey is decided about a second after the resolve; a skipped one has no event.
+        clearTimeout(this.surveyTimer);
+        this.surveyTimer = setTimeout(() => this.refreshSurveys(), 3000);
         break;
       default:
         if (event.type.startsWith("scheduled_message.")) this.applyScheduled(data.scheduled_message, { live: true });
