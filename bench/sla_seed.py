@@ -114,7 +114,7 @@ async def clocks_unchanged(
             )
         ]
     async with conn.transaction():
-        rows, now = await sla_queries.lock_clocks(conn, ids)
+        rows, now = await sla_queries.read_clocks(conn, ids, lock=True)
     policies = await current_policies(conn)
     for row in rows:
         clock = Clock.of(row)

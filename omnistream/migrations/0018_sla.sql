@@ -47,7 +47,10 @@ ALTER TABLE conversations
     ADD COLUMN sla_due_at TIMESTAMPTZ,        -- the earliest target not met yet (sort, filter)
     ADD COLUMN sla_check_at TIMESTAMPTZ,      -- when the breach loop must look next
     ADD COLUMN sla_warned TEXT[] NOT NULL DEFAULT '{}',    -- targets warned of (this wait)
-    ADD COLUMN sla_breached TEXT[] NOT NULL DEFAULT '{}';  -- targets breached this cycle
+    ADD COLUMN sla_breached TEXT[] NOT NULL DEFAULT '{}',  -- targets breached this cycle
+    -- One more at every write of the clock: the SLA consumer reads clocks without locking
+    -- and writes one back only if nobody (the breach loop) wrote it meanwhile.
+    ADD COLUMN sla_version BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX conversations_sla_check_idx ON conversations (sla_check_at)
     WHERE sla_check_at IS NOT NULL;
 CREATE INDEX conversations_sla_due_idx ON conversations (sla_due_at, id)

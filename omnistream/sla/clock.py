@@ -115,6 +115,7 @@ class Clock:
     waiting_since: datetime | None = None
     warned: set[str] = field(default_factory=set)
     breached: set[str] = field(default_factory=set)
+    version: int = 0  # conversations.sla_version as read
     # Computed by evaluate():
     dues: dict[str, datetime] = field(default_factory=dict)
     due_at: datetime | None = None
@@ -138,6 +139,7 @@ class Clock:
             waiting_since=row["sla_waiting_since"],
             warned=set(row["sla_warned"]),
             breached=set(row["sla_breached"]),
+            version=row["sla_version"],
             dues=dues,
             due_at=row["sla_due_at"],
             check_at=row["sla_check_at"],

@@ -1,12 +1,17 @@
 """The SLA consumer: keeps every conversation's clock (conversations.sla_*) from the events.
 
 It reads the outbox by seq after its own position (event_consumers 'sla') and, in ONE
-transaction per batch, locks the batch's conversations (id order, as the inbound loop
-does), applies the events in seq order (created / reopened: a new cycle; a customer's
-message: a next-response wait; an agent's message: the response), evaluates each clock
-against its policy in business time (clock.py) and writes it back, with the events
-(engine.py), and moves the position past the batch. A crash before the commit redoes the
-batch; none is applied twice. Several workers take turns on the position's row lock.
+transaction per batch, reads the clocks of the batch's conversations, applies the events
+in seq order (created / reopened: a new cycle; a customer's message: a next-response wait;
+an agent's message: the response), evaluates each clock against its policy in business time
+(clock.py), writes back those that changed, with the events (engine.py), and moves the
+position past the batch. A crash before the commit redoes the batch; none is applied
+twice. Several workers take turns on the position's row lock.
+
+The clocks are read without locks: the inbound batches lock these same conversations, and
+locking every conversation a message event names would queue the inbound loop behind this
+one (and write a row lock per event). A clock is written back only if its version is the
+one read; one the breach loop wrote meanwhile is read again, locked, and redone.
 
 What counts: an agent's message is an outbound message with a sending agent (not notes,
 which are no messages; not campaign sends or automatic messages, which have no agent); a
@@ -18,90 +23,98 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.config import Settings
-from omnistream.db.pool import Pool, transaction
-from omnistream.events.queries import published_after
+from omnistream.db.pool import Conn, Pool, transaction
 from omnistream.events.types import EventType
 from omnistream.kit.aio import wait_for_any
 from omnistream.sla import queries
 from omnistream.sla.clock import Clock
 from omnistream.sla.engine import Policies, evaluate_all, snapshot
-from omnistream.webhooks.delivery_queries import advance, top_seq
+from omnistream.webhooks.delivery_queries import advance
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 POLL_SECONDS = 0.25  # how long a change may wait before its clock follows
 BUSY_SECONDS = 0.05
 # The events that move a clock, or may move its conversation (division, status).
-WATCHED = frozenset(
+# (conversation.updated and .assigned are not: the division moves by a transfer, or by a
+# campaign's reply routing in the transaction that created the conversation, read with it;
+# and the consumer's own conversation.updated would come back to it.)
+WATCHED = [
     t.value
     for t in (
         EventType.CONVERSATION_CREATED,
         EventType.CONVERSATION_REOPENED,
         EventType.CONVERSATION_RESOLVED,
         EventType.CONVERSATION_TRANSFERRED,
-        EventType.CONVERSATION_ASSIGNED,
-        EventType.CONVERSATION_UPDATED,
         EventType.MESSAGE_CREATED,
     )
-)
-
-
-def _time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _conversation_id(event: asyncpg.Record) -> UUID:
-    return UUID(str(event["data"]["conversation"]["id"]))
+]
 
 
 def apply(clock: Clock, event: asyncpg.Record) -> None:
-    """One event's effect on its conversation's clock."""
-    kind, data = event["type"], event["data"]
+    """One event's effect on its conversation's clock (queries.events_between's row)."""
+    kind = event["type"]
     if kind == EventType.CONVERSATION_CREATED:
-        clock.start_cycle(_time(data["conversation"]["created_at"]))
+        clock.start_cycle(event["conversation_created_at"])
     elif kind == EventType.CONVERSATION_REOPENED:
         clock.start_cycle(event["occurred_at"])
     elif kind == EventType.MESSAGE_CREATED:
-        message = data["message"]
-        if message["direction"] == "inbound":
+        if event["direction"] == "inbound":
             # Not a reaction, nor a message that left its conversation resolved (a CSAT answer).
-            still = (data.get("conversation") or {}).get("status") == "resolved"
-            if message["type"] != "reaction" and not still:
-                clock.customer_wrote(_time(message["created_at"]))
-        elif message.get("sender_agent_id"):
-            clock.agent_answered(_time(message["created_at"]))
+            still = event["conversation_status"] == "resolved"
+            if event["message_type"] != "reaction" and not still:
+                clock.customer_wrote(event["message_created_at"])
+        elif event["by_agent"]:
+            clock.agent_answered(event["message_created_at"])
+
+
+async def apply_batch(
+    conn: Conn, events: list[asyncpg.Record], policies: Policies, *, lock: bool
+) -> list[UUID]:
+    """Apply `events` to their conversations' clocks, evaluate and write them; the ids of
+    the clocks someone wrote meanwhile (unlocked reads only)."""
+    ids = sorted({e["conversation_id"] for e in events})
+    rows, now = await queries.read_clocks(conn, ids, lock=lock)
+    clocks = {r["id"]: Clock.of(r) for r in rows}  # a deleted one is gone
+    before, stored = snapshot(list(clocks.values()))
+    for event in events:
+        clock = clocks.get(event["conversation_id"])
+        if clock is not None:
+            apply(clock, event)
+    current = await policies.current(conn)
+    done = await evaluate_all(conn, list(clocks.values()), current, now, before, stored)
+    return done.stale
 
 
 async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> int | None:
-    """One batch: how many events it consumed; None when another worker holds the turn."""
+    """One batch: how many events it applied; None when another worker holds the turn.
+
+    Clocks are read without locks (the inbound batches lock these conversations, and a
+    lock per event would queue them behind this loop); each is written back only if no
+    one wrote it since (its version), and those the breach loop wrote meanwhile are read
+    again, locked, and redone."""
     async with transaction(pool) as tx:
         conn = tx.conn
         position = await queries.lock_position(conn)
         if position is None:
             return None
-        events = await published_after(conn, position, limit)
-        if not events:
+        top = await queries.top_seq(conn)
+        if top <= position:
             return 0
-        watched = [(_conversation_id(e), e) for e in events if e["type"] in WATCHED]
-        if watched:
-            ids = sorted({i for i, _ in watched})
-            rows, now = await queries.lock_clocks(conn, ids)
-            clocks = {r["id"]: Clock.of(r) for r in rows}  # a deleted one is gone
-            before, stored = snapshot(list(clocks.values()))
-            for conversation_id, event in watched:
-                clock = clocks.get(conversation_id)
-                if clock is not None:
-                    apply(clock, event)
-            current = await policies.current(conn)
-            await evaluate_all(conn, list(clocks.values()), current, now, before, stored)
-        await advance(conn, queries.CONSUMER, events[-1]["seq"])
+        events = await queries.events_between(conn, position, top, WATCHED, limit)
+        upto = events[-1]["seq"] if len(events) >= limit else top
+        events = [e for e in events if e["conversation_id"] is not None]
+        if events:
+            stale = set(await apply_batch(conn, events, policies, lock=False))
+            if stale:
+                redo = [e for e in events if e["conversation_id"] in stale]
+                await apply_batch(conn, redo, policies, lock=True)
+        await advance(conn, queries.CONSUMER, upto)
     return len(events)
 
 
@@ -126,4 +139,4 @@ async def skip_to_present(pool: Pool) -> None:
     """Move the position to the newest event (tests and benches that start afresh)."""
     async with transaction(pool) as tx:
         if await queries.lock_position(tx.conn) is not None:
-            await advance(tx.conn, queries.CONSUMER, await top_seq(tx.conn))
+            await advance(tx.conn, queries.CONSUMER, await queries.top_seq(tx.conn))

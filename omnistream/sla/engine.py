@@ -27,6 +27,15 @@ from omnistream.sla import queries
 from omnistream.sla.clock import Alert, Clock, Policy
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What settle() did: alerts sent, and the clocks someone wrote meanwhile (not written:
+    the caller reads them again, locked, and redoes them)."""
+
+    alerts: int
+    stale: list[UUID]
+
+
 @dataclass
 class Policies:
     """The policies by id, read again when the table changed (one cheap query per batch)."""
@@ -62,15 +71,23 @@ async def settle(
     before: dict[UUID, tuple[Any, ...]],
     stored: dict[UUID, tuple[Any, ...]],
     alerts: dict[UUID, list[Alert]],
-) -> int:
-    """Write the clocks that changed (`stored`: their columns as read), log the breaches and
-    emit the events; how many alerts went out."""
+) -> Settled:
+    """Write the clocks that changed (`stored`: their columns as read), each only if nobody
+    wrote it since it was read (its version), log their breaches and emit the events."""
     changed = [c for c in clocks if c.columns() != stored.get(c.id)]
     if not changed:
-        return 0
+        return Settled(0, [])
     touch = [_shown(c) != before.get(c.id) for c in changed]
-    rows = await queries.store(conn, [c.id for c in changed], [c.columns() for c in changed], touch)
+    rows = await queries.store(
+        conn,
+        [c.id for c in changed],
+        [c.version for c in changed],
+        [c.columns() for c in changed],
+        touch,
+    )
     by_id = {r["id"]: r for r in rows}
+    stale = [c.id for c in changed if c.id not in by_id]
+    changed = [c for c in changed if c.id in by_id]
     breaches = [
         (c.id, a.policy.id, a.policy.name, c.cycle, a.target, a.due_at, c.division_id,
          c.assigned_agent_id)
@@ -103,7 +120,7 @@ async def settle(
             drafts.append(Draft(kind, data, None, clock.id, alert_audience(row)))
             sent += 1
     await emit_many(conn, drafts)
-    return sent
+    return Settled(sent, stale)
 
 
 def snapshot(
@@ -116,6 +133,6 @@ def snapshot(
 async def evaluate_all(
     conn: Conn, clocks: list[Clock], policies: dict[UUID, Policy], now: datetime,
     before: dict[UUID, tuple[Any, ...]], stored: dict[UUID, tuple[Any, ...]],
-) -> int:  # fmt: skip
+) -> Settled:  # fmt: skip
     alerts = {c.id: c.evaluate(policies, now) for c in clocks}
     return await settle(conn, clocks, before, stored, {k: v for k, v in alerts.items() if v})

@@ -45,19 +45,53 @@ _TYPES = (
     "text",
 )
 _STATE = ", ".join(f"c.{c}" for c in STATE_COLUMNS)
-_CLOCK = f"c.id, c.status, c.channel, c.division_id, c.assigned_agent_id, {_STATE}"
+_CLOCK = f"c.id, c.status, c.channel, c.division_id, c.assigned_agent_id, {_STATE}, c.sla_version"
 
 
-async def lock_clocks(conn: Conn, ids: list[UUID]) -> tuple[list[asyncpg.Record], datetime]:
-    """These conversations' clocks, locked in id order (as the inbound batches lock them),
-    and the database's time."""
+async def read_clocks(
+    conn: Conn, ids: list[UUID], *, lock: bool = False
+) -> tuple[list[asyncpg.Record], datetime]:
+    """These conversations' clocks and the database's time. Unlocked (the consumer's
+    way: store() writes a clock back only if its version is unchanged), or locked in id
+    order (as the inbound batches lock them) to redo the clocks that changed meanwhile."""
     rows = await conn.fetch(
         f"SELECT {_CLOCK} FROM conversations c WHERE c.id = ANY($1::uuid[]) "
-        "ORDER BY c.id FOR UPDATE",
+        + ("ORDER BY c.id FOR UPDATE" if lock else ""),
         ids,
     )
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     return rows, now
+
+
+async def top_seq(conn: Conn) -> int:
+    value: int = await conn.fetchval("SELECT COALESCE(max(seq), 0) FROM event_outbox")
+    return value
+
+
+async def events_between(
+    conn: Conn, after: int, upto: int, types: list[str], limit: int
+) -> list[asyncpg.Record]:
+    """Published events with after < seq <= upto of `types`, in order, with only what a
+    clock needs (extracted by the database: no payload is decoded here)."""
+    return await conn.fetch(
+        """
+        SELECT seq, type, occurred_at,
+               (data->'conversation'->>'id')::uuid AS conversation_id,
+               data->'conversation'->>'status' AS conversation_status,
+               (data->'conversation'->>'created_at')::timestamptz AS conversation_created_at,
+               data->'message'->>'direction' AS direction,
+               data->'message'->>'type' AS message_type,
+               data->'message'->>'sender_agent_id' IS NOT NULL AS by_agent,
+               (data->'message'->>'created_at')::timestamptz AS message_created_at
+          FROM event_outbox
+         WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[])
+         ORDER BY seq LIMIT $4
+        """,
+        after,
+        upto,
+        types,
+        limit,
+    )
 
 
 async def claim_due(conn: Conn, limit: int) -> tuple[list[asyncpg.Record], datetime]:
@@ -91,33 +125,45 @@ def _array_text(values: list[str]) -> str:
 
 
 async def store(
-    conn: Conn, ids: list[UUID], states: list[tuple[Any, ...]], touch: list[bool]
+    conn: Conn,
+    ids: list[UUID],
+    versions: list[int],
+    states: list[tuple[Any, ...]],
+    touch: list[bool],
 ) -> list[asyncpg.Record]:
-    """Write the clocks back; the conversations whose shown SLA changed (`touch`) get a new
-    updated_at and are returned (their event's payload)."""
+    """Write the clocks back, each only if its version is still the one read (else someone
+    wrote it meanwhile: it is not returned, and the caller redoes it); the rows are locked
+    in id order first, as the inbound batches lock them. The conversations whose shown SLA
+    changed (`touch`) get a new updated_at; every written one is returned (its event's
+    payload)."""
     columns: list[list[Any]] = [list(col) for col in zip(*states, strict=True)]
     for i in (11, 12):
         columns[i] = [_array_text(v) for v in columns[i]]
-    params = ", ".join(f"${i + 2}::{t}[]" for i, t in enumerate(_TYPES))
+    params = ", ".join(f"${i + 3}::{t}[]" for i, t in enumerate(_TYPES))
     names = ", ".join(STATE_COLUMNS)
     sets = ", ".join(
         f"{c} = v.{c}::text[]" if c in ("sla_warned", "sla_breached") else f"{c} = v.{c}"
         for c in STATE_COLUMNS
     )
-    touch_param = len(_TYPES) + 2
+    touch_param = len(_TYPES) + 3
     return await conn.fetch(
         f"""
         WITH v AS (
-            SELECT * FROM unnest($1::uuid[], {params}, ${touch_param}::bool[])
-                   AS v(id, {names}, touch)
+            SELECT * FROM unnest($1::uuid[], $2::bigint[], {params}, ${touch_param}::bool[])
+                   AS v(id, version, {names}, touch)
+        ), locked AS (
+            SELECT c.id FROM conversations c WHERE c.id = ANY($1::uuid[])
+             ORDER BY c.id FOR UPDATE
         )
         UPDATE conversations c
-           SET {sets},
+           SET {sets}, sla_version = c.sla_version + 1,
                updated_at = CASE WHEN v.touch THEN clock_timestamp() ELSE c.updated_at END
-          FROM v WHERE c.id = v.id
+          FROM v JOIN locked USING (id)
+         WHERE c.id = v.id AND c.sla_version = v.version
         RETURNING v.touch, {COLUMNS}
         """,
         ids,
+        versions,
         *columns,
         touch,
     )

@@ -39,8 +39,8 @@ async def check_due(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> 
         clocks = [Clock.of(r) for r in rows]
         before, stored = snapshot(clocks)
         current = await policies.current(conn)
-        sent = await evaluate_all(conn, clocks, current, now, before, stored)
-    return len(rows), sent
+        done = await evaluate_all(conn, clocks, current, now, before, stored)
+    return len(rows), done.alerts  # claimed locked: none is stale
 
 
 async def breach_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:

@@ -22,8 +22,10 @@ from omnistream.db.pool import transaction
 from omnistream.events.dispatcher import publish_pending
 from omnistream.kit.enums import Role
 from omnistream.messages.ingest import ingest_inbound
-from omnistream.sla.consumer import consume
-from omnistream.sla.engine import Policies
+from omnistream.sla import queries
+from omnistream.sla.clock import Clock
+from omnistream.sla.consumer import WATCHED, apply_batch, consume
+from omnistream.sla.engine import Policies, evaluate_all, snapshot
 from omnistream.sla.worker import check_due
 from tests import factories
 
@@ -280,3 +282,48 @@ async def test_a_policy_deleted_or_edited_while_in_use(ctx: AppContext) -> None:
     await check_due(ctx.pool, Policies())
     edited = await row(ctx, conversation_id)
     assert edited["sla_first_response_due_at"] == started + timedelta(minutes=45)
+
+
+async def test_a_clock_written_meanwhile_is_redone_not_overwritten(
+    ctx: AppContext, client, admin
+) -> None:
+    """The consumer reads clocks unlocked: a write in between (the breach loop's) wins, the
+    stale copy is reported, not written; the consumer then redoes it locked."""
+    await add_policy(ctx, first=30, nxt=None)
+    conversation_id = (await customer_writes(ctx, "6281360000001"))["conversation_id"]
+    await settle(ctx)
+    async with transaction(ctx.pool) as tx:
+        rows, now = await queries.read_clocks(tx.conn, [conversation_id])
+        clocks = [Clock.of(r) for r in rows]
+        before, stored = snapshot(clocks)
+        async with ctx.pool.acquire() as other:  # the breach loop, in between
+            await other.execute(
+                "UPDATE conversations SET sla_warned = '{first_response}', "
+                "sla_version = sla_version + 1 WHERE id = $1",
+                conversation_id,
+            )
+        clocks[0].agent_answered(now)
+        policies = await Policies().current(tx.conn)
+        done = await evaluate_all(tx.conn, clocks, policies, now, before, stored)
+    assert done.stale == [conversation_id]
+    kept = await row(ctx, conversation_id)
+    assert kept["sla_warned"] == ["first_response"] and kept["sla_first_response_at"] is None
+    # Redone locked (what consume() does with the stale ones), on top of the other write.
+    reply = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={"type": "text", "text": "Siap"},
+        headers=admin.headers,
+    )
+    assert reply.status_code == 201
+    async with ctx.pool.acquire() as conn:
+        await publish_pending(conn)
+    async with transaction(ctx.pool) as tx:
+        position = await queries.lock_position(tx.conn)
+        assert position is not None
+        top = await queries.top_seq(tx.conn)
+        events = await queries.events_between(tx.conn, position, top, WATCHED, 100)
+        assert await apply_batch(tx.conn, events, Policies(), lock=True) == []
+    redone = await row(ctx, conversation_id)
+    assert redone["sla_warned"] == ["first_response"]
+    assert redone["sla_first_response_at"] is not None
+    assert redone["sla_version"] == kept["sla_version"] + 1
