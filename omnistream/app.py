@@ -52,7 +52,7 @@ from omnistream.sla.routes import router as sla_router
 from omnistream.templates.routes import router as templates_router
 from omnistream.web.routes import router as web_router
 from omnistream.webhooks.routes import router as webhooks_router
-from omnistream.worker import run_loops
+from omnistream.worker import pool_size, run_loops
 
 log = logging.getLogger(__name__)
 ROUTERS = (
@@ -91,7 +91,8 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
+        size = pool_size(settings) if with_worker else settings.db_pool_max
+        pool = await create_pool(dsn, settings.db_pool_min, size)
         async with pool.acquire() as conn:
             await migrate(conn)
         principals = PrincipalCache(pool, dsn)

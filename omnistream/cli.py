@@ -213,12 +213,12 @@ def worker() -> None:
     """Run every background loop (any number of workers may run side by side)."""
     from omnistream.db.migrate import migrate
     from omnistream.db.pool import create_pool
-    from omnistream.worker import run_loops
+    from omnistream.worker import pool_size, run_loops
 
     settings = _settings()
 
     async def main(dsn: str) -> None:
-        pool = await create_pool(dsn, settings.db_pool_min, settings.db_pool_max)
+        pool = await create_pool(dsn, settings.db_pool_min, pool_size(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

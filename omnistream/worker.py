@@ -46,6 +46,19 @@ LOOPS: dict[str, Loop] = {
     "csat": csat_consumer_loop,
 }
 
+# Loops that hold a pooled connection for as long as they run (a LISTEN, db/listen.notified).
+# A worker's pool gets one connection for each on top of OMNISTREAM_DB_POOL_MAX, so they
+# never take the connections the loops work with: with 10 and six held, the inbound loop
+# waited for a connection whenever the SLA and CSAT loops had theirs (the SLA bench's
+# inbound drain kept 69-79 % of its rate; with the pool sized so, 88 %+).
+HOLDING = ("outbound", "scheduled", "profiles", "webhook_fanout", "webhook_delivery", "campaigns")
+
+
+def pool_size(settings: Settings) -> int:
+    """The pool a process running the loops needs (OMNISTREAM_DB_POOL_MAX for their work,
+    and one for each holding loop it runs)."""
+    return settings.db_pool_max + sum(1 for n in HOLDING if n not in settings.loops_off)
+
 
 async def _guarded(
     name: str, loop: Loop, pool: Pool, settings: Settings, stop: asyncio.Event

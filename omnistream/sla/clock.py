@@ -173,21 +173,27 @@ class Clock:
         self.warned, self.breached = set(), set()
         self.repick = True
 
-    def agent_answered(self, at: datetime) -> None:
+    def agent_answered(self, at: datetime) -> bool:
+        """An agent's message; whether it changed the clock."""
         if self.started_at is None:
-            return  # no cycle (a conversation from before SLA existed)
+            return False  # no cycle (a conversation from before SLA existed)
+        if self.first_response_at is not None and self.waiting_since is None:
+            return False
         if self.first_response_at is None:
             self.first_response_at = at
         self.waiting_since = None
         self.warned.discard(NEXT_RESPONSE)
+        return True
 
-    def customer_wrote(self, at: datetime) -> None:
+    def customer_wrote(self, at: datetime) -> bool:
         """A customer's message: after an agent's answer it starts a next-response wait
-        (while one runs, later messages do not move it)."""
+        (while one runs, later messages do not move it); whether it changed the clock."""
         if self.started_at is None or self.first_response_at is None:
-            return
-        if self.waiting_since is None:
-            self.waiting_since = at
+            return False
+        if self.waiting_since is not None:
+            return False
+        self.waiting_since = at
+        return True
 
     def moved(self, status: str, division_id: UUID | None, assigned_agent_id: UUID | None) -> None:
         """The conversation's current row (status, division, assignee)."""

@@ -56,38 +56,47 @@ WATCHED = [
 ]
 
 
-def apply(clock: Clock, event: asyncpg.Record) -> None:
-    """One event's effect on its conversation's clock (queries.events_between's row)."""
+def apply(clock: Clock, event: asyncpg.Record) -> bool:
+    """One event's effect on its conversation's clock (queries.events_between's row);
+    whether the clock must be evaluated again."""
     kind = event["type"]
     if kind == EventType.CONVERSATION_CREATED:
         clock.start_cycle(event["conversation_created_at"])
-    elif kind == EventType.CONVERSATION_REOPENED:
+        return True
+    if kind == EventType.CONVERSATION_REOPENED:
         clock.start_cycle(event["occurred_at"])
-    elif kind == EventType.MESSAGE_CREATED:
+        return True
+    if kind == EventType.MESSAGE_CREATED:
         if event["direction"] == "inbound":
             # Not a reaction, nor a message that left its conversation resolved (a CSAT answer).
             still = event["conversation_status"] == "resolved"
             if event["message_type"] != "reaction" and not still:
-                clock.customer_wrote(event["message_created_at"])
-        elif event["by_agent"]:
-            clock.agent_answered(event["message_created_at"])
+                return clock.customer_wrote(event["message_created_at"])
+            return False
+        return bool(event["by_agent"]) and clock.agent_answered(event["message_created_at"])
+    return True  # resolved (the clock stops), transferred (the division may have moved)
 
 
 async def apply_batch(
     conn: Conn, events: list[asyncpg.Record], policies: Policies, *, lock: bool
 ) -> list[UUID]:
-    """Apply `events` to their conversations' clocks, evaluate and write them; the ids of
-    the clocks someone wrote meanwhile (unlocked reads only)."""
+    """Apply `events` to their conversations' clocks, evaluate those they moved and write
+    them; the ids of the clocks someone wrote meanwhile (unlocked reads only). Most events
+    move nothing (a customer writing again while an answer is due): those clocks are
+    neither evaluated nor written."""
     ids = sorted({e["conversation_id"] for e in events})
     rows, now = await queries.read_clocks(conn, ids, lock=lock)
     clocks = {r["id"]: Clock.of(r) for r in rows}  # a deleted one is gone
     before, stored = snapshot(list(clocks.values()))
+    moved: dict[UUID, Clock] = {}
     for event in events:
         clock = clocks.get(event["conversation_id"])
-        if clock is not None:
-            apply(clock, event)
+        if clock is not None and apply(clock, event):
+            moved[clock.id] = clock
+    if not moved:
+        return []
     current = await policies.current(conn)
-    done = await evaluate_all(conn, list(clocks.values()), current, now, before, stored)
+    done = await evaluate_all(conn, list(moved.values()), current, now, before, stored)
     return done.stale
 
 
