@@ -13,7 +13,6 @@ every listener holds one of the worker pool's connections).
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,15 +22,13 @@ import asyncpg
 from omnistream.config import Settings
 from omnistream.csat import queries, service
 from omnistream.db.pool import Pool, transaction
+from omnistream.events.consumers import poll_batches
 from omnistream.events.queries import published_after
 from omnistream.events.types import EventType
-from omnistream.kit.aio import wait_for_any
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
-log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 POLL_SECONDS = 0.5  # how long a resolve may wait for its survey
-BUSY_SECONDS = 0.05
 _OUTCOMES = ("sent", "delivered", "read", "failed")
 
 
@@ -87,18 +84,7 @@ async def consume(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    """Batches while full ones come back; otherwise polls every POLL_SECONDS."""
-    while not stop.is_set():
-        try:
-            consumed = await consume(pool)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database went away, a deadlock: wait, then again
-            log.exception("CSAT consumer failed")
-            consumed = 0
-        if consumed is not None and consumed >= BATCH_SIZE:
-            continue
-        await wait_for_any(stop, seconds=BUSY_SECONDS if consumed is None else POLL_SECONDS)
+    await poll_batches("csat", lambda: consume(pool), BATCH_SIZE, stop, POLL_SECONDS)
 
 
 async def skip_to_present(pool: Pool) -> None:

@@ -22,24 +22,21 @@ conversation is still resolved (a CSAT survey's answer or feedback, csat/answers
 from __future__ import annotations
 
 import asyncio
-import logging
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.config import Settings
 from omnistream.db.pool import Conn, Pool, transaction
+from omnistream.events.consumers import poll_batches
 from omnistream.events.types import EventType
-from omnistream.kit.aio import wait_for_any
 from omnistream.sla import queries
 from omnistream.sla.clock import Clock
 from omnistream.sla.engine import Policies, evaluate_all, snapshot
 from omnistream.webhooks.delivery_queries import advance
 
-log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 POLL_SECONDS = 0.25  # how long a change may wait before its clock follows
-BUSY_SECONDS = 0.05
 # The events that move a clock, or may move its conversation (division, status).
 # (conversation.updated and .assigned are not: the division moves by a transfer, or by a
 # campaign's reply routing in the transaction that created the conversation, read with it;
@@ -101,7 +98,7 @@ async def apply_batch(
 
 
 async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> int | None:
-    """One batch: how many events it applied; None when another worker holds the turn.
+    """One batch: how many events it read; None when another worker holds the turn.
 
     Clocks are read without locks (the inbound batches lock these conversations, and a
     lock per event would queue them behind this loop); each is written back only if no
@@ -116,7 +113,8 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         if top <= position:
             return 0
         events = await queries.events_between(conn, position, top, WATCHED, limit)
-        upto = events[-1]["seq"] if len(events) >= limit else top
+        fetched = len(events)  # a full batch: more may follow at once
+        upto = events[-1]["seq"] if fetched >= limit else top
         events = [e for e in events if e["conversation_id"] is not None]
         if events:
             stale = set(await apply_batch(conn, events, policies, lock=False))
@@ -124,24 +122,12 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
                 redo = [e for e in events if e["conversation_id"] in stale]
                 await apply_batch(conn, redo, policies, lock=True)
         await advance(conn, queries.CONSUMER, upto)
-    return len(events)
+    return fetched
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    """Batches while full ones come back; otherwise polls every POLL_SECONDS. No LISTEN:
-    the worker's pool is shared by every loop, and each listener holds a connection."""
     policies = Policies()
-    while not stop.is_set():
-        try:
-            consumed = await consume(pool, policies)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database went away, a deadlock: wait, then again
-            log.exception("SLA consumer failed")
-            consumed = 0
-        if consumed is not None and consumed >= BATCH_SIZE:
-            continue
-        await wait_for_any(stop, seconds=BUSY_SECONDS if consumed is None else POLL_SECONDS)
+    await poll_batches("sla", lambda: consume(pool, policies), BATCH_SIZE, stop, POLL_SECONDS)
 
 
 async def skip_to_present(pool: Pool) -> None:

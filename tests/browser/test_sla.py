@@ -15,11 +15,13 @@ import re
 import secrets
 import time
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import OpenPage, World, shot
+from tests.sla.test_sla_engine import SHIFT
 
 ALWAYS = {"timezone": "Asia/Jakarta", "always": True, "weekly": {}, "holidays": []}
 POLICIES = "/api/v1/sla/policies"
@@ -45,18 +47,7 @@ async def shift(world: World, conversation_id: str, minutes: float) -> None:
     """The clock `minutes` later (its stored times moved back, its check due now)."""
     conn = await asyncpg.connect(world.stack.dsn)
     try:
-        await conn.execute(
-            """
-            UPDATE conversations SET
-                   sla_started_at = sla_started_at - make_interval(secs => $2),
-                   sla_waiting_since = sla_waiting_since - make_interval(secs => $2),
-                   sla_first_response_at = sla_first_response_at - make_interval(secs => $2),
-                   sla_check_at = now()
-             WHERE id = $1
-            """,
-            conversation_id,
-            minutes * 60,
-        )
+        await conn.execute(SHIFT, UUID(conversation_id), minutes * 60)
     finally:
         await conn.close()
 

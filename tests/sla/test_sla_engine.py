@@ -104,21 +104,21 @@ async def events(ctx: AppContext, kind: str) -> list[asyncpg.Record]:
         )
 
 
+# A conversation's clock $2 seconds later: its stored times moved back, its check due now.
+SHIFT = """
+    UPDATE conversations SET
+           sla_started_at = sla_started_at - make_interval(secs => $2),
+           sla_waiting_since = sla_waiting_since - make_interval(secs => $2),
+           sla_first_response_at = sla_first_response_at - make_interval(secs => $2),
+           sla_check_at = now()
+     WHERE id = $1
+"""
+
+
 async def shift(ctx: AppContext, conversation_id: UUID, minutes: float) -> None:
     """The clock `minutes` later: its stored times moved back, its check due now."""
     async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            """
-            UPDATE conversations SET
-                   sla_started_at = sla_started_at - make_interval(secs => $2),
-                   sla_waiting_since = sla_waiting_since - make_interval(secs => $2),
-                   sla_first_response_at = sla_first_response_at - make_interval(secs => $2),
-                   sla_check_at = now()
-             WHERE id = $1
-            """,
-            conversation_id,
-            minutes * 60,
-        )
+        await conn.execute(SHIFT, conversation_id, minutes * 60)
 
 
 async def test_a_cycle_as_the_api_shows_it(ctx: AppContext, client, admin) -> None:
