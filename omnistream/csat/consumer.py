@@ -1,7 +1,8 @@
 """The CSAT consumer: a survey at each resolve, and the survey messages' send outcomes.
 
 It reads the outbox by seq after its own position (event_consumers 'csat'), like the SLA
-consumer (sla/consumer.py), and in ONE transaction per batch: for every
+consumer (sla/consumer.py), only the events it acts on (picked in SQL: the inbound path's
+message events are never read here), and in ONE transaction per batch: for every
 conversation.resolved, the survey of that resolve (service.survey_resolve: sent or skipped,
 judged on the conversation as it is now, locked in id order); for every message.updated of
 a survey message (content.csat_survey_id), the survey becomes 'sent' or 'failed'; then the
@@ -23,7 +24,6 @@ from omnistream.config import Settings
 from omnistream.csat import queries, service
 from omnistream.db.pool import Pool, transaction
 from omnistream.events.consumers import poll_batches
-from omnistream.events.queries import published_after
 from omnistream.events.types import EventType
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
@@ -56,9 +56,12 @@ async def consume(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
         position = await queries.lock_position(conn)
         if position is None:
             return None
-        events = await published_after(conn, position, limit)
-        if not events:
+        top = await queries.top_seq(conn)
+        if top <= position:
             return 0
+        events = await queries.events_between(conn, position, top, limit)
+        fetched = len(events)  # a full batch: more may follow at once
+        upto = events[-1]["seq"] if fetched >= limit else top
         resolves = [e for e in events if e["type"] == EventType.CONVERSATION_RESOLVED]
         if resolves:
             settings = await service.get_settings(conn)
@@ -79,8 +82,8 @@ async def consume(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
                 [_time(m.get("sent_at")) or _time(m.get("failed_at")) for m in sends],
                 [m.get("error_code") or m.get("error_reason") for m in sends],
             )
-        await advance(conn, queries.CONSUMER, events[-1]["seq"])
-    return len(events)
+        await advance(conn, queries.CONSUMER, upto)
+    return fetched
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:

@@ -293,3 +293,26 @@ async def responses(
         after[1] if after else None,
         limit,
     )
+
+
+async def top_seq(conn: Conn) -> int:
+    value: int = await conn.fetchval("SELECT COALESCE(max(seq), 0) FROM event_outbox")
+    return value
+
+
+async def events_between(conn: Conn, after: int, upto: int, limit: int) -> list[asyncpg.Record]:
+    """The published events with after < seq <= upto the consumer acts on: resolves, and
+    the updates of survey messages (picked by the database: no other payload is read)."""
+    return await conn.fetch(
+        """
+        SELECT seq, id, type, data FROM event_outbox
+         WHERE seq > $1 AND seq <= $2
+           AND (type = 'conversation.resolved'
+                OR (type = 'message.updated'
+                    AND data->'message'->'content' ? 'csat_survey_id'))
+         ORDER BY seq LIMIT $3
+        """,
+        after,
+        upto,
+        limit,
+    )

@@ -112,6 +112,9 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         top = await queries.top_seq(conn)
         if top <= position:
             return 0
+        if not await policies.current(conn):  # no SLA in use: nothing to keep, move on
+            await advance(conn, queries.CONSUMER, top)
+            return 0
         events = await queries.events_between(conn, position, top, WATCHED, limit)
         fetched = len(events)  # a full batch: more may follow at once
         upto = events[-1]["seq"] if fetched >= limit else top
