@@ -46,6 +46,10 @@ KEEPALIVE_SETTINGS = {
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
 }
+# No JIT: the planner's estimates on tables never analysed (autovacuum off, or a fresh
+# burst) push short batch statements over jit_above_cost, and compiling them took 20-40 ms
+# of a 5 ms lookup (the inbound batch's conversation lookup, docs/performance.md).
+POOL_SETTINGS = {**KEEPALIVE_SETTINGS, "jit": "off"}
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
@@ -56,7 +60,7 @@ async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
         init=init_connection,
         reset=_no_reset,
         command_timeout=60,
-        server_settings=KEEPALIVE_SETTINGS,
+        server_settings=POOL_SETTINGS,
     )
     assert pool is not None
     return pool
