@@ -44,19 +44,25 @@ DUE_SQL = """
 WITH b AS MATERIALIZED (SELECT clock_timestamp() AS t0), d AS (
     SELECT id, b.t0 + make_interval(secs => $2::float8 + $3::float8 * (n - 1)) AS due
       FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n), b
+), moved AS (
+    UPDATE conversations c
+       SET status = 'open', resolved_at = NULL,
+           sla_policy_id = $4, sla_division_id = c.division_id, sla_cycle = 1,
+           sla_started_at = d.due - make_interval(mins => $5::int),
+           sla_first_response_at = NULL, sla_waiting_since = NULL,
+           sla_first_response_due_at = d.due, sla_next_response_due_at = NULL,
+           sla_resolution_due_at = d.due - make_interval(mins => $5::int)
+                                   + make_interval(mins => $6::int),
+           sla_warned = '{first_response}', sla_breached = '{}'
+      FROM d WHERE c.id = d.id
+    RETURNING c.id, d.due
+), scheduled AS (
+    INSERT INTO sla_schedule (conversation_id, check_at, due_at)
+    SELECT id, due, due FROM moved
+    ON CONFLICT (conversation_id) DO UPDATE SET check_at = EXCLUDED.check_at,
+                                                due_at = EXCLUDED.due_at
 )
-UPDATE conversations c
-   SET status = 'open', resolved_at = NULL,
-       sla_policy_id = $4, sla_division_id = c.division_id, sla_cycle = 1,
-       sla_started_at = d.due - make_interval(mins => $5::int),
-       sla_first_response_at = NULL, sla_waiting_since = NULL,
-       sla_first_response_due_at = d.due, sla_next_response_due_at = NULL,
-       sla_resolution_due_at = d.due - make_interval(mins => $5::int)
-                               + make_interval(mins => $6::int),
-       sla_due_at = d.due, sla_check_at = d.due,
-       sla_warned = '{first_response}', sla_breached = '{}'
-  FROM d WHERE c.id = d.id
-RETURNING extract(epoch FROM d.due)::float8 AS due
+SELECT extract(epoch FROM due)::float8 AS due FROM moved
 """
 FIGURES_SQL = """
 SELECT l.conversation_id, extract(epoch FROM l.due_at)::float8 AS due,

@@ -76,7 +76,7 @@ async def sla_state(dsn: str, wait_s: float) -> dict[str, Any]:
             """
             SELECT count(*) AS conversations,
                    count(*) FILTER (WHERE sla_policy_id IS NOT NULL) AS with_policy,
-                   count(*) FILTER (WHERE sla_check_at IS NOT NULL) AS with_check,
+                   (SELECT count(check_at) FROM sla_schedule) AS with_check,
                    (SELECT count(*) FROM event_outbox WHERE type = 'conversation.updated')
                        AS conversation_updated_events
               FROM conversations

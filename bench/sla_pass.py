@@ -24,7 +24,7 @@ from omnistream.sla.worker import BATCH_SIZE, check_due
 
 TARGET_MS = 50.0
 WARMUP_PASSES = 20
-INDEX = "conversations_sla_check_idx"
+INDEX = "sla_schedule_check_idx"
 
 
 class Recorder:

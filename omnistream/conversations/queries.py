@@ -13,14 +13,21 @@ from omnistream.db.pool import Conn
 from omnistream.kit.enums import Role
 from omnistream.kit.text import contains_pattern
 
-COLUMNS = (
-    "c.id, c.contact_id, c.assigned_agent_id, c.division_id, c.channel, "
-    "c.integration_account_id, c.status, c.last_message_at, c.last_message_preview, "
-    "c.last_inbound_at, c.unread_count, c.created_at, c.updated_at, c.resolved_at, "
-    "c.campaign_id, c.sla_policy_id, c.sla_first_response_due_at, c.sla_next_response_due_at, "
-    "c.sla_resolution_due_at, c.sla_due_at, c.sla_breached"
+# The earliest SLA target not met yet: the least of the three (LEAST skips NULLs); the same
+# as sla_schedule.due_at, which the SLA filters and sort read (migration 0020).
+SLA_DUE_AT = (
+    "LEAST(c.sla_first_response_due_at, c.sla_next_response_due_at, c.sla_resolution_due_at)"
 )
-COLUMN_NAMES = tuple(c.strip().removeprefix("c.") for c in COLUMNS.split(","))
+COLUMN_NAMES = (
+    "id", "contact_id", "assigned_agent_id", "division_id", "channel",
+    "integration_account_id", "status", "last_message_at", "last_message_preview",
+    "last_inbound_at", "unread_count", "created_at", "updated_at", "resolved_at",
+    "campaign_id", "sla_policy_id", "sla_first_response_due_at", "sla_next_response_due_at",
+    "sla_resolution_due_at", "sla_due_at", "sla_breached",
+)  # fmt: skip
+COLUMNS = ", ".join(
+    f"{SLA_DUE_AT} AS sla_due_at" if name == "sla_due_at" else f"c.{name}" for name in COLUMN_NAMES
+)
 
 
 async def get(conn: Conn, conversation_id: UUID) -> asyncpg.Record | None:
@@ -104,12 +111,12 @@ async def set_status(conn: Conn, conversation_id: UUID, status: str) -> asyncpg.
 # read in (last_message_at, id) order from its index with a LIMIT, then merged. That keeps the
 # first page of a 1M-row inbox an index probe per branch instead of a filter over everything.
 #
-# SLA (docs/sla.md): sla_due_at is set only while an open conversation's clock runs, so
-# conversations_sla_due_idx (sla_due_at, id) WHERE sla_due_at IS NOT NULL holds just the
-# running clocks. The SLA filters are ranges on it (breached: due by now; due soon: due
-# within SLA_DUE_SOON), and sort=sla_due_at reads each branch in its order, ascending (most
-# urgent first), with only the conversations that have a due time: the keyset stays
-# (sla_due_at, id) with no NULLs to place. Neither adds anything to the plain list's query.
+# SLA (docs/sla.md): sla_schedule holds a row per running clock, and its
+# sla_schedule_due_idx (due_at, conversation_id) WHERE due_at IS NOT NULL just the open
+# conversations with a due time. The SLA filters and sort join it: the filters are ranges on
+# due_at (breached: due by now; due soon: due within SLA_DUE_SOON), and sort=sla_due_at reads
+# each branch in its order, ascending (most urgent first): the keyset is (due_at, id) with no
+# NULLs to place. Neither adds anything to the plain list's query.
 
 SLA_DUE_SOON = timedelta(minutes=30)  # "due soon": due within this from now
 SLA_SORT = "sla_due_at"  # the one ascending sort
@@ -224,19 +231,30 @@ def _extra_filters(f: ListFilter, p: Params) -> list[str]:
             f"WHERE k.id = c.contact_id AND (k.name ILIKE {like}{phone})))"
         )
     if f.sla == "breached":
-        conds.append("c.sla_due_at <= now()")
+        conds.append("s.due_at <= now()")
     elif f.sla == "due_soon":
-        conds.append(
-            f"c.sla_due_at > now() AND c.sla_due_at <= now() + {p(SLA_DUE_SOON, '::interval')}"
-        )
+        conds.append(f"s.due_at > now() AND s.due_at <= now() + {p(SLA_DUE_SOON, '::interval')}")
     if f.sort == SLA_SORT:
-        conds.append("c.sla_due_at IS NOT NULL")
+        conds.append("s.due_at IS NOT NULL")
     if f.after:
         op = ">" if f.sort == SLA_SORT else "<"
         conds.append(
-            f"(c.{f.sort}, c.id) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
+            f"({_sort_key(f)}) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
         )
     return conds
+
+
+def _source(f: ListFilter) -> str:
+    """The conversations, joined to their SLA schedule when an SLA filter or sort needs it."""
+    if f.sla or f.sort == SLA_SORT:
+        return "conversations c JOIN sla_schedule s ON s.conversation_id = c.id"
+    return "conversations c"
+
+
+def _sort_key(f: ListFilter, way: str = "") -> str:
+    """The keyset's columns (in the SLA schedule's index order for the SLA sort)."""
+    columns = ("s.due_at", "s.conversation_id") if f.sort == SLA_SORT else (f"c.{f.sort}", "c.id")
+    return ", ".join(f"{c} {way}".rstrip() for c in columns)
 
 
 def _direction(f: ListFilter) -> str:
@@ -263,10 +281,10 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
     p = Params()
     extra = _extra_filters(f, p)
     way = _direction(f)
-    order = f"c.{f.sort} {way}, c.id {way}"
+    order = _sort_key(f, way)
     limit = p(f.limit, "::int")
     parts = [
-        f"(SELECT {COLUMNS} FROM conversations c WHERE {' AND '.join(b.sql(p) + extra)} "
+        f"(SELECT {COLUMNS} FROM {_source(f)} WHERE {' AND '.join(b.sql(p) + extra)} "
         f"ORDER BY {order} LIMIT {limit})"
         for b in branches
     ]
@@ -285,7 +303,7 @@ def _count_sql(scope: Scope, f: ListFilter, cap: str, p: Params) -> str:
         return "0"
     extra = _extra_filters(f, p)
     parts = [
-        f"(SELECT 1 FROM conversations c WHERE {' AND '.join(b.sql(p) + extra)} LIMIT {cap})"
+        f"(SELECT 1 FROM {_source(f)} WHERE {' AND '.join(b.sql(p) + extra)} LIMIT {cap})"
         for b in branches
     ]
     union = " UNION ALL ".join(parts)

@@ -1,7 +1,10 @@
-"""The SLA consumer: keeps every conversation's clock (conversations.sla_*) from the events.
+"""The SLA consumer: keeps every conversation's clock (conversations.sla_* and its
+sla_schedule row) from the events.
 
-It reads the outbox by seq after its own position (event_consumers 'sla') and, in ONE
-transaction per batch, reads the clocks of the batch's conversations, applies the events
+It reads the outbox by seq after its own position (event_consumers 'sla'), in batches of
+BATCH_SIZE seqs, and, in ONE transaction per batch, leaves out the customer messages that
+cannot move their clock (queries.events_between: on a busy inbox most of them), reads the
+clocks of the remaining events' conversations, applies the events
 in seq order (created / reopened: a new cycle; a customer's message: a next-response wait;
 an agent's message: the response), evaluates each clock against its policy in business time
 (clock.py), writes back those that changed, with the events (engine.py), and moves the
@@ -98,7 +101,8 @@ async def apply_batch(
 
 
 async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> int | None:
-    """One batch: how many events it read; None when another worker holds the turn.
+    """One batch: how many seqs it passed (`limit`: a full one); None when another worker
+    holds the turn.
 
     Clocks are read without locks (the inbound batches lock these conversations, and a
     lock per event would queue them behind this loop); each is written back only if no
@@ -115,17 +119,17 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         if not await policies.current(conn):  # no SLA in use: nothing to keep, move on
             await advance(conn, queries.CONSUMER, top)
             return 0
-        events = await queries.events_between(conn, position, top, WATCHED, limit)
-        fetched = len(events)  # a full batch: more may follow at once
-        upto = events[-1]["seq"] if fetched >= limit else top
-        events = [e for e in events if e["conversation_id"] is not None]
+        # A batch: the next `limit` seqs (at most that many events; seq has gaps only
+        # where a publish rolled back).
+        upto = min(top, position + limit)
+        events = await queries.events_between(conn, position, upto, WATCHED)
         if events:
             stale = set(await apply_batch(conn, events, policies, lock=False))
             if stale:
                 redo = [e for e in events if e["conversation_id"] in stale]
                 await apply_batch(conn, redo, policies, lock=True)
         await advance(conn, queries.CONSUMER, upto)
-    return fetched
+    return upto - position  # a full batch (limit): more may follow at once
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:

@@ -102,8 +102,12 @@ async def mark_for_recheck(conn: Conn, policy_id: UUID) -> int:
     due times (after an edit) or picks them another policy (before a delete, which nulls
     their sla_policy_id). Returns how many."""
     result: str = await conn.execute(
-        "UPDATE conversations SET sla_check_at = now() "
-        "WHERE sla_policy_id = $1 AND status = 'open'",
+        """
+        INSERT INTO sla_schedule (conversation_id, check_at)
+        SELECT id, now() FROM conversations
+         WHERE sla_policy_id = $1 AND status = 'open' ORDER BY id
+        ON CONFLICT (conversation_id) DO UPDATE SET check_at = EXCLUDED.check_at
+        """,
         policy_id,
     )
     return int(result.rsplit(maxsplit=1)[-1])

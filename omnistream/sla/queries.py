@@ -1,5 +1,6 @@
-"""SQL of the SLA clocks: the conversations' SLA columns (read locked, written back in one
-statement per batch), the breach log, and the consumer's position."""
+"""SQL of the SLA clocks: the conversations' SLA columns and their sla_schedule row (read
+unlocked or locked, written back in one statement per batch), the breach log, and the
+consumer's position."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from omnistream.conversations.queries import COLUMNS
 from omnistream.db.pool import Conn
 
 CONSUMER = "sla"  # the consumer's row in event_consumers
-# A clock's stored columns, in Clock.columns()' order.
+# A clock's stored columns, in Clock.columns()' order; SCHEDULED ones live in sla_schedule
+# (migration 0020), the others in conversations.
 STATE_COLUMNS = (
     "sla_policy_id",
     "sla_division_id",
@@ -44,7 +46,10 @@ _TYPES = (
     "text",  # the arrays are passed as text ('{a,b}'): unnest cannot take an array of arrays
     "text",
 )
-_STATE = ", ".join(f"c.{c}" for c in STATE_COLUMNS)
+SCHEDULED = {"sla_due_at": "due_at", "sla_check_at": "check_at"}
+_STATE = ", ".join(
+    f"s.{SCHEDULED[c]} AS {c}" if c in SCHEDULED else f"c.{c}" for c in STATE_COLUMNS
+)
 _CLOCK = f"c.id, c.status, c.channel, c.division_id, c.assigned_agent_id, {_STATE}, c.sla_version"
 
 
@@ -55,8 +60,9 @@ async def read_clocks(
     way: store() writes a clock back only if its version is unchanged), or locked in id
     order (as the inbound batches lock them) to redo the clocks that changed meanwhile."""
     rows = await conn.fetch(
-        f"SELECT {_CLOCK} FROM conversations c WHERE c.id = ANY($1::uuid[]) "
-        + ("ORDER BY c.id FOR UPDATE" if lock else ""),
+        f"SELECT {_CLOCK} FROM conversations c "
+        "LEFT JOIN sla_schedule s ON s.conversation_id = c.id WHERE c.id = ANY($1::uuid[]) "
+        + ("ORDER BY c.id FOR UPDATE OF c" if lock else ""),
         ids,
     )
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
@@ -69,28 +75,52 @@ async def top_seq(conn: Conn) -> int:
 
 
 async def events_between(
-    conn: Conn, after: int, upto: int, types: list[str], limit: int
+    conn: Conn, after: int, upto: int, types: list[str]
 ) -> list[asyncpg.Record]:
-    """Published events with after < seq <= upto of `types`, in order, with only what a
-    clock needs (extracted by the database: no payload is decoded here)."""
+    """The events with after < seq <= upto of `types` that may move a clock, in order, with
+    only what a clock needs (extracted by the database: no payload is decoded here).
+
+    Left out: a customer's message whose clock it cannot move, judged by the clock as
+    stored (no cycle, no first response yet, or a next-response wait already running:
+    Clock.customer_wrote) when no other event of its conversation comes before it in the
+    range (only this consumer moves those three columns, and a customer's message never
+    makes a later one count). On a busy inbox that is most events, and their clocks are
+    then neither read nor decoded."""
     return await conn.fetch(
         """
-        SELECT seq, type, occurred_at,
-               (data->'conversation'->>'id')::uuid AS conversation_id,
-               data->'conversation'->>'status' AS conversation_status,
-               (data->'conversation'->>'created_at')::timestamptz AS conversation_created_at,
-               data->'message'->>'direction' AS direction,
-               data->'message'->>'type' AS message_type,
-               data->'message'->>'sender_agent_id' IS NOT NULL AS by_agent,
-               (data->'message'->>'created_at')::timestamptz AS message_created_at
-          FROM event_outbox
-         WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[])
-         ORDER BY seq LIMIT $4
+        WITH e AS MATERIALIZED (  -- what the filter needs, without the payloads
+            SELECT seq,
+                   COALESCE(conversation_id, (data->'conversation'->>'id')::uuid)
+                       AS conversation_id,
+                   type = 'message.created' AND data->'message'->>'direction' = 'inbound'
+                       AS by_customer
+              FROM event_outbox
+             WHERE seq > $1 AND seq <= $2 AND type = ANY($3::text[])
+        ), w AS (
+            SELECT e.*, COALESCE(bool_or(NOT e.by_customer) OVER (
+                       PARTITION BY e.conversation_id ORDER BY e.seq
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS after_other
+              FROM e WHERE e.conversation_id IS NOT NULL
+        ), kept AS (
+            SELECT w.seq, w.conversation_id
+              FROM w LEFT JOIN conversations c ON c.id = w.conversation_id
+             WHERE NOT w.by_customer OR w.after_other
+                OR (c.sla_started_at IS NOT NULL AND c.sla_first_response_at IS NOT NULL
+                    AND c.sla_waiting_since IS NULL)
+        )
+        SELECT o.seq, o.type, o.occurred_at, kept.conversation_id,
+               o.data->'conversation'->>'status' AS conversation_status,
+               (o.data->'conversation'->>'created_at')::timestamptz AS conversation_created_at,
+               o.data->'message'->>'direction' AS direction,
+               o.data->'message'->>'type' AS message_type,
+               o.data->'message'->>'sender_agent_id' IS NOT NULL AS by_agent,
+               (o.data->'message'->>'created_at')::timestamptz AS message_created_at
+          FROM kept JOIN event_outbox o ON o.seq = kept.seq
+         ORDER BY o.seq
         """,
         after,
         upto,
         types,
-        limit,
     )
 
 
@@ -100,10 +130,10 @@ async def claim_due(conn: Conn, limit: int) -> tuple[list[asyncpg.Record], datet
     now: datetime = await conn.fetchval("SELECT clock_timestamp()")
     rows = await conn.fetch(
         f"""
-        SELECT {_CLOCK} FROM conversations c
-         WHERE c.sla_check_at <= $1
-         ORDER BY c.sla_check_at LIMIT $2
-           FOR UPDATE SKIP LOCKED
+        SELECT {_CLOCK} FROM sla_schedule s JOIN conversations c ON c.id = s.conversation_id
+         WHERE s.check_at <= $1
+         ORDER BY s.check_at LIMIT $2
+           FOR UPDATE OF c SKIP LOCKED
         """,
         now,
         limit,
@@ -114,8 +144,7 @@ async def claim_due(conn: Conn, limit: int) -> tuple[list[asyncpg.Record], datet
 async def next_check(conn: Conn) -> datetime | None:
     """The earliest check to come (an index probe)."""
     found: datetime | None = await conn.fetchval(
-        "SELECT sla_check_at FROM conversations WHERE sla_check_at IS NOT NULL "
-        "ORDER BY sla_check_at LIMIT 1"
+        "SELECT check_at FROM sla_schedule WHERE check_at IS NOT NULL ORDER BY check_at LIMIT 1"
     )
     return found
 
@@ -133,9 +162,10 @@ async def store(
 ) -> list[asyncpg.Record]:
     """Write the clocks back, each only if its version is still the one read (else someone
     wrote it meanwhile: it is not returned, and the caller redoes it); the rows are locked
-    in id order first, as the inbound batches lock them. The conversations whose shown SLA
+    in id order first, as the inbound batches lock them. A clock with a next check or a due
+    time has its sla_schedule row, one without has none. The conversations whose shown SLA
     changed (`touch`) get a new updated_at; every written one is returned (its event's
-    payload)."""
+    payload). No indexed column of conversations is written: a HOT update."""
     columns: list[list[Any]] = [list(col) for col in zip(*states, strict=True)]
     for i in (11, 12):
         columns[i] = [_array_text(v) for v in columns[i]]
@@ -144,6 +174,7 @@ async def store(
     sets = ", ".join(
         f"{c} = v.{c}::text[]" if c in ("sla_warned", "sla_breached") else f"{c} = v.{c}"
         for c in STATE_COLUMNS
+        if c not in SCHEDULED
     )
     touch_param = len(_TYPES) + 3
     return await conn.fetch(
@@ -154,13 +185,25 @@ async def store(
         ), locked AS (
             SELECT c.id FROM conversations c WHERE c.id = ANY($1::uuid[])
              ORDER BY c.id FOR UPDATE
+        ), c AS (
+            UPDATE conversations c
+               SET {sets}, sla_version = c.sla_version + 1,
+                   updated_at = CASE WHEN v.touch THEN clock_timestamp() ELSE c.updated_at END
+              FROM v JOIN locked USING (id)
+             WHERE c.id = v.id AND c.sla_version = v.version
+            RETURNING v.touch, v.sla_check_at AS check_at, v.sla_due_at AS due_at, c.*
+        ), scheduled AS (
+            INSERT INTO sla_schedule (conversation_id, check_at, due_at)
+            SELECT id, check_at, due_at FROM c
+             WHERE check_at IS NOT NULL OR due_at IS NOT NULL
+             ORDER BY id
+            ON CONFLICT (conversation_id)
+               DO UPDATE SET check_at = EXCLUDED.check_at, due_at = EXCLUDED.due_at
+        ), unscheduled AS (
+            DELETE FROM sla_schedule s USING c
+             WHERE s.conversation_id = c.id AND c.check_at IS NULL AND c.due_at IS NULL
         )
-        UPDATE conversations c
-           SET {sets}, sla_version = c.sla_version + 1,
-               updated_at = CASE WHEN v.touch THEN clock_timestamp() ELSE c.updated_at END
-          FROM v JOIN locked USING (id)
-         WHERE c.id = v.id AND c.sla_version = v.version
-        RETURNING v.touch, {COLUMNS}
+        SELECT c.touch, {COLUMNS} FROM c
         """,
         ids,
         versions,

@@ -1,8 +1,8 @@
 """The breach loop: warns and breaches on time, however many workers run.
 
-Each pass claims the conversations whose `sla_check_at` has come (the next warning or due
-time of a running target, or now: a policy was edited or deleted; SKIP LOCKED, so workers
-take disjoint sets), evaluates each clock by the database's time (clock.py), and settles
+Each pass claims the conversations whose sla_schedule.check_at has come (the next warning
+or due time of a running target, or now: a policy was edited or deleted; SKIP LOCKED, so
+workers take disjoint sets), evaluates each clock by the database's time (clock.py), and settles
 them in the same transaction (engine.py): a breach is logged once per conversation, cycle
 and type (a unique key besides the row lock), its event goes out with it, and the next
 check is stored. With nothing due a pass is one index probe. The loop sleeps until the

@@ -57,9 +57,11 @@ async def conversation(ctx: AppContext, policy_id: str, status: str = "open") ->
             f"62812{uuid4().int % 10**8:08d}",
         )
         conversation_id: UUID = await conn.fetchval(
-            "INSERT INTO conversations (contact_id, channel, status, resolved_at, sla_policy_id, "
-            "sla_check_at) VALUES ($1, 'whatsapp', $2, $3, $4, now() + interval '3 days') "
-            "RETURNING id",
+            "WITH c AS (INSERT INTO conversations (contact_id, channel, status, resolved_at, "
+            "sla_policy_id) VALUES ($1, 'whatsapp', $2, $3, $4) RETURNING id), "
+            "s AS (INSERT INTO sla_schedule (conversation_id, check_at) "
+            "SELECT id, now() + interval '3 days' FROM c) "
+            "SELECT id FROM c",
             contact_id,
             status,
             resolved,
@@ -296,9 +298,9 @@ async def test_open_conversations_are_rechecked(ctx: AppContext, client, admin) 
 
     async def check_at(conversation_id: UUID) -> datetime:
         rows = await fetch(
-            ctx, "SELECT sla_check_at FROM conversations WHERE id = $1", conversation_id
+            ctx, "SELECT check_at FROM sla_schedule WHERE conversation_id = $1", conversation_id
         )
-        value: datetime = rows[0]["sla_check_at"]
+        value: datetime = rows[0]["check_at"]
         return value
 
     later = datetime.now(UTC) + timedelta(days=2)
@@ -311,13 +313,15 @@ async def test_open_conversations_are_rechecked(ctx: AppContext, client, admin) 
     assert abs(await check_at(open_one) - datetime.now(UTC)) < timedelta(seconds=30)
     async with ctx.pool.acquire() as conn:
         await conn.execute(
-            "UPDATE conversations SET sla_check_at = now() + interval '3 days' WHERE id = $1",
+            "UPDATE sla_schedule SET check_at = now() + interval '3 days' "
+            "WHERE conversation_id = $1",
             open_one,
         )
     assert (await client.delete(f"{BASE}/{made['id']}", headers=admin.headers)).status_code == 204
     rows = await fetch(
         ctx,
-        "SELECT id, sla_policy_id, sla_check_at FROM conversations WHERE id = ANY($1::uuid[])",
+        "SELECT c.id, c.sla_policy_id, s.check_at AS sla_check_at FROM conversations c "
+        "JOIN sla_schedule s ON s.conversation_id = c.id WHERE c.id = ANY($1::uuid[])",
         [open_one, resolved, elsewhere],
     )
     by_id = {r["id"]: r for r in rows}

@@ -26,6 +26,7 @@ from omnistream.sla import queries
 from omnistream.sla.clock import Clock
 from omnistream.sla.consumer import WATCHED, apply_batch, consume
 from omnistream.sla.engine import Policies, evaluate_all, snapshot
+from omnistream.sla.policy_queries import mark_for_recheck
 from omnistream.sla.worker import check_due
 from tests import factories
 
@@ -88,7 +89,12 @@ async def settle(ctx: AppContext) -> None:
 
 async def row(ctx: AppContext, conversation_id: UUID) -> asyncpg.Record:
     async with ctx.pool.acquire() as conn:
-        found = await conn.fetchrow("SELECT * FROM conversations WHERE id = $1", conversation_id)
+        found = await conn.fetchrow(
+            "SELECT c.*, s.check_at AS sla_check_at, s.due_at AS sla_due_at "
+            "FROM conversations c LEFT JOIN sla_schedule s ON s.conversation_id = c.id "
+            "WHERE c.id = $1",
+            conversation_id,
+        )
     assert found is not None
     return found
 
@@ -106,12 +112,15 @@ async def events(ctx: AppContext, kind: str) -> list[asyncpg.Record]:
 
 # A conversation's clock $2 seconds later: its stored times moved back, its check due now.
 SHIFT = """
-    UPDATE conversations SET
-           sla_started_at = sla_started_at - make_interval(secs => $2),
-           sla_waiting_since = sla_waiting_since - make_interval(secs => $2),
-           sla_first_response_at = sla_first_response_at - make_interval(secs => $2),
-           sla_check_at = now()
-     WHERE id = $1
+    WITH moved AS (
+        UPDATE conversations SET
+               sla_started_at = sla_started_at - make_interval(secs => $2),
+               sla_waiting_since = sla_waiting_since - make_interval(secs => $2),
+               sla_first_response_at = sla_first_response_at - make_interval(secs => $2)
+         WHERE id = $1 RETURNING id
+    )
+    INSERT INTO sla_schedule (conversation_id, check_at) SELECT id, now() FROM moved
+    ON CONFLICT (conversation_id) DO UPDATE SET check_at = now()
 """
 
 
@@ -263,9 +272,7 @@ async def test_a_policy_deleted_or_edited_while_in_use(ctx: AppContext) -> None:
     assert before["sla_policy_id"] == specific
     started = before["sla_started_at"]
     async with ctx.pool.acquire() as conn:  # what the policy API does on a delete
-        await conn.execute(
-            "UPDATE conversations SET sla_check_at = now() WHERE sla_policy_id = $1", specific
-        )
+        await mark_for_recheck(conn, specific)
         await conn.execute("DELETE FROM sla_policies WHERE id = $1", specific)
     await check_due(ctx.pool, Policies())
     moved = await row(ctx, conversation_id)
@@ -276,9 +283,7 @@ async def test_a_policy_deleted_or_edited_while_in_use(ctx: AppContext) -> None:
             "UPDATE sla_policies SET first_response_minutes = 45, updated_at = now() WHERE id = $1",
             fallback,
         )
-        await conn.execute(
-            "UPDATE conversations SET sla_check_at = now() WHERE sla_policy_id = $1", fallback
-        )
+        await mark_for_recheck(conn, fallback)
     await check_due(ctx.pool, Policies())
     edited = await row(ctx, conversation_id)
     assert edited["sla_first_response_due_at"] == started + timedelta(minutes=45)
@@ -321,7 +326,7 @@ async def test_a_clock_written_meanwhile_is_redone_not_overwritten(
         position = await queries.lock_position(tx.conn)
         assert position is not None
         top = await queries.top_seq(tx.conn)
-        events = await queries.events_between(tx.conn, position, top, WATCHED, 100)
+        events = await queries.events_between(tx.conn, position, top, WATCHED)
         assert await apply_batch(tx.conn, events, Policies(), lock=True) == []
     redone = await row(ctx, conversation_id)
     assert redone["sla_warned"] == ["first_response"]
