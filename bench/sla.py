@@ -2,6 +2,7 @@
 inbound end to end with the SLA applied.
 
     .venv/bin/python bench/sla.py --figure all                  # the three figures
+    .venv/bin/python bench/sla.py --figure pass,due             # 1 and 2 on one seed
     .venv/bin/python bench/sla.py --figure pass --scale 0.02    # 20,000 conversations
     .venv/bin/python bench/sla.py --figure due --scale 0.02 --due 2000
     .venv/bin/python bench/sla.py --figure inbound --inbound-duration 60
@@ -68,7 +69,7 @@ def seeded_figures(args: argparse.Namespace, wanted: list[str]) -> dict[str, Any
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    wanted = list(FIGURES) if args.figure == "all" else [args.figure]
+    wanted = list(FIGURES) if args.figure == ["all"] else args.figure
     harness.wrk_path()  # fail before anything starts
     result: dict[str, Any] = {"benchmark": "sla", "figures": wanted}
     if "pass" in wanted or "due" in wanted:
@@ -104,7 +105,12 @@ def exit_code(result: dict[str, Any]) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = harness.parser(__doc__, harness.server_options())
-    parser.add_argument("--figure", choices=[*FIGURES, "all"], default="all")
+    parser.add_argument(
+        "--figure",
+        type=lambda v: v.split(","),
+        default=["all"],
+        help=f"all, or some of {', '.join(FIGURES)} comma-separated",
+    )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="seed size (1.0: 1,000,000 conversations)"
     )
@@ -135,6 +141,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--inbound-full", action="store_true", help="keep each inbound_e2e result whole"
     )
     args = parser.parse_args(argv)
+    if args.figure != ["all"] and not set(args.figure) <= set(FIGURES):
+        parser.error(f"--figure: all, or some of {', '.join(FIGURES)}")
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1]")
     if any(m not in ("rate", "backlog") for m in args.inbound_modes):

@@ -78,16 +78,23 @@ async def apply_receipts(
 
 async def stored_inbound(conn: Conn, channel_message_ids: list[str]) -> list[asyncpg.Record]:
     """The stored WhatsApp messages of these ids, with their conversation's account and the
-    contact's number."""
+    contact's number. Each id is its own index probe (LATERAL ... LIMIT 1): with `= ANY($1)`
+    the generic plan that asyncpg's prepared statement settled on while the tables were
+    small probed the index by channel alone and filtered every WhatsApp message, on each
+    inbound batch, until an ANALYZE (never, with autovacuum off)."""
     return await conn.fetch(
         """
-        SELECT m.channel_message_id, m.conversation_id, m.created_at,
-               v.integration_account_id, k.phone
-          FROM messages m
-          JOIN conversations v ON v.id = m.conversation_id
-          JOIN contacts k ON k.id = v.contact_id
-         WHERE m.channel = 'whatsapp' AND m.channel_message_id = ANY($1::text[])
-           AND m.direction = 'inbound' AND k.phone IS NOT NULL
+        SELECT m.* FROM unnest($1::text[]) AS t(wamid)
+        CROSS JOIN LATERAL (
+            SELECT x.channel_message_id, x.conversation_id, x.created_at,
+                   v.integration_account_id, k.phone
+              FROM messages x
+              JOIN conversations v ON v.id = x.conversation_id
+              JOIN contacts k ON k.id = v.contact_id
+             WHERE x.channel = 'whatsapp' AND x.channel_message_id = t.wamid
+               AND x.direction = 'inbound' AND k.phone IS NOT NULL
+             LIMIT 1
+        ) m
         """,
         channel_message_ids,
     )

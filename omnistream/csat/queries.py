@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -252,47 +253,77 @@ async def of_conversation(conn: Conn, conversation_id: UUID) -> list[asyncpg.Rec
     )
 
 
+# The responses' filters ($1-$7), shared by the list and its summary: `divisions` (a
+# supervisor's) limits them to those divisions and none.
+_RESPONSES = """
+    s.responded_at IS NOT NULL
+    AND ($1::uuid[] IS NULL OR s.division_id IS NULL OR s.division_id = ANY($1))
+    AND ($2::timestamptz IS NULL OR s.responded_at >= $2)
+    AND ($3::timestamptz IS NULL OR s.responded_at < $3)
+    AND ($4::uuid IS NULL OR s.agent_id = $4)
+    AND ($5::uuid IS NULL OR s.division_id = $5)
+    AND ($6::text IS NULL OR s.channel = $6)
+    AND ($7::int IS NULL OR s.score = $7)
+"""
+
+
+@dataclass(frozen=True)
+class ResponseFilter:
+    divisions: list[UUID] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    agent_id: UUID | None = None
+    division_id: UUID | None = None
+    channel: str | None = None
+    score: int | None = None
+
+    def params(self) -> tuple[Any, ...]:
+        return (
+            self.divisions,
+            self.since,
+            self.until,
+            self.agent_id,
+            self.division_id,
+            self.channel,
+            self.score,
+        )
+
+
 async def responses(
-    conn: Conn,
-    *,
-    divisions: list[UUID] | None,
-    since: datetime | None,
-    until: datetime | None,
-    agent_id: UUID | None,
-    division_id: UUID | None,
-    channel: str | None,
-    score: int | None,
-    after: tuple[datetime, UUID] | None,
-    limit: int,
+    conn: Conn, f: ResponseFilter, after: tuple[datetime, UUID] | None, limit: int
 ) -> list[asyncpg.Record]:
-    """Answered surveys, newest answer first; `divisions` (a supervisor's) limits them to
-    those divisions and none."""
+    """Answered surveys, newest answer first."""
     return await conn.fetch(
         f"""
         SELECT {COLUMNS} FROM csat_surveys s
-         WHERE s.responded_at IS NOT NULL
-           AND ($1::uuid[] IS NULL OR s.division_id IS NULL OR s.division_id = ANY($1))
-           AND ($2::timestamptz IS NULL OR s.responded_at >= $2)
-           AND ($3::timestamptz IS NULL OR s.responded_at < $3)
-           AND ($4::uuid IS NULL OR s.agent_id = $4)
-           AND ($5::uuid IS NULL OR s.division_id = $5)
-           AND ($6::text IS NULL OR s.channel = $6)
-           AND ($7::int IS NULL OR s.score = $7)
+         WHERE {_RESPONSES}
            AND ($8::timestamptz IS NULL OR (s.responded_at, s.id) < ($8, $9::uuid))
          ORDER BY s.responded_at DESC, s.id DESC
          LIMIT $10
         """,
-        divisions,
-        since,
-        until,
-        agent_id,
-        division_id,
-        channel,
-        score,
+        *f.params(),
         after[0] if after else None,
         after[1] if after else None,
         limit,
     )
+
+
+async def summary(conn: Conn, f: ResponseFilter) -> asyncpg.Record:
+    """How many answered, their average and how many gave each score (all that match)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT count(*)::int AS responses, avg(s.score)::float8 AS average,
+               count(*) FILTER (WHERE s.score = 1)::int AS s1,
+               count(*) FILTER (WHERE s.score = 2)::int AS s2,
+               count(*) FILTER (WHERE s.score = 3)::int AS s3,
+               count(*) FILTER (WHERE s.score = 4)::int AS s4,
+               count(*) FILTER (WHERE s.score = 5)::int AS s5
+          FROM csat_surveys s WHERE {_RESPONSES}
+        """,
+        *f.params(),
+    )
+    assert row is not None
+    return row
 
 
 async def top_seq(conn: Conn) -> int:

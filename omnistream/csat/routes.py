@@ -16,7 +16,7 @@ from omnistream.context import Ctx
 from omnistream.conversations.service import get_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.csat import queries, service
-from omnistream.csat.schemas import CsatSettings, CsatSurveyOut
+from omnistream.csat.schemas import CsatSettings, CsatSummary, CsatSurveyOut
 from omnistream.db.pool import transaction
 from omnistream.kit.enums import Channel, Role
 from omnistream.kit.errors import Unprocessable
@@ -46,26 +46,67 @@ async def list_responses(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CsatSurveyOut]:
+    f = _filter(actor, since, until, agent_id, division_id, channel, score)
+    after = decode_cursor(cursor, datetime, UUID) if cursor else None
+    async with ctx.pool.acquire() as conn:
+        rows = await queries.responses(conn, f, (after[0], after[1]) if after else None, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: (r["responded_at"], r["id"]))
+    return Page(items=[service.out(r) for r in kept], next_cursor=next_cursor)
+
+
+@router.get(
+    "/api/v1/csat/summary",
+    response_model=CsatSummary,
+    summary="Survey responses summed up: count, average, share of 4-5, each score's count",
+)
+async def summary(
+    ctx: Ctx,
+    actor: Reader,
+    since: Annotated[
+        datetime | None, Query(alias="from", description="Answered at or after (ISO 8601).")
+    ] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="Answered before.")] = None,
+    agent_id: Annotated[UUID | None, Query(description="The assignee at resolve.")] = None,
+    division_id: UUID | None = None,
+    channel: Channel | None = None,
+    score: Annotated[int | None, Query(ge=1, le=5)] = None,
+) -> CsatSummary:
+    f = _filter(actor, since, until, agent_id, division_id, channel, score)
+    async with ctx.pool.acquire() as conn:
+        row = await queries.summary(conn, f)
+    n = row["responses"]
+    satisfied = row["s4"] + row["s5"]
+    return CsatSummary(
+        responses=n,
+        average=round(row["average"], 2) if n else None,
+        satisfied_percent=round(100 * satisfied / n, 1) if n else None,
+        scores={k: row[f"s{k}"] for k in ("1", "2", "3", "4", "5")},
+    )
+
+
+def _filter(
+    actor: Principal,
+    since: datetime | None,
+    until: datetime | None,
+    agent_id: UUID | None,
+    division_id: UUID | None,
+    channel: Channel | None,
+    score: int | None,
+) -> queries.ResponseFilter:
+    """The responses a caller asked for and may read (a supervisor: their divisions' and
+    those without one)."""
     for name, value in (("from", since), ("to", until)):
         if value is not None and value.tzinfo is None:
             raise Unprocessable.field(name, "must carry a time zone (e.g. Z or +07:00)")
-    after = decode_cursor(cursor, datetime, UUID) if cursor else None
-    divisions = None if actor.role is Role.ADMIN else sorted(actor.division_ids)
-    async with ctx.pool.acquire() as conn:
-        rows = await queries.responses(
-            conn,
-            divisions=divisions,
-            since=since,
-            until=until,
-            agent_id=agent_id,
-            division_id=division_id,
-            channel=channel.value if channel else None,
-            score=score,
-            after=(after[0], after[1]) if after else None,
-            limit=limit + 1,
-        )
-    kept, next_cursor = page_of(rows, limit, lambda r: (r["responded_at"], r["id"]))
-    return Page(items=[service.out(r) for r in kept], next_cursor=next_cursor)
+    return queries.ResponseFilter(
+        divisions=None if actor.role is Role.ADMIN else sorted(actor.division_ids),
+        since=since,
+        until=until,
+        agent_id=agent_id,
+        division_id=division_id,
+        channel=channel.value if channel else None,
+        score=score,
+    )
 
 
 @router.get(

@@ -150,3 +150,17 @@ class CsatSurveyOut(BaseModel):
     responded_at: datetime | None
     feedback_at: datetime | None
     expires_at: datetime | None
+
+
+class CsatSummary(BaseModel):
+    """All the answered surveys that match the filters (not one page of them)."""
+
+    responses: int = Field(description="How many answered.")
+    average: float | None = Field(description="Their mean score (1-5); null with none.")
+    satisfied_percent: float | None = Field(
+        description="The share that scored 4 or 5, in percent (the usual CSAT score); null "
+        "with none."
+    )
+    scores: dict[Literal["1", "2", "3", "4", "5"], int] = Field(
+        description="How many gave each score."
+    )

@@ -16,6 +16,7 @@ from omnistream.divisions import queries
 from omnistream.divisions.schemas import DivisionCreate, DivisionUpdate
 from omnistream.kit.errors import TAKEN, Conflict, NotFound
 from omnistream.quick_replies import service as quick_replies
+from omnistream.sla import policy_service as sla_policies
 
 
 async def get(conn: Conn, division_id: UUID) -> asyncpg.Record:
@@ -71,8 +72,8 @@ def _evict_later(tx: Tx, ctx: AppContext, agent_ids: list[UUID]) -> None:
 async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -> None:
     """Refused (409) while conversations belong to the division: without a division they
     would become visible to every agent (strict team isolation), so they are transferred
-    first. Memberships and SLA policies go and transfers keep no division (the schema's ON
-    DELETE rules). Its quick replies are deleted here, before the division, so that each
+    first. Memberships go and transfers keep no division (the schema's ON DELETE rules).
+    Its quick replies and SLA policies are deleted here, before the division, so that each
     writes its event and activity entry (a cascade writes none); the division's row lock
     keeps new replies and conversations out meanwhile (their foreign key checks wait)."""
     current = await get(tx.conn, division_id)
@@ -86,6 +87,7 @@ async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -
             "every agent)"
         )
     replies = await quick_replies.delete_with_division(tx, actor, division_id)
+    policies = await sla_policies.delete_with_division(tx, actor, division_id)
     members = await queries.delete(tx.conn, division_id)
     for agent_id in members:
         await auth_queries.notify_auth_changed(tx.conn, agent_id)
@@ -99,6 +101,7 @@ async def delete(tx: Tx, ctx: AppContext, actor: Principal, division_id: UUID) -
         name=current["name"],
         members=len(members),
         quick_replies=replies,
+        sla_policies=policies,
     )
 
 

@@ -216,8 +216,11 @@ async def apply_watermark(
                AND c.channel = $1 AND c.integration_account_id = $2
         ), upto AS (
             SELECT COALESCE($6::timestamptz,
-                            (SELECT max(x.created_at) FROM messages x
-                              WHERE x.channel = $1 AND x.channel_message_id = ANY($7::text[])))
+                            (SELECT max(x.created_at) FROM unnest($7::text[]) AS t(mid)
+                             CROSS JOIN LATERAL (  -- one index probe per id, whatever the plan
+                                 SELECT y.created_at FROM messages y
+                                  WHERE y.channel = $1 AND y.channel_message_id = t.mid
+                                  LIMIT 1) x))
                    AS at
         ), m AS (
             UPDATE messages m

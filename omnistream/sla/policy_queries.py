@@ -62,6 +62,13 @@ async def by_scope(
     )
 
 
+async def ids_of_division(conn: Conn, division_id: UUID) -> list[UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM sla_policies WHERE division_id = $1 ORDER BY id", division_id
+    )
+    return [r["id"] for r in rows]
+
+
 async def division_exists(conn: Conn, division_id: UUID) -> bool:
     found: bool = await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM divisions WHERE id = $1)", division_id

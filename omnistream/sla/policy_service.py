@@ -177,12 +177,13 @@ async def update(tx: Tx, actor: Principal, policy_id: UUID, body: SlaPolicyUpdat
     return out
 
 
-async def delete(tx: Tx, actor: Principal, policy_id: UUID) -> None:
+async def delete(tx: Tx, actor: Principal, policy_id: UUID, **extra: Any) -> None:
     """Its open conversations are marked for the breach loop, which picks them another
-    policy (queries.delete); their due times until then stay as they were."""
+    policy (queries.delete); their due times until then stay as they were. `extra` goes
+    into the event and the activity entry (a division's deletion: `reason`)."""
     current = await get(tx.conn, policy_id, lock=True)
     await queries.delete(tx.conn, policy_id)
-    await _announce(tx, actor, EventType.SLA_POLICY_DELETED, {"policy_id": policy_id})
+    await _announce(tx, actor, EventType.SLA_POLICY_DELETED, {"policy_id": policy_id, **extra})
     await record(
         tx.conn,
         actor,
@@ -192,4 +193,15 @@ async def delete(tx: Tx, actor: Principal, policy_id: UUID) -> None:
         name=current.name,
         channel=current.channel,
         division_id=current.division_id,
+        **extra,
     )
+
+
+async def delete_with_division(tx: Tx, actor: Principal, division_id: UUID) -> int:
+    """A division is being deleted (its row locked by the caller): its policies go first,
+    each with the event and activity entry a delete by hand writes (plus `reason`), so an
+    open policies page drops them (a cascade would write none). Returns how many."""
+    ids = await queries.ids_of_division(tx.conn, division_id)
+    for policy_id in ids:
+        await delete(tx, actor, policy_id, reason="division_deleted")
+    return len(ids)

@@ -158,6 +158,7 @@ async def test_division_actions_are_logged(client, ctx, actors: Actors, admin: A
         name="Sales EU",
         members=1,
         quick_replies=0,
+        sla_policies=0,
     )
 
 

@@ -245,12 +245,16 @@ async def test_responses_list_filters_by_score_and_follows_new_answers(
     for cell in ("5 / 5", "Great help", "Unassigned", "No division", "WhatsApp"):
         await expect(tono).to_contain_text(cell)
     summary = page.locator(".csat-summary")
-    await expect(summary).to_have_text("Responses: 2 (all that match) · average 3.5 / 5")
+    await expect(summary).to_have_text(
+        "Matching responses: 2 · average 3.5 / 5 · satisfied (4–5): 50%"
+    )
 
     await page.get_by_label("Score").select_option("5")
     await expect(rows).to_have_count(1)
     await expect(rows.nth(0)).to_contain_text("Tono Top")
-    await expect(summary).to_have_text("Responses: 1 (all that match) · average 5.0 / 5")
+    await expect(summary).to_have_text(
+        "Matching responses: 1 · average 5.0 / 5 · satisfied (4–5): 100%"
+    )
 
     # A new answer arrives live: listed when it matches the filter, not otherwise.
     await page.evaluate("window.__samePage = true")
@@ -258,10 +262,14 @@ async def test_responses_list_filters_by_score_and_follows_new_answers(
     await answered(world, "16505550154", "Zaki Zero", 1)
     await expect(rows).to_have_count(2)
     await expect(rows.filter(has_text="Yuni Yes")).to_contain_text("5 / 5")
-    await expect(summary).to_have_text("Responses: 2 (all that match) · average 5.0 / 5")
+    await expect(summary).to_have_text(
+        "Matching responses: 2 · average 5.0 / 5 · satisfied (4–5): 100%"
+    )
     await page.get_by_label("Score").select_option("")
     await expect(rows).to_have_count(4)
-    await expect(summary).to_have_text("Responses: 4 (all that match) · average 3.3 / 5")
+    await expect(summary).to_have_text(
+        "Matching responses: 4 · average 3.3 / 5 · satisfied (4–5): 50%"
+    )
     assert await page.evaluate("window.__samePage") is True
     await shot(page, "csat-responses")
 

@@ -101,6 +101,47 @@ async def test_list_filters_and_pages(ctx, client, admin, actors) -> None:
     assert fields(problem(naive, 422)) == {"from"}
 
 
+async def test_summary_counts_every_match_not_a_page(ctx, client, admin, actors) -> None:
+    s = await _setup(ctx, actors)
+
+    async def summed(who: Any = admin, **params: Any) -> dict[str, Any]:
+        r = await client.get("/api/v1/csat/summary", params=params, headers=who.headers)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    # Scores 5, 2, 4, 5 answered (the fifth survey is unanswered): all of them, whatever a
+    # list page would hold.
+    assert await summed() == {
+        "responses": 4,
+        "average": 4.0,
+        "satisfied_percent": 75.0,
+        "scores": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 2},
+    }
+    assert (await summed(channel="messenger"))["scores"] == {"1": 0, "2": 1, "3": 0, "4": 0,
+                                                             "5": 0}  # fmt: skip
+    by_agent = await summed(agent_id=str(s["agent"].id))
+    assert (by_agent["responses"], by_agent["average"]) == (2, 5.0)
+    t0 = s["t0"]
+    window = await summed(
+        **{
+            "from": (t0 + timedelta(hours=1)).isoformat(),
+            "to": (t0 + timedelta(hours=2)).isoformat(),
+        }
+    )
+    assert (window["responses"], window["average"], window["satisfied_percent"]) == (1, 2.0, 0.0)
+    none = await summed(score=3)
+    assert (none["responses"], none["average"], none["satisfied_percent"]) == (0, None, None)
+    # A supervisor's: their division's and those without one (5, 4, 5).
+    supervisor = await actors.make("supervisor", divisions=[s["sales"]])
+    mine = await summed(supervisor)
+    assert (mine["responses"], mine["average"]) == (3, 4.67)
+    problem(await client.get("/api/v1/csat/summary", headers=s["agent"].headers), 403)
+    problem(await client.get("/api/v1/csat/summary"), 401)
+    naive = await client.get("/api/v1/csat/summary?to=2025-12-01T00:00:00", headers=admin.headers)
+    assert fields(problem(naive, 422)) == {"to"}
+
+
 async def test_who_reads_responses(ctx, client, admin, actors) -> None:
     s = await _setup(ctx, actors)
     supervisor = await actors.make("supervisor", divisions=[s["sales"]])

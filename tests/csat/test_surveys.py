@@ -84,6 +84,7 @@ async def test_survey_answer_and_feedback_keep_the_conversation_resolved(
         assert all(q["content_type"] == "text" for q in quick)
 
     # The customer taps 4: recorded, still resolved, a thanks text queued.
+    unread = await value(ctx, "SELECT unread_count FROM conversations")
     tap = await customer_sends(ctx, sandbox, line, **_tap(line, survey["id"], 4, "4 - Good"))
     (answered,) = await surveys(ctx)
     assert (answered["status"], answered["score"], answered["answered_via"]) == (
@@ -110,6 +111,8 @@ async def test_survey_answer_and_feedback_keep_the_conversation_resolved(
     )
     assert [e["data"]["survey"]["feedback"] for e in events] == [None, "Fast and friendly, thanks!"]
     assert not await rows(ctx, "SELECT 1 FROM event_outbox WHERE type = 'conversation.reopened'")
+    # Both are unread: its agent should read a score and a comment (docs/csat.md).
+    assert await value(ctx, "SELECT unread_count FROM conversations") == unread + 2
 
     # The SLA consumer starts no wait for them.
     while (await sla_consume(ctx.pool, Policies())) not in (0, None):

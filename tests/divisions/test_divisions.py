@@ -407,3 +407,47 @@ async def test_an_unchanged_patch_writes_nothing_and_unknown_fields_are_refused(
     assert fields(body) == {"colour"}
     r = await client.post(DIVISIONS, json={"name": "X", "members": []}, headers=admin.headers)
     assert fields(problem(r, 422)) == {"members"}
+
+
+async def test_delete_division_deletes_its_sla_policies_with_events(
+    client, ctx, admin: Agent
+) -> None:
+    doomed, kept = await make(client, admin, "Doomed"), await make(client, admin, "Kept")
+    made = {}
+    for name, division in (("Doomed WA", doomed), ("Kept", kept), ("Default", None)):
+        body = {
+            "name": name,
+            "division_id": division and division["id"],
+            "first_response_minutes": 30,
+            "resolution_minutes": 600,
+        }
+        r = await client.post("/api/v1/sla/policies", json=body, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        made[name] = r.json()["id"]
+    before = await scalar(ctx, "SELECT max(pos) FROM event_outbox")
+    r = await client.delete(f"{DIVISIONS}/{doomed['id']}", headers=admin.headers)
+    assert r.status_code == 204, r.text
+    listed = (await client.get("/api/v1/sla/policies", headers=admin.headers)).json()
+    assert sorted(p["name"] for p in listed) == ["Default", "Kept"]
+    async with ctx.pool.acquire() as conn:
+        events = await conn.fetch(
+            "SELECT type, data, audience FROM event_outbox WHERE pos > $1 AND type LIKE 'sla%'",
+            before,
+        )
+        logs = await conn.fetch(
+            "SELECT action, target_id, metadata_json FROM activity_logs "
+            "WHERE action IN ('delete_sla_policy', 'delete_division') ORDER BY action DESC"
+        )
+    assert [(e["type"], e["data"], e["audience"]) for e in events] == [
+        (
+            "sla_policy.deleted",
+            {"policy_id": made["Doomed WA"], "reason": "division_deleted"},
+            [{"admins": True}],
+        )
+    ]
+    assert [(g["action"], str(g["target_id"])) for g in logs] == [
+        ("delete_sla_policy", made["Doomed WA"]),
+        ("delete_division", doomed["id"]),
+    ]
+    assert logs[0]["metadata_json"]["reason"] == "division_deleted"
+    assert logs[1]["metadata_json"]["sla_policies"] == 1

@@ -23,10 +23,15 @@ const ACTIONS = [
   "scheduled_message_sent", "scheduled_message_failed",
   "webhook_created", "webhook_updated", "webhook_deleted", "webhook_secret_rotated",
   "webhook_test_sent", "webhook_redelivered", "webhook_auto_disabled",
+  "create_campaign", "update_campaign", "delete_campaign", "set_campaign_audience",
+  "schedule_campaign", "pause_campaign", "resume_campaign", "cancel_campaign", "fail_campaign",
+  "opt_out", "opt_in", "create_sla_policy", "update_sla_policy", "delete_sla_policy",
+  "update_csat_settings",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
-  "template", "scheduled_message", "webhook",
+  "template", "scheduled_message", "webhook", "campaign", "campaign_opt_out", "sla_policy",
+  "csat_settings",
 ];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,7 +1,8 @@
 // Settings › Satisfaction responses (admins and supervisors, csat.read; docs/csat.md): the
 // answered surveys, newest answer first, filtered as GET /api/v1/csat allows (answer date in
-// the agent's zone, agent, division, channel, score), keyset "Load more", and the average of
-// the rows listed (the API has no aggregate). New answers arrive live (csat.answered).
+// the agent's zone, agent, division, channel, score), keyset "Load more", and the summary of
+// all that match (GET /api/v1/csat/summary: count, average, share of 4-5). New answers
+// arrive live (csat.answered), and the summary is asked again.
 import { loadDirectory } from "../app.js";
 import { get } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -49,10 +50,21 @@ export function render(container, app) {
       (!q.from || at >= Date.parse(q.from)) && (!q.to || at < Date.parse(q.to));
   }
 
+  let summed = 0; // the newest summary request
+  async function sum() {
+    const mine = ++summed;
+    try {
+      const got = await get("/api/v1/csat/summary", query());
+      if (mine !== summed) return;
+      summary.textContent = !got.responses ? t("csatRes.none") : t("csatRes.summary", {
+        n: got.responses, average: got.average.toFixed(1), satisfied: Math.round(got.satisfied_percent),
+      });
+    } catch (error) {
+      if (mine === summed) summary.textContent = describe(error);
+    }
+  }
+
   function draw() {
-    const n = items.length;
-    const average = n ? (items.reduce((sum, s) => sum + s.score, 0) / n).toFixed(1) : null;
-    summary.textContent = !n ? t("csatRes.none") : t(cursor ? "csatRes.averageListed" : "csatRes.averageAll", { average, n });
     fill(rows, table(t("settings.csatResponses"),
       [t("csatRes.when"), t("csatRes.score"), t("csatRes.feedback"), t("csatRes.contact"), t("csatRes.agent"), t("csatRes.division"), t("csatRes.channel")],
       items.map((s) => {
@@ -74,6 +86,7 @@ export function render(container, app) {
 
   async function load(reset) {
     const mine = ++asked;
+    if (reset) sum();
     status.textContent = t("state.loading");
     try {
       const page = await get("/api/v1/csat", { ...query(), limit: 50, cursor: reset ? null : cursor });
@@ -98,6 +111,7 @@ export function render(container, app) {
     else if (matches(s)) items = [s, ...items].sort((a, b) => Date.parse(b.responded_at) - Date.parse(a.responded_at));
     else return;
     draw();
+    if (at < 0) sum();
   });
 
   const form = h("form", { class: "toolbar filters-form", "aria-label": t("csatRes.filters") },
