@@ -3,11 +3,12 @@ without one), the settings (admin), and a conversation's surveys (whoever sees i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
@@ -27,14 +28,7 @@ Admin = Annotated[Principal, requires(Perm.CSAT_MANAGE)]
 Reader = Annotated[Principal, requires(Perm.CSAT_READ)]
 
 
-@router.get(
-    "/api/v1/csat",
-    response_model=Page[CsatSurveyOut],
-    summary="Survey responses, newest answer first (keyset pages)",
-)
-async def list_responses(
-    ctx: Ctx,
-    actor: Reader,
+def _asked(
     since: Annotated[
         datetime | None, Query(alias="from", description="Answered at or after (ISO 8601).")
     ] = None,
@@ -43,10 +37,37 @@ async def list_responses(
     division_id: UUID | None = None,
     channel: Channel | None = None,
     score: Annotated[int | None, Query(ge=1, le=5)] = None,
+) -> queries.ResponseFilter:
+    """The responses' filters of the list and its summary (query parameters)."""
+    for name, value in (("from", since), ("to", until)):
+        if value is not None and value.tzinfo is None:
+            raise Unprocessable.field(name, "must carry a time zone (e.g. Z or +07:00)")
+    return queries.ResponseFilter(
+        since=since,
+        until=until,
+        agent_id=agent_id,
+        division_id=division_id,
+        channel=channel.value if channel else None,
+        score=score,
+    )
+
+
+Filter = Annotated[queries.ResponseFilter, Depends(_asked)]
+
+
+@router.get(
+    "/api/v1/csat",
+    response_model=Page[CsatSurveyOut],
+    summary="Survey responses, newest answer first (keyset pages)",
+)
+async def list_responses(
+    ctx: Ctx,
+    actor: Reader,
+    asked: Filter,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CsatSurveyOut]:
-    f = _filter(actor, since, until, agent_id, division_id, channel, score)
+    f = _readable(actor, asked)
     after = decode_cursor(cursor, datetime, UUID) if cursor else None
     async with ctx.pool.acquire() as conn:
         rows = await queries.responses(conn, f, (after[0], after[1]) if after else None, limit + 1)
@@ -59,19 +80,8 @@ async def list_responses(
     response_model=CsatSummary,
     summary="Survey responses summed up: count, average, share of 4-5, each score's count",
 )
-async def summary(
-    ctx: Ctx,
-    actor: Reader,
-    since: Annotated[
-        datetime | None, Query(alias="from", description="Answered at or after (ISO 8601).")
-    ] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Answered before.")] = None,
-    agent_id: Annotated[UUID | None, Query(description="The assignee at resolve.")] = None,
-    division_id: UUID | None = None,
-    channel: Channel | None = None,
-    score: Annotated[int | None, Query(ge=1, le=5)] = None,
-) -> CsatSummary:
-    f = _filter(actor, since, until, agent_id, division_id, channel, score)
+async def summary(ctx: Ctx, actor: Reader, asked: Filter) -> CsatSummary:
+    f = _readable(actor, asked)
     async with ctx.pool.acquire() as conn:
         row = await queries.summary(conn, f)
     n = row["responses"]
@@ -84,28 +94,11 @@ async def summary(
     )
 
 
-def _filter(
-    actor: Principal,
-    since: datetime | None,
-    until: datetime | None,
-    agent_id: UUID | None,
-    division_id: UUID | None,
-    channel: Channel | None,
-    score: int | None,
-) -> queries.ResponseFilter:
-    """The responses a caller asked for and may read (a supervisor: their divisions' and
-    those without one)."""
-    for name, value in (("from", since), ("to", until)):
-        if value is not None and value.tzinfo is None:
-            raise Unprocessable.field(name, "must carry a time zone (e.g. Z or +07:00)")
-    return queries.ResponseFilter(
-        divisions=None if actor.role is Role.ADMIN else sorted(actor.division_ids),
-        since=since,
-        until=until,
-        agent_id=agent_id,
-        division_id=division_id,
-        channel=channel.value if channel else None,
-        score=score,
+def _readable(actor: Principal, asked: queries.ResponseFilter) -> queries.ResponseFilter:
+    """What the caller asked for, limited to what they may read (a supervisor: their
+    divisions' and those without one)."""
+    return replace(
+        asked, divisions=None if actor.role is Role.ADMIN else sorted(actor.division_ids)
     )
 
 
