@@ -214,16 +214,20 @@ async def store(
 
 async def log_breaches(conn: Conn, rows: list[tuple[Any, ...]]) -> set[tuple[UUID, str]]:
     """(conversation, policy, policy name, cycle, type, due, division, assignee) per breach;
-    those logged now (a breach logged before stays as it was): (conversation, type)."""
+    those logged now (a breach logged before stays as it was): (conversation, type).
+    breached_at is the clock at the write, not the transaction's start (now()): that may
+    precede the due time the breach was judged by a moment later."""
     if not rows:
         return set()
     cols = list(zip(*rows, strict=True))
     logged = await conn.fetch(
         """
         INSERT INTO sla_breach_logs (conversation_id, policy_id, policy_name, cycle,
-                                     breach_type, due_at, division_id, agent_id)
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
-                             $6::timestamptz[], $7::uuid[], $8::uuid[])
+                                     breach_type, due_at, division_id, agent_id,
+                                     breached_at)
+        SELECT *, clock_timestamp()
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                      $6::timestamptz[], $7::uuid[], $8::uuid[])
         ON CONFLICT (conversation_id, cycle, breach_type) DO NOTHING
         RETURNING conversation_id, breach_type
         """,
