@@ -338,6 +338,55 @@ def version() -> None:
     out.print(f"omnistream {__version__}")
 
 
+reports_cli = typer.Typer(help="Reports: rollups and facts.", no_args_is_help=True)
+cli.add_typer(reports_cli, name="reports")
+
+
+@reports_cli.command("rebuild")
+def reports_rebuild(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only conversations changed at or after this date (YYYY-MM-DD, UTC)"),
+    ] = None,
+) -> None:
+    """Recompute the reports' facts and rollups from the raw rows (one transaction)."""
+    from omnistream.reports.rebuild import parse_since
+
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    settings = _settings()
+    with database(settings) as dsn:
+        try:
+            done = asyncio.run(_rebuild_reports(dsn, start))
+        except (MigrationError, OSError) as exc:
+            raise _fail(exc) from None
+    out.print(f"[green]rebuilt[/] the reports of {done:,} conversations")
+
+
+async def _rebuild_reports(dsn: str, since: Any) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from omnistream.db.migrate import migrate
+    from omnistream.db.pool import create_pool
+    from omnistream.reports.rebuild import rebuild
+
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress("conversations", *columns, console=err, transient=False) as bar:
+            task = bar.add_task("rebuild", total=None)
+            return await rebuild(
+                pool, since, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    finally:
+        await pool.close()
+
+
 @cli.command("rbac-doc")
 def rbac_doc() -> None:
     """Print the permission matrix and route table of docs/rbac.md."""

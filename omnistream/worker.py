@@ -16,6 +16,7 @@ from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
+from omnistream.reports.worker import consumer_loop as reports_consumer_loop
 from omnistream.scheduled.worker import scheduled_loop
 from omnistream.sla.consumer import consumer_loop as sla_consumer_loop
 from omnistream.sla.worker import breach_loop
@@ -44,6 +45,7 @@ LOOPS: dict[str, Loop] = {
     "sla": sla_consumer_loop,
     "sla_breaches": breach_loop,
     "csat": csat_consumer_loop,
+    "reports": reports_consumer_loop,
 }
 
 # Loops that hold a pooled connection for as long as they run (a LISTEN, db/listen.notified).

@@ -40,6 +40,7 @@ from omnistream.integrations.schemas import (
 from omnistream.kit.crypto import DecryptError, SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import NOT_SET, TAKEN, Conflict, NotFound, Unprocessable
+from omnistream.reports import facts_queries as report_facts
 
 TARGET = "integration"
 # Used only by inbound webhooks: changing them does not change what the connection test saw.
@@ -184,6 +185,8 @@ async def update(
 async def delete(tx: Tx, actor: Principal, integration_id: UUID) -> None:
     current = await _locked(tx.conn, integration_id)
     accounts = await queries.accounts_of(tx.conn, [integration_id])
+    for account in accounts:  # their conversations lose the account: no event says so
+        await report_facts.mark_dirty(tx.conn, "integration_account_id", account["id"])
     detached = await queries.delete(tx.conn, integration_id)
     await record(
         tx.conn,
@@ -309,6 +312,7 @@ async def update_account(
 async def delete_account(tx: Tx, actor: Principal, integration_id: UUID, account_id: UUID) -> None:
     await _locked(tx.conn, integration_id)
     current = await get_account(tx.conn, integration_id, account_id)
+    await report_facts.mark_dirty(tx.conn, "integration_account_id", account_id)
     await queries.delete_account(tx.conn, account_id)
     promoted = None
     if current["is_default"]:
