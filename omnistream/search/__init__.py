@@ -1,0 +1,1 @@
+"""Search across messages, notes and contacts (docs/search.md)."""

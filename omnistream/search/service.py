@@ -1,0 +1,125 @@
+"""Search rules: what a query means, which hit a conversation shows, and its snippet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.contacts.service import phone_patterns
+from omnistream.conversations.queries import COLUMN_NAMES
+from omnistream.conversations.schemas import ContactBrief, ConversationItem
+from omnistream.conversations.visibility import Scope
+from omnistream.db.pool import Conn
+from omnistream.kit.pagination import encode_cursor
+from omnistream.search import queries
+from omnistream.search.highlight import snippet
+from omnistream.search.schemas import SearchHit, SearchResult
+
+MAX_QUERY = 200  # characters, after trimming
+MAX_WORDS = 16  # more words than this only narrow further; the rest is ignored
+
+
+def tsquery(words: list[str]) -> str:
+    """Every word as a prefix ('word':*), all required; quoted as tsquery's syntax wants."""
+    quoted = ("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in words)
+    return " & ".join(quoted)
+
+
+def like(word: str) -> str:
+    """A LIKE pattern finding `word` anywhere, its own wildcards escaped."""
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _contact_word(lexeme: str) -> str:
+    # The parser reads "+62812" and "-3456" as signed numbers; phones are stored as digits.
+    return lexeme.lstrip("+-") if lexeme.lstrip("+-").isdigit() else lexeme
+
+
+async def prepare(conn: Conn, q: str, region: str) -> queries.Query | None:
+    """The query's words as the index holds them; None when it has none (only punctuation)."""
+    words = (await queries.lexemes(conn, q))[:MAX_WORDS]
+    if not words:
+        return None
+    # "0812 3456" also finds 6281234563456: the contacts search's reading of a number
+    # (a national trunk 0 becomes the region's country code), anywhere in the contact text.
+    phones = sorted({like(p.strip("%")) for p in phone_patterns(q, region)})
+    return queries.Query(
+        terms=words,
+        tsquery=tsquery(words),
+        words=[like(_contact_word(w)) for w in words],
+        phones=phones,
+    )
+
+
+async def search(
+    conn: Conn,
+    scope: Scope,
+    query: queries.Query,
+    f: queries.SearchFilter,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> tuple[list[SearchResult], tuple[datetime, UUID] | None]:
+    """One page of results and the keyset of its last one when there are more."""
+    found = await queries.matching(conn, scope, query, f, after, limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    rows = await queries.results(conn, scope, query, f, [r["id"] for r in found])
+    out = [r for r in (_result(row, query) for row in rows) if r is not None]
+    last = found[-1] if found else None
+    return out, (last["last_message_at"], last["id"]) if more and last else None
+
+
+def _result(row: asyncpg.Record, query: queries.Query) -> SearchResult | None:
+    hit = _hit(row, query)
+    return None if hit is None else SearchResult(conversation=_item(row), hit=hit)
+
+
+def _hit(row: asyncpg.Record, query: queries.Query) -> SearchHit | None:
+    """The newest matching message or note; the contact when only it matches. None when
+    nothing matches any more (changed since the conversations were picked)."""
+    message_at, note_at = row["message_at"], row["note_at"]
+    if message_at is not None and (note_at is None or message_at >= note_at):
+        return SearchHit(
+            kind="message",
+            id=row["message_id"],
+            created_at=message_at,
+            snippet=snippet(row["message_text"], query.terms),
+            message_cursor=encode_cursor(message_at, row["message_id"]),
+        )
+    if note_at is not None:
+        return SearchHit(
+            kind="note",
+            id=row["note_id"],
+            created_at=note_at,
+            snippet=snippet(row["note_text"], query.terms),
+        )
+    if row["contact_hit"]:
+        fields = [row["contact_name"], row["contact_email"], row["contact_phone"]]
+        marked = [_contact_word(w) for w in query.terms] + [p.strip("%") for p in query.phones]
+        return SearchHit(
+            kind="contact",
+            id=row["contact_id"],
+            created_at=row["contact_created_at"],
+            snippet=snippet(" · ".join(v for v in fields if v), marked, prefix=False),
+        )
+    return None
+
+
+def _item(row: asyncpg.Record) -> ConversationItem:
+    base: dict[str, Any] = {k: row[k] for k in COLUMN_NAMES}
+    contact = ContactBrief(
+        id=row["contact_id"],
+        name=row["contact_name"],
+        phone=row["contact_phone"],
+        email=row["contact_email"],
+        profile_pic_url=row["contact_profile_pic_url"],
+    )
+    return ConversationItem(
+        **base,
+        contact=contact,
+        assigned_agent_name=row["assigned_agent_name"],
+        integration_id=row["integration_id"],
+    )
