@@ -47,6 +47,7 @@ from omnistream.notes.routes import router as notes_router
 from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
 from omnistream.ops.routes import router as ops_router
 from omnistream.quick_replies.routes import router as quick_replies_router
+from omnistream.reports.routes import router as reports_router
 from omnistream.scheduled.routes import router as scheduled_router
 from omnistream.search.routes import router as search_router
 from omnistream.sla.routes import router as sla_router
@@ -78,6 +79,7 @@ ROUTERS = (
     opt_outs_router,
     sla_router,
     csat_router,
+    reports_router,
     search_router,
     csat_page_router,  # the public survey pages at /csat/{token}
     web_router,  # the agent web app at / (static files, public)

@@ -38,6 +38,8 @@ class Perm(StrEnum):
     SLA_MANAGE = "sla.manage"  # SLA policies and their business hours (admin)
     CSAT_MANAGE = "csat.manage"  # CSAT survey settings and texts (admin)
     CSAT_READ = "csat.read"  # CSAT responses: admins all; supervisors their divisions' and none
+    # Reports (issue 15): admins everything; supervisors their divisions'; agents their own.
+    REPORTS_READ = "reports.read"
 
 
 INBOX = (
@@ -63,9 +65,10 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.QUICK_REPLIES_MANAGE,
             Perm.CAMPAIGNS_MANAGE,
             Perm.CSAT_READ,
+            Perm.REPORTS_READ,
         }
     ),
-    Role.AGENT: frozenset({Perm.SELF, *INBOX}),
+    Role.AGENT: frozenset({Perm.SELF, *INBOX, Perm.REPORTS_READ}),
 }
 
 

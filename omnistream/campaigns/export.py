@@ -14,27 +14,19 @@ from fastapi.responses import StreamingResponse
 
 from omnistream.campaigns import send_queries
 from omnistream.db.pool import Pool
+from omnistream.kit.spreadsheet import safe_cell
 
 CHUNK = 2000
 HEADER = [
     "phone", "name", "status", "error_code", "error_message", "sent_at", "delivered_at",
     "read_at", "failed_at", "replied_at", "conversation_id", "line", "channel_message_id",
 ]  # fmt: skip
-# Spreadsheets run a cell starting with these as a formula (CSV injection).
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if _FORMULA.match(text) and not text.lstrip("+").isdigit() else text
 
 
 def _lines(rows: list[asyncpg.Record]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows([[_cell(r[k]) for k in HEADER] for r in rows])
+    writer.writerows([[safe_cell(r[k]) for k in HEADER] for r in rows])
     return out.getvalue()
 
 

@@ -19,7 +19,17 @@ CREATE TABLE report_cycles (
     opened_at         TIMESTAMPTZ NOT NULL,
     first_response_at TIMESTAMPTZ,      -- the cycle's first message sent by an agent
     responder_id      UUID,             -- who sent it
-    resolved_at       TIMESTAMPTZ
+    resolved_at       TIMESTAMPTZ,
+    -- Business seconds to the first response / to the resolve, under the conversation's
+    -- SLA policy now (its hours); NULL without one. Filled by reports/business.py.
+    frt_business        DOUBLE PRECISION,
+    resolution_business DOUBLE PRECISION,
+    -- Each SLA target of that policy: 'met', 'breached' or NULL (no such target, or not
+    -- decided yet); a breach is the cycle's row in sla_breach_logs.
+    sla_first_response    TEXT,
+    first_response_due_at TIMESTAMPTZ,  -- the missed due time of a breached first response
+    sla_next_response     TEXT,
+    sla_resolution        TEXT
 );
 -- Not unique: a recomputation deletes and inserts a conversation's rows in one statement.
 CREATE INDEX report_cycles_conversation_idx ON report_cycles (conversation_id);

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
+
 from omnistream.db.pool import Conn
 
 CONSUMER = "reports"  # the consumer's row in event_consumers
@@ -27,7 +29,7 @@ def bucket_of(column: str) -> str:
 
 _CONVERSATIONS = """
     SELECT id, contact_id, channel, integration_account_id AS account_id, division_id,
-           assigned_agent_id AS agent_id, created_at, resolved_at
+           assigned_agent_id AS agent_id, created_at, resolved_at, sla_policy_id
       FROM conversations WHERE $1::uuid[] IS NULL OR id = ANY($1::uuid[])
 """
 
@@ -65,14 +67,33 @@ CYCLES_SQL = f"""
           FROM cycles cy JOIN c ON c.id = cy.id
     )
     SELECT e.id, e.cycle::int, c.contact_id, c.channel, c.account_id, c.division_id,
-           c.agent_id, e.opened_at, fr.created_at, fr.sender_agent_id, e.resolved_at
+           c.agent_id, e.opened_at, fr.created_at, fr.sender_agent_id, e.resolved_at,
+           NULL::float8, NULL::float8,
+           CASE WHEN p.first_response_minutes IS NULL THEN NULL
+                WHEN b.first_due IS NOT NULL THEN 'breached'
+                WHEN fr.created_at IS NOT NULL THEN 'met' END,
+           b.first_due,
+           CASE WHEN p.next_response_minutes IS NULL THEN NULL
+                WHEN b.next_breached THEN 'breached'
+                WHEN e.resolved_at IS NOT NULL THEN 'met' END,
+           CASE WHEN p.resolution_minutes IS NULL THEN NULL
+                WHEN b.resolution_breached THEN 'breached'
+                WHEN e.resolved_at IS NOT NULL THEN 'met' END
       FROM ended e JOIN c ON c.id = e.id
+      LEFT JOIN sla_policies p ON p.id = c.sla_policy_id
       LEFT JOIN LATERAL (
             SELECT m.created_at, m.sender_agent_id FROM messages m
              WHERE m.conversation_id = e.id AND m.direction = 'outbound'
                AND m.sender_agent_id IS NOT NULL AND m.created_at >= e.opened_at
                AND m.created_at < COALESCE(e.resolved_at, e.next_at, 'infinity')
              ORDER BY m.created_at LIMIT 1) fr ON true
+      LEFT JOIN LATERAL (  -- the cycle's breaches: due within it
+            SELECT min(l.due_at) FILTER (WHERE l.breach_type = 'first_response') AS first_due,
+                   bool_or(l.breach_type = 'next_response') AS next_breached,
+                   bool_or(l.breach_type = 'resolution') AS resolution_breached
+              FROM sla_breach_logs l
+             WHERE p.id IS NOT NULL AND l.conversation_id = e.id AND l.due_at >= e.opened_at
+               AND l.due_at < COALESCE(e.next_at, 'infinity')) b ON true
 """
 
 # Messages per bucket and agent; system messages (the timeline's own lines) are not counted.
@@ -103,7 +124,9 @@ FAILURES_SQL = f"""
 
 CYCLE_COLUMNS = (
     "conversation_id, cycle, contact_id, channel, account_id, division_id, agent_id, "
-    "opened_at, first_response_at, responder_id, resolved_at"
+    "opened_at, first_response_at, responder_id, resolved_at, frt_business, "
+    "resolution_business, sla_first_response, first_response_due_at, sla_next_response, "
+    "sla_resolution"
 )
 MESSAGE_COLUMNS = (
     "conversation_id, bucket, channel, account_id, division_id, agent_id, "
@@ -314,6 +337,9 @@ async def touched_between(conn: Conn, after: int, upto: int) -> list[UUID]:
               FROM event_outbox WHERE seq > $1 AND seq <= $2
         )
         SELECT conversation_id AS id FROM e WHERE conversation_id IS NOT NULL
+        UNION  -- a policy's hours or targets changed: the figures under it
+        SELECT c.id FROM e JOIN conversations c ON c.sla_policy_id = (e.data->>'id')::uuid
+         WHERE e.type = 'sla_policy.updated'
         UNION
         SELECT rc.conversation_id FROM e JOIN report_cycles rc
             ON rc.contact_id = CASE e.type
@@ -348,4 +374,39 @@ async def mark_dirty(conn: Conn, column: str, value: UUID) -> None:
         f"INSERT INTO report_dirty (conversation_id) SELECT id FROM conversations "
         f"WHERE {column} = $1 ON CONFLICT DO NOTHING",
         value,
+    )
+
+
+# --- Business time (filled in Python: reports/business.py) -----------------------------------
+
+
+async def cycles_under_policy(conn: Conn, ids: list[UUID]) -> list[asyncpg.Record]:
+    """These conversations' cycles with the SLA policy their conversation has now."""
+    return await conn.fetch(
+        """
+        SELECT rc.conversation_id, rc.cycle, c.sla_policy_id AS policy_id, rc.opened_at,
+               rc.first_response_at, rc.resolved_at
+          FROM report_cycles rc JOIN conversations c ON c.id = rc.conversation_id
+         WHERE rc.conversation_id = ANY($1::uuid[]) AND c.sla_policy_id IS NOT NULL
+        """,
+        ids,
+    )
+
+
+async def set_business(
+    conn: Conn, rows: list[tuple[UUID, int, float | None, float | None]]
+) -> None:
+    if not rows:
+        return
+    ids, cycles, frt, resolution = (list(c) for c in zip(*rows, strict=True))
+    await conn.execute(
+        """
+        UPDATE report_cycles rc SET frt_business = v.frt, resolution_business = v.res
+          FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[]) AS v(id, cycle, frt, res)
+         WHERE rc.conversation_id = v.id AND rc.cycle = v.cycle
+        """,
+        ids,
+        cycles,
+        frt,
+        resolution,
     )

@@ -17,6 +17,8 @@ from datetime import datetime
 
 from omnistream.db.pool import Pool, transaction
 from omnistream.reports import facts_queries as queries
+from omnistream.reports.business import fill_business, refresh
+from omnistream.sla.engine import Policies
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
 CHUNK = 20_000
@@ -28,6 +30,7 @@ async def rebuild(
 ) -> int:
     """How many conversations were recomputed."""
     report = progress or (lambda done, total: None)
+    policies = Policies()
     async with transaction(pool) as tx:
         conn = tx.conn
         await queries.lock_position_wait(conn)
@@ -50,8 +53,9 @@ async def rebuild(
                 break
             if since is None:
                 await queries.insert_facts(conn, ids)
+                await fill_business(conn, ids, policies)
             else:
-                await queries.recompute(conn, ids)
+                await refresh(conn, ids, policies)
             done, after = done + len(ids), ids[-1]
             report(done, max(total, done))
         if since is None:

@@ -20,6 +20,8 @@ from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.events.consumers import poll_batches
 from omnistream.reports import facts_queries as queries
+from omnistream.reports.business import refresh
+from omnistream.sla.engine import Policies
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
 BATCH_SIZE = 1000
@@ -27,7 +29,7 @@ DIRTY_BATCH = 2000
 POLL_SECONDS = 0.5  # how long a change may wait before the reports follow
 
 
-async def consume(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
+async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> int | None:
     """One batch: how many seqs (or queued conversations) it passed; `limit` or more means
     more may follow at once; None when another worker (or a rebuild) holds the turn."""
     async with transaction(pool) as tx:
@@ -40,20 +42,22 @@ async def consume(pool: Pool, limit: int = BATCH_SIZE) -> int | None:
         ids = set(await queries.touched_between(conn, position, upto)) if upto > position else set()
         dirty = await queries.take_dirty(conn, DIRTY_BATCH)
         ids.update(dirty)
-        await queries.recompute(conn, sorted(ids))
+        await refresh(conn, sorted(ids), policies)
         if upto > position:
             await advance(conn, queries.CONSUMER, upto)
     return max(upto - position, limit if len(dirty) >= DIRTY_BATCH else 0)
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
-    await poll_batches("reports", lambda: consume(pool), BATCH_SIZE, stop, POLL_SECONDS)
+    policies = Policies()
+    await poll_batches("reports", lambda: consume(pool, policies), BATCH_SIZE, stop, POLL_SECONDS)
 
 
 async def catch_up(pool: Pool) -> None:
     """Consume until nothing is left (tests, the rebuild's callers)."""
+    policies = Policies()
     while True:
-        done = await consume(pool)
+        done = await consume(pool, policies)
         if done is None:
             await asyncio.sleep(0.05)
             continue

@@ -1,0 +1,268 @@
+"""Every SQL statement of the reports' API: rollups by period, the heatmap, error codes,
+response times from the cycle facts, the agents table, and the live unassigned count.
+
+A caller's scope is a Filters: what they asked for (channel, inbox account, division,
+agent) and what they may see (a supervisor: their divisions and conversations with none;
+an agent: their own figures), both applied in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.db.pool import Conn
+from omnistream.reports.facts_queries import COUNTERS
+
+
+@dataclass(frozen=True)
+class Filters:
+    channel: str | None = None
+    account_id: UUID | None = None
+    division_id: UUID | None = None
+    agent_id: UUID | None = None
+    divisions: tuple[UUID, ...] | None = None  # a supervisor's: theirs, and none
+
+    @property
+    def grain(self) -> int:
+        """The coarsest rollup grain that has every column these filters need."""
+        if self.agent_id is not None:
+            return 2
+        return 1 if self.division_id is not None or self.divisions is not None else 0
+
+
+class _Where:
+    """AND-ed conditions with numbered parameters."""
+
+    def __init__(self, params: list[Any]) -> None:
+        self.params = params
+        self.terms: list[str] = []
+
+    def arg(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, term: str) -> None:
+        self.terms.append(term)
+
+    def sql(self) -> str:
+        return " AND ".join(self.terms) if self.terms else "true"
+
+
+def _dims(w: _Where, f: Filters, *, agent: str = "agent_id", channel: str = "channel",
+          account: str = "account_id", division: str = "division_id") -> None:  # fmt: skip
+    if f.channel is not None:
+        w.add(f"{channel} = {w.arg(f.channel)}")
+    if f.account_id is not None:
+        w.add(f"{account} = {w.arg(f.account_id)}")
+    if f.division_id is not None:
+        w.add(f"{division} = {w.arg(f.division_id)}")
+    if f.divisions is not None:
+        w.add(f"({division} = ANY({w.arg(list(f.divisions))}::uuid[]) OR {division} IS NULL)")
+    if f.agent_id is not None:
+        w.add(f"{agent} = {w.arg(f.agent_id)}")
+
+
+async def rollup_periods(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
+    """The counters summed per period: `i` 1 is the previous range, 1 + k period k."""
+    params: list[Any] = [bounds]
+    w = _Where(params)
+    w.add(f"grain = {w.arg(f.grain)}")
+    w.add("bucket >= $1[1] AND bucket < $1[array_upper($1, 1)]")
+    _dims(w, f)
+    sums = ", ".join(f"sum({c})::bigint AS {c}" for c in COUNTERS)
+    return await conn.fetch(
+        f"SELECT width_bucket(bucket, $1::timestamptz[]) AS i, {sums} "
+        f"FROM report_rollups WHERE {w.sql()} GROUP BY 1",
+        *params,
+    )
+
+
+async def open_before(conn: Conn, f: Filters, at: datetime) -> int:
+    """Conversations open at `at`: every cycle opened before it minus those resolved."""
+    params: list[Any] = [at]
+    w = _Where(params)
+    w.add(f"grain = {w.arg(f.grain)}")
+    w.add("bucket < $1")
+    _dims(w, f)
+    value = await conn.fetchval(
+        f"SELECT COALESCE(sum(opened + reopened - resolved), 0)::bigint "
+        f"FROM report_rollups WHERE {w.sql()}",
+        *params,
+    )
+    return int(value)
+
+
+async def heatmap(
+    conn: Conn, f: Filters, start: datetime, end: datetime, zone: str
+) -> list[asyncpg.Record]:
+    """Inbound messages by local ISO weekday (1 = Monday) and hour."""
+    params: list[Any] = [start, end, zone]
+    w = _Where(params)
+    w.add(f"grain = {w.arg(f.grain)}")
+    w.add("bucket >= $1 AND bucket < $2 AND inbound <> 0")
+    _dims(w, f)
+    return await conn.fetch(
+        "SELECT extract(isodow FROM bucket AT TIME ZONE $3)::int AS weekday, "
+        "extract(hour FROM bucket AT TIME ZONE $3)::int AS hour, sum(inbound)::bigint AS inbound "
+        f"FROM report_rollups WHERE {w.sql()} GROUP BY 1, 2",
+        *params,
+    )
+
+
+async def error_codes(
+    conn: Conn, f: Filters, start: datetime, end: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """The commonest error codes of failed outbound messages in the range."""
+    params: list[Any] = [start, end]
+    w = _Where(params)
+    w.add(f"grain = {w.arg(f.grain)}")
+    w.add("bucket >= $1 AND bucket < $2")
+    _dims(w, f)
+    return await conn.fetch(
+        f"SELECT code, sum(failed)::bigint AS failed FROM report_failure_rollups "
+        f"WHERE {w.sql()} GROUP BY code HAVING sum(failed) > 0 "
+        f"ORDER BY 2 DESC, 1 LIMIT {w.arg(limit)}",
+        *params,
+    )
+
+
+_DURATION = "percentile_cont(0.5) WITHIN GROUP (ORDER BY {v}) AS {n}_median, " \
+    "percentile_cont(0.9) WITHIN GROUP (ORDER BY {v}) AS {n}_p90, avg({v}) AS {n}_average, " \
+    "count({v}) AS {n}_count"  # fmt: skip
+
+
+def _duration(value: str, name: str) -> str:
+    return _DURATION.format(v=value, n=name)
+
+
+async def response_times(
+    conn: Conn, f: Filters, bounds: list[datetime], *, by: str
+) -> list[asyncpg.Record]:
+    """First response times (by='first_response': cycles answered in each period) or
+    resolution times (by='resolution': cycles resolved in it), in seconds of wall-clock
+    and of business time (cycles under an SLA policy), per period index as rollup_periods."""
+    at = "first_response_at" if by == "first_response" else "resolved_at"
+    agent = "responder_id" if by == "first_response" else "agent_id"
+    params: list[Any] = [bounds]
+    w = _Where(params)
+    w.add(f"{at} >= $1[1] AND {at} < $1[array_upper($1, 1)]")
+    _dims(w, f, agent=agent)
+    wall = f"extract(epoch FROM {at} - opened_at)"
+    business = "frt_business" if by == "first_response" else "resolution_business"
+    return await conn.fetch(
+        f"SELECT width_bucket({at}, $1::timestamptz[]) AS i, {_duration(wall, 'wall')}, "
+        f"{_duration(business, 'business')} FROM report_cycles WHERE {w.sql()} GROUP BY 1",
+        *params,
+    )
+
+
+async def sla_outcomes(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
+    """Per period index and SLA target: met and breached (docs/reports.md: a first response
+    counts when answered or missed, next response and resolution when the cycle ends)."""
+    params: list[Any] = [bounds]
+    w = _Where(params)
+    _dims(w, f)
+    return await conn.fetch(
+        f"""
+        WITH c AS (SELECT * FROM report_cycles WHERE {w.sql()}),
+        outcomes AS (
+            SELECT 'first_response' AS target, sla_first_response AS outcome,
+                   CASE WHEN sla_first_response = 'breached' THEN first_response_due_at
+                        ELSE first_response_at END AS at
+              FROM c WHERE sla_first_response IS NOT NULL
+            UNION ALL
+            SELECT 'next_response', sla_next_response, resolved_at FROM c
+             WHERE sla_next_response IS NOT NULL AND resolved_at IS NOT NULL
+            UNION ALL
+            SELECT 'resolution', sla_resolution, resolved_at FROM c
+             WHERE sla_resolution IS NOT NULL AND resolved_at IS NOT NULL
+        )
+        SELECT width_bucket(at, $1::timestamptz[]) AS i, target,
+               count(*) FILTER (WHERE outcome = 'met') AS met,
+               count(*) FILTER (WHERE outcome = 'breached') AS breached
+          FROM outcomes WHERE at >= $1[1] AND at < $1[array_upper($1, 1)]
+         GROUP BY 1, 2
+        """,
+        *params,
+    )
+
+
+async def unassigned_now(conn: Conn, f: Filters) -> int:
+    """Open conversations with no assignee now (an agent: those they could take)."""
+    params: list[Any] = []
+    w = _Where(params)
+    w.add("status = 'open' AND assigned_agent_id IS NULL")
+    _dims(w, Filters(f.channel, f.account_id, f.division_id, None, f.divisions),
+          account="integration_account_id")  # fmt: skip
+    value = await conn.fetchval(f"SELECT count(*) FROM conversations WHERE {w.sql()}", *params)
+    return int(value)
+
+
+async def agents(
+    conn: Conn, divisions: tuple[UUID, ...] | None, only: UUID | None
+) -> list[asyncpg.Record]:
+    """The agents a report lists: all (admin), the members of these divisions (supervisor),
+    or one (agent)."""
+    return await conn.fetch(
+        """
+        SELECT a.id, a.name, a.email, a.role, a.is_active FROM agents a
+         WHERE ($1::uuid IS NULL OR a.id = $1)
+           AND ($2::uuid[] IS NULL OR EXISTS (
+                SELECT 1 FROM agent_divisions d
+                 WHERE d.agent_id = a.id AND d.division_id = ANY($2::uuid[])))
+         ORDER BY a.name, a.id
+        """,
+        only,
+        list(divisions) if divisions is not None else None,
+    )
+
+
+async def agent_figures(
+    conn: Conn, f: Filters, start: datetime, end: datetime
+) -> dict[str, list[asyncpg.Record]]:
+    """Per agent: replies sent (rollups), conversations handled and resolution times
+    (cycles resolved in the range, by assignee), first response times (by responder),
+    CSAT answers (by the assignee at the resolve the survey asked about)."""
+    out: dict[str, list[asyncpg.Record]] = {}
+    params: list[Any] = [start, end]
+    w = _Where(params)
+    w.add("grain = 2 AND bucket >= $1 AND bucket < $2 AND agent_id IS NOT NULL")
+    _dims(w, f)
+    out["replies"] = await conn.fetch(
+        f"SELECT agent_id, sum(outbound)::bigint AS replies FROM report_rollups "
+        f"WHERE {w.sql()} GROUP BY 1",
+        *params,
+    )
+    for key, at, agent, value in (
+        ("resolved", "resolved_at", "agent_id", "extract(epoch FROM resolved_at - opened_at)"),
+        ("responded", "first_response_at", "responder_id",
+         "extract(epoch FROM first_response_at - opened_at)"),
+    ):  # fmt: skip
+        params = [start, end]
+        w = _Where(params)
+        w.add(f"{at} >= $1 AND {at} < $2 AND {agent} IS NOT NULL")
+        _dims(w, f, agent=agent)
+        out[key] = await conn.fetch(
+            f"SELECT {agent} AS agent_id, count(*) AS n, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {value}) AS median "
+            f"FROM report_cycles WHERE {w.sql()} GROUP BY 1",
+            *params,
+        )
+    params = [start, end]
+    w = _Where(params)
+    w.add("s.responded_at >= $1 AND s.responded_at < $2 AND s.score IS NOT NULL")
+    w.add("s.agent_id IS NOT NULL")
+    _dims(w, f, agent="s.agent_id", channel="s.channel", division="s.division_id",
+          account="c.integration_account_id")  # fmt: skip
+    out["csat"] = await conn.fetch(
+        "SELECT s.agent_id, avg(s.score)::float8 AS average, count(*) AS n "
+        "FROM csat_surveys s LEFT JOIN conversations c ON c.id = s.conversation_id "
+        f"WHERE {w.sql()} GROUP BY 1",
+        *params,
+    )
+    return out

@@ -1,0 +1,264 @@
+"""The reports: who sees what, and each report built from the rollups and facts.
+
+Scope (docs/reports.md): admins see everything; supervisors the conversations of their
+divisions and those with none (the inbox's rule), and only their divisions' members in the
+agents table; agents only their own figures (conversations assigned to them, messages
+they sent and inbound ones of conversations assigned to them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.auth.principal import Principal
+from omnistream.db.pool import Conn
+from omnistream.kit.enums import Role
+from omnistream.kit.errors import Forbidden
+from omnistream.reports import queries
+from omnistream.reports.facts_queries import COUNTERS
+from omnistream.reports.periods import ReportRange
+from omnistream.reports.queries import Filters
+from omnistream.reports.schemas import (
+    AgentReport,
+    AgentRow,
+    ConversationCounts,
+    ConversationPeriod,
+    ConversationReport,
+    Durations,
+    ErrorCount,
+    HeatmapReport,
+    MessageCounts,
+    MessagePeriod,
+    MessageReport,
+    RangeOut,
+    ResponsivenessFigures,
+    ResponsivenessPeriod,
+    ResponsivenessReport,
+    SlaCompliance,
+    TimeFigures,
+)
+
+TOP_ERRORS = 10
+TARGETS = ("first_response", "next_response", "resolution")
+
+
+@dataclass(frozen=True)
+class Asked:
+    channel: str | None
+    account_id: UUID | None
+    division_id: UUID | None
+    agent_id: UUID | None
+
+
+def scope(actor: Principal, asked: Asked) -> Filters:
+    """What the caller asked for, within what they may see (403 naming the filter that
+    reaches beyond it)."""
+    if actor.role is Role.ADMIN:
+        return Filters(asked.channel, asked.account_id, asked.division_id, asked.agent_id)
+    if actor.role is Role.SUPERVISOR:
+        if asked.division_id is not None and asked.division_id not in actor.division_ids:
+            raise Forbidden.field("division_id", "not one of your divisions")
+        divisions = tuple(sorted(actor.division_ids))
+        return Filters(
+            asked.channel, asked.account_id, asked.division_id, asked.agent_id, divisions
+        )
+    if asked.agent_id is not None and asked.agent_id != actor.agent_id:
+        raise Forbidden.field("agent_id", "agents see only their own figures")
+    return Filters(asked.channel, asked.account_id, asked.division_id, actor.agent_id)
+
+
+def range_out(r: ReportRange) -> RangeOut:
+    return RangeOut.model_validate(
+        {
+            "from": r.first,
+            "to": r.last,
+            "tz": r.zone.key,
+            "group": r.grouping,
+            "previous_from": r.first - timedelta(days=r.days),
+            "previous_to": r.first - timedelta(days=1),
+        }
+    )
+
+
+def _by_index(rows: list[asyncpg.Record]) -> dict[int, asyncpg.Record]:
+    return {r["i"]: r for r in rows}
+
+
+def _counts(row: asyncpg.Record | None) -> dict[str, int]:
+    return {c: int(row[c] or 0) if row is not None else 0 for c in COUNTERS}
+
+
+async def conversations(conn: Conn, f: Filters, r: ReportRange) -> ConversationReport:
+    bounds = r.boundaries()
+    rows = _by_index(await queries.rollup_periods(conn, f, bounds))
+    open_now = await queries.open_before(conn, f, r.previous_start)
+    previous = _counts(rows.get(1))
+    open_now += previous["opened"] + previous["reopened"] - previous["resolved"]
+    previous_out = ConversationCounts(
+        opened=previous["opened"],
+        resolved=previous["resolved"],
+        reopened=previous["reopened"],
+        open_at_end=open_now,
+    )
+    series: list[ConversationPeriod] = []
+    for k, period in enumerate(r.periods):
+        c = _counts(rows.get(k + 2))
+        open_now += c["opened"] + c["reopened"] - c["resolved"]
+        series.append(
+            ConversationPeriod(
+                period=period.label,
+                opened=c["opened"],
+                resolved=c["resolved"],
+                reopened=c["reopened"],
+                open_at_end=open_now,
+            )
+        )
+    totals = ConversationCounts(
+        opened=sum(p.opened for p in series),
+        resolved=sum(p.resolved for p in series),
+        reopened=sum(p.reopened for p in series),
+        open_at_end=open_now,
+    )
+    return ConversationReport(
+        range=range_out(r),
+        totals=totals,
+        previous=previous_out,
+        unassigned_now=await queries.unassigned_now(conn, f),
+        series=series,
+    )
+
+
+def _messages(c: dict[str, int]) -> dict[str, int]:
+    return {
+        k: c[k] for k in ("inbound", "outbound", "pending", "sent", "delivered", "read", "failed")
+    }
+
+
+async def messages(conn: Conn, f: Filters, r: ReportRange) -> MessageReport:
+    rows = _by_index(await queries.rollup_periods(conn, f, r.boundaries()))
+    series = [
+        MessagePeriod(period=p.label, **_messages(_counts(rows.get(k + 2))))
+        for k, p in enumerate(r.periods)
+    ]
+    totals = {k: sum(getattr(p, k) for p in series) for k in _messages(_counts(None))}
+    errors = await queries.error_codes(conn, f, r.start, r.end, TOP_ERRORS)
+    return MessageReport(
+        range=range_out(r),
+        totals=MessageCounts(**totals),
+        previous=MessageCounts(**_messages(_counts(rows.get(1)))),
+        top_errors=[ErrorCount(code=e["code"], failed=e["failed"]) for e in errors],
+        series=series,
+    )
+
+
+def _durations(row: asyncpg.Record | None, kind: str) -> Durations:
+    if row is None or not row[f"{kind}_count"]:
+        return Durations(count=0, median=None, p90=None, average=None)
+    return Durations(
+        count=row[f"{kind}_count"],
+        median=round(float(row[f"{kind}_median"]), 1),
+        p90=round(float(row[f"{kind}_p90"]), 1),
+        average=round(float(row[f"{kind}_average"]), 1),
+    )
+
+
+def _compliance(rows: list[asyncpg.Record]) -> SlaCompliance:
+    out: dict[str, float | None] = {}
+    for target in TARGETS:
+        met = sum(r["met"] for r in rows if r["target"] == target)
+        breached = sum(r["breached"] for r in rows if r["target"] == target)
+        out[target] = round(100 * met / (met + breached), 1) if met + breached else None
+    return SlaCompliance(**out)
+
+
+def _figures(
+    first: asyncpg.Record | None, resolution: asyncpg.Record | None, sla: list[asyncpg.Record]
+) -> dict[str, Any]:
+    return {
+        "first_response": TimeFigures(
+            wall=_durations(first, "wall"), business=_durations(first, "business")
+        ),
+        "resolution": TimeFigures(
+            wall=_durations(resolution, "wall"), business=_durations(resolution, "business")
+        ),
+        "sla_compliance": _compliance(sla),
+    }
+
+
+async def responsiveness(conn: Conn, f: Filters, r: ReportRange) -> ResponsivenessReport:
+    bounds = r.boundaries()
+    first = _by_index(await queries.response_times(conn, f, bounds, by="first_response"))
+    resolved = _by_index(await queries.response_times(conn, f, bounds, by="resolution"))
+    sla = await queries.sla_outcomes(conn, f, bounds)
+    # The whole range's percentiles are not the periods' combined: one query over it.
+    whole = [r.start, r.end]
+    first_all = await queries.response_times(conn, f, whole, by="first_response")
+    resolved_all = await queries.response_times(conn, f, whole, by="resolution")
+    series = [
+        ResponsivenessPeriod(
+            period=p.label,
+            **_figures(first.get(k + 2), resolved.get(k + 2), [s for s in sla if s["i"] == k + 2]),
+        )
+        for k, p in enumerate(r.periods)
+    ]
+    return ResponsivenessReport(
+        range=range_out(r),
+        totals=ResponsivenessFigures(
+            **_figures(
+                first_all[0] if first_all else None,
+                resolved_all[0] if resolved_all else None,
+                [s for s in sla if s["i"] >= 2],
+            )
+        ),
+        previous=ResponsivenessFigures(
+            **_figures(first.get(1), resolved.get(1), [s for s in sla if s["i"] == 1])
+        ),
+        series=series,
+    )
+
+
+async def agents(conn: Conn, actor: Principal, f: Filters, r: ReportRange) -> AgentReport:
+    if actor.role is Role.AGENT:
+        listed = await queries.agents(conn, None, actor.agent_id)
+    elif actor.role is Role.SUPERVISOR:
+        listed = await queries.agents(conn, f.divisions, f.agent_id)
+    else:
+        listed = await queries.agents(conn, None, f.agent_id)
+    # Every agent's figures at once (the agent filter only narrows the list).
+    everyone = Filters(f.channel, f.account_id, f.division_id, None, f.divisions)
+    figures = await queries.agent_figures(conn, everyone, r.start, r.end)
+    replies = {x["agent_id"]: x["replies"] for x in figures["replies"]}
+    resolved = {x["agent_id"]: x for x in figures["resolved"]}
+    responded = {x["agent_id"]: x for x in figures["responded"]}
+    csat = {x["agent_id"]: x for x in figures["csat"]}
+    rows = []
+    for a in listed:
+        done, answered, rated = resolved.get(a["id"]), responded.get(a["id"]), csat.get(a["id"])
+        rows.append(
+            AgentRow(
+                agent_id=a["id"],
+                name=a["name"],
+                email=a["email"],
+                role=a["role"],
+                is_active=a["is_active"],
+                conversations_handled=done["n"] if done else 0,
+                replies_sent=int(replies.get(a["id"], 0)),
+                first_response_median=round(answered["median"], 1) if answered else None,
+                resolution_median=round(done["median"], 1) if done else None,
+                csat_average=round(rated["average"], 2) if rated else None,
+                csat_responses=rated["n"] if rated else 0,
+            )
+        )
+    return AgentReport(range=range_out(r), agents=rows)
+
+
+async def heatmap(conn: Conn, f: Filters, r: ReportRange) -> HeatmapReport:
+    cells = [[0] * 24 for _ in range(7)]
+    for row in await queries.heatmap(conn, f, r.start, r.end, r.zone.key):
+        cells[row["weekday"] - 1][row["hour"]] += int(row["inbound"])
+    return HeatmapReport(range=range_out(r), cells=cells, total=sum(map(sum, cells)))
