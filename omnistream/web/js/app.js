@@ -56,14 +56,19 @@ const VIEWS = {
   inbox: () => import("./inbox/inbox.js"),
   settings: () => import("./settings/settings.js"),
   campaigns: () => import("./campaigns/campaigns.js"),
+  reports: () => import("./reports/reports.js"),
 };
 // Views only some roles have (the rest see the inbox instead), and the API each needs: its
 // nav entry appears once the server answers it (a server without the feature shows none).
-const GATED = { campaigns: { perm: "campaigns.manage", api: "/api/v1/campaigns" } };
+const GATED = {
+  campaigns: { perm: "campaigns.manage", api: "/api/v1/campaigns" },
+  reports: { perm: "reports.read", api: "/api/v1/reports/conversations" },
+};
 const allowed = (name) => !GATED[name] || app.can(GATED[name].perm);
 
+// "#/reports?from=…&to=…": what follows "?" is the view's own state (reports/state.js).
 function parseHash() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = location.hash.replace(/^#\/?/, "").split("?")[0].split("/").filter(Boolean).map(decodeURIComponent);
   const name = VIEWS[parts[0]] && allowed(parts[0]) ? parts[0] : "inbox";
   return { name, parts: parts.slice(1) };
 }
@@ -146,6 +151,7 @@ function renderShell() {
       { class: "topnav", "aria-label": t("shell.nav") },
       h("a", { href: "#/inbox", dataset: { view: "inbox" } }, t("nav.inbox")),
       gatedLink("campaigns", t("nav.campaigns")),
+      gatedLink("reports", t("nav.reports")),
       h("a", { href: "#/settings", dataset: { view: "settings" } }, t("nav.settings")),
     ),
     h("div", { class: "spacer" }),

@@ -900,6 +900,9 @@ const en = {
   "csatRes.noDivision": "No division",
   "csatRes.none": "No responses match.",
   "csatRes.summary": "Matching responses: {n} · average {average} / 5 · satisfied (4–5): {satisfied}%",
+  // Reports page (js/reports/)
+  "nav.reports": "Reports",
+  // end of Reports page
 };
 
 const id = {
@@ -1803,6 +1806,9 @@ const id = {
   "csatRes.noDivision": "Tanpa divisi",
   "csatRes.none": "Tidak ada jawaban yang cocok.",
   "csatRes.summary": "Jawaban yang cocok: {n} · rata-rata {average} / 5 · puas (4–5): {satisfied}%",
+  // Reports page (js/reports/)
+  "nav.reports": "Laporan",
+  // end of Reports page
 };
 
 export const STRINGS = { en, id };
