@@ -76,7 +76,9 @@ async def seeded(world: World) -> AsyncIterator[Seeded]:
                     if attempt == 9:
                         raise
                     await asyncio.sleep(0.1 * (attempt + 1))
-            await conn.execute("DELETE FROM sla_policies WHERE name = 'IG' AND channel = 'instagram'")
+            await conn.execute(
+                "DELETE FROM sla_policies WHERE name = 'IG' AND channel = 'instagram'"
+            )
             await conn.execute("DELETE FROM integrations WHERE name = 'WA'")
             await conn.execute("DELETE FROM divisions WHERE name IN ('Sales', 'Support')")
             for agent_id in people:
@@ -88,7 +90,9 @@ async def seeded(world: World) -> AsyncIterator[Seeded]:
 async def open_reports(world: World, page: Page, query: str = RANGE) -> None:
     """The page at this address, once every report has answered (the overview of a page shown
     before is marked, so the wait is for the new one)."""
-    await page.evaluate("for (const el of document.querySelectorAll('.reports-overview')) el.dataset.old = '1'")
+    await page.evaluate(
+        "for (const el of document.querySelectorAll('.reports-overview')) el.dataset.old = '1'"
+    )
     await page.goto(f"{world.stack.url}/#/reports?{query}")
     await expect(page.locator(".reports-overview:not([data-old])")).to_have_count(1)
     await expect(page.locator(".reports-body[aria-busy]")).to_have_count(0, timeout=10_000)
@@ -115,28 +119,36 @@ async def test_an_admin_reads_the_figures_filters_and_downloads_a_csv(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
     await expect(page.get_by_role("heading", level=1, name="Reports")).to_be_visible()
     await open_reports(world, page)
-    await expect(page.locator(".reports-range")).to_contain_text("Nov 1, 2026 – Nov 3, 2026 · Asia/Jakarta")
-    await expect(page.locator(".reports-range")).to_contain_text("compared with Oct 29, 2026 – Oct 31, 2026")
+    await expect(page.locator(".reports-range")).to_contain_text(
+        "Nov 1, 2026 – Nov 3, 2026 · Asia/Jakarta"
+    )
+    await expect(page.locator(".reports-range")).to_contain_text(
+        "compared with Oct 29, 2026 – Oct 31, 2026"
+    )
 
     # The tiles: this range against Oct 29-31 (C4: opened, resolved in an hour, replied in 10 min).
     await expect_tile(page, "opened", "3", "▲ 200%")
     await expect_tile(page, "resolved", "2", "▲ 100%")
     await expect_tile(page, "openAtEnd", "2", "")  # nothing was open before: no change
-    await expect(tile(page, "openAtEnd").locator(".tile-change")).to_have_attribute("data-trend", "none")
+    await expect(tile(page, "openAtEnd").locator(".tile-change")).to_have_attribute(
+        "data-trend", "none"
+    )
     await expect_tile(page, "unassignedNow", "1")
     await expect_tile(page, "firstResponse", "10 min", "■ 0%")
     await expect_tile(page, "resolution", "1 h 30 min", "▲ 50%")
-    await expect(tile(page, "resolution").locator(".tile-change")).to_have_attribute("data-good", "false")
+    await expect(tile(page, "resolution").locator(".tile-change")).to_have_attribute(
+        "data-good", "false"
+    )
     await expect_tile(page, "slaFirstResponse", "50%", "")
     await expect_tile(page, "inbound", "4", "▲ 300%")
     await expect_tile(page, "outbound", "3", "▲ 200%")
     await expect_tile(page, "failed", "1", "")
-    await expect(tile(page, "opened").locator(".sr-only")).to_have_text(
-        "Up 200% from 1."
-    )
+    await expect(tile(page, "opened").locator(".sr-only")).to_have_text("Up 200% from 1.")
 
     # The conversations chart: an image with a name, and its numbers in a table.
-    chart = page.locator("figure.chart", has=page.get_by_role("heading", name="Opened and resolved"))
+    chart = page.locator(
+        "figure.chart", has=page.get_by_role("heading", name="Opened and resolved")
+    )
     await expect(chart.get_by_role("img")).to_have_attribute(
         "aria-label", "Opened and resolved. 3 opened and 2 resolved in the range."
     )
@@ -152,11 +164,17 @@ async def test_an_admin_reads_the_figures_filters_and_downloads_a_csv(
     await expect(chart.locator(".chart-table")).to_have_class("chart-table")
     await expect(chart.locator("svg.chart-svg")).to_be_hidden()
 
-    first = page.locator("figure.chart", has=page.get_by_role("heading", name="First response time (median)"))
+    first = page.locator(
+        "figure.chart", has=page.get_by_role("heading", name="First response time (median)")
+    )
     assert await table_rows(first).locator("td").all_inner_texts() == ["10 min", "20 min", "5 min"]
-    status = page.locator("figure.chart", has=page.get_by_role("heading", name="Outbound by status"))
+    status = page.locator(
+        "figure.chart", has=page.get_by_role("heading", name="Outbound by status")
+    )
     # Pending, sent, delivered, read, failed, total: Nov 1 read, Nov 2 delivered, Nov 3 failed.
-    assert await table_rows(status).nth(2).locator("td").all_inner_texts() == ["0", "0", "0", "0", "1", "1"]
+    assert await table_rows(status).nth(2).locator("td").all_inner_texts() == [
+        "0", "0", "0", "0", "1", "1",
+    ]  # fmt: skip
     await expect(page.locator(".top-errors li")).to_have_text(["131026 1 failed"])
 
     # The heatmap: four inbound messages, Sunday 23:00 among them (C1 at 23:30 Jakarta).
@@ -172,7 +190,9 @@ async def test_an_admin_reads_the_figures_filters_and_downloads_a_csv(
     a, b = seeded.person(seeded.built.a), seeded.person(seeded.built.b)
     agents = page.locator("table.reports-agents")
     row_a = agents.locator("tbody tr", has=page.locator("th", has_text=a.name))
-    assert await row_a.locator("td").all_inner_texts() == ["1", "1", "10 min", "2 h 00 min", "4.0 (1 rated)"]
+    assert await row_a.locator("td").all_inner_texts() == [
+        "1", "1", "10 min", "2 h 00 min", "4.0 (1 rated)",
+    ]  # fmt: skip
     row_b = agents.locator("tbody tr", has=page.locator("th", has_text=b.name))
     assert await row_b.locator("td").all_inner_texts() == ["1", "2", "13 min", "1 h 00 min", "—"]
     await agents.get_by_role("button", name="Replies").click()
@@ -203,7 +223,9 @@ async def test_the_page_in_bahasa_indonesia(
     world: World, seeded: Seeded, open_page: OpenPage
 ) -> None:
     page = await open_page(world.admin, lang="id")
-    await expect(page.get_by_role("navigation", name="Utama").get_by_role("link", name="Laporan")).to_be_visible()
+    await expect(
+        page.get_by_role("navigation", name="Utama").get_by_role("link", name="Laporan")
+    ).to_be_visible()
     await open_reports(world, page)
     await expect(page.get_by_role("heading", level=1, name="Laporan")).to_be_visible()
     await expect(tile(page, "opened").locator("dt")).to_have_text("Dibuka")
@@ -211,10 +233,14 @@ async def test_the_page_in_bahasa_indonesia(
     await expect_tile(page, "resolution", "1 jam 30 mnt")
     await expect(page.get_by_role("combobox", name="Rentang", exact=True)).to_have_value("custom")
     await expect(page.get_by_role("heading", name="Pesan masuk per hari dan jam")).to_be_visible()
-    await expect(page.locator(".reports-heatmap .heat-total")).to_have_text("4 pesan masuk dalam rentang ini.")
+    await expect(page.locator(".reports-heatmap .heat-total")).to_have_text(
+        "4 pesan masuk dalam rentang ini."
+    )
     weekdays = await page.locator(".reports-heatmap .chart-table tbody th").all_inner_texts()
     assert weekdays == ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu", "Jumlah"]
-    chart = page.locator("figure.chart", has=page.get_by_role("heading", name="Dibuka dan diselesaikan"))
+    chart = page.locator(
+        "figure.chart", has=page.get_by_role("heading", name="Dibuka dan diselesaikan")
+    )
     await expect(chart.locator(".chart-table tbody th").first).to_have_text("Min, 1 Nov 2026")
     await expect(page.get_by_role("button", name="Unduh Pesan sebagai CSV")).to_be_visible()
     await shot(page, "reports-id")
@@ -231,7 +257,9 @@ async def test_a_supervisor_sees_their_division_and_an_agent_their_own(
     await expect_tile(page, "resolved", "1")
     await expect_tile(page, "inbound", "2")
     await expect_tile(page, "failed", "0")
-    await expect(page.locator(".reports-errors")).to_contain_text("No failed messages in this range.")
+    await expect(page.locator(".reports-errors")).to_contain_text(
+        "No failed messages in this range."
+    )
     agents = page.locator("table.reports-agents tbody th")
     await expect(agents.filter(has_text=seeded.person(built.a).name)).to_have_count(1)
     await expect(agents.filter(has_text=seeded.person(built.b).name)).to_have_count(0)
