@@ -218,6 +218,19 @@ async def test_an_admin_reads_the_figures_filters_and_downloads_a_csv(
     await expect_tile(page, "opened", "1")
     await expect_tile(page, "failed", "1")
 
+    # By week: Sun Nov 1 closes the week of Oct 26 (clipped to the range), then Nov 2-3.
+    await page.get_by_label("Channel").select_option("")
+    await page.get_by_label("Group by").select_option("week")
+    await expect(page).to_have_url(re.compile(r"group=week"))
+    weekly = table_rows(page.locator("figure.chart", has_text="Opened and resolved"))
+    await expect(weekly.locator("th")).to_have_text(["Week of Nov 1, 2026", "Week of Nov 2, 2026"])
+    await expect(weekly.nth(1).locator("td")).to_have_text(["2", "2"])
+    # A reversed custom range is said on the page, and not asked for.
+    await page.get_by_label("From").fill("2026-11-05")
+    await page.get_by_label("From").dispatch_event("change")
+    await expect(page.locator(".rf-problem")).to_have_text("The end date is before the start date.")
+    await expect(page).to_have_url(re.compile(r"from=2026-11-01"))
+
 
 async def test_the_page_in_bahasa_indonesia(
     world: World, seeded: Seeded, open_page: OpenPage
@@ -244,6 +257,16 @@ async def test_the_page_in_bahasa_indonesia(
     await expect(chart.locator(".chart-table tbody th").first).to_have_text("Min, 1 Nov 2026")
     await expect(page.get_by_role("button", name="Unduh Pesan sebagai CSV")).to_be_visible()
     await shot(page, "reports-id")
+
+    # An empty range says so, above the tiles and in place of each chart.
+    await open_reports(world, page, "from=2025-01-01&to=2025-01-31&tz=Asia%2FJakarta")
+    await expect(page.locator(".reports-empty")).to_have_text(
+        "Tidak ada percakapan atau pesan dalam rentang ini."
+    )
+    await expect(page.locator(".chart-empty").first).to_have_text(
+        "Tidak ada data dalam rentang ini."
+    )
+    await expect_tile(page, "firstResponse", "—")
 
 
 async def test_a_supervisor_sees_their_division_and_an_agent_their_own(
