@@ -6,13 +6,14 @@ one of its internal notes, or its contact (name, email, phone). Messages and not
 when every query word begins a word of theirs (`simple` full text, prefix queries); the
 contact when every word is a substring of its name / email / phone (trigram index).
 
-The shape is chosen for the planner. Each source is its own subquery, per status, ordered
-like the inbox by (last_message_at, id) with a LIMIT, so for each one PostgreSQL picks
-between walking conversations newest first and probing each (cheap when the words are
-common: a page is found in the first conversations) and reading the GIN index first
-(cheap when they are rare). One OR over the sources would leave it no such choice. The
-tsquery and patterns are parameters of a custom plan (plan_cache_mode), so the choice
-sees the words' frequencies in the index statistics.
+Two ways to the same page, and the service tries them in this order (docs/search.md):
+`recent` walks the newest visible conversations in inbox order and probes each one's
+messages, notes and contact, stopping at a page: cheap when the words are common, and
+bounded by a window when they are not; `indexed` reads every hit from the GIN indexes
+first, then sorts the visible conversations: cheap when the words are rare. The planner
+is not left to choose: its estimate for a prefix query or a word missing from the
+statistics can be off by a factor of a thousand, and the wrong choice walked all 1M
+conversations (98 s) on the bench seed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Query:
     """What to look for, prepared by the service."""
 
     terms: list[str]  # the query's words as the index holds them
+    substrings: list[str]  # LIKE patterns: each term anywhere (a message's prefilter)
     tsquery: str  # 'word':* & 'other':* (tsquery syntax, lexemes quoted)
     words: list[str]  # LIKE patterns on the contact text, all must match
     phones: list[str]  # LIKE patterns, any may match (a phone number or a fragment)
@@ -72,8 +74,25 @@ class _Args:
 
 async def custom_plans(conn: Conn) -> None:
     """Plans made for the values at hand: a generic plan would not know whether a word is
-    common or rare, which is the whole choice (the statement's transaction ends it)."""
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    common or rare, which is the whole choice. No parallel workers: starting them cost
+    20-30 ms of a 50-100 ms walk on the 2-core bench machine, and a search is one user
+    waiting among many (docs/performance.md). Both end with the transaction."""
+    await conn.execute(
+        "SET LOCAL plan_cache_mode = force_custom_plan; "
+        "SET LOCAL max_parallel_workers_per_gather = 0"
+    )
+
+
+async def word_statistics(conn: Conn) -> dict[str, float] | None:
+    """The most common words of messages and the share of messages holding each, from
+    ANALYZE's statistics of the index (None without them: never analysed)."""
+    row = await conn.fetchrow(
+        "SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares "
+        "FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages_search_idx'"
+    )
+    if row is None or row["words"] is None:
+        return None
+    return dict(zip(row["words"], row["shares"], strict=False))
 
 
 async def lexemes(conn: Conn, q: str) -> list[str]:
@@ -94,26 +113,42 @@ def _hit_range(column: str, f: SearchFilter, a: _Args) -> str:
     return "".join(conds)
 
 
-def contact_match(query: Query, a: _Args) -> str:
-    words = " AND ".join(f"{CONTACT_TEXT} LIKE {a(w)}" for w in query.words) or "false"
-    phones = "".join(f" OR {CONTACT_TEXT} LIKE {a(p)}" for p in query.phones)
+def contact_match(query: Query, a: _Args, text: str = CONTACT_TEXT) -> str:
+    # One LIKE per pattern (each can use the trigram index), none twice: every one is
+    # evaluated again on each row the index hands over.
+    words = " AND ".join(f"{text} LIKE {a(w)}" for w in query.words) or "false"
+    phones = "".join(f" OR {text} LIKE {a(p)}" for p in query.phones if p not in query.words)
     return f"(({words}){phones})"
 
 
 def _sources(query: Query, f: SearchFilter, a: _Args) -> list[str]:
+    """A conversation `c` (with its contact's fields) has a hit: in a message, in a note, in
+    its contact. Each probe runs per conversation (OFFSET 0 keeps PostgreSQL from turning it
+    into one hashed scan of every hit, which its estimate for prefix queries can make look
+    cheap: 4,000 rows estimated, 500,000 read). A message is first tested for the words as
+    substrings of its normalised text (about 2 µs), a necessary condition, and only then
+    parsed into words (about 8 µs)."""
     q = a(query.tsquery, "::tsquery")
     messages = (
         "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND "
+        f"search_norm({MESSAGE_TEXT}) LIKE ALL({a(query.substrings, '::text[]')}) AND "
         + MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)
         + _hit_range("m.created_at", f, a)
-        + ")"
+        + " OFFSET 0)"
     )
     notes = (
         "EXISTS (SELECT 1 FROM conversation_notes n WHERE n.conversation_id = c.id AND "
         + NOTE_MATCH.format(q=q)
         + _hit_range("n.created_at", f, a)
-        + ")"
+        + " OFFSET 0)"
     )
+    contact = contact_match(
+        query, a, "contact_search_text(c.k_name, c.k_email, c.k_phone)"
+    ) + _active(f, a)
+    return [contact, messages, notes]  # cheapest first: the contact is already at hand
+
+
+def _active(f: SearchFilter, a: _Args) -> str:
     # A contact is no event in time: with a range, its conversations count when they were
     # active in it (opened before its end, last message at or after its start).
     active = ""
@@ -121,14 +156,13 @@ def _sources(query: Query, f: SearchFilter, a: _Args) -> list[str]:
         active += f" AND c.last_message_at >= {a(f.since, '::timestamptz')}"
     if f.until:
         active += f" AND c.created_at < {a(f.until, '::timestamptz')}"
-    contact = (
-        "EXISTS (SELECT 1 FROM contacts k WHERE k.id = c.contact_id AND "
-        f"{contact_match(query, a)}){active}"
-    )
-    return [messages, notes, contact]
+    return active
 
 
-def _conversation_filters(scope: Scope, f: SearchFilter, a: _Args) -> list[str]:
+def _conversation_filters(
+    scope: Scope, f: SearchFilter, after: tuple[datetime, UUID] | None, a: _Args
+) -> list[str]:
+    """Visible (the inbox rule, in SQL), the filters asked for, after the cursor."""
     role, me, divisions = scope.params()
     conds = [visible_sql("c", a.number(role), a.number(me), a.number(divisions))]
     if f.channel:
@@ -139,38 +173,97 @@ def _conversation_filters(scope: Scope, f: SearchFilter, a: _Args) -> list[str]:
         conds.append(f"c.assigned_agent_id = {a(f.agent_id, '::uuid')}")
     if f.contact_id:
         conds.append(f"c.contact_id = {a(f.contact_id, '::uuid')}")
+    if after:
+        t, i = a(after[0], "::timestamptz"), a(after[1], "::uuid")
+        conds.append(f"(c.last_message_at, c.id) < ({t}, {i})")
     return conds
 
 
-async def matching(
+async def recent(
     conn: Conn,
     scope: Scope,
     query: Query,
     f: SearchFilter,
     after: tuple[datetime, UUID] | None,
     limit: int,
+    window: int | None,
 ) -> list[asyncpg.Record]:
-    """Visible conversations with a hit, newest activity first: (id, last_message_at)."""
+    """Matches among the `window` newest visible conversations after the cursor (None: all
+    of them), newest first: the conversations are read in inbox order (the status indexes,
+    merged) and each is probed, until `limit` match. Common words fill a page within the
+    first conversations; the window bounds what rare ones cost here."""
     a = _Args()
-    common = _conversation_filters(scope, f, a)
-    if after:
-        t, i = a(after[0], "::timestamptz"), a(after[1], "::uuid")
-        common.append(f"(c.last_message_at, c.id) < ({t}, {i})")
-    n = a(limit, "::int")
-    sources = _sources(query, f, a)
+    common = " AND ".join(_conversation_filters(scope, f, after, a))
+    cap = f" LIMIT {a(window, '::int')}" if window else ""
     statuses = [f.status] if f.status else list(STATUSES)
-    parts = [
-        f"(SELECT c.id, c.last_message_at FROM conversations c "
-        f"WHERE c.status = {a(status)} AND {' AND '.join([*common, source])} "
-        f"ORDER BY c.last_message_at DESC, c.id DESC LIMIT {n})"
+    walks = " UNION ALL ".join(
+        f"(SELECT c.* FROM conversations c WHERE c.status = {a(status)} AND {common} "
+        f"ORDER BY c.last_message_at DESC, c.id DESC{cap})"
         for status in statuses
-        for source in sources
-    ]
-    sql = (
-        f"SELECT id, last_message_at FROM ({' UNION ALL '.join(parts)}) u "
-        f"GROUP BY id, last_message_at ORDER BY last_message_at DESC, id DESC LIMIT {n}"
     )
+    matched = " OR ".join(f"({source})" for source in _sources(query, f, a))
+    sql = f"""
+        SELECT c.id, c.last_message_at
+          FROM (SELECT u.*, k.name AS k_name, k.email AS k_email, k.phone AS k_phone
+                  FROM ({walks}) u JOIN contacts k ON k.id = u.contact_id
+                 ORDER BY u.last_message_at DESC, u.id DESC{cap}) c
+         WHERE {matched}
+         ORDER BY c.last_message_at DESC, c.id DESC
+         LIMIT {a(limit, "::int")}
+    """
     return await conn.fetch(sql, *a.values)
+
+
+async def indexed(
+    conn: Conn,
+    scope: Scope,
+    query: Query,
+    f: SearchFilter,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+    cap: int,
+) -> list[asyncpg.Record] | None:
+    """The same answer read from the indexes first: every conversation with a hit (GIN on
+    messages and notes, trigram on contacts), then the visible ones, sorted. Cheap when
+    the words are rare, which is when `recent` does not fill a page. None when messages or
+    contacts have `cap` hits or more: then the walk is the cheaper way (reading them all
+    costs seconds: a common word's bitmap no longer fits work_mem and every row of its
+    pages is parsed again)."""
+    a = _Args()
+    q = a(query.tsquery, "::tsquery")
+    n_cap = a(cap, "::int")
+    message_range, note_range = _hit_range("m.created_at", f, a), _hit_range("n.created_at", f, a)
+    contact = contact_match(query, a)
+    active = _active(f, a)
+    common = " AND ".join(_conversation_filters(scope, f, after, a))
+    statuses = [f.status] if f.status else list(STATUSES)
+    sql = f"""
+        WITH m AS MATERIALIZED (
+                SELECT m.conversation_id AS id FROM messages m
+                 WHERE {MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)} {message_range}
+                 LIMIT {n_cap}),
+             k AS MATERIALIZED (
+                SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id
+                 WHERE {contact} {active} LIMIT {n_cap}),
+             hit AS (
+                SELECT id FROM m
+                UNION SELECT n.conversation_id FROM conversation_notes n
+                       WHERE {NOTE_MATCH.format(q=q)} {note_range}
+                UNION SELECT id FROM k)
+        SELECT c.id, c.last_message_at,
+               (SELECT count(*) FROM m) >= {n_cap} OR (SELECT count(*) FROM k) >= {n_cap}
+                   AS capped
+          FROM hit JOIN conversations c ON c.id = hit.id
+         WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
+         ORDER BY c.last_message_at DESC, c.id DESC
+         LIMIT {a(limit, "::int")}
+    """
+    # Nested loops only: with the hits in hand, each conversation is one index probe, where a
+    # misestimate made hash joins read all 1M conversations (twice, 220 ms).
+    await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+    rows = await conn.fetch(sql, *a.values)
+    await conn.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
+    return None if rows and rows[0]["capped"] else rows
 
 
 async def results(

@@ -28,9 +28,11 @@ class SearchHit(BaseModel):
     )
     message_cursor: str | None = Field(
         None,
-        description="Message hits: a cursor of GET /api/v1/conversations/{id}/messages at "
-        "this message: with order=desc it pages the older messages, with order=asc the newer "
-        "ones (the message itself is GET /api/v1/messages/{id}). Null for other hits.",
+        description="Message and note hits: a cursor of GET "
+        "/api/v1/conversations/{id}/messages at the hit: with order=desc it pages the "
+        "messages before it, with order=asc those after it (a message hit itself is GET "
+        "/api/v1/messages/{id}), so a client can open a long conversation at the hit. Null "
+        "for contact hits.",
     )
 
 

@@ -20,6 +20,18 @@ from omnistream.search.schemas import SearchHit, SearchResult
 
 MAX_QUERY = 200  # characters, after trimming
 MAX_WORDS = 16  # more words than this only narrow further; the rest is ignored
+# Conversations `recent` probes before the indexes are read instead: a probe reads a
+# conversation's messages (about 30 µs for 10 on the bench seed), so this bounds the walk
+# to about 60 ms; words found in fewer than 1 in 40 conversations go to the indexes.
+WINDOW = 2000
+# Hits the indexes may hand over before the walk is preferred (see queries.indexed).
+HITS_CAP = 20_000
+# Words in at least this share of messages are looked for by walking recent conversations
+# first (a page is then within the first few hundred); rarer ones in the indexes first.
+COMMON = 0.01
+# A note's place in the message timeline: after every message of the same instant, so
+# the messages list pages (created_at, id) before and after it around the note.
+_LAST_ID = UUID(int=(1 << 128) - 1)
 
 
 def tsquery(words: list[str]) -> str:
@@ -48,6 +60,7 @@ async def prepare(conn: Conn, q: str, region: str) -> queries.Query | None:
     phones = sorted({like(p.strip("%")) for p in phone_patterns(q, region)})
     return queries.Query(
         terms=words,
+        substrings=[like(w) for w in words],
         tsquery=tsquery(words),
         words=[like(_contact_word(w)) for w in words],
         phones=phones,
@@ -63,13 +76,55 @@ async def search(
     limit: int,
 ) -> tuple[list[SearchResult], tuple[datetime, UUID] | None]:
     """One page of results and the keyset of its last one when there are more."""
-    found = await queries.matching(conn, scope, query, f, after, limit + 1)
+    found = await queries.recent(conn, scope, query, f, after, limit + 1, WINDOW)
+    if len(found) <= limit:
+        # Not a page within the window: rare words, or fewer conversations than a window.
+        indexed = await queries.indexed(conn, scope, query, f, after, limit + 1, HITS_CAP)
+        # Many hits, but few in recent conversations: the whole walk is the way left.
+        found = (
+            indexed
+            if indexed is not None
+            else await queries.recent(conn, scope, query, f, after, limit + 1, None)
+        )
     more = len(found) > limit
     found = found[:limit]
     rows = await queries.results(conn, scope, query, f, [r["id"] for r in found])
     out = [r for r in (_result(row, query) for row in rows) if r is not None]
     last = found[-1] if found else None
     return out, (last["last_message_at"], last["id"]) if more and last else None
+
+
+def common(query: queries.Query, statistics: dict[str, float] | None) -> bool:
+    """Whether the words are in at least COMMON of the messages (all of them together at
+    most as often as the rarest; a prefix as often as the words it begins). Without
+    statistics, assumed common: the walk's window bounds what that costs."""
+    if statistics is None:
+        return True
+    share = min(
+        sum(s for word, s in statistics.items() if word.startswith(term)) for term in query.terms
+    )
+    return share >= COMMON
+
+
+async def _conversations(
+    conn: Conn,
+    scope: Scope,
+    query: queries.Query,
+    f: queries.SearchFilter,
+    after: tuple[datetime, UUID] | None,
+    n: int,
+) -> list[asyncpg.Record]:
+    """The page's conversations, by the cheaper way for these words (docs/search.md)."""
+    if common(query, await queries.word_statistics(conn)):
+        found = await queries.recent(conn, scope, query, f, after, n, WINDOW)
+        if len(found) == n:
+            return found
+    # Rare words, or not a page within the window (rare among recent conversations).
+    indexed = await queries.indexed(conn, scope, query, f, after, n, HITS_CAP)
+    if indexed is not None:
+        return indexed
+    # Many hits, but few among recent conversations: the whole walk is the way left.
+    return await queries.recent(conn, scope, query, f, after, n, None)
 
 
 def _result(row: asyncpg.Record, query: queries.Query) -> SearchResult | None:
@@ -95,6 +150,7 @@ def _hit(row: asyncpg.Record, query: queries.Query) -> SearchHit | None:
             id=row["note_id"],
             created_at=note_at,
             snippet=snippet(row["note_text"], query.terms),
+            message_cursor=encode_cursor(note_at, _LAST_ID),
         )
     if row["contact_hit"]:
         fields = [row["contact_name"], row["contact_email"], row["contact_phone"]]

@@ -78,7 +78,15 @@ async def test_notes_are_hits_and_the_newest_hit_is_shown(
         "message_cursor": items[0]["hit"]["message_cursor"],
     }
     hit = (await found(client, admin, "promised friday"))[0]["hit"]
-    assert (hit["kind"], hit["id"], hit["message_cursor"]) == ("note", str(n), None)
+    assert (hit["kind"], hit["id"]) == ("note", str(n))
+    around = await client.get(
+        f"/api/v1/conversations/{c}/messages",
+        params={"cursor": hit["message_cursor"], "limit": 5},
+        headers=admin.headers,
+    )
+    assert [m["content"]["text"] for m in around.json()["items"]] == [
+        "promo weekend masih berlaku?"
+    ]
     assert hit["snippet"] == (
         "Customer was <mark>promised</mark> the promo price on <mark>Friday</mark>"
     )
