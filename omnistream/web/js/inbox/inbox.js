@@ -7,6 +7,7 @@ import { t } from "../i18n.js";
 import * as notify from "../notify.js";
 import { ContactPanel } from "./contact.js";
 import { ConversationList, contactLabel } from "./list.js";
+import { SearchPanel } from "./search.js";
 import { alertText, refreshBadges } from "./sla.js";
 import { Thread } from "./thread.js";
 import { canSee } from "./visibility.js";
@@ -28,6 +29,17 @@ export function mount(container, app) {
       navigate("inbox");
     },
   });
+  // Search results take the list's place; a result opens its conversation at the hit.
+  let hitToOpen = null;
+  const search = new SearchPanel({
+    onToggle: (showing) => list.el.classList.toggle("searching", showing),
+    onOpen: ({ conversation, hit }) => {
+      hitToOpen = { ...hit, conversation_id: conversation.id };
+      if (openId === conversation.id) open(conversation.id);
+      else navigate(`inbox/${conversation.id}`);
+    },
+  });
+  list.el.prepend(search.el);
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
   const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";
@@ -89,7 +101,9 @@ export function mount(container, app) {
       document.title = "OmniStream";
       return;
     }
-    await thread.open(id);
+    const hit = hitToOpen?.conversation_id === id ? hitToOpen : null;
+    hitToOpen = null;
+    await thread.open(id, { hit });
     if (openId === id && thread.conversation) contact.show(thread.conversation.contact_id, id, thread.conversation.channel);
   }
 

@@ -1,7 +1,8 @@
 // The centre pane: one conversation's header and actions, its timeline (messages, notes and
 // system lines merged by time, with day separators; older messages load on scroll up), the
 // composer, and live updates from events. CSAT surveys (csat.js) mark their messages and
-// follow csat.answered. Each piece of state has one render path: a bubble
+// follow csat.answered. Opened at a search hit, it loads the messages around the hit
+// instead of the newest, marks the hit, and loads newer messages on request. Each piece of state has one render path: a bubble
 // is drawn again from its message, the header from the conversation (with its contact).
 import { agentName, app, divisionName, reportError } from "../app.js";
 import { del, get, post } from "../api.js";
@@ -30,9 +31,10 @@ export class Thread {
     this.scheduled = new ScheduledSection(); // the pending scheduled messages, after the rest
     this.surveys = new Map(); // the conversation's CSAT surveys by id
     this.cursor = null;
+    this.newerCursor = null; // set while opened at a search hit, before the newest messages
     this.loadingOlder = false;
     this.composer = new Composer({
-      onSent: (message) => this.addMessage(message),
+      onSent: (message) => (this.newerCursor ? this.open(this.conversation.id) : this.addMessage(message)),
       onNote: (note) => this.addEntry("note", note),
     });
     this.el = this.render();
@@ -68,7 +70,21 @@ export class Thread {
 
   // Loading --------------------------------------------------------------------------------------
 
-  async open(id) {
+  /** The messages page to show first: the newest, or those around a search hit. */
+  async firstMessages(id, hit) {
+    const base = `/api/v1/conversations/${id}/messages`;
+    if (!hit?.message_cursor) return [await get(base, { limit: PAGE }), null];
+    const half = PAGE / 2;
+    const [older, newer, own] = await Promise.all([
+      get(base, { limit: half, cursor: hit.message_cursor }),
+      get(base, { limit: half, cursor: hit.message_cursor, order: "asc" }),
+      hit.kind === "message" ? get(`/api/v1/messages/${hit.id}`) : null,
+    ]);
+    const items = [...older.items, ...(own ? [own] : []), ...newer.items];
+    return [{ items, next_cursor: older.next_cursor }, newer.next_cursor];
+  }
+
+  async open(id, { hit = null } = {}) {
     this.openId = id;
     this.early = []; // events about it that arrive while it loads, applied after
     this.el.classList.remove("empty");
@@ -77,14 +93,15 @@ export class Thread {
     clearTimeout(this.surveyTimer);
     this.scheduled.reset();
     this.cursor = null;
+    this.newerCursor = null;
     fill(this.head, h("p", { class: "muted" }, t("state.loading")));
     fill(this.timeline);
     this.composer.el.hidden = true;
-    let conversation, messages, notes, history, scheduled, surveys;
+    let conversation, messages, newerCursor, notes, history, scheduled, surveys;
     try {
-      [conversation, messages, notes, history, scheduled, surveys] = await Promise.all([
+      [conversation, [messages, newerCursor], notes, history, scheduled, surveys] = await Promise.all([
         get(`/api/v1/conversations/${id}`),
-        get(`/api/v1/conversations/${id}/messages`, { limit: PAGE }),
+        this.firstMessages(id, hit),
         get(`/api/v1/conversations/${id}/notes`, { limit: 200 }),
         get(`/api/v1/conversations/${id}/history`).catch(() => []),
         loadScheduled(id).catch(() => ({ pending: [], failed: [] })),
@@ -107,11 +124,14 @@ export class Thread {
     for (const item of scheduled.pending) this.scheduled.apply(item);
     for (const survey of surveys) this.keepSurvey(survey);
     this.cursor = messages.next_cursor;
+    this.newerCursor = newerCursor;
     this.renderHead();
     this.renderTimeline();
     this.composer.el.hidden = false;
     this.composer.setConversation(conversation);
-    this.scrollToEnd();
+    const target = hit && this.entries.get(`${hit.kind}:${hit.id}`)?.el;
+    if (target) this.showHit(target);
+    else this.scrollToEnd();
     this.observer.disconnect();
     this.observer.observe(this.topSentinel);
     for (const event of this.early.splice(0)) this.applyEvent(event);
@@ -134,6 +154,34 @@ export class Thread {
       reportError(error);
     } finally {
       this.loadingOlder = false;
+    }
+  }
+
+  /** Scrolls a search hit into the middle of the timeline and marks it. */
+  showHit(el) {
+    el.classList.add("search-hit");
+    el.setAttribute("tabindex", "-1");
+    el.scrollIntoView({ block: "center" });
+    el.focus({ preventScroll: true });
+  }
+
+  /** Opened at a search hit: the next page of newer messages, below. */
+  async loadNewer() {
+    if (!this.newerCursor || this.loadingNewer || !this.conversation) return;
+    const id = this.conversation.id;
+    this.loadingNewer = true;
+    try {
+      const page = await get(`/api/v1/conversations/${id}/messages`, { limit: PAGE, cursor: this.newerCursor, order: "asc" });
+      if (this.conversation?.id !== id) return;
+      for (const m of page.items) this.put("message", m);
+      this.newerCursor = page.next_cursor;
+      const top = this.timeline.scrollTop;
+      this.renderTimeline();
+      this.timeline.scrollTop = top;
+    } catch (error) {
+      reportError(error);
+    } finally {
+      this.loadingNewer = false;
     }
   }
 
@@ -265,10 +313,13 @@ export class Thread {
 
   sorted() {
     const all = [...this.entries.values()].sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : 1));
-    if (!this.cursor) return all;
-    // Older messages are not loaded yet: notes and system lines before them wait too.
-    const oldest = Math.min(...all.filter((e) => e.kind === "message").map((e) => e.at));
-    return all.filter((e) => e.at >= oldest);
+    if (!this.cursor && !this.newerCursor) return all;
+    // Older (or, opened at a search hit, newer) messages are not loaded yet: notes and
+    // system lines beyond them wait too.
+    const times = all.filter((e) => e.kind === "message").map((e) => e.at);
+    const oldest = this.cursor ? Math.min(...times) : -Infinity;
+    const newest = this.newerCursor ? Math.max(...times) : Infinity;
+    return all.filter((e) => e.at >= oldest && e.at <= newest);
   }
 
   element(entry) {
@@ -299,6 +350,13 @@ export class Thread {
       }
       entry.el = this.element(entry);
       nodes.push(entry.el);
+    }
+    if (this.newerCursor) {
+      nodes.push(
+        h("div", { class: "center newer-messages" },
+          h("button", { type: "button", class: "link", onclick: () => this.loadNewer() }, t("thread.newer")), " · ",
+          h("button", { type: "button", class: "link", onclick: () => this.open(this.conversation.id) }, t("thread.latest"))),
+      );
     }
     fill(this.timeline, nodes, this.scheduled.el);
   }
@@ -429,6 +487,7 @@ export class Thread {
     if (conversationId !== this.conversation?.id) return;
     switch (event.type) {
       case "message.created":
+        if (this.newerCursor) break; // below the messages loaded around a search hit: "newer" reads it
         if (data.message.content?.csat_survey_id && !this.surveys.has(data.message.content.csat_survey_id)) {
           this.refreshSurveys();
         }
