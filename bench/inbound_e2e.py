@@ -237,17 +237,21 @@ def bench(
     *,
     worker_settings: Mapping[str, str | None] | None = None,
     prepare: Callable[[str, str, str], None] | None = None,
+    prepare_database: Callable[[str], None] | None = None,
     after_drain: Callable[[str], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The figure. For variants (bench/sla.py): `worker_settings` for the worker (as in
-    harness.omnistream_env), `prepare(base, email, password)` after the integration is set
-    up, `after_drain(dsn)` once the backlog drained (its result under "after_drain")."""
+    """The figure. For variants (bench/sla.py, bench/reports_inbound.py): `worker_settings`
+    for the worker (as in harness.omnistream_env), `prepare(base, email, password)` after the
+    integration is set up, `prepare_database(dsn)` then (e.g. indexes dropped),
+    `after_drain(dsn)` once the backlog drained (its result under "after_drain")."""
     with harness.api_on_scratch(args.database_url, "omnistream_e2e") as api:
         server, db, work, port, base = api.server, api.db, api.workdir, api.port, api.base
         email, password = harness.admin_credentials(server.log_path)
         ack.set_up_integration(base, email, password)
         if prepare is not None:
             prepare(base, email, password)
+        if prepare_database is not None:
+            prepare_database(db.dsn)
         reference = harness.hello_reference(base, args.reference_duration, server_pid=server.pid)
         count = args.rate * args.duration
         console.print(f"building {count:,} signed webhooks")

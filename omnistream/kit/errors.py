@@ -107,3 +107,7 @@ class Unprocessable(AppError):
 
 class TooManyRequests(AppError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
+
+
+class Unavailable(AppError):
+    status, slug, title = 503, "unavailable", "Temporarily unavailable"

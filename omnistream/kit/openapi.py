@@ -50,7 +50,7 @@ WHY: dict[int, str] = {
     422: "Invalid input: each offending field is named in `errors`",
     429: "Too many requests: wait `retry_after` seconds (also in `Retry-After`)",
     502: "A Graph API call the request needed failed; `detail` gives Meta's reason",
-    503: "Not ready",
+    503: "Not ready, or busy for a moment (e.g. reports being rebuilt): retry shortly",
 }
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 CURSOR_HELP = (

@@ -33,7 +33,6 @@ CREATE TABLE report_cycles (
 );
 -- Not unique: a recomputation deletes and inserts a conversation's rows in one statement.
 CREATE INDEX report_cycles_conversation_idx ON report_cycles (conversation_id);
-CREATE INDEX report_cycles_opened_idx ON report_cycles (opened_at);
 CREATE INDEX report_cycles_responded_idx ON report_cycles (first_response_at)
     WHERE first_response_at IS NOT NULL;
 CREATE INDEX report_cycles_resolved_idx ON report_cycles (resolved_at)
@@ -41,7 +40,8 @@ CREATE INDEX report_cycles_resolved_idx ON report_cycles (resolved_at)
 CREATE INDEX report_cycles_contact_idx ON report_cycles (contact_id);
 
 -- A conversation's messages per 15-minute bucket and agent (the sender of an outbound
--- message, the assignee for an inbound one), by direction and outbound status.
+-- message, the assignee for an inbound one), by direction and outbound status; failed
+-- outbound messages in rows of their own per error code (`code`, NULL in the others).
 CREATE TABLE report_messages (
     conversation_id UUID NOT NULL,
     bucket          TIMESTAMPTZ NOT NULL,
@@ -55,28 +55,18 @@ CREATE TABLE report_messages (
     sent            INTEGER NOT NULL,
     delivered       INTEGER NOT NULL,
     read            INTEGER NOT NULL,
-    failed          INTEGER NOT NULL
+    failed          INTEGER NOT NULL,
+    code            TEXT
 );
 CREATE INDEX report_messages_conversation_idx ON report_messages (conversation_id);
 
--- Failed outbound messages per bucket, agent and error code.
-CREATE TABLE report_failures (
-    conversation_id UUID NOT NULL,
-    bucket          TIMESTAMPTZ NOT NULL,
-    channel         TEXT NOT NULL,
-    account_id      UUID,
-    division_id     UUID,
-    agent_id        UUID,
-    code            TEXT NOT NULL,
-    failed          INTEGER NOT NULL
-);
-CREATE INDEX report_failures_conversation_idx ON report_failures (conversation_id);
-
 -- The rollups: sums of the facts per 15-minute bucket at three grains, so a report reads
 -- the fewest rows its filters allow: 0 = channel + account, 1 = + division,
--- 2 = + division + agent. NULL in division_id / agent_id is "none" at grains that have it.
+-- 2 = + division + agent; and grain 3 = grain 2 per UTC day (bucket at midnight UTC), for
+-- per-agent totals over long ranges (whole UTC days from grain 3, the edges from grain 2).
+-- NULL in division_id / agent_id is "none" at grains that have it.
 CREATE TABLE report_rollups (
-    grain       SMALLINT NOT NULL CHECK (grain IN (0, 1, 2)),
+    grain       SMALLINT NOT NULL CHECK (grain IN (0, 1, 2, 3)),
     bucket      TIMESTAMPTZ NOT NULL,
     channel     TEXT NOT NULL,
     account_id  UUID,

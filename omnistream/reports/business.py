@@ -1,6 +1,6 @@
 """Refreshing conversations' report facts, with their business-time durations.
 
-The facts come from SQL (facts_queries.recompute); the business seconds to the first
+The facts come from SQL (rollup_queries.recompute); the business seconds to the first
 response and to the resolve are worked out here, with the business hours of the SLA policy
 the conversation has now (sla/business_time.py), for the cycles of conversations that
 have one.
@@ -12,6 +12,7 @@ from uuid import UUID
 
 from omnistream.db.pool import Conn
 from omnistream.reports import facts_queries as queries
+from omnistream.reports import rollup_queries as rollups
 from omnistream.sla.business_time import business_seconds_between
 from omnistream.sla.engine import Policies
 
@@ -44,5 +45,5 @@ async def refresh(conn: Conn, ids: list[UUID], policies: Policies) -> None:
     """Recompute these conversations' facts (the rollups follow), business time included."""
     if not ids:
         return
-    await queries.recompute(conn, ids)
+    await rollups.recompute(conn, ids)
     await fill_business(conn, ids, policies)

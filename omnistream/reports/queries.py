@@ -9,14 +9,14 @@ an agent: their own figures), both applied in SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.db.pool import Conn
-from omnistream.reports.facts_queries import COUNTERS
+from omnistream.reports.rollup_queries import COUNTERS
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,15 @@ class _Where:
         return " AND ".join(self.terms) if self.terms else "true"
 
 
+def _day_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(at: datetime) -> datetime:
+    floor = _day_floor(at)
+    return floor if floor == at else floor + timedelta(days=1)
+
+
 def _dims(w: _Where, f: Filters, *, agent: str = "agent_id", channel: str = "channel",
           account: str = "account_id", division: str = "division_id") -> None:  # fmt: skip
     if f.channel is not None:
@@ -67,11 +76,17 @@ def _dims(w: _Where, f: Filters, *, agent: str = "agent_id", channel: str = "cha
         w.add(f"{agent} = {w.arg(f.agent_id)}")
 
 
+async def read_settings(conn: Conn) -> None:
+    """A report waits at most a moment for a lock (a full rebuild holds the tables for
+    minutes: the caller answers 503 instead)."""
+    await conn.execute("SET LOCAL lock_timeout = '2s'")
+
+
 async def rollup_periods(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
     """The counters summed per period: `i` 1 is the previous range, 1 + k period k."""
     params: list[Any] = [bounds]
     w = _Where(params)
-    w.add(f"grain = {w.arg(f.grain)}")
+    w.add(f"grain = {int(f.grain)}")  # a literal: the partial indexes match it
     w.add("bucket >= $1[1] AND bucket < $1[array_upper($1, 1)]")
     _dims(w, f)
     sums = ", ".join(f"sum({c})::bigint AS {c}" for c in COUNTERS)
@@ -86,7 +101,7 @@ async def open_before(conn: Conn, f: Filters, at: datetime) -> int:
     """Conversations open at `at`: every cycle opened before it minus those resolved."""
     params: list[Any] = [at]
     w = _Where(params)
-    w.add(f"grain = {w.arg(f.grain)}")
+    w.add(f"grain = {int(f.grain)}")  # a literal: the partial indexes match it
     w.add("bucket < $1")
     _dims(w, f)
     value = await conn.fetchval(
@@ -103,7 +118,7 @@ async def heatmap(
     """Inbound messages by local ISO weekday (1 = Monday) and hour."""
     params: list[Any] = [start, end, zone]
     w = _Where(params)
-    w.add(f"grain = {w.arg(f.grain)}")
+    w.add(f"grain = {int(f.grain)}")  # a literal: the partial indexes match it
     w.add("bucket >= $1 AND bucket < $2 AND inbound <> 0")
     _dims(w, f)
     return await conn.fetch(
@@ -120,7 +135,7 @@ async def error_codes(
     """The commonest error codes of failed outbound messages in the range."""
     params: list[Any] = [start, end]
     w = _Where(params)
-    w.add(f"grain = {w.arg(f.grain)}")
+    w.add(f"grain = {int(f.grain)}")  # a literal: the partial indexes match it
     w.add("bucket >= $1 AND bucket < $2")
     _dims(w, f)
     return await conn.fetch(
@@ -145,7 +160,8 @@ async def response_times(
 ) -> list[asyncpg.Record]:
     """First response times (by='first_response': cycles answered in each period) or
     resolution times (by='resolution': cycles resolved in it), in seconds of wall-clock
-    and of business time (cycles under an SLA policy), per period index as rollup_periods."""
+    and of business time (cycles under an SLA policy), per period index `i` as
+    rollup_periods, and (i NULL, in_range true) over the whole range: one pass for both."""
     at = "first_response_at" if by == "first_response" else "resolved_at"
     agent = "responder_id" if by == "first_response" else "agent_id"
     params: list[Any] = [bounds]
@@ -155,8 +171,11 @@ async def response_times(
     wall = f"extract(epoch FROM {at} - opened_at)"
     business = "frt_business" if by == "first_response" else "resolution_business"
     return await conn.fetch(
-        f"SELECT width_bucket({at}, $1::timestamptz[]) AS i, {_duration(wall, 'wall')}, "
-        f"{_duration(business, 'business')} FROM report_cycles WHERE {w.sql()} GROUP BY 1",
+        f"SELECT i, in_range, {_duration('wall', 'wall')}, {_duration('business', 'business')} "
+        f"FROM (SELECT width_bucket({at}, $1::timestamptz[]) AS i, "
+        f"width_bucket({at}, $1::timestamptz[]) >= 2 AS in_range, {wall} AS wall, "
+        f"{business} AS business FROM report_cycles WHERE {w.sql()}) d "
+        "GROUP BY GROUPING SETS ((i), (in_range))",
         *params,
     )
 
@@ -167,26 +186,27 @@ async def sla_outcomes(conn: Conn, f: Filters, bounds: list[datetime]) -> list[a
     params: list[Any] = [bounds]
     w = _Where(params)
     _dims(w, f)
+    bounds_of = "($1::timestamptz[])"
+    within = f"{{at}} >= {bounds_of}[1] AND {{at}} < {bounds_of}[array_upper({bounds_of}, 1)]"
+    parts = (
+        ("first_response", "first_response_at", "sla_first_response = 'met'"),
+        ("first_response", "first_response_due_at", "sla_first_response = 'breached'"),
+        ("next_response", "resolved_at", "sla_next_response IS NOT NULL"),
+        ("resolution", "resolved_at", "sla_resolution IS NOT NULL"),
+    )
+    outcome = {"first_response": "sla_first_response", "next_response": "sla_next_response",
+               "resolution": "sla_resolution"}  # fmt: skip
+    selects = " UNION ALL ".join(
+        f"SELECT '{target}' AS target, {outcome[target]} AS outcome, {at} AS at "
+        f"FROM report_cycles WHERE {which} AND {within.format(at=at)} AND {w.sql()}"
+        for target, at, which in parts
+    )
     return await conn.fetch(
         f"""
-        WITH c AS (SELECT * FROM report_cycles WHERE {w.sql()}),
-        outcomes AS (
-            SELECT 'first_response' AS target, sla_first_response AS outcome,
-                   CASE WHEN sla_first_response = 'breached' THEN first_response_due_at
-                        ELSE first_response_at END AS at
-              FROM c WHERE sla_first_response IS NOT NULL
-            UNION ALL
-            SELECT 'next_response', sla_next_response, resolved_at FROM c
-             WHERE sla_next_response IS NOT NULL AND resolved_at IS NOT NULL
-            UNION ALL
-            SELECT 'resolution', sla_resolution, resolved_at FROM c
-             WHERE sla_resolution IS NOT NULL AND resolved_at IS NOT NULL
-        )
         SELECT width_bucket(at, $1::timestamptz[]) AS i, target,
                count(*) FILTER (WHERE outcome = 'met') AS met,
                count(*) FILTER (WHERE outcome = 'breached') AS breached
-          FROM outcomes WHERE at >= $1[1] AND at < $1[array_upper($1, 1)]
-         GROUP BY 1, 2
+          FROM ({selects}) o GROUP BY 1, 2
         """,
         *params,
     )
@@ -229,14 +249,33 @@ async def agent_figures(
     (cycles resolved in the range, by assignee), first response times (by responder),
     CSAT answers (by the assignee at the resolve the survey asked about)."""
     out: dict[str, list[asyncpg.Record]] = {}
-    params: list[Any] = [start, end]
-    w = _Where(params)
-    w.add("grain = 2 AND bucket >= $1 AND bucket < $2 AND agent_id IS NOT NULL")
-    _dims(w, f)
-    out["replies"] = await conn.fetch(
-        f"SELECT agent_id, sum(outbound)::bigint AS replies FROM report_rollups "
-        f"WHERE {w.sql()} GROUP BY 1",
-        *params,
+    # Whole UTC days from the daily grain 3, the edges from the 15-minute grain 2.
+    first_day = _day_ceil(start)
+    last_day = max(first_day, _day_floor(end))
+    parts = [
+        (3, first_day, last_day),
+        (2, start, min(first_day, end)),
+        (2, max(last_day, start), end),
+    ]
+    selects = []
+    params: list[Any] = []
+    for grain, lo, hi in parts:
+        if lo >= hi:
+            continue
+        w = _Where(params)
+        w.add(f"grain = {int(grain)} AND bucket >= {w.arg(lo)} AND bucket < {w.arg(hi)}")
+        w.add("agent_id IS NOT NULL")
+        _dims(w, f)
+        selects.append(f"SELECT agent_id, outbound FROM report_rollups WHERE {w.sql()}")
+    out["replies"] = (
+        await conn.fetch(
+            "SELECT agent_id, sum(outbound)::bigint AS replies FROM ("
+            + " UNION ALL ".join(selects)
+            + ") r GROUP BY 1",
+            *params,
+        )
+        if selects
+        else []
     )
     for key, at, agent, value in (
         ("resolved", "resolved_at", "agent_id", "extract(epoch FROM resolved_at - opened_at)"),

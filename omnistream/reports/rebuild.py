@@ -1,22 +1,24 @@
 """`omnistream reports rebuild [--since DATE]`: the facts and rollups recomputed from raw rows.
 
-In ONE transaction (readers see the old figures until it commits; a crash leaves them as
-they were), holding the reports consumer's position (the worker's consumer waits):
-- full: empties the facts and rollups, inserts every conversation's facts in chunks of
-  CHUNK in id order, then sums the rollups from them in one pass, and moves the position
-  to the newest event (every change up to it is in the raw rows just read; a later one
-  brings its conversation back);
+In ONE transaction (a crash leaves the figures as they were), holding the reports
+consumer's position (the worker's consumer waits):
+- full: empties the facts and rollups and drops their secondary indexes, inserts every
+  conversation's facts in chunks of CHUNK in id order, sums the rollups in one pass per
+  grain, builds the indexes again, and moves the position to the newest event (every
+  change up to it is in the raw rows just read; a later one brings its conversation back).
+  The reports' tables are locked meanwhile: the API answers 503 (retry) until it commits.
 - `since`: recomputes only the conversations with a message, change or fact at or after
-  it, as the consumer does (facts_queries.recompute), and leaves the position.
+  it, as the consumer does (rollup_queries.recompute), and leaves the position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from omnistream.db.pool import Pool, transaction
 from omnistream.reports import facts_queries as queries
+from omnistream.reports import rollup_queries as rollups
 from omnistream.reports.business import fill_business, refresh
 from omnistream.sla.engine import Policies
 from omnistream.webhooks.delivery_queries import advance, top_seq
@@ -34,41 +36,34 @@ async def rebuild(
     async with transaction(pool) as tx:
         conn = tx.conn
         await queries.lock_position_wait(conn)
-        # The facts' statements plan better with the work memory of a batch job.
-        await conn.execute("SET LOCAL work_mem = '256MB'")
-        if since is None:
-            top = await top_seq(conn)
-            total = await queries.count_conversations(conn)
-            await queries.truncate(conn)
-        else:
-            total = 0
+        await queries.batch_settings(conn)
+        if since is not None:
+            ids = await queries.changed_since(conn, since)
+            for start in range(0, len(ids), CHUNK):
+                await refresh(conn, ids[start : start + CHUNK], policies)
+                report(min(start + CHUNK, len(ids)), len(ids))
+            report(len(ids), len(ids))
+            return len(ids)
+        top = await top_seq(conn)
+        total = await queries.count_conversations(conn)
+        await rollups.truncate(conn)
+        indexes = await rollups.drop_indexes(conn)
         done, after = 0, None  # after: the last id of the previous chunk
         report(0, total)
-        while True:
-            if since is None:
-                ids = await queries.conversation_ids(conn, after, CHUNK)
-            else:
-                ids = await queries.changed_since_ids(conn, since, after, CHUNK)
-            if not ids:
-                break
-            if since is None:
-                await queries.insert_facts(conn, ids)
-                await fill_business(conn, ids, policies)
-            else:
-                await refresh(conn, ids, policies)
+        while ids := await queries.conversation_ids(conn, after, CHUNK):
+            await rollups.insert_facts(conn, ids[0], ids[-1])
+            await fill_business(conn, ids, policies)
             done, after = done + len(ids), ids[-1]
             report(done, max(total, done))
-        if since is None:
-            await queries.sum_rollups(conn)
-            await advance(conn, queries.CONSUMER, top)
+        await rollups.sum_rollups(conn)
+        await rollups.create_indexes(conn, indexes)
+        await advance(conn, queries.CONSUMER, top)
         report(done, done)
     return done
 
 
 def parse_since(value: str) -> datetime:
     """A date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time with its zone."""
-    from datetime import UTC, date
-
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -20,9 +21,9 @@ from omnistream.auth.principal import Principal
 from omnistream.context import Ctx
 from omnistream.db.pool import Conn
 from omnistream.kit.enums import Channel
-from omnistream.kit.errors import Unprocessable
+from omnistream.kit.errors import Unavailable, Unprocessable
 from omnistream.kit.openapi import problems
-from omnistream.reports import export, service
+from omnistream.reports import export, queries, service
 from omnistream.reports.periods import Grouping, RangeError, ReportRange, zone_of
 from omnistream.reports.queries import Filters
 from omnistream.reports.schemas import (
@@ -79,11 +80,19 @@ Builder = Callable[[Conn, Filters, ReportRange], Awaitable[T]]
 
 async def _build(ctx: Ctx, actor: Principal, asked: Asked, build: Builder[T]) -> T:
     f = service.scope(actor, asked.filters)
-    async with (
-        ctx.pool.acquire() as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        return await build(conn, f, asked.range)
+    try:
+        async with (
+            ctx.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            await queries.read_settings(conn)
+            return await build(conn, f, asked.range)
+    except asyncpg.LockNotAvailableError:  # a full rebuild holds the tables (rebuild.py)
+        raise Unavailable(
+            "the reports are being rebuilt; try again in a minute",
+            headers={"Retry-After": "30"},
+            extra={"retry_after": 30},
+        ) from None
 
 
 def _csv(name: str, report: BaseModel, asked: Asked) -> StreamingResponse:
@@ -91,7 +100,7 @@ def _csv(name: str, report: BaseModel, asked: Asked) -> StreamingResponse:
 
 
 CSV: dict[Any, Any] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
-FORBIDDEN = problems(403)
+FORBIDDEN = problems(403, 503)
 
 
 @router.get(

@@ -20,9 +20,9 @@ from omnistream.db.pool import Conn
 from omnistream.kit.enums import Role
 from omnistream.kit.errors import Forbidden
 from omnistream.reports import queries
-from omnistream.reports.facts_queries import COUNTERS
 from omnistream.reports.periods import ReportRange
 from omnistream.reports.queries import Filters
+from omnistream.reports.rollup_queries import COUNTERS
 from omnistream.reports.schemas import (
     AgentReport,
     AgentRow,
@@ -86,7 +86,12 @@ def range_out(r: ReportRange) -> RangeOut:
 
 
 def _by_index(rows: list[asyncpg.Record]) -> dict[int, asyncpg.Record]:
-    return {r["i"]: r for r in rows}
+    return {r["i"]: r for r in rows if r["i"] is not None}
+
+
+def _whole(rows: list[asyncpg.Record]) -> asyncpg.Record | None:
+    """The whole range's row of a GROUPING SETS ((i), (in_range)) result."""
+    return next((r for r in rows if r["i"] is None and r["in_range"]), None)
 
 
 def _counts(row: asyncpg.Record | None) -> dict[str, int]:
@@ -192,13 +197,12 @@ def _figures(
 
 async def responsiveness(conn: Conn, f: Filters, r: ReportRange) -> ResponsivenessReport:
     bounds = r.boundaries()
-    first = _by_index(await queries.response_times(conn, f, bounds, by="first_response"))
-    resolved = _by_index(await queries.response_times(conn, f, bounds, by="resolution"))
+    # Per period, and over the whole range (its percentiles are not the periods' combined).
+    first_rows = await queries.response_times(conn, f, bounds, by="first_response")
+    resolved_rows = await queries.response_times(conn, f, bounds, by="resolution")
+    first, first_all = _by_index(first_rows), _whole(first_rows)
+    resolved, resolved_all = _by_index(resolved_rows), _whole(resolved_rows)
     sla = await queries.sla_outcomes(conn, f, bounds)
-    # The whole range's percentiles are not the periods' combined: one query over it.
-    whole = [r.start, r.end]
-    first_all = await queries.response_times(conn, f, whole, by="first_response")
-    resolved_all = await queries.response_times(conn, f, whole, by="resolution")
     series = [
         ResponsivenessPeriod(
             period=p.label,
@@ -210,8 +214,8 @@ async def responsiveness(conn: Conn, f: Filters, r: ReportRange) -> Responsivene
         range=range_out(r),
         totals=ResponsivenessFigures(
             **_figures(
-                first_all[0] if first_all else None,
-                resolved_all[0] if resolved_all else None,
+                first_all,
+                resolved_all,
                 [s for s in sla if s["i"] >= 2],
             )
         ),

@@ -2,7 +2,7 @@
 
 It reads the outbox by seq after its own position (event_consumers 'reports'), in batches
 of BATCH_SIZE seqs, and, in ONE transaction per batch, recomputes from raw rows the facts
-of every conversation those events concern (facts_queries.recompute: the rollups move by
+of every conversation those events concern (rollup_queries.recompute: the rollups move by
 the difference) plus up to DIRTY_BATCH queued in report_dirty (changes without an event of
 their own, and every conversation that existed before reports did), then moves its
 position past the batch. The events only say which conversations to look at, never what
@@ -37,6 +37,7 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         position = await queries.lock_position(conn)
         if position is None:
             return None
+        await queries.batch_settings(conn)
         top = await top_seq(conn)
         upto = min(top, position + limit)
         ids = set(await queries.touched_between(conn, position, upto)) if upto > position else set()

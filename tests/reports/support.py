@@ -73,6 +73,7 @@ def _grains(key: tuple[Any, ...]) -> list[Key]:
         (0, at, channel, account, None, None),
         (1, at, channel, account, division, None),
         (2, at, channel, account, division, agent),
+        (3, at.replace(hour=0, minute=0), channel, account, division, agent),  # per UTC day
     ]
 
 

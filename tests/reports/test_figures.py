@@ -184,3 +184,16 @@ async def test_bad_input_is_422(
 ) -> None:
     r = await client.get("/api/v1/reports/conversations", params=params, headers=admin.headers)
     assert field in fields(problem(r, 422))
+
+
+async def test_a_report_during_a_full_rebuild_answers_503(
+    ctx: AppContext, client: httpx.AsyncClient, admin: Agent, world: World
+) -> None:
+    """A full rebuild holds the reports' tables (TRUNCATE: ACCESS EXCLUSIVE) until it
+    commits; a report waits a moment, then says so instead of hanging."""
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE report_rollups IN ACCESS EXCLUSIVE MODE")
+        r = await client.get("/api/v1/reports/messages", params=RANGE, headers=admin.headers)
+        body = problem(r, 503)
+        assert r.headers["retry-after"] == "30" and body["retry_after"] == 30
+    assert (await get(client, admin, "messages"))["totals"]["inbound"] == 4
