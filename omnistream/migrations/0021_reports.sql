@@ -38,6 +38,13 @@ CREATE INDEX report_cycles_responded_idx ON report_cycles (first_response_at)
 CREATE INDEX report_cycles_resolved_idx ON report_cycles (resolved_at)
     WHERE resolved_at IS NOT NULL;
 CREATE INDEX report_cycles_contact_idx ON report_cycles (contact_id);
+-- SLA outcomes by the time they were decided (reports/queries.py sla_outcomes).
+CREATE INDEX report_cycles_sla_met_idx ON report_cycles (first_response_at)
+    WHERE sla_first_response IS NOT NULL;
+CREATE INDEX report_cycles_sla_missed_idx ON report_cycles (first_response_due_at)
+    WHERE sla_first_response = 'breached';
+CREATE INDEX report_cycles_sla_ended_idx ON report_cycles (resolved_at)
+    WHERE sla_next_response IS NOT NULL OR sla_resolution IS NOT NULL;
 
 -- A conversation's messages per 15-minute bucket and agent (the sender of an outbound
 -- message, the assignee for an inbound one), by direction and outbound status; failed

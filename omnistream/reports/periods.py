@@ -28,9 +28,10 @@ class Grouping(StrEnum):
 class RangeError(ValueError):
     """Bad input, with the query parameter it concerns."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, kind: str) -> None:
         super().__init__(message)
         self.field = field
+        self.kind = kind  # the stable type clients translate by (docs/errors.md)
 
 
 def zone_of(name: str) -> ZoneInfo:
@@ -39,7 +40,7 @@ def zone_of(name: str) -> ZoneInfo:
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise RangeError("tz", f"not an IANA time zone: {name!r}") from None
+        raise RangeError("tz", f"not an IANA time zone: {name!r}", "unknown_zone") from None
 
 
 def start_of(day: date, zone: ZoneInfo) -> datetime:
@@ -103,11 +104,13 @@ class ReportRange:
         last = last or (today if first is None else min(today, first + timedelta(days=29)))
         first = first or last - timedelta(days=29)
         if first < EARLIEST:
-            raise RangeError("from", f"must be on or after {EARLIEST.isoformat()}")
+            raise RangeError(
+                "from", f"must be on or after {EARLIEST.isoformat()}", "range_too_early"
+            )
         if last < first:
-            raise RangeError("to", "must be on or after `from`")
+            raise RangeError("to", "must be on or after `from`", "range_reversed")
         if (last - first).days + 1 > MAX_DAYS:
-            raise RangeError("to", f"the range is longer than {MAX_DAYS} days")
+            raise RangeError("to", f"the range is longer than {MAX_DAYS} days", "range_too_long")
         periods: list[Period] = []
         day = first
         while day <= last:

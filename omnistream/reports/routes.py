@@ -68,7 +68,7 @@ class Asked:
             today = datetime.now(zone_of(tz)).date()
             self.range = ReportRange.of(since, until, tz, group, today)
         except RangeError as exc:
-            raise Unprocessable.field(exc.field, str(exc)) from None
+            raise Unprocessable.field(exc.field, str(exc), exc.kind) from None
         self.filters = service.Asked(
             channel.value if channel else None, account_id, division_id, agent_id
         )

@@ -62,13 +62,13 @@ def scope(actor: Principal, asked: Asked) -> Filters:
         return Filters(asked.channel, asked.account_id, asked.division_id, asked.agent_id)
     if actor.role is Role.SUPERVISOR:
         if asked.division_id is not None and asked.division_id not in actor.division_ids:
-            raise Forbidden.field("division_id", "not one of your divisions")
+            raise Forbidden.field("division_id", "not one of your divisions", "not_your_division")
         divisions = tuple(sorted(actor.division_ids))
         return Filters(
             asked.channel, asked.account_id, asked.division_id, asked.agent_id, divisions
         )
     if asked.agent_id is not None and asked.agent_id != actor.agent_id:
-        raise Forbidden.field("agent_id", "agents see only their own figures")
+        raise Forbidden.field("agent_id", "agents see only their own figures", "not_your_figures")
     return Filters(asked.channel, asked.account_id, asked.division_id, actor.agent_id)
 
 

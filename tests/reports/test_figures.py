@@ -122,6 +122,7 @@ async def test_each_role_sees_its_own(
         await client.get("/api/v1/reports/messages", params={**RANGE, "division_id": str(world.d2)},
                          headers=world.supervisor.headers), 403)  # fmt: skip
     assert fields(body) == {"division_id"}
+    assert body["errors"][0]["type"] == "not_your_division"
     # Agent A: their own conversation and messages only.
     mine = await get(client, world.a, "messages")
     assert mine["totals"]["inbound"] == 1 and mine["totals"]["outbound"] == 1
@@ -132,6 +133,7 @@ async def test_each_role_sees_its_own(
         await client.get("/api/v1/reports/agents", params={"agent_id": str(world.b.id)},
                          headers=world.a.headers), 403)  # fmt: skip
     assert fields(body) == {"agent_id"}
+    assert body["errors"][0]["type"] == "not_your_figures"
 
 
 async def test_weeks_months_and_csv(client: httpx.AsyncClient, admin: Agent, world: World) -> None:

@@ -60,16 +60,16 @@ def test_weeks_months_previous_and_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("first", "last", "zone", "field"),
+    ("first", "last", "zone", "field", "kind"),
     [
-        (date(2025, 1, 1), date(2026, 2, 5), "UTC", "to"),
-        (date(2026, 1, 2), date(2026, 1, 1), "UTC", "to"),
-        (date(1999, 12, 31), date(2000, 1, 2), "UTC", "from"),
-        (date(2026, 1, 1), date(2026, 1, 2), "Nowhere/Land", "tz"),
-        (date(2026, 1, 1), date(2026, 1, 2), "", "tz"),
+        (date(2025, 1, 1), date(2026, 2, 5), "UTC", "to", "range_too_long"),
+        (date(2026, 1, 2), date(2026, 1, 1), "UTC", "to", "range_reversed"),
+        (date(1999, 12, 31), date(2000, 1, 2), "UTC", "from", "range_too_early"),
+        (date(2026, 1, 1), date(2026, 1, 2), "Nowhere/Land", "tz", "unknown_zone"),
+        (date(2026, 1, 1), date(2026, 1, 2), "", "tz", "unknown_zone"),
     ],
 )
-def test_refused(first: date, last: date, zone: str, field: str) -> None:
+def test_refused(first: date, last: date, zone: str, field: str, kind: str) -> None:
     with pytest.raises(RangeError) as caught:
         ReportRange.of(first, last, zone, Grouping.DAY, TODAY)
-    assert caught.value.field == field
+    assert (caught.value.field, caught.value.kind) == (field, kind)
