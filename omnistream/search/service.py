@@ -76,16 +76,7 @@ async def search(
     limit: int,
 ) -> tuple[list[SearchResult], tuple[datetime, UUID] | None]:
     """One page of results and the keyset of its last one when there are more."""
-    found = await queries.recent(conn, scope, query, f, after, limit + 1, WINDOW)
-    if len(found) <= limit:
-        # Not a page within the window: rare words, or fewer conversations than a window.
-        indexed = await queries.indexed(conn, scope, query, f, after, limit + 1, HITS_CAP)
-        # Many hits, but few in recent conversations: the whole walk is the way left.
-        found = (
-            indexed
-            if indexed is not None
-            else await queries.recent(conn, scope, query, f, after, limit + 1, None)
-        )
+    found = await _conversations(conn, scope, query, f, after, limit + 1)
     more = len(found) > limit
     found = found[:limit]
     rows = await queries.results(conn, scope, query, f, [r["id"] for r in found])
