@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -34,6 +35,7 @@ MESSAGE_MATCH = "m.content ?| ARRAY['text', 'body', 'caption'] AND search_vector
 NOTE_MATCH = "search_vector(n.body) @@ {q}"
 CONTACT_TEXT = "contact_search_text(k.name, k.email, k.phone)"
 STATUSES = ("open", "resolved")
+Source = Literal["texts", "contact"]  # messages and notes, or the contact's fields
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,17 @@ class _Args:
 
 
 async def custom_plans(conn: Conn) -> None:
-    """Plans made for the values at hand: a generic plan would not know whether a word is
-    common or rare, which is the whole choice. No parallel workers: starting them cost
-    20-30 ms of a 50-100 ms walk on the 2-core bench machine, and a search is one user
-    waiting among many (docs/performance.md). Both end with the transaction."""
+    """How this transaction's statements are planned (all end with it):
+    - for the values at hand: a generic plan would not know whether a word is common or
+      rare, which is the whole choice;
+    - nested loops only: every statement here is a walk that stops early or an index probe
+      per hit; a hash join, chosen on a misestimate, read all 1M conversations (3 s for a
+      walk that needs 6,000) or all of them again after the hits (220 ms);
+    - no parallel workers: starting them cost 20-30 ms of a 50-100 ms walk on the 2-core
+      bench machine, and a search is one user waiting among many."""
     await conn.execute(
-        "SET LOCAL plan_cache_mode = force_custom_plan; "
-        "SET LOCAL max_parallel_workers_per_gather = 0"
+        "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_hashjoin = off; "
+        "SET LOCAL enable_mergejoin = off; SET LOCAL max_parallel_workers_per_gather = 0"
     )
 
 
@@ -121,13 +127,16 @@ def contact_match(query: Query, a: _Args, text: str = CONTACT_TEXT) -> str:
     return f"(({words}){phones})"
 
 
-def _sources(query: Query, f: SearchFilter, a: _Args) -> list[str]:
-    """A conversation `c` (with its contact's fields) has a hit: in a message, in a note, in
-    its contact. Each probe runs per conversation (OFFSET 0 keeps PostgreSQL from turning it
-    into one hashed scan of every hit, which its estimate for prefix queries can make look
-    cheap: 4,000 rows estimated, 500,000 read). A message is first tested for the words as
-    substrings of its normalised text (about 2 µs), a necessary condition, and only then
-    parsed into words (about 8 µs)."""
+def _probes(query: Query, f: SearchFilter, a: _Args, source: Source) -> str:
+    """Conversation `c` has a hit of this source: a message or note ("texts"), or its
+    contact (whose fields the walk joined). Each probe runs per conversation (OFFSET 0 keeps
+    PostgreSQL from turning it into one hashed scan of every hit, which its estimate for
+    prefix queries can make look cheap: 4,000 rows estimated, 500,000 read). A message is
+    first tested for the words as substrings of its normalised text (about 2 µs), a
+    necessary condition, and only then parsed into words (about 8 µs)."""
+    if source == "contact":
+        text = "contact_search_text(c.k_name, c.k_email, c.k_phone)"
+        return f"({contact_match(query, a, text)}{_active(f, a)})"
     q = a(query.tsquery, "::tsquery")
     messages = (
         "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND "
@@ -142,10 +151,7 @@ def _sources(query: Query, f: SearchFilter, a: _Args) -> list[str]:
         + _hit_range("n.created_at", f, a)
         + " OFFSET 0)"
     )
-    contact = contact_match(
-        query, a, "contact_search_text(c.k_name, c.k_email, c.k_phone)"
-    ) + _active(f, a)
-    return [contact, messages, notes]  # cheapest first: the contact is already at hand
+    return f"({messages} OR {notes})"
 
 
 def _active(f: SearchFilter, a: _Args) -> str:
@@ -187,11 +193,12 @@ async def recent(
     after: tuple[datetime, UUID] | None,
     limit: int,
     window: int | None,
+    source: Source,
 ) -> list[asyncpg.Record]:
-    """Matches among the `window` newest visible conversations after the cursor (None: all
-    of them), newest first: the conversations are read in inbox order (the status indexes,
-    merged) and each is probed, until `limit` match. Common words fill a page within the
-    first conversations; the window bounds what rare ones cost here."""
+    """Conversations with a hit of `source` among the `window` newest visible ones after
+    the cursor (None: all of them), newest first: read in inbox order (the status indexes,
+    merged), each probed, until `limit` match. Common words fill a page within the first
+    conversations; the window bounds what rare ones cost here."""
     a = _Args()
     common = " AND ".join(_conversation_filters(scope, f, after, a))
     cap = f" LIMIT {a(window, '::int')}" if window else ""
@@ -201,13 +208,15 @@ async def recent(
         f"ORDER BY c.last_message_at DESC, c.id DESC{cap})"
         for status in statuses
     )
-    matched = " OR ".join(f"({source})" for source in _sources(query, f, a))
+    contact = (
+        ", k.name AS k_name, k.email AS k_email, k.phone AS k_phone" if source == "contact" else ""
+    )
+    join = " JOIN contacts k ON k.id = u.contact_id" if source == "contact" else ""
     sql = f"""
         SELECT c.id, c.last_message_at
-          FROM (SELECT u.*, k.name AS k_name, k.email AS k_email, k.phone AS k_phone
-                  FROM ({walks}) u JOIN contacts k ON k.id = u.contact_id
+          FROM (SELECT u.*{contact} FROM ({walks}) u{join}
                  ORDER BY u.last_message_at DESC, u.id DESC{cap}) c
-         WHERE {matched}
+         WHERE {_probes(query, f, a, source)}
          ORDER BY c.last_message_at DESC, c.id DESC
          LIMIT {a(limit, "::int")}
     """
@@ -222,47 +231,39 @@ async def indexed(
     after: tuple[datetime, UUID] | None,
     limit: int,
     cap: int,
+    source: Source,
 ) -> list[asyncpg.Record] | None:
-    """The same answer read from the indexes first: every conversation with a hit (GIN on
-    messages and notes, trigram on contacts), then the visible ones, sorted. Cheap when
-    the words are rare, which is when `recent` does not fill a page. None when messages or
-    contacts have `cap` hits or more: then the walk is the cheaper way (reading them all
-    costs seconds: a common word's bitmap no longer fits work_mem and every row of its
-    pages is parsed again)."""
+    """The same answer read from the indexes first: every conversation with a hit of
+    `source` (GIN on messages and notes, trigram on contacts), then the visible ones,
+    sorted. Cheap when the words are rare. None when there are `cap` hits or more: then the
+    walk is the cheaper way (reading a common word's hits costs seconds: its bitmap no
+    longer fits work_mem and every row of its pages is parsed again)."""
     a = _Args()
-    q = a(query.tsquery, "::tsquery")
     n_cap = a(cap, "::int")
-    message_range, note_range = _hit_range("m.created_at", f, a), _hit_range("n.created_at", f, a)
-    contact = contact_match(query, a)
-    active = _active(f, a)
+    if source == "texts":
+        q = a(query.tsquery, "::tsquery")
+        m_range, n_range = _hit_range("m.created_at", f, a), _hit_range("n.created_at", f, a)
+        hits = f"""
+            SELECT m.conversation_id AS id FROM messages m
+             WHERE {MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)} {m_range}
+            UNION ALL
+            SELECT n.conversation_id FROM conversation_notes n
+             WHERE {NOTE_MATCH.format(q=q)} {n_range}"""
+    else:
+        hits = f"""
+            SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id
+             WHERE {contact_match(query, a)} {_active(f, a)}"""
     common = " AND ".join(_conversation_filters(scope, f, after, a))
     statuses = [f.status] if f.status else list(STATUSES)
     sql = f"""
-        WITH m AS MATERIALIZED (
-                SELECT m.conversation_id AS id FROM messages m
-                 WHERE {MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)} {message_range}
-                 LIMIT {n_cap}),
-             k AS MATERIALIZED (
-                SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id
-                 WHERE {contact} {active} LIMIT {n_cap}),
-             hit AS (
-                SELECT id FROM m
-                UNION SELECT n.conversation_id FROM conversation_notes n
-                       WHERE {NOTE_MATCH.format(q=q)} {note_range}
-                UNION SELECT id FROM k)
-        SELECT c.id, c.last_message_at,
-               (SELECT count(*) FROM m) >= {n_cap} OR (SELECT count(*) FROM k) >= {n_cap}
-                   AS capped
-          FROM hit JOIN conversations c ON c.id = hit.id
+        WITH hit AS MATERIALIZED ({hits} LIMIT {n_cap})
+        SELECT c.id, c.last_message_at, (SELECT count(*) FROM hit) >= {n_cap} AS capped
+          FROM (SELECT DISTINCT id FROM hit) h JOIN conversations c ON c.id = h.id
          WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
          ORDER BY c.last_message_at DESC, c.id DESC
          LIMIT {a(limit, "::int")}
     """
-    # Nested loops only: with the hits in hand, each conversation is one index probe, where a
-    # misestimate made hash joins read all 1M conversations (twice, 220 ms).
-    await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
     rows = await conn.fetch(sql, *a.values)
-    await conn.execute("SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on")
     return None if rows and rows[0]["capped"] else rows
 
 

@@ -48,11 +48,15 @@ async def test_walk_and_indexes_agree(ctx: AppContext, actors: Actors) -> None:
             query = await service.prepare(tx.conn, word, "ID")
             assert query is not None
             for scope in scopes:
-                for f in filters:
+                for f, source in [(f, s) for f in filters for s in ("texts", "contact")]:
                     after: tuple[object, UUID] | None = None
                     for _ in range(4):  # pages of 3
-                        walked = await queries.recent(tx.conn, scope, query, f, after, 4, None)
-                        read = await queries.indexed(tx.conn, scope, query, f, after, 4, 1000)
+                        walked = await queries.recent(
+                            tx.conn, scope, query, f, after, 4, None, source
+                        )
+                        read = await queries.indexed(
+                            tx.conn, scope, query, f, after, 4, 1000, source
+                        )
                         assert read is not None
                         assert [(r["id"], r["last_message_at"]) for r in walked] == [
                             (r["id"], r["last_message_at"]) for r in read
@@ -75,6 +79,7 @@ async def test_pages_are_the_same_whatever_the_window(
         await message(ctx, c, f"tagihan {i}" if i % 2 else "lain", minutes=i)
     monkeypatch.setattr(service, "WINDOW", window)
     monkeypatch.setattr(service, "HITS_CAP", 2)  # the indexes give up: the whole walk
+    monkeypatch.setattr(service, "CONTACTS_CAP", 1)
     seen, cursor = [], None
     while True:
         body = (await search(client, admin, "tagihan", limit=1, cursor=cursor)).json()
