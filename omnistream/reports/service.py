@@ -233,9 +233,8 @@ async def agents(conn: Conn, actor: Principal, f: Filters, r: ReportRange) -> Ag
         listed = await queries.agents(conn, f.divisions, f.agent_id)
     else:
         listed = await queries.agents(conn, None, f.agent_id)
-    # Every agent's figures at once (the agent filter only narrows the list).
-    everyone = Filters(f.channel, f.account_id, f.division_id, None, f.divisions)
-    figures = await queries.agent_figures(conn, everyone, r.start, r.end)
+    # The listed agents' figures (one agent's when the list is one: an agent, or a filter).
+    figures = await queries.agent_figures(conn, f, r.start, r.end)
     replies = {x["agent_id"]: x["replies"] for x in figures["replies"]}
     resolved = {x["agent_id"]: x for x in figures["resolved"]}
     responded = {x["agent_id"]: x for x in figures["responded"]}
