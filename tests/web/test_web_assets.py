@@ -13,9 +13,9 @@ WEB = Path(__file__).parents[2] / "omnistream" / "web"
 # loads or preloads, everything they import statically, and the CSS. Pages loaded only when
 # opened (import(): settings, campaigns) count towards the whole app's cap instead.
 BUDGET = 300 * 1024
-# Every JS + CSS file shipped. 440 KB since CSAT (issue 14): its settings and responses pages
-# load only when opened (import()), and the inbox's own cap above stays as it was.
-APP_CAP = 440 * 1024
+# Every JS + CSS file shipped. 520 KB since reports and search (issue 15): the Reports page
+# and its sentences load only when opened (import()); the inbox's own cap above stays.
+APP_CAP = 520 * 1024
 
 
 def _inbox_files() -> set[Path]:
@@ -44,8 +44,8 @@ def test_js_and_css_stay_within_the_budget() -> None:
     assert loaded <= BUDGET, f"the inbox loads {loaded} bytes of JS + CSS > {BUDGET}"
 
 
-def _strings() -> dict[str, set[str]]:
-    text = (WEB / "js" / "strings.js").read_text()
+def _strings(path: Path) -> dict[str, set[str]]:
+    text = path.read_text()
     blocks = re.split(r"^const (\w+) = \{$", text, flags=re.M)
     return {
         name: set(re.findall(r'^  "([^"]+)":', body, flags=re.M))
@@ -54,9 +54,15 @@ def _strings() -> dict[str, set[str]]:
 
 
 def test_every_sentence_exists_in_english_and_bahasa_indonesia() -> None:
-    strings = _strings()
-    assert set(strings) == {"en", "id"}
-    assert strings["en"] == strings["id"], strings["en"] ^ strings["id"]
+    """strings.js, and the bundles a lazily loaded page adds (js/<page>/strings.js)."""
+    strings: dict[str, set[str]] = {"en": set(), "id": set()}
+    for path in sorted(WEB.joinpath("js").rglob("strings.js")):
+        found = _strings(path)
+        assert set(found) == {"en", "id"}, path
+        assert found["en"] == found["id"], (path, found["en"] ^ found["id"])
+        assert not strings["en"] & found["en"], (path, strings["en"] & found["en"])
+        strings["en"] |= found["en"]
+        strings["id"] |= found["id"]
     used: set[str] = set()
     for path in WEB.rglob("*.js"):
         code = path.read_text()

@@ -34,6 +34,11 @@ export function onLangChange(fn) {
   return () => listeners.delete(fn);
 }
 
+/** A lazily loaded page's own sentences ({en: {...}, id: {...}}), added to the app's. */
+export function addStrings(bundle) {
+  for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], bundle[code]);
+}
+
 /** t("nav.inbox"), t("inbox.unread", {n: 3}): {name} placeholders are filled in. */
 export function t(key, vars) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;

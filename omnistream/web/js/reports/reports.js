@@ -4,6 +4,7 @@
 // agents, the commonest send errors, and each report as CSV. What a role sees is the API's
 // rule (admins everything, supervisors their divisions, agents their own figures); the
 // page only offers the filters a role can use. The choices live in the address (state.js).
+import "./strings.js"; // first: the page's sentences before anything of it runs
 import { all, ApiError, get } from "../api.js";
 import { loadDirectory } from "../app.js";
 import { fill, h, uid } from "../dom.js";
