@@ -89,6 +89,7 @@ def _api(args: argparse.Namespace) -> dict[str, Any]:
             for days in (30, 365)
             for role in ("admin", "supervisor", "agent")
             for report in REPORTS
+            if report in args.reports.split(",")
         ]
         with harness.progress(counts=True, label_width=40) as bar:
             task = bar.add_task("reports", total=len(cases))
@@ -158,6 +159,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--figure", default="rebuild,api", help="rebuild, api or both")
     parser.add_argument("--requests", type=int, default=40, help="timed requests per case")
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per case first")
+    parser.add_argument("--reports", default=",".join(REPORTS), help="which reports to time")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup < 0:
         parser.error("--requests >= 1, --warmup >= 0")
