@@ -57,7 +57,8 @@ class Query:
     substrings: list[str]  # LIKE patterns: each term anywhere (a message's prefilter)
     tsquery: str  # 'word':* & 'other':* (tsquery syntax, lexemes quoted)
     words: list[str]  # LIKE patterns on the contact text, all must match
-    phones: list[str]  # LIKE patterns, any may match (a phone number or a fragment)
+    phones: list[str]  # LIKE patterns on the contact text, any may match (phone digits)
+    prefixes: list[str]  # LIKE patterns on the stored phone, any may match ("62812%")
 
 
 class _Args:
@@ -119,11 +120,17 @@ def _hit_range(column: str, f: SearchFilter, a: _Args) -> str:
     return "".join(conds)
 
 
-def contact_match(query: Query, a: _Args, text: str = CONTACT_TEXT) -> str:
+def contact_match(
+    query: Query, a: _Args, text: str = CONTACT_TEXT, phone: str | None = "k.phone"
+) -> str:
+    """The contact matches: every word in its text, or the phone digits in it, or its phone
+    begins with a prefix (`phone` None: leave the prefixes out)."""
     # One LIKE per pattern (each can use the trigram index), none twice: every one is
     # evaluated again on each row the index hands over.
     words = " AND ".join(f"{text} LIKE {a(w)}" for w in query.words) or "false"
     phones = "".join(f" OR {text} LIKE {a(p)}" for p in query.phones if p not in query.words)
+    if phone:
+        phones += "".join(f" OR {phone} LIKE {a(p)}" for p in query.prefixes)
     return f"(({words}){phones})"
 
 
@@ -136,7 +143,7 @@ def _probes(query: Query, f: SearchFilter, a: _Args, source: Source) -> str:
     necessary condition, and only then parsed into words (about 8 µs)."""
     if source == "contact":
         text = "contact_search_text(c.k_name, c.k_email, c.k_phone)"
-        return f"({contact_match(query, a, text)}{_active(f, a)})"
+        return f"({contact_match(query, a, text, 'c.k_phone')}{_active(f, a)})"
     q = a(query.tsquery, "::tsquery")
     messages = (
         "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND "
@@ -232,14 +239,19 @@ async def indexed(
     limit: int,
     cap: int,
     source: Source,
+    prefix_cap: int | None = None,
 ) -> list[asyncpg.Record] | None:
     """The same answer read from the indexes first: every conversation with a hit of
     `source` (GIN on messages and notes, trigram on contacts), then the visible ones,
     sorted. Cheap when the words are rare. None when there are `cap` hits or more: then the
     walk is the cheaper way (reading a common word's hits costs seconds: its bitmap no
-    longer fits work_mem and every row of its pages is parsed again)."""
+    longer fits work_mem and every row of its pages is parsed again). Phone prefixes are
+    read apart, up to `prefix_cap` (default `cap`): their index gives the contact ids
+    without the table."""
+    prefix_cap = cap if prefix_cap is None else prefix_cap
     a = _Args()
     n_cap = a(cap, "::int")
+    prefixed = "SELECT NULL::uuid AS id WHERE false"
     if source == "texts":
         q = a(query.tsquery, "::tsquery")
         m_range, n_range = _hit_range("m.created_at", f, a), _hit_range("n.created_at", f, a)
@@ -250,15 +262,29 @@ async def indexed(
             SELECT n.conversation_id FROM conversation_notes n
              WHERE {NOTE_MATCH.format(q=q)} {n_range}"""
     else:
+        active = _active(f, a)
         hits = f"""
             SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id
-             WHERE {contact_match(query, a)} {_active(f, a)}"""
+             WHERE {contact_match(query, a, phone=None)} {active}"""
+        # One statement per prefix: a btree range each (LIKE ANY would not use the index).
+        prefixed = (
+            " UNION ALL ".join(
+                f"(SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id "
+                f"WHERE k.phone LIKE {a(p)} {active} LIMIT {a(prefix_cap, '::int')})"
+                for p in query.prefixes
+            )
+            or prefixed
+        )
     common = " AND ".join(_conversation_filters(scope, f, after, a))
     statuses = [f.status] if f.status else list(STATUSES)
     sql = f"""
-        WITH hit AS MATERIALIZED ({hits} LIMIT {n_cap})
-        SELECT c.id, c.last_message_at, (SELECT count(*) FROM hit) >= {n_cap} AS capped
-          FROM (SELECT DISTINCT id FROM hit) h JOIN conversations c ON c.id = h.id
+        WITH hit AS MATERIALIZED ({hits} LIMIT {n_cap}),
+             prefixed AS MATERIALIZED ({prefixed})
+        SELECT c.id, c.last_message_at,
+               (SELECT count(*) FROM hit) >= {n_cap}
+               OR (SELECT count(*) FROM prefixed) >= {a(prefix_cap, "::int")} AS capped
+          FROM (SELECT id FROM hit UNION SELECT id FROM prefixed) h
+          JOIN conversations c ON c.id = h.id
          WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
          ORDER BY c.last_message_at DESC, c.id DESC
          LIMIT {a(limit, "::int")}

@@ -30,6 +30,9 @@ HITS_CAP = 20_000
 # contact in 500 or more matches, and a page of them is within the first 25,000
 # conversations of the walk.
 CONTACTS_CAP = 2_000
+# The same for numbers beginning with a prefix ("0812" read as 62812…), which their own index
+# gives without reading the contacts (about 3 µs each, then the conversation's 3 µs).
+PHONE_PREFIX_CAP = 20_000
 # Words in at least this share of messages are looked for by walking recent conversations
 # first (a page is then within the first few hundred); rarer ones in the indexes first.
 COMMON = 0.01
@@ -61,13 +64,15 @@ async def prepare(conn: Conn, q: str, region: str) -> queries.Query | None:
         return None
     # "0812 3456" also finds 6281234563456: the contacts search's reading of a number
     # (a national trunk 0 becomes the region's country code), anywhere in the contact text.
-    phones = sorted({like(p.strip("%")) for p in phone_patterns(q, region)})
+    patterns = phone_patterns(q, region)
+    phones = sorted({p for p in patterns if p.startswith("%")})
     return queries.Query(
         terms=words,
         substrings=[like(w) for w in words],
         tsquery=tsquery(words),
         words=[like(_contact_word(w)) for w in words],
         phones=phones,
+        prefixes=sorted({p for p in patterns if not p.startswith("%")}),
     )
 
 
@@ -148,7 +153,9 @@ async def _by_contact(
     """Contacts have no word statistics; the trigram index tells: up to CONTACTS_CAP
     matching contacts are read from it, more are walked to (a probe here is one contact
     row: a walk of 1M conversations finds one in 500 in about 50 ms)."""
-    indexed = await queries.indexed(conn, scope, query, f, after, n, CONTACTS_CAP, "contact")
+    indexed = await queries.indexed(
+        conn, scope, query, f, after, n, CONTACTS_CAP, "contact", PHONE_PREFIX_CAP
+    )
     if indexed is not None:
         return indexed
     return await queries.recent(conn, scope, query, f, after, n, None, "contact")
@@ -181,7 +188,8 @@ def _hit(row: asyncpg.Record, query: queries.Query) -> SearchHit | None:
         )
     if row["contact_hit"]:
         fields = [row["contact_name"], row["contact_email"], row["contact_phone"]]
-        marked = [_contact_word(w) for w in query.terms] + [p.strip("%") for p in query.phones]
+        marked = [_contact_word(w) for w in query.terms]
+        marked += [p.strip("%") for p in query.phones + query.prefixes]
         return SearchHit(
             kind="contact",
             id=row["contact_id"],
