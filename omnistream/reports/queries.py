@@ -78,8 +78,9 @@ def _dims(w: _Where, f: Filters, *, agent: str = "agent_id", channel: str = "cha
 
 async def read_settings(conn: Conn) -> None:
     """A report waits at most a moment for a lock (a full rebuild holds the tables for
-    minutes: the caller answers 503 instead)."""
-    await conn.execute("SET LOCAL lock_timeout = '2s'")
+    minutes: the caller answers 503 instead), and sorts its percentiles in memory (with
+    the default 4 MB a year of first responses went to disk: 1.05 s instead of 0.6 s)."""
+    await conn.execute("SET LOCAL lock_timeout = '2s'; SET LOCAL work_mem = '64MB'")
 
 
 async def rollup_periods(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
@@ -146,9 +147,12 @@ async def error_codes(
     )
 
 
-_DURATION = "percentile_cont(0.5) WITHIN GROUP (ORDER BY {v}) AS {n}_median, " \
-    "percentile_cont(0.9) WITHIN GROUP (ORDER BY {v}) AS {n}_p90, avg({v}) AS {n}_average, " \
-    "count({v}) AS {n}_count"  # fmt: skip
+# Median and p90 from one sort of the group's values (two percentile_cont calls sort twice).
+# FILTER: a row without the value never enters the aggregate's sort (business time is NULL
+# for conversations without an SLA policy: most of them).
+_DURATION = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {v}) " \
+    "FILTER (WHERE {v} IS NOT NULL) AS {n}_percentiles, " \
+    "avg({v}) AS {n}_average, count({v}) AS {n}_count"  # fmt: skip
 
 
 def _duration(value: str, name: str) -> str:
@@ -168,7 +172,7 @@ async def response_times(
     w = _Where(params)
     w.add(f"{at} >= $1[1] AND {at} < $1[array_upper($1, 1)]")
     _dims(w, f, agent=agent)
-    wall = f"extract(epoch FROM {at} - opened_at)"
+    wall = f"date_part('epoch', {at} - opened_at)"
     business = "frt_business" if by == "first_response" else "resolution_business"
     return await conn.fetch(
         f"SELECT i, in_range, {_duration('wall', 'wall')}, {_duration('business', 'business')} "
@@ -278,9 +282,9 @@ async def agent_figures(
         else []
     )
     for key, at, agent, value in (
-        ("resolved", "resolved_at", "agent_id", "extract(epoch FROM resolved_at - opened_at)"),
+        ("resolved", "resolved_at", "agent_id", "date_part('epoch', resolved_at - opened_at)"),
         ("responded", "first_response_at", "responder_id",
-         "extract(epoch FROM first_response_at - opened_at)"),
+         "date_part('epoch', first_response_at - opened_at)"),
     ):  # fmt: skip
         params = [start, end]
         w = _Where(params)

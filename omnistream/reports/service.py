@@ -166,8 +166,8 @@ def _durations(row: asyncpg.Record | None, kind: str) -> Durations:
         return Durations(count=0, median=None, p90=None, average=None)
     return Durations(
         count=row[f"{kind}_count"],
-        median=round(float(row[f"{kind}_median"]), 1),
-        p90=round(float(row[f"{kind}_p90"]), 1),
+        median=round(float(row[f"{kind}_percentiles"][0]), 1),
+        p90=round(float(row[f"{kind}_percentiles"][1]), 1),
         average=round(float(row[f"{kind}_average"]), 1),
     )
 
