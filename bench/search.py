@@ -48,7 +48,12 @@ QUERIES = {
     "phone 0812": "0812",
 }
 ROLES = ("admin", "agent")
-INDEXES = ("messages_search_idx", "contacts_search_idx", "conversation_notes_search_idx")
+INDEXES = (
+    "messages_search_idx",
+    "contacts_search_idx",
+    "contacts_phone_prefix_idx",
+    "conversation_notes_search_idx",
+)
 
 
 async def prepare(dsn: str) -> tuple[dict[str, Any], dict[str, Any], list[UUID]]:
