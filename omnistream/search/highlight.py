@@ -37,7 +37,9 @@ def spans(text: str, words: Iterable[str], *, prefix: bool) -> list[tuple[int, i
     """Merged (start, end) ranges of `text` to mark, in order."""
     folded, origin = normalise(text)
     found: list[tuple[int, int]] = []
-    for word in {w for w in words if w}:
+    # Folded like the text: without unaccent the database hands the words over with their
+    # accents (embedded pgserver), with it without; either way they meet the folded text.
+    for word in {normalise(w)[0] for w in words if w}:
         if prefix:
             # The word starts a word of the text; the whole word is marked.
             pattern = re.compile(r"(?<![^\W_])" + re.escape(word) + r"[^\W_]*")
