@@ -3,6 +3,7 @@ conversations and reading the indexes first, for each role, filter and page."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import httpx
@@ -16,6 +17,8 @@ from omnistream.search import queries, service
 from tests import factories
 from tests.conftest import Actors, Agent
 from tests.search.support import message, note, search
+
+SOURCES: tuple[queries.Source, ...] = ("texts", "contact")
 
 
 async def test_walk_and_indexes_agree(ctx: AppContext, actors: Actors) -> None:
@@ -48,8 +51,8 @@ async def test_walk_and_indexes_agree(ctx: AppContext, actors: Actors) -> None:
             query = await service.prepare(tx.conn, word, "ID")
             assert query is not None
             for scope in scopes:
-                for f, source in [(f, s) for f in filters for s in ("texts", "contact")]:
-                    after: tuple[object, UUID] | None = None
+                for f, source in [(f, s) for f in filters for s in SOURCES]:
+                    after: tuple[datetime, UUID] | None = None
                     for _ in range(4):  # pages of 3
                         walked = await queries.recent(
                             tx.conn, scope, query, f, after, 4, None, source
