@@ -44,7 +44,6 @@ export class SearchPanel {
     this.input = h("input", {
       type: "search",
       id: "message-search",
-      class: "search",
       placeholder: t("search.placeholder"),
       "aria-label": t("search.label"),
       maxlength: "200",
@@ -61,7 +60,7 @@ export class SearchPanel {
       { class: "search-form", role: "search", onsubmit: (event) => (event.preventDefault(), this.run()) },
       h("div", { class: "search-wrap" }, icon("search"), this.input),
     );
-    this.status = h("p", { class: "list-status muted", role: "status" });
+    this.status = h("p", { class: "search-status muted", role: "status" });
     this.list = h("ul", { class: "search-results", "aria-label": t("search.results") });
     this.more = h("button", { type: "button", class: "link", hidden: true, onclick: () => this.load() }, t("search.more"));
     this.closeButton = h("button", { type: "button", class: "link small", onclick: () => this.close() }, t("search.close"));
