@@ -62,8 +62,8 @@ async def prepare(conn: Conn, q: str, region: str) -> queries.Query | None:
     words = (await queries.lexemes(conn, q))[:MAX_WORDS]
     if not words:
         return None
-    # "0812 3456" also finds 6281234563456: the contacts search's reading of a number
-    # (a national trunk 0 becomes the region's country code), anywhere in the contact text.
+    # A number is read as the contacts search reads it: its digits anywhere in the contact
+    # text, and "0812…" (a national trunk 0) as the start of stored numbers "62812…".
     patterns = phone_patterns(q, region)
     phones = sorted({p for p in patterns if p.startswith("%")})
     return queries.Query(

@@ -8,7 +8,7 @@ import httpx
 from omnistream.context import AppContext
 from tests import factories
 from tests.conftest import Agent
-from tests.search.support import conversation_ids, found, message, note
+from tests.search.support import conversation_ids, found, message, note, search
 
 
 async def test_words_in_english_and_indonesian(
@@ -148,3 +148,16 @@ async def test_message_cursor_pages_around_the_hit(
     )
     assert [m["id"] for m in older.json()["items"]] == [str(ids[3]), str(ids[2])]
     assert [m["id"] for m in newer.json()["items"]] == [str(ids[4]), str(ids[5])]
+
+
+async def test_any_characters_are_words_or_nothing(
+    ctx: AppContext, client: httpx.AsyncClient, admin: Agent
+) -> None:
+    c = await factories.conversation(ctx)
+    await message(ctx, c, "O'Reilly bilang 100% siap_kirim \\ C:\\temp (ok)")
+    for q in ("o'reilly", "100%", "siap_kirim", "C:\\temp", "'", "\\", "%", "_", "&|!:*()", "é"):
+        r = await search(client, admin, q)
+        assert r.status_code == 200, (q, r.text)
+    assert conversation_ids(await found(client, admin, "o'reilly")) == [str(c)]
+    assert conversation_ids(await found(client, admin, "siap_kirim")) == [str(c)]
+    assert await found(client, admin, "%") == []
