@@ -167,6 +167,8 @@ export function mount(container, app) {
       return;
     }
     const onControl = event.target instanceof HTMLElement && event.target.closest("button, a, [role=tab]");
+    // While search results take the list's place, the list's keys would move in a list unseen.
+    if (search.showing && ["j", "k", "ArrowDown", "ArrowUp", "Enter"].includes(event.key)) return;
     switch (event.key) {
       case "j":
       case "ArrowDown":
