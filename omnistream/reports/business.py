@@ -8,7 +8,12 @@ have one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
+
+import asyncpg
 
 from omnistream.db.pool import Conn
 from omnistream.reports import facts_queries as queries
@@ -41,9 +46,42 @@ async def fill_business(conn: Conn, ids: list[UUID], policies: Policies) -> None
     await queries.set_business(conn, updates)
 
 
-async def refresh(conn: Conn, ids: list[UUID], policies: Policies) -> None:
-    """Recompute these conversations' facts (the rollups follow), business time included."""
-    if not ids:
-        return
-    await rollups.recompute(conn, ids)
-    await fill_business(conn, ids, policies)
+@dataclass
+class Work:
+    """What a batch recomputes: whole conversations; only the cycles of some (a new
+    outbound message may be a first response); only some 15-minute buckets of messages (a
+    new or changed message of a conversation that changed in no other way: on a busy inbox
+    most of them, and a conversation's other messages are not read again)."""
+
+    whole: set[UUID] = field(default_factory=set)
+    cycles: set[UUID] = field(default_factory=set)
+    buckets: set[tuple[UUID, datetime]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, touched: Sequence[asyncpg.Record], dirty: Sequence[UUID] = ()) -> Work:
+        """From facts_queries.touched_between's rows and conversations queued as dirty."""
+        work = cls(whole=set(dirty))
+        for row in touched:
+            if row["bucket"] is None:
+                work.whole.add(row["id"])
+            else:
+                work.buckets.add((row["id"], row["bucket"]))
+                if row["outbound_new"]:
+                    work.cycles.add(row["id"])
+        work.cycles -= work.whole
+        work.buckets = {k for k in work.buckets if k[0] not in work.whole}
+        return work
+
+    @classmethod
+    def whole_of(cls, ids: Sequence[UUID]) -> Work:
+        return cls(whole=set(ids))
+
+
+async def refresh(conn: Conn, work: Work, policies: Policies) -> None:
+    """Recompute what `work` names (the rollups follow), business time included."""
+    whole, cycles = sorted(work.whole), sorted(work.cycles)
+    await rollups.recompute(conn, whole)
+    await rollups.recompute_cycles(conn, cycles)
+    await rollups.recompute_buckets(conn, sorted(work.buckets))
+    if whole or cycles:
+        await fill_business(conn, whole + cycles, policies)

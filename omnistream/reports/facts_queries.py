@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.db.pool import Conn
+from omnistream.reports.raw_queries import bucket_of
 
 CONSUMER = "reports"  # the consumer's row in event_consumers
 
@@ -73,22 +74,33 @@ async def lock_position_wait(conn: Conn) -> int:
     return value
 
 
-async def touched_between(conn: Conn, after: int, upto: int) -> list[UUID]:
-    """The conversations the events after < seq <= upto concern: named by the event, or,
-    for a deleted or merged-away contact, those its facts still name."""
-    rows = await conn.fetch(
-        """
+async def touched_between(conn: Conn, after: int, upto: int) -> list[asyncpg.Record]:
+    """What the events after < seq <= upto say to look at, one row per event and
+    conversation: `bucket` (a message's 15-minute bucket) for a message event, with
+    `outbound_new` for a new outbound message (it may be a cycle's first response), NULL
+    for any other event (the whole conversation), including, for a deleted or merged-away
+    contact, the conversations its facts still name, and for an SLA policy changed, the
+    conversations under it."""
+    return await conn.fetch(
+        f"""
         WITH e AS (
             SELECT type, data, COALESCE(conversation_id,
                                         (data->'conversation'->>'id')::uuid) AS conversation_id
               FROM event_outbox WHERE seq > $1 AND seq <= $2
         )
-        SELECT conversation_id AS id FROM e WHERE conversation_id IS NOT NULL
-        UNION  -- a policy's hours or targets changed: the figures under it
-        SELECT c.id FROM e JOIN conversations c ON c.sla_policy_id = (e.data->>'id')::uuid
+        SELECT conversation_id AS id,
+               CASE WHEN type IN ('message.created', 'message.updated')
+                    THEN {bucket_of("(data->'message'->>'created_at')::timestamptz")} END
+                   AS bucket,
+               type = 'message.created' AND data->'message'->>'direction' = 'outbound'
+                   AS outbound_new
+          FROM e WHERE conversation_id IS NOT NULL
+        UNION ALL
+        SELECT c.id, NULL, false FROM e JOIN conversations c
+            ON c.sla_policy_id = (e.data->>'id')::uuid
          WHERE e.type = 'sla_policy.updated'
-        UNION
-        SELECT rc.conversation_id FROM e JOIN report_cycles rc
+        UNION ALL
+        SELECT rc.conversation_id, NULL, false FROM e JOIN report_cycles rc
             ON rc.contact_id = CASE e.type
                    WHEN 'contact.deleted' THEN (e.data->>'id')::uuid
                    WHEN 'contact.merged' THEN (e.data->>'merged_contact_id')::uuid END
@@ -97,7 +109,6 @@ async def touched_between(conn: Conn, after: int, upto: int) -> list[UUID]:
         after,
         upto,
     )
-    return sorted(r["id"] for r in rows)
 
 
 async def take_dirty(conn: Conn, limit: int) -> list[UUID]:

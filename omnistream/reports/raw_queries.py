@@ -94,9 +94,7 @@ def cycles_sql(which: str) -> str:
 
 # Messages per bucket and agent; system messages (the timeline's own lines) are not counted.
 # A failed outbound message is counted in a row of its error code (`code`; NULL otherwise).
-def messages_sql(which: str) -> str:
-    return f"""
-    WITH c AS MATERIALIZED ({_conversations(which)})
+_MESSAGE_FACTS = f"""
     SELECT c.id, {bucket_of("m.created_at")}, c.channel, c.account_id, c.division_id,
            CASE WHEN m.direction = 'outbound' THEN m.sender_agent_id ELSE c.agent_id END,
            count(*) FILTER (WHERE m.direction = 'inbound')::int,
@@ -108,7 +106,33 @@ def messages_sql(which: str) -> str:
            count(*) FILTER (WHERE m.direction = 'outbound' AND m.status = 'failed')::int,
            CASE WHEN m.direction = 'outbound' AND m.status = 'failed'
                 THEN COALESCE(NULLIF(m.error_code, ''), 'unknown') END
+"""
+
+
+def messages_sql(which: str) -> str:
+    """Every message of the conversations `which` selects."""
+    return f"""
+    WITH c AS MATERIALIZED ({_conversations(which)})
+    {_MESSAGE_FACTS}
       FROM c JOIN messages m ON m.conversation_id = c.id
+     WHERE m.type <> 'system'
+     GROUP BY 1, 2, 3, 4, 5, 6, 14
+"""
+
+
+# The (conversation, bucket) pairs $1 / $2 of a batch whose only news is messages: only
+# those buckets are counted again (a conversation's other buckets did not change).
+BUCKET_KEYS = "SELECT DISTINCT * FROM unnest($1::uuid[], $2::timestamptz[]) AS k(id, bucket)"
+
+
+def bucket_messages_sql() -> str:
+    return f"""
+    WITH k AS MATERIALIZED ({BUCKET_KEYS}),
+    c AS MATERIALIZED ({_conversations("id IN (SELECT id FROM k)")})
+    {_MESSAGE_FACTS}
+      FROM k JOIN c ON c.id = k.id
+      JOIN messages m ON m.conversation_id = k.id AND m.created_at >= k.bucket
+                     AND m.created_at < k.bucket + interval '{BUCKET}'
      WHERE m.type <> 'system'
      GROUP BY 1, 2, 3, 4, 5, 6, 14
 """

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from omnistream.db.pool import Pool, transaction
 from omnistream.reports import facts_queries as queries
 from omnistream.reports import rollup_queries as rollups
-from omnistream.reports.business import fill_business, refresh
+from omnistream.reports.business import Work, fill_business, refresh
 from omnistream.sla.engine import Policies
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
@@ -40,7 +40,7 @@ async def rebuild(
         if since is not None:
             ids = await queries.changed_since(conn, since)
             for start in range(0, len(ids), CHUNK):
-                await refresh(conn, ids[start : start + CHUNK], policies)
+                await refresh(conn, Work.whole_of(ids[start : start + CHUNK]), policies)
                 report(min(start + CHUNK, len(ids)), len(ids))
             report(len(ids), len(ids))
             return len(ids)

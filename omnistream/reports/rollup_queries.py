@@ -11,14 +11,17 @@ facts, and grains 1, 0 and 3 from grain 2 (the same sums, fewer rows to read).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 from omnistream.db.pool import Conn
 from omnistream.reports.raw_queries import (
+    BUCKET_KEYS,
     BY_IDS,
     BY_RANGE,
     CYCLE_COLUMNS,
     MESSAGE_COLUMNS,
+    bucket_messages_sql,
     bucket_of,
     cycles_sql,
     messages_sql,
@@ -101,24 +104,38 @@ def _failure_upsert(points: str, *, upsert: bool = True) -> str:
     """
 
 
-def _recompute(table: str, columns: str, raw: str, points: Callable[[str, str], str]) -> str:
+_OLD_BY_IDS = "DELETE FROM {table} WHERE conversation_id = ANY($1::uuid[]) RETURNING {columns}"
+_OLD_BY_BUCKETS = (
+    "DELETE FROM {table} r USING (" + BUCKET_KEYS + ") k "
+    "WHERE r.conversation_id = k.id AND r.bucket = k.bucket RETURNING {returning}"
+)
+
+
+def _recompute(
+    table: str, columns: str, raw: str, points: Callable[[str, str], str], old: str = _OLD_BY_IDS
+) -> str:
     both = f"{points('old', '-1')} UNION ALL {points('new', '1')}"
     failures = ""
     if table == "report_messages":
         both_failures = f"{failure_points('old', '-1')} UNION ALL {failure_points('new')}"
         failures = f", failures AS ({_failure_upsert(both_failures)})"
+    returning = ", ".join(f"r.{c.strip()}" for c in columns.split(","))
+    deleted = old.format(table=table, columns=columns, returning=returning)
     return f"""
-        WITH old AS (DELETE FROM {table} WHERE conversation_id = ANY($1::uuid[])
-                     RETURNING {columns}),
+        WITH old AS ({deleted}),
              new AS (INSERT INTO {table} ({columns}) {raw} RETURNING {columns}){failures}
         {_rollup_upsert(both)}
     """
 
 
-RECOMPUTE = (
-    _recompute("report_cycles", CYCLE_COLUMNS, cycles_sql(BY_IDS), cycle_points),
-    _recompute("report_messages", MESSAGE_COLUMNS, messages_sql(BY_IDS), message_points),
+RECOMPUTE_CYCLES = _recompute("report_cycles", CYCLE_COLUMNS, cycles_sql(BY_IDS), cycle_points)
+RECOMPUTE_MESSAGES = _recompute(
+    "report_messages", MESSAGE_COLUMNS, messages_sql(BY_IDS), message_points
 )
+RECOMPUTE_BUCKETS = _recompute(
+    "report_messages", MESSAGE_COLUMNS, bucket_messages_sql(), message_points, _OLD_BY_BUCKETS
+)
+RECOMPUTE = (RECOMPUTE_CYCLES, RECOMPUTE_MESSAGES)
 _INSERT_RANGE = (
     f"INSERT INTO report_cycles ({CYCLE_COLUMNS}) {cycles_sql(BY_RANGE)}",
     f"INSERT INTO report_messages ({MESSAGE_COLUMNS}) {messages_sql(BY_RANGE)}",
@@ -132,6 +149,20 @@ async def recompute(conn: Conn, ids: list[UUID]) -> None:
         return
     for statement in RECOMPUTE:
         await conn.execute(statement, ids)
+
+
+async def recompute_cycles(conn: Conn, ids: list[UUID]) -> None:
+    """Only these conversations' cycles (their messages' facts did not change as a whole)."""
+    if ids:
+        await conn.execute(RECOMPUTE_CYCLES, ids)
+
+
+async def recompute_buckets(conn: Conn, keys: list[tuple[UUID, datetime]]) -> None:
+    """Only these (conversation, 15-minute bucket) message facts: the buckets a batch's
+    new or changed messages fall in, of conversations that changed in no other way."""
+    if keys:
+        ids, buckets = (list(c) for c in zip(*keys, strict=True))
+        await conn.execute(RECOMPUTE_BUCKETS, ids, buckets)
 
 
 # --- The full rebuild -------------------------------------------------------------------------

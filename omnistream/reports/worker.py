@@ -20,7 +20,7 @@ from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.events.consumers import poll_batches
 from omnistream.reports import facts_queries as queries
-from omnistream.reports.business import refresh
+from omnistream.reports.business import Work, refresh
 from omnistream.sla.engine import Policies
 from omnistream.webhooks.delivery_queries import advance, top_seq
 
@@ -40,10 +40,9 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         await queries.batch_settings(conn)
         top = await top_seq(conn)
         upto = min(top, position + limit)
-        ids = set(await queries.touched_between(conn, position, upto)) if upto > position else set()
+        touched = await queries.touched_between(conn, position, upto) if upto > position else []
         dirty = await queries.take_dirty(conn, DIRTY_BATCH)
-        ids.update(dirty)
-        await refresh(conn, sorted(ids), policies)
+        await refresh(conn, Work.of(touched, dirty), policies)
         if upto > position:
             await advance(conn, queries.CONSUMER, upto)
     return max(upto - position, limit if len(dirty) >= DIRTY_BATCH else 0)

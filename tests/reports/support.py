@@ -127,3 +127,14 @@ async def oracle(ctx: AppContext) -> dict[Key, dict[str, int]]:
         if outbound:
             add(key, m["status"])
     return {k: dict(v) for k, v in counts.items()}
+
+
+async def cycles_as_stored_and_recomputed(ctx: AppContext) -> tuple[set[Any], set[Any]]:
+    """report_cycles as the consumer left it, and as a recomputation from raw rows gives."""
+    from omnistream.reports.raw_queries import BY_IDS, CYCLE_COLUMNS, cycles_sql
+
+    async with ctx.pool.acquire() as conn:
+        stored = await conn.fetch(f"SELECT {CYCLE_COLUMNS} FROM report_cycles")
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM conversations")]
+        fresh = await conn.fetch(cycles_sql(BY_IDS), ids)
+    return {tuple(r.values()) for r in stored}, {tuple(r.values()) for r in fresh}

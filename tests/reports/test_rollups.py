@@ -17,7 +17,13 @@ from omnistream.context import AppContext
 from omnistream.reports.rebuild import rebuild
 from tests import factories
 from tests.conftest import Actors, Agent
-from tests.reports.support import failure_rollups, oracle, rollups, settle
+from tests.reports.support import (
+    cycles_as_stored_and_recomputed,
+    failure_rollups,
+    oracle,
+    rollups,
+    settle,
+)
 from tests.sla.test_sla_engine import customer_writes
 
 PHONES = [f"6281300000{n:03d}" for n in range(12)]
@@ -101,8 +107,11 @@ async def test_rollups_equal_a_recomputation_after_random_actions(
     done = []
     for n in range(70):
         done.append(await world.step(rng))
-        if n % 9 == 0:  # the consumer runs between actions too, not only at the end
+        if n % 5 == 0:  # the consumer runs between actions too, and is right each time
             await settle(ctx)
+            assert await rollups(ctx) == await oracle(ctx), (n, done[-5:])
+            stored, fresh = await cycles_as_stored_and_recomputed(ctx)
+            assert stored == fresh, (n, done[-5:], stored ^ fresh)
     await settle(ctx)
     assert {"write", "reply", "resolve", "transfer"} <= set(done), done
     incremental = await rollups(ctx)
@@ -143,3 +152,31 @@ async def publish_all_and_skip(conn: object) -> None:
 
     await publish_pending(conn)  # type: ignore[arg-type]
     await advance(conn, CONSUMER, await top_seq(conn))  # type: ignore[arg-type]
+
+
+async def test_a_first_reply_alone_is_a_first_response(
+    ctx: AppContext, client: httpx.AsyncClient, actors: Actors, admin: Agent
+) -> None:
+    """A reply to an assigned conversation writes only message.created: the consumer
+    recounts that message's bucket and the conversation's cycles, nothing else."""
+    row = await customer_writes(ctx, PHONES[0])
+    agent = await actors.make("agent")
+    cid = row["conversation_id"]
+    r = await client.post(
+        f"/api/v1/conversations/{cid}/assign", json={"agent_id": str(agent.id)},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    await settle(ctx)
+    r = await client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"type": "text", "text": "Halo!"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    await settle(ctx)
+    stored, fresh = await cycles_as_stored_and_recomputed(ctx)
+    assert stored == fresh and len(stored) == 1
+    async with ctx.pool.acquire() as conn:
+        responder = await conn.fetchval("SELECT responder_id FROM report_cycles")
+    assert responder == admin.id
+    assert await rollups(ctx) == await oracle(ctx)
