@@ -85,10 +85,10 @@ async def search(
     limit: int,
 ) -> tuple[list[SearchResult], tuple[datetime, UUID] | None]:
     """One page of results and the keyset of its last one when there are more."""
-    found = await _conversations(conn, scope, query, f, after, limit + 1)
+    found, rare = await _conversations(conn, scope, query, f, after, limit + 1)
     more = len(found) > limit
     found = found[:limit]
-    rows = await queries.results(conn, scope, query, f, [r["id"] for r in found])
+    rows = await queries.results(conn, scope, query, f, [r["id"] for r in found], rare=rare)
     out = [r for r in (_result(row, query) for row in rows) if r is not None]
     last = found[-1] if found else None
     return out, (last["last_message_at"], last["id"]) if more and last else None
@@ -113,13 +113,15 @@ async def _conversations(
     f: queries.SearchFilter,
     after: tuple[datetime, UUID] | None,
     n: int,
-) -> list[asyncpg.Record]:
+) -> tuple[list[asyncpg.Record], bool]:
     """The page's conversations: those with a hit in their messages or notes and those whose
-    contact matches, each found the cheaper way for these words (docs/search.md), merged."""
-    texts = await _by_texts(conn, scope, query, f, after, n)
+    contact matches, each found the cheaper way for these words (docs/search.md), merged;
+    and whether the texts' hits came from the index (rare words)."""
+    texts, rare = await _by_texts(conn, scope, query, f, after, n)
     contacts = await _by_contact(conn, scope, query, f, after, n)
     merged = {r["id"]: r for r in [*texts, *contacts]}
-    return sorted(merged.values(), key=lambda r: (r["last_message_at"], r["id"]), reverse=True)[:n]
+    ordered = sorted(merged.values(), key=lambda r: (r["last_message_at"], r["id"]), reverse=True)
+    return ordered[:n], rare
 
 
 async def _by_texts(
@@ -129,17 +131,18 @@ async def _by_texts(
     f: queries.SearchFilter,
     after: tuple[datetime, UUID] | None,
     n: int,
-) -> list[asyncpg.Record]:
+) -> tuple[list[asyncpg.Record], bool]:
+    """Conversations with a hit in a message or note; True when read from the index."""
     if common(query, await queries.word_statistics(conn)):
         found = await queries.recent(conn, scope, query, f, after, n, WINDOW, "texts")
         if len(found) == n:
-            return found
+            return found, False
     # Rare words, or not a page within the window (rare among recent conversations).
     indexed = await queries.indexed(conn, scope, query, f, after, n, HITS_CAP, "texts")
     if indexed is not None:
-        return indexed
+        return indexed, True
     # Many hits, but few among recent conversations: the whole walk is the way left.
-    return await queries.recent(conn, scope, query, f, after, n, None, "texts")
+    return await queries.recent(conn, scope, query, f, after, n, None, "texts"), False
 
 
 async def _by_contact(
