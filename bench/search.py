@@ -6,8 +6,10 @@ sequential `GET /api/v1/search?q=…&limit=50` (keep-alive, httpx, loopback) for
 
     a common word      "order"   (in about a third of the 10M messages)
     a rare word        "zamrud"  (the seed has none: RARE_MESSAGES messages saying it are
-                                  added to random conversations, some of the agent's, and
-                                  removed at the end, so the database is left as it was)
+                                  added to random conversations, some of the agent's, one as
+                                  the oldest of the 10,000 messages of the big conversation
+                                  (the agent's: an old promise), and removed at the end, so
+                                  the database is left as it was)
     phone fragments    "3456"    (anywhere in ~600 of the 1M contacts' numbers)
                        "0812"    (read as 62812…: the start of ~8,000 numbers)
 
@@ -32,7 +34,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import harness
-from inbox_common import LOGINS, seeded_database_options, seeded_server
+from inbox_common import BIG_CONVERSATION_ID, LOGINS, seeded_database_options, seeded_server
 from inbox_latency import measure, sign_in
 
 BenchError = harness.BenchError
@@ -40,7 +42,7 @@ console = harness.console
 P95_MS = 150.0
 RARE_WORD = "zamrud"
 RARE_MESSAGES = 12  # of which RARE_FOR_AGENT in conversations assigned to the seeded agent
-RARE_FOR_AGENT = 3
+RARE_FOR_AGENT = 3  # one of them the big conversation's oldest message
 QUERIES = {
     "common word": "order",
     "rare word": RARE_WORD,
@@ -75,20 +77,24 @@ async def prepare(dsn: str) -> tuple[dict[str, Any], dict[str, Any], list[UUID]]
         agent = await conn.fetchval("SELECT id FROM agents WHERE email = $1", LOGINS["agent"])
         # Conversations spread over the whole inbox (a sample of its pages), a few the agent's.
         targets = await conn.fetch(
-            "(SELECT id FROM conversations TABLESAMPLE SYSTEM (1) LIMIT $1) UNION ALL "
-            "(SELECT id FROM conversations WHERE assigned_agent_id = $2 LIMIT $3)",
+            "(SELECT id, last_message_at - interval '1 minute' AS at FROM conversations "
+            " TABLESAMPLE SYSTEM (1) LIMIT $1) UNION ALL "
+            "(SELECT id, last_message_at - interval '1 minute' FROM conversations "
+            " WHERE assigned_agent_id = $2 AND id <> $4 LIMIT $3) UNION ALL "
+            "(SELECT id, created_at - interval '1 second' FROM conversations WHERE id = $4)",
             RARE_MESSAGES - RARE_FOR_AGENT,
             agent,
-            RARE_FOR_AGENT,
+            RARE_FOR_AGENT - 1,
+            BIG_CONVERSATION_ID,
         )
         ids = [uuid4() for _ in targets]
         await conn.executemany(
             "INSERT INTO messages (id, conversation_id, channel, direction, type, content, "
             "status, created_at) SELECT $1, id, channel, 'inbound', 'text', "
-            "jsonb_build_object('text', $3::text), 'received', "
-            "last_message_at - interval '1 minute' FROM conversations WHERE id = $2",
+            "jsonb_build_object('text', $3::text), 'received', $4 FROM conversations "
+            "WHERE id = $2",
             [
-                (i, t["id"], f"Kak, kode promo {RARE_WORD.upper()} masih berlaku?")
+                (i, t["id"], f"Kak, kode promo {RARE_WORD.upper()} masih berlaku?", t["at"])
                 for i, t in zip(ids, targets, strict=True)
             ],
         )
