@@ -82,6 +82,41 @@ async def test_search_opens_the_conversation_at_the_matching_message(
     await expect(page.locator(".conv-list")).to_be_visible()
 
 
+async def test_a_note_hit_opens_at_the_note(world: World, open_page: OpenPage) -> None:
+    conversation_id, _ = await _long_conversation(world, "6281200007777", "Rina Catatan")
+    # Written (as the API writes it: now) then dated among the old messages, before the
+    # first page of the thread.
+    note = await world.call(
+        "POST",
+        f"/api/v1/conversations/{conversation_id}/notes",
+        json={"body": "Pelanggan dijanjikan ongkir gratis bulan depan"},
+    )
+    conn = await asyncpg.connect(world.stack.dsn)
+    try:
+        await conn.execute(
+            "UPDATE conversation_notes SET created_at = (SELECT created_at FROM messages "
+            "WHERE conversation_id = $1 ORDER BY created_at LIMIT 1 OFFSET 20) WHERE id = $2",
+            UUID(conversation_id),
+            UUID(note["id"]),
+        )
+    finally:
+        await conn.close()
+    page = await open_page(world.admin)
+    box = page.get_by_label("Search messages, notes and contacts")
+    await box.fill("ongkir gratis")
+    await box.press("Enter")
+    result = page.locator(".search-row[data-kind=note]")
+    await expect(result.locator(".search-kind")).to_have_text("Note")
+    await expect(result.locator("mark")).to_have_text(["ongkir", "gratis"])
+    await result.locator("button").click()
+    hit = page.locator(f"#note-{note['id']}")
+    await expect(hit).to_have_class("note search-hit")
+    await expect(hit).to_be_in_viewport()
+    # The messages around the note are there, the newest ones not yet.
+    await expect(page.locator(".msg", has_text="Pesan biasa nomor 21")).to_have_count(1)
+    await expect(page.locator(".msg", has_text="Pesan biasa nomor 119")).to_have_count(0)
+
+
 async def test_search_speaks_bahasa_indonesia(world: World, open_page: OpenPage) -> None:
     await world.customer("6281299990001", "Apakah barang ini ready stok?", name="Budi")
     await world.conversation_of("6281299990001")
