@@ -6,13 +6,13 @@ one of its internal notes, or its contact (name, email, phone). Messages and not
 when every query word begins a word of theirs (`simple` full text, prefix queries); the
 contact when every word is a substring of its name / email / phone (trigram index).
 
-Two ways to the same page, and the service tries them in this order (docs/search.md):
-`recent` walks the newest visible conversations in inbox order and probes each one's
-messages, notes and contact, stopping at a page: cheap when the words are common, and
-bounded by a window when they are not; `indexed` reads every hit from the GIN indexes
-first, then sorts the visible conversations: cheap when the words are rare. The planner
-is not left to choose: its estimate for a prefix query or a word missing from the
-statistics can be off by a factor of a thousand, and the wrong choice walked all 1M
+Two ways to the same page, chosen by the service for texts (messages and notes) and for
+contacts apart, then merged (docs/search.md): `recent` walks the newest visible
+conversations in inbox order and probes each one, stopping at a page: cheap when the words
+are common, and bounded by a window when they are not; `indexed` reads every hit from the
+indexes first, then sorts the visible conversations: cheap when the words are rare. The
+planner is not left to choose: its estimate for a prefix query or a word missing from the
+statistics can be off by a factor of a hundred or more, and the wrong choice walked all 1M
 conversations (98 s) on the bench seed.
 """
 
