@@ -251,44 +251,57 @@ async def indexed(
     prefix_cap = cap if prefix_cap is None else prefix_cap
     a = _Args()
     n_cap = a(cap, "::int")
-    prefixed = "SELECT NULL::uuid AS id WHERE false"
+    statuses = [f.status] if f.status else list(STATUSES)
     if source == "texts":
         q = a(query.tsquery, "::tsquery")
         m_range, n_range = _hit_range("m.created_at", f, a), _hit_range("n.created_at", f, a)
-        hits = f"""
-            SELECT m.conversation_id AS id FROM messages m
-             WHERE {MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)} {m_range}
-            UNION ALL
-            SELECT n.conversation_id FROM conversation_notes n
-             WHERE {NOTE_MATCH.format(q=q)} {n_range}"""
+        common = " AND ".join(_conversation_filters(scope, f, after, a))
+        sql = f"""
+            WITH hit AS MATERIALIZED (
+                SELECT m.conversation_id AS id FROM messages m
+                 WHERE {MESSAGE_MATCH.format(text=MESSAGE_TEXT, q=q)} {m_range}
+                UNION ALL
+                SELECT n.conversation_id FROM conversation_notes n
+                 WHERE {NOTE_MATCH.format(q=q)} {n_range}
+                LIMIT {n_cap})
+            SELECT c.id, c.last_message_at, (SELECT count(*) FROM hit) >= {n_cap} AS capped
+              FROM (SELECT DISTINCT id FROM hit) h JOIN conversations c ON c.id = h.id
+             WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
+             ORDER BY c.last_message_at DESC, c.id DESC
+             LIMIT {a(limit, "::int")}
+        """
     else:
+        # The conversations' columns the filters read come along with the hits, so each
+        # conversation is read once (7,900 for 0812 on the seed).
+        columns = (
+            "c.id, c.status, c.channel, c.division_id, c.assigned_agent_id, c.contact_id, "
+            "c.last_message_at, c.created_at"
+        )
+        join = "FROM contacts k JOIN conversations c ON c.contact_id = k.id"
         active = _active(f, a)
-        hits = f"""
-            SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id
-             WHERE {contact_match(query, a, phone=None)} {active}"""
         # One statement per prefix: a btree range each (LIKE ANY would not use the index).
         prefixed = (
             " UNION ALL ".join(
-                f"(SELECT c.id FROM contacts k JOIN conversations c ON c.contact_id = k.id "
-                f"WHERE k.phone LIKE {a(p)} {active} LIMIT {a(prefix_cap, '::int')})"
+                f"(SELECT {columns} {join} WHERE k.phone LIKE {a(p)} {active} "
+                f"LIMIT {a(prefix_cap, '::int')})"
                 for p in query.prefixes
             )
-            or prefixed
+            or f"SELECT {columns} FROM conversations c WHERE false"
         )
-    common = " AND ".join(_conversation_filters(scope, f, after, a))
-    statuses = [f.status] if f.status else list(STATUSES)
-    sql = f"""
-        WITH hit AS MATERIALIZED ({hits} LIMIT {n_cap}),
-             prefixed AS MATERIALIZED ({prefixed})
-        SELECT c.id, c.last_message_at,
-               (SELECT count(*) FROM hit) >= {n_cap}
-               OR (SELECT count(*) FROM prefixed) >= {a(prefix_cap, "::int")} AS capped
-          FROM (SELECT id FROM hit UNION SELECT id FROM prefixed) h
-          JOIN conversations c ON c.id = h.id
-         WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
-         ORDER BY c.last_message_at DESC, c.id DESC
-         LIMIT {a(limit, "::int")}
-    """
+        common = " AND ".join(_conversation_filters(scope, f, after, a))
+        sql = f"""
+            WITH hit AS MATERIALIZED (
+                SELECT {columns} {join}
+                 WHERE {contact_match(query, a, phone=None)} {active} LIMIT {n_cap}),
+                 prefixed AS MATERIALIZED ({prefixed})
+            SELECT DISTINCT c.id, c.last_message_at,
+                   (SELECT count(*) FROM hit) >= {n_cap}
+                   OR (SELECT count(*) FROM prefixed) >= {a(prefix_cap, "::int")} AS capped
+              FROM (SELECT * FROM hit UNION ALL SELECT * FROM prefixed) c
+             WHERE c.status = ANY({a(statuses, "::text[]")}) AND {common}
+             ORDER BY c.last_message_at DESC, c.id DESC
+             LIMIT {a(limit, "::int")}
+        """
     rows = await conn.fetch(sql, *a.values)
     return None if rows and rows[0]["capped"] else rows
 
