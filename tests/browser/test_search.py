@@ -4,13 +4,19 @@ English and Bahasa Indonesia."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from playwright.async_api import expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import OpenPage, World, shot
+
+
+def bubble(page: Page, n: int) -> Locator:
+    """The bubble of message n (its text exactly: a bubble's text runs on into its time)."""
+    return page.locator(".msg .text").filter(has_text=re.compile(rf"^Pesan biasa nomor {n}$"))
 
 
 async def _long_conversation(world: World, sender: str, name: str) -> tuple[str, str]:
@@ -69,9 +75,9 @@ async def test_search_opens_the_conversation_at_the_matching_message(
     await expect(hit).to_be_in_viewport()
     await expect(hit).to_contain_text("voucher zamrud")
     # Around the hit, not the newest page: newer messages come on request.
-    await expect(page.locator(".msg", has_text="Pesan biasa nomor 119")).to_have_count(0)
+    await expect(bubble(page, 119)).to_have_count(0)
     await page.get_by_role("button", name="Show newer messages").click()
-    await expect(page.locator(".msg", has_text="Pesan biasa nomor 40")).to_have_count(1)
+    await expect(bubble(page, 40)).to_have_count(1)
     await shot(page, "search-opened")
 
     # A phone fragment finds the contact; closing the results brings the list back.
@@ -113,8 +119,8 @@ async def test_a_note_hit_opens_at_the_note(world: World, open_page: OpenPage) -
     await expect(hit).to_have_class("note search-hit")
     await expect(hit).to_be_in_viewport()
     # The messages around the note are there, the newest ones not yet.
-    await expect(page.locator(".msg", has_text="Pesan biasa nomor 21")).to_have_count(1)
-    await expect(page.locator(".msg", has_text="Pesan biasa nomor 119")).to_have_count(0)
+    await expect(bubble(page, 21)).to_have_count(1)
+    await expect(bubble(page, 119)).to_have_count(0)
 
 
 async def test_search_speaks_bahasa_indonesia(world: World, open_page: OpenPage) -> None:

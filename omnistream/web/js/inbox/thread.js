@@ -2,8 +2,9 @@
 // system lines merged by time, with day separators; older messages load on scroll up), the
 // composer, and live updates from events. CSAT surveys (csat.js) mark their messages and
 // follow csat.answered. Opened at a search hit, it loads the messages around the hit
-// instead of the newest, marks the hit, and loads newer messages on request. Each piece of state has one render path: a bubble
-// is drawn again from its message, the header from the conversation (with its contact).
+// instead of the newest, marks the hit, and loads newer messages on request. Each piece of
+// state has one render path: a bubble is drawn again from its message, the header from the
+// conversation (with its contact).
 import { agentName, app, divisionName, reportError } from "../app.js";
 import { del, get, post } from "../api.js";
 import { fill, h } from "../dom.js";
@@ -32,6 +33,7 @@ export class Thread {
     this.surveys = new Map(); // the conversation's CSAT surveys by id
     this.cursor = null;
     this.newerCursor = null; // set while opened at a search hit, before the newest messages
+    this.hitKey = null; // "message:<id>" or "note:<id>" of that hit
     this.loadingOlder = false;
     this.composer = new Composer({
       onSent: (message) => (this.newerCursor ? this.open(this.conversation.id) : this.addMessage(message)),
@@ -94,6 +96,7 @@ export class Thread {
     this.scheduled.reset();
     this.cursor = null;
     this.newerCursor = null;
+    this.hitKey = hit ? `${hit.kind}:${hit.id}` : null; // stays marked when drawn again
     fill(this.head, h("p", { class: "muted" }, t("state.loading")));
     fill(this.timeline);
     this.composer.el.hidden = true;
@@ -129,7 +132,7 @@ export class Thread {
     this.renderTimeline();
     this.composer.el.hidden = false;
     this.composer.setConversation(conversation);
-    const target = hit && this.entries.get(`${hit.kind}:${hit.id}`)?.el;
+    const target = this.hitKey && this.entries.get(this.hitKey)?.el;
     if (target) this.showHit(target);
     else this.scrollToEnd();
     this.observer.disconnect();
@@ -159,8 +162,6 @@ export class Thread {
 
   /** Scrolls a search hit into the middle of the timeline and marks it. */
   showHit(el) {
-    el.classList.add("search-hit");
-    el.setAttribute("tabindex", "-1");
     el.scrollIntoView({ block: "center" });
     el.focus({ preventScroll: true });
   }
@@ -323,6 +324,15 @@ export class Thread {
   }
 
   element(entry) {
+    const el = this.draw(entry);
+    if (entry.key === this.hitKey) {
+      el.classList.add("search-hit"); // the search hit it was opened at, marked whenever drawn
+      el.setAttribute("tabindex", "-1");
+    }
+    return el;
+  }
+
+  draw(entry) {
     if (entry.kind === "message") {
       return renderMessage(entry.data, {
         onRetry: app.can("messages.send") ? (m) => this.retry(m) : null,
