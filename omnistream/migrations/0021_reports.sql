@@ -12,7 +12,7 @@ CREATE TABLE report_cycles (
     conversation_id   UUID NOT NULL,
     cycle             INTEGER NOT NULL,
     contact_id        UUID NOT NULL,
-    channel           TEXT NOT NULL,
+    channel           TEXT NOT NULL CHECK (channel IN ('whatsapp', 'instagram', 'email', 'messenger')),
     account_id        UUID,
     division_id       UUID,
     agent_id          UUID,             -- the conversation's assignee now
@@ -26,10 +26,10 @@ CREATE TABLE report_cycles (
     resolution_business DOUBLE PRECISION,
     -- Each SLA target of that policy: 'met', 'breached' or NULL (no such target, or not
     -- decided yet); a breach is the cycle's row in sla_breach_logs.
-    sla_first_response    TEXT,
+    sla_first_response    TEXT CHECK (sla_first_response IN ('met', 'breached')),
     first_response_due_at TIMESTAMPTZ,  -- the missed due time of a breached first response
-    sla_next_response     TEXT,
-    sla_resolution        TEXT
+    sla_next_response     TEXT CHECK (sla_next_response IN ('met', 'breached')),
+    sla_resolution        TEXT CHECK (sla_resolution IN ('met', 'breached'))
 );
 -- Not unique: a recomputation deletes and inserts a conversation's rows in one statement.
 CREATE INDEX report_cycles_conversation_idx ON report_cycles (conversation_id);
@@ -52,7 +52,7 @@ CREATE INDEX report_cycles_sla_ended_idx ON report_cycles (resolved_at)
 CREATE TABLE report_messages (
     conversation_id UUID NOT NULL,
     bucket          TIMESTAMPTZ NOT NULL,
-    channel         TEXT NOT NULL,
+    channel         TEXT NOT NULL CHECK (channel IN ('whatsapp', 'instagram', 'email', 'messenger')),
     account_id      UUID,
     division_id     UUID,
     agent_id        UUID,
@@ -75,7 +75,7 @@ CREATE INDEX report_messages_conversation_idx ON report_messages (conversation_i
 CREATE TABLE report_rollups (
     grain       SMALLINT NOT NULL CHECK (grain IN (0, 1, 2, 3)),
     bucket      TIMESTAMPTZ NOT NULL,
-    channel     TEXT NOT NULL,
+    channel     TEXT NOT NULL CHECK (channel IN ('whatsapp', 'instagram', 'email', 'messenger')),
     account_id  UUID,
     division_id UUID,
     agent_id    UUID,
@@ -99,7 +99,7 @@ CREATE INDEX report_rollups_agent_idx ON report_rollups (agent_id, bucket) WHERE
 CREATE TABLE report_failure_rollups (
     grain       SMALLINT NOT NULL CHECK (grain IN (0, 1, 2)),
     bucket      TIMESTAMPTZ NOT NULL,
-    channel     TEXT NOT NULL,
+    channel     TEXT NOT NULL CHECK (channel IN ('whatsapp', 'instagram', 'email', 'messenger')),
     account_id  UUID,
     division_id UUID,
     agent_id    UUID,
