@@ -11,6 +11,7 @@ import asyncpg
 
 from omnistream.conversations.queries import COLUMNS as CONVERSATION_COLUMNS
 from omnistream.db.pool import Conn
+from omnistream.webhooks.delivery_queries import lock_consumer
 
 CONSUMER = "csat"  # the consumer's row in event_consumers
 COLUMNS = (
@@ -58,21 +59,6 @@ async def save_settings(conn: Conn, values: dict[str, Any], agent_id: UUID | Non
 
 
 # The consumer ----------------------------------------------------------------------------------
-
-
-async def lock_position(conn: Conn) -> int | None:
-    """The consumer's position, locked for this transaction; None while another worker holds
-    it (as sla/queries.lock_position; without the row, from the beginning)."""
-    value: int | None = await conn.fetchval(
-        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE SKIP LOCKED", CONSUMER
-    )
-    if value is None:
-        value = await conn.fetchval(
-            "INSERT INTO event_consumers (name, position) VALUES ($1, 0) "
-            "ON CONFLICT (name) DO NOTHING RETURNING position",
-            CONSUMER,
-        )
-    return value
 
 
 async def resolved_conversations(conn: Conn, ids: list[UUID]) -> list[asyncpg.Record]:
@@ -347,3 +333,8 @@ async def events_between(conn: Conn, after: int, upto: int, limit: int) -> list[
         upto,
         limit,
     )
+
+
+async def lock_position(conn: Conn) -> int | None:
+    """The consumer's position, locked for this transaction (delivery_queries.lock_consumer)."""
+    return await lock_consumer(conn, CONSUMER)

@@ -10,6 +10,7 @@ import asyncpg
 
 from omnistream.db.pool import Conn
 from omnistream.reports.raw_queries import bucket_of
+from omnistream.webhooks.delivery_queries import lock_consumer
 
 CONSUMER = "reports"  # the consumer's row in event_consumers
 
@@ -44,34 +45,20 @@ async def count_conversations(conn: Conn) -> int:
     return value
 
 
-# --- What the consumer reads ------------------------------------------------------------------
-
-
 async def lock_position(conn: Conn) -> int | None:
     """The consumer's position, locked for this transaction; None while another worker (or
     a rebuild) holds it."""
-    value: int | None = await conn.fetchval(
-        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE SKIP LOCKED", CONSUMER
-    )
-    if value is None:
-        value = await conn.fetchval(
-            "INSERT INTO event_consumers (name, position) VALUES ($1, 0) "
-            "ON CONFLICT (name) DO NOTHING RETURNING position",
-            CONSUMER,
-        )
-    return value
+    return await lock_consumer(conn, CONSUMER)
 
 
 async def lock_position_wait(conn: Conn) -> int:
     """The position, waiting for the worker's batch in flight (the rebuild)."""
-    await conn.execute(
-        "INSERT INTO event_consumers (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-        CONSUMER,
-    )
-    value: int = await conn.fetchval(
-        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE", CONSUMER
-    )
+    value = await lock_consumer(conn, CONSUMER, wait=True)
+    assert value is not None
     return value
+
+
+# --- What the consumer reads ------------------------------------------------------------------
 
 
 async def touched_between(conn: Conn, after: int, upto: int) -> list[asyncpg.Record]:

@@ -12,6 +12,7 @@ import asyncpg
 
 from omnistream.conversations.queries import COLUMNS
 from omnistream.db.pool import Conn
+from omnistream.webhooks.delivery_queries import lock_consumer
 
 CONSUMER = "sla"  # the consumer's row in event_consumers
 # A clock's stored columns, in Clock.columns()' order; SCHEDULED ones live in sla_schedule
@@ -248,16 +249,5 @@ async def policies_version(conn: Conn) -> Any:
 
 
 async def lock_position(conn: Conn) -> int | None:
-    """The consumer's position, locked for this transaction; None while another worker
-    holds it. The migration creates the row at the present; without it (an emptied
-    database, whose outbox starts empty too) the consumer starts from the beginning."""
-    value: int | None = await conn.fetchval(
-        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE SKIP LOCKED", CONSUMER
-    )
-    if value is None:
-        value = await conn.fetchval(
-            "INSERT INTO event_consumers (name, position) VALUES ($1, 0) "
-            "ON CONFLICT (name) DO NOTHING RETURNING position",
-            CONSUMER,
-        )
-    return value
+    """The consumer's position, locked for this transaction (delivery_queries.lock_consumer)."""
+    return await lock_consumer(conn, CONSUMER)

@@ -115,6 +115,30 @@ async def insert_claimed(
     )
 
 
+async def lock_consumer(conn: Conn, consumer: str, *, wait: bool = False) -> int | None:
+    """An event consumer's position (event_consumers), locked for this transaction; None
+    while another worker holds it (or, with `wait`, once it is free). A migration creates
+    the row at the present; without it (an emptied database, whose outbox starts empty
+    too) the consumer starts from the beginning."""
+    value: int | None = await conn.fetchval(
+        "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE"
+        + ("" if wait else " SKIP LOCKED"),
+        consumer,
+    )
+    if value is None:
+        await conn.execute(
+            "INSERT INTO event_consumers (name, position) VALUES ($1, 0) "
+            "ON CONFLICT (name) DO NOTHING",
+            consumer,
+        )
+        value = await conn.fetchval(
+            "SELECT position FROM event_consumers WHERE name = $1 FOR UPDATE"
+            + ("" if wait else " SKIP LOCKED"),
+            consumer,
+        )
+    return value
+
+
 async def advance(conn: Conn, consumer: str, position: int) -> None:
     await conn.execute(
         "UPDATE event_consumers SET position = $2, updated_at = now() WHERE name = $1",
