@@ -95,117 +95,60 @@ async def _build(ctx: Ctx, actor: Principal, asked: Asked, build: Builder[T]) ->
         ) from None
 
 
-def _csv(name: str, report: BaseModel, asked: Asked) -> StreamingResponse:
-    return export.response(name, report, asked.range.first, asked.range.last)
-
-
 CSV: dict[Any, Any] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 FORBIDDEN = problems(403, 503)
 
 
-@router.get(
-    "/conversations",
-    response_model=ConversationReport,
-    responses=FORBIDDEN,
-    summary="Opened, resolved, reopened, open at each period's end, unassigned now",
-)
-async def conversations(ctx: Ctx, actor: Reader, asked: Params) -> ConversationReport:
-    return await _build(ctx, actor, asked, service.conversations)
+def _agents(conn: Conn, f: Filters, r: ReportRange, actor: Principal) -> Awaitable[AgentReport]:
+    return service.agents(conn, actor, f, r)
 
 
-@router.get(
-    "/conversations.csv",
-    response_class=StreamingResponse,
-    responses={**CSV, **FORBIDDEN},
-    summary="The conversations report as CSV, one row per period",
-)
-async def conversations_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-    return _csv("conversations", await _build(ctx, actor, asked, service.conversations), asked)
+def _report(
+    name: str,
+    model: type[T],
+    build: Callable[[Conn, Filters, ReportRange, Principal], Awaitable[T]],
+    summary: str,
+    rows: str,
+) -> None:
+    """GET /api/v1/reports/<name> (JSON) and /<name>.csv (the same report, `rows`)."""
+
+    async def run(ctx: Ctx, actor: Principal, asked: Asked) -> T:
+        return await _build(ctx, actor, asked, lambda conn, f, r: build(conn, f, r, actor))
+
+    async def as_json(ctx: Ctx, actor: Reader, asked: Params) -> Any:
+        return await run(ctx, actor, asked)
+
+    async def as_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
+        report = await run(ctx, actor, asked)
+        return export.response(name, report, asked.range.first, asked.range.last)
+
+    as_json.__name__, as_csv.__name__ = name, f"{name}_csv"
+    router.add_api_route(
+        f"/{name}", as_json, methods=["GET"], response_model=model, responses=FORBIDDEN,
+        summary=summary,
+    )  # fmt: skip
+    router.add_api_route(
+        f"/{name}.csv", as_csv, methods=["GET"], response_class=StreamingResponse,
+        responses={**CSV, **FORBIDDEN}, summary=f"The {name} report as CSV, {rows}",
+    )  # fmt: skip
 
 
-@router.get(
-    "/responsiveness",
-    response_model=ResponsivenessReport,
-    responses=FORBIDDEN,
-    summary="First response and resolution times, SLA compliance",
-)
-async def responsiveness(ctx: Ctx, actor: Reader, asked: Params) -> ResponsivenessReport:
-    return await _build(ctx, actor, asked, service.responsiveness)
+def _scoped(
+    build: Callable[[Conn, Filters, ReportRange], Awaitable[T]],
+) -> Callable[[Conn, Filters, ReportRange, Principal], Awaitable[T]]:
+    return lambda conn, f, r, _actor: build(conn, f, r)
 
 
-@router.get(
-    "/responsiveness.csv",
-    response_class=StreamingResponse,
-    responses={**CSV, **FORBIDDEN},
-    summary="The responsiveness report as CSV",
-)
-async def responsiveness_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-    report = await _build(ctx, actor, asked, service.responsiveness)
-    return _csv("responsiveness", report, asked)
-
-
-@router.get(
-    "/messages",
-    response_model=MessageReport,
-    responses=FORBIDDEN,
-    summary="Inbound and outbound volume, outbound by status, top error codes",
-)
-async def messages(ctx: Ctx, actor: Reader, asked: Params) -> MessageReport:
-    return await _build(ctx, actor, asked, service.messages)
-
-
-@router.get(
-    "/messages.csv",
-    response_class=StreamingResponse,
-    responses={**CSV, **FORBIDDEN},
-    summary="The messages report as CSV, one row per period",
-)
-async def messages_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-    return _csv("messages", await _build(ctx, actor, asked, service.messages), asked)
-
-
-@router.get(
-    "/agents",
-    response_model=AgentReport,
-    responses=FORBIDDEN,
-    summary="Per agent: handled, replies, response and resolution medians, CSAT",
-)
-async def agents(ctx: Ctx, actor: Reader, asked: Params) -> AgentReport:
-    return await _build(ctx, actor, asked, _agents_of(actor))
-
-
-@router.get(
-    "/agents.csv",
-    response_class=StreamingResponse,
-    responses={**CSV, **FORBIDDEN},
-    summary="The agents report as CSV, one row per agent",
-)
-async def agents_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-    return _csv("agents", await _build(ctx, actor, asked, _agents_of(actor)), asked)
-
-
-def _agents_of(actor: Principal) -> Builder[AgentReport]:
-    async def build(conn: Conn, f: Filters, r: ReportRange) -> AgentReport:
-        return await service.agents(conn, actor, f, r)
-
-    return build
-
-
-@router.get(
-    "/heatmap",
-    response_model=HeatmapReport,
-    responses=FORBIDDEN,
-    summary="Inbound messages by local weekday and hour",
-)
-async def heatmap(ctx: Ctx, actor: Reader, asked: Params) -> HeatmapReport:
-    return await _build(ctx, actor, asked, service.heatmap)
-
-
-@router.get(
-    "/heatmap.csv",
-    response_class=StreamingResponse,
-    responses={**CSV, **FORBIDDEN},
-    summary="The heatmap as CSV, one row per weekday",
-)
-async def heatmap_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-    return _csv("heatmap", await _build(ctx, actor, asked, service.heatmap), asked)
+_report("conversations", ConversationReport, _scoped(service.conversations),
+        "Opened, resolved, reopened, open at each period's end, unassigned now",
+        "one row per period")  # fmt: skip
+_report("responsiveness", ResponsivenessReport, _scoped(service.responsiveness),
+        "First response and resolution times, SLA compliance", "one row per period")  # fmt: skip
+_report("messages", MessageReport, _scoped(service.messages),
+        "Inbound and outbound volume, outbound by status, top error codes",
+        "one row per period")  # fmt: skip
+_report("agents", AgentReport, _agents,
+        "Per agent: handled, replies, response and resolution medians, CSAT",
+        "one row per agent")  # fmt: skip
+_report("heatmap", HeatmapReport, _scoped(service.heatmap),
+        "Inbound messages by local weekday and hour", "one row per weekday")  # fmt: skip
