@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import time
 from typing import Any
 
 import asyncpg
@@ -52,20 +51,8 @@ async def reports_state(dsn: str, wait_s: float) -> dict[str, Any]:
     """Until the reports consumer passed the newest event (at most `wait_s`), then what the
     rollups counted against the raw rows."""
     conn = await asyncpg.connect(dsn)
-    started = time.monotonic()
     try:
-        while True:
-            row = await conn.fetchrow(
-                "SELECT (SELECT position FROM event_consumers WHERE name = 'reports') AS position, "
-                "(SELECT COALESCE(max(seq), 0) FROM event_outbox) AS top"
-            )
-            assert row is not None
-            if row["position"] is not None and row["position"] >= row["top"]:
-                break
-            if time.monotonic() - started > wait_s:
-                break
-            await asyncio.sleep(0.05)
-        caught_up = time.monotonic() - started
+        passed, waited = await harness.wait_for_consumer(conn, "reports", wait_s)
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM messages WHERE direction = 'inbound') AS messages, "
             "(SELECT COALESCE(sum(inbound), 0) FROM report_rollups WHERE grain = 0) AS rolled_up"
@@ -74,8 +61,8 @@ async def reports_state(dsn: str, wait_s: float) -> dict[str, Any]:
         await conn.close()
     assert counts is not None
     return {
-        "caught_up": row["position"] is not None and row["position"] >= row["top"],
-        "caught_up_s_after_drain": round(caught_up, 2),
+        "caught_up": passed,
+        "caught_up_s_after_drain": round(waited, 2),
         "inbound_messages": counts["messages"],
         "inbound_in_rollups": int(counts["rolled_up"]),
     }

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
 from typing import Any
 
 import asyncpg
@@ -58,20 +57,10 @@ def create_policy(base: str, email: str, password: str) -> None:
 async def sla_state(dsn: str, wait_s: float) -> dict[str, Any]:
     """Until the SLA consumer passed the newest event (at most `wait_s`), then the clocks."""
     conn = await asyncpg.connect(dsn)
-    started = time.monotonic()
     try:
-        while True:
-            row = await conn.fetchrow(
-                "SELECT (SELECT position FROM event_consumers WHERE name = 'sla') AS position, "
-                "(SELECT COALESCE(max(seq), 0) FROM event_outbox) AS top"
-            )
-            assert row is not None
-            if row["position"] is not None and row["position"] >= row["top"]:
-                break
-            if time.monotonic() - started > wait_s:
-                break
-            await asyncio.sleep(0.05)
-        caught_up = time.monotonic() - started
+        passed, caught_up = await harness.wait_for_consumer(conn, "sla", wait_s)
+        position = await conn.fetchval("SELECT position FROM event_consumers WHERE name = 'sla'")
+        top = await conn.fetchval("SELECT COALESCE(max(seq), 0) FROM event_outbox")
         facts = await conn.fetchrow(
             """
             SELECT count(*) AS conversations,
@@ -86,9 +75,9 @@ async def sla_state(dsn: str, wait_s: float) -> dict[str, Any]:
         await conn.close()
     assert facts is not None
     return {
-        "sla_consumer_position": row["position"],
-        "top_seq": row["top"],
-        "sla_consumer_caught_up": row["position"] is not None and row["position"] >= row["top"],
+        "sla_consumer_position": position,
+        "top_seq": top,
+        "sla_consumer_caught_up": passed,
         "sla_caught_up_s_after_drain": round(caught_up, 2),
         **dict(facts),
     }

@@ -38,6 +38,7 @@ from harness.database import (
     machine_info_of,
     recreate_database,
     scratch_database,
+    wait_for_consumer,
 )
 from harness.machine import (
     CpuSnapshot,
@@ -130,6 +131,7 @@ __all__ = [
     "stop_process",
     "tail",
     "venv_tool",
+    "wait_for_consumer",
     "wait_http",
     "wait_ready",
     "with_database",

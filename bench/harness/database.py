@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,25 @@ async def connect(dsn: str) -> asyncpg.Connection[Any]:
     except _CONNECT_ERRORS as exc:
         raise BenchError(f"cannot connect to {shown_dsn(dsn)}: {exc}") from exc
     return conn
+
+
+async def wait_for_consumer(
+    conn: asyncpg.Connection[Any], consumer: str, wait_s: float
+) -> tuple[bool, float]:
+    """Until the event consumer `consumer` passed the newest event (at most `wait_s`):
+    whether it did, and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        row = await conn.fetchrow(
+            "SELECT (SELECT position FROM event_consumers WHERE name = $1) AS position, "
+            "(SELECT COALESCE(max(seq), 0) FROM event_outbox) AS top",
+            consumer,
+        )
+        assert row is not None
+        passed = row["position"] is not None and row["position"] >= row["top"]
+        if passed or time.monotonic() - started > wait_s:
+            return passed, time.monotonic() - started
+        await asyncio.sleep(0.05)
 
 
 async def create_database(server_dsn: str, name: str) -> str:
