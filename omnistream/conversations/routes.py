@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Query
 
 from omnistream.auth.guard import requires
@@ -17,7 +16,6 @@ from omnistream.context import Ctx
 from omnistream.conversations import queries, service
 from omnistream.conversations.schemas import (
     AssignIn,
-    ContactBrief,
     ConversationItem,
     ConversationOut,
     ConversationPage,
@@ -40,23 +38,6 @@ Reader = Annotated[Principal, requires(Perm.CONVERSATIONS_READ)]
 Worker = Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)]
 COUNT_CAP = 10_000
 _DUE_SOON_MINUTES = int(queries.SLA_DUE_SOON.total_seconds() // 60)
-
-
-def _item(row: asyncpg.Record) -> ConversationItem:
-    base = {k: row[k] for k in queries.COLUMN_NAMES}
-    contact = ContactBrief(
-        id=row["contact_id"],
-        name=row["contact_name"],
-        phone=row["contact_phone"],
-        email=row["contact_email"],
-        profile_pic_url=row["contact_profile_pic_url"],
-    )
-    return ConversationItem(
-        **base,
-        contact=contact,
-        assigned_agent_name=row["assigned_agent_name"],
-        integration_id=row["integration_id"],
-    )
 
 
 def _assignee(value: str | None) -> str | UUID | None:
@@ -123,7 +104,9 @@ async def list_conversations(
     next_cursor = (
         encode_cursor(rows[limit - 1][sort], rows[limit - 1]["id"]) if len(rows) > limit else None
     )
-    return ConversationPage(items=[_item(r) for r in rows[:limit]], next_cursor=next_cursor)
+    return ConversationPage(
+        items=[service.list_item(r) for r in rows[:limit]], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -150,7 +133,7 @@ async def get_conversation(ctx: Ctx, conversation_id: UUID, principal: Reader) -
         row = await queries.with_contact(conn, Scope.of(principal), conversation_id)
     if row is None:
         raise NotFound(f"no conversation with id {conversation_id}")
-    return _item(row)
+    return service.list_item(row)
 
 
 @router.get(

@@ -10,6 +10,7 @@ import asyncpg
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.conversations import queries
+from omnistream.conversations.schemas import ContactBrief, ConversationItem
 from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
@@ -249,3 +250,22 @@ async def mark_read(tx: Tx, actor: Principal, conversation_id: UUID) -> asyncpg.
         audience=audience_of(after),
     )
     return after
+
+
+def list_item(row: asyncpg.Record) -> ConversationItem:
+    """A conversation as lists show it (the inbox, search results), from a row with
+    queries.COLUMN_NAMES and the contact's, assignee's and integration's columns."""
+    base = {k: row[k] for k in queries.COLUMN_NAMES}
+    contact = ContactBrief(
+        id=row["contact_id"],
+        name=row["contact_name"],
+        phone=row["contact_phone"],
+        email=row["contact_email"],
+        profile_pic_url=row["contact_profile_pic_url"],
+    )
+    return ConversationItem(
+        **base,
+        contact=contact,
+        assigned_agent_name=row["assigned_agent_name"],
+        integration_id=row["integration_id"],
+    )

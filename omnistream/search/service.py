@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.contacts.service import phone_patterns
-from omnistream.conversations.queries import COLUMN_NAMES
-from omnistream.conversations.schemas import ContactBrief, ConversationItem
+from omnistream.conversations.service import list_item
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn
 from omnistream.kit.pagination import encode_cursor
@@ -166,7 +164,7 @@ async def _by_contact(
 
 def _result(row: asyncpg.Record, query: queries.Query) -> SearchResult | None:
     hit = _hit(row, query)
-    return None if hit is None else SearchResult(conversation=_item(row), hit=hit)
+    return None if hit is None else SearchResult(conversation=list_item(row), hit=hit)
 
 
 def _hit(row: asyncpg.Record, query: queries.Query) -> SearchHit | None:
@@ -200,20 +198,3 @@ def _hit(row: asyncpg.Record, query: queries.Query) -> SearchHit | None:
             snippet=snippet(" · ".join(v for v in fields if v), marked, prefix=False),
         )
     return None
-
-
-def _item(row: asyncpg.Record) -> ConversationItem:
-    base: dict[str, Any] = {k: row[k] for k in COLUMN_NAMES}
-    contact = ContactBrief(
-        id=row["contact_id"],
-        name=row["contact_name"],
-        phone=row["contact_phone"],
-        email=row["contact_email"],
-        profile_pic_url=row["contact_profile_pic_url"],
-    )
-    return ConversationItem(
-        **base,
-        contact=contact,
-        assigned_agent_name=row["assigned_agent_name"],
-        integration_id=row["integration_id"],
-    )
