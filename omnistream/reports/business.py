@@ -16,16 +16,19 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.db.pool import Conn
+from omnistream.reports import duration_queries as durations
 from omnistream.reports import facts_queries as queries
 from omnistream.reports import rollup_queries as rollups
+from omnistream.reports.duration_queries import BlockKey
 from omnistream.sla.business_time import business_seconds_between
 from omnistream.sla.engine import Policies
 
 
-async def fill_business(conn: Conn, ids: list[UUID], policies: Policies) -> None:
+async def fill_business(conn: Conn, ids: list[UUID], policies: Policies) -> list[BlockKey]:
+    """Set these conversations' business times: the keys of the duration blocks changed."""
     rows = await queries.cycles_under_policy(conn, ids)
     if not rows:
-        return
+        return []
     current = await policies.current(conn)
     updates: list[tuple[UUID, int, float | None, float | None]] = []
     for r in rows:
@@ -43,7 +46,7 @@ async def fill_business(conn: Conn, ids: list[UUID], policies: Policies) -> None
                 business_seconds_between(policy.hours, start, resolved) if resolved else None,
             )
         )
-    await queries.set_business(conn, updates)
+    return durations.keys_of(await queries.set_business(conn, updates))
 
 
 @dataclass
@@ -51,11 +54,13 @@ class Work:
     """What a batch recomputes: whole conversations; only the cycles of some (a new
     outbound message may be a first response); only some 15-minute buckets of messages (a
     new or changed message of a conversation that changed in no other way: on a busy inbox
-    most of them, and a conversation's other messages are not read again)."""
+    most of them, and a conversation's other messages are not read again); duration blocks
+    to rebuild though no cycle of theirs changed (report_durations_dirty)."""
 
     whole: set[UUID] = field(default_factory=set)
     cycles: set[UUID] = field(default_factory=set)
     buckets: set[tuple[UUID, datetime]] = field(default_factory=set)
+    blocks: set[BlockKey] = field(default_factory=set)
 
     @classmethod
     def of(cls, touched: Sequence[asyncpg.Record], dirty: Sequence[UUID] = ()) -> Work:
@@ -78,10 +83,13 @@ class Work:
 
 
 async def refresh(conn: Conn, work: Work, policies: Policies) -> None:
-    """Recompute what `work` names (the rollups follow), business time included."""
+    """Recompute what `work` names (the rollups and duration blocks follow), business time
+    included."""
     whole, cycles = sorted(work.whole), sorted(work.cycles)
-    await rollups.recompute(conn, whole)
-    await rollups.recompute_cycles(conn, cycles)
+    blocks = set(work.blocks)
+    blocks.update(await rollups.recompute(conn, whole))
+    blocks.update(await rollups.recompute_cycles(conn, cycles))
     await rollups.recompute_buckets(conn, sorted(work.buckets))
     if whole or cycles:
-        await fill_business(conn, whole + cycles, policies)
+        blocks.update(await fill_business(conn, whole + cycles, policies))
+    await durations.build(conn, blocks)

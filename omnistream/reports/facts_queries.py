@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.db.pool import Conn
+from omnistream.reports.duration_queries import KEYS_OF_ROW
 from omnistream.reports.raw_queries import bucket_of
 from omnistream.webhooks.delivery_queries import lock_consumer
 
@@ -140,15 +141,21 @@ async def cycles_under_policy(conn: Conn, ids: list[UUID]) -> list[asyncpg.Recor
 
 async def set_business(
     conn: Conn, rows: list[tuple[UUID, int, float | None, float | None]]
-) -> None:
+) -> list[asyncpg.Record]:
+    """Set these cycles' business seconds: the duration block keys of those that changed."""
     if not rows:
-        return
+        return []
     ids, cycles, frt, resolution = (list(c) for c in zip(*rows, strict=True))
-    await conn.execute(
-        """
-        UPDATE report_cycles rc SET frt_business = v.frt, resolution_business = v.res
-          FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[]) AS v(id, cycle, frt, res)
-         WHERE rc.conversation_id = v.id AND rc.cycle = v.cycle
+    return await conn.fetch(
+        f"""
+        WITH u AS (
+            UPDATE report_cycles rc SET frt_business = v.frt, resolution_business = v.res
+              FROM unnest($1::uuid[], $2::int[], $3::float8[], $4::float8[])
+                   AS v(id, cycle, frt, res)
+             WHERE rc.conversation_id = v.id AND rc.cycle = v.cycle
+               AND (rc.frt_business, rc.resolution_business) IS DISTINCT FROM (v.frt, v.res)
+            RETURNING rc.first_response_at, rc.resolved_at, rc.division_id)
+        SELECT DISTINCT k.* FROM u r CROSS JOIN LATERAL ({KEYS_OF_ROW}) k
         """,
         ids,
         cycles,

@@ -1,5 +1,5 @@
 """Every SQL statement of the reports' API: rollups by period, the heatmap, error codes,
-response times from the cycle facts, the agents table, and the live unassigned count.
+SLA outcomes from the cycle facts, the agents table, and the live unassigned count.
 
 A caller's scope is a Filters: what they asked for (channel, inbox account, division,
 agent) and what they may see (a supervisor: their divisions and conversations with none;
@@ -78,9 +78,12 @@ def _dims(w: _Where, f: Filters, *, agent: str = "agent_id", channel: str = "cha
 
 async def read_settings(conn: Conn) -> None:
     """A report waits at most a moment for a lock (a full rebuild holds the tables for
-    minutes: the caller answers 503 instead), and sorts its percentiles in memory (with
-    the default 4 MB a year of first responses went to disk: 1.05 s instead of 0.6 s)."""
-    await conn.execute("SET LOCAL lock_timeout = '2s'; SET LOCAL work_mem = '64MB'")
+    minutes: the caller answers 503 instead), aggregates in memory, and is not compiled
+    by JIT (its estimated costs crossed the threshold on the bench seed: 60 ms of
+    compiling for a 300 ms statement)."""
+    await conn.execute(
+        "SET LOCAL lock_timeout = '2s'; SET LOCAL work_mem = '64MB'; SET LOCAL jit = off"
+    )
 
 
 async def rollup_periods(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
@@ -147,43 +150,6 @@ async def error_codes(
     )
 
 
-# Median and p90 from one sort of the group's values (two percentile_cont calls sort twice).
-# FILTER: a row without the value never enters the aggregate's sort (business time is NULL
-# for conversations without an SLA policy: most of them).
-_DURATION = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {v}) " \
-    "FILTER (WHERE {v} IS NOT NULL) AS {n}_percentiles, " \
-    "avg({v}) AS {n}_average, count({v}) AS {n}_count"  # fmt: skip
-
-
-def _duration(value: str, name: str) -> str:
-    return _DURATION.format(v=value, n=name)
-
-
-async def response_times(
-    conn: Conn, f: Filters, bounds: list[datetime], *, by: str
-) -> list[asyncpg.Record]:
-    """First response times (by='first_response': cycles answered in each period) or
-    resolution times (by='resolution': cycles resolved in it), in seconds of wall-clock
-    and of business time (cycles under an SLA policy), per period index `i` as
-    rollup_periods, and (i NULL, in_range true) over the whole range: one pass for both."""
-    at = "first_response_at" if by == "first_response" else "resolved_at"
-    agent = "responder_id" if by == "first_response" else "agent_id"
-    params: list[Any] = [bounds]
-    w = _Where(params)
-    w.add(f"{at} >= $1[1] AND {at} < $1[array_upper($1, 1)]")
-    _dims(w, f, agent=agent)
-    wall = f"date_part('epoch', {at} - opened_at)"
-    business = "frt_business" if by == "first_response" else "resolution_business"
-    return await conn.fetch(
-        f"SELECT i, in_range, {_duration('wall', 'wall')}, {_duration('business', 'business')} "
-        f"FROM (SELECT width_bucket({at}, $1::timestamptz[]) AS i, "
-        f"width_bucket({at}, $1::timestamptz[]) >= 2 AS in_range, {wall} AS wall, "
-        f"{business} AS business FROM report_cycles WHERE {w.sql()}) d "
-        "GROUP BY GROUPING SETS ((i), (in_range))",
-        *params,
-    )
-
-
 async def sla_outcomes(conn: Conn, f: Filters, bounds: list[datetime]) -> list[asyncpg.Record]:
     """Per period index and SLA target: met and breached (docs/reports.md: a first response
     counts when answered or missed, next response and resolution when the cycle ends)."""
@@ -246,56 +212,56 @@ async def agents(
     )
 
 
+def _daily_parts(start: datetime, end: datetime) -> list[tuple[int, datetime, datetime, int]]:
+    """[start, end) as (grain, from, to, sign) parts to sum: whole UTC days from the daily
+    grain 3, each edge from the 15-minute grain 2, or as its whole day (grain 3) minus the
+    rest of that day (grain 2) when that rest is the shorter (an edge's 15-minute rows are
+    the most to read: a range ending at midnight in Jakarta, 17:00 UTC, reads today's 7
+    hours after 17:00, which have not happened yet, instead of 17 hours)."""
+    first_day, last_day = _day_ceil(start), _day_floor(end)
+    if first_day > last_day:  # within one UTC day
+        return [(2, start, end, 1)]
+    parts = [(3, first_day, last_day, 1)] if first_day < last_day else []
+    day = timedelta(days=1)
+    if start < first_day:
+        before = first_day - day
+        if start - before < first_day - start:
+            parts += [(3, before, first_day, 1), (2, before, start, -1)]
+        else:
+            parts.append((2, start, first_day, 1))
+    if last_day < end:
+        after = last_day + day
+        if after - end < end - last_day:
+            parts += [(3, last_day, after, 1), (2, end, after, -1)]
+        else:
+            parts.append((2, last_day, end, 1))
+    return [p for p in parts if p[1] < p[2]]
+
+
 async def agent_figures(
     conn: Conn, f: Filters, start: datetime, end: datetime
 ) -> dict[str, list[asyncpg.Record]]:
-    """Per agent: replies sent (rollups), conversations handled and resolution times
-    (cycles resolved in the range, by assignee), first response times (by responder),
-    CSAT answers (by the assignee at the resolve the survey asked about)."""
+    """Per agent: replies sent (rollups) and CSAT answers (by the assignee at the resolve
+    the survey asked about); their response times come from reports/durations.py."""
     out: dict[str, list[asyncpg.Record]] = {}
-    # Whole UTC days from the daily grain 3, the edges from the 15-minute grain 2.
-    first_day = _day_ceil(start)
-    last_day = max(first_day, _day_floor(end))
-    parts = [
-        (3, first_day, last_day),
-        (2, start, min(first_day, end)),
-        (2, max(last_day, start), end),
-    ]
     selects = []
     params: list[Any] = []
-    for grain, lo, hi in parts:
-        if lo >= hi:
-            continue
+    for grain, lo, hi, sign in _daily_parts(start, end):
         w = _Where(params)
         w.add(f"grain = {int(grain)} AND bucket >= {w.arg(lo)} AND bucket < {w.arg(hi)}")
         w.add("agent_id IS NOT NULL")
         _dims(w, f)
-        selects.append(f"SELECT agent_id, outbound FROM report_rollups WHERE {w.sql()}")
+        selects.append(f"SELECT agent_id, {sign} * outbound FROM report_rollups WHERE {w.sql()}")
     out["replies"] = (
         await conn.fetch(
             "SELECT agent_id, sum(outbound)::bigint AS replies FROM ("
             + " UNION ALL ".join(selects)
-            + ") r GROUP BY 1",
+            + ") r (agent_id, outbound) GROUP BY 1",
             *params,
         )
         if selects
         else []
     )
-    for key, at, agent, value in (
-        ("resolved", "resolved_at", "agent_id", "date_part('epoch', resolved_at - opened_at)"),
-        ("responded", "first_response_at", "responder_id",
-         "date_part('epoch', first_response_at - opened_at)"),
-    ):  # fmt: skip
-        params = [start, end]
-        w = _Where(params)
-        w.add(f"{at} >= $1 AND {at} < $2 AND {agent} IS NOT NULL")
-        _dims(w, f, agent=agent)
-        out[key] = await conn.fetch(
-            f"SELECT {agent} AS agent_id, count(*) AS n, "
-            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {value}) AS median "
-            f"FROM report_cycles WHERE {w.sql()} GROUP BY 1",
-            *params,
-        )
     params = [start, end]
     w = _Where(params)
     w.add("s.responded_at >= $1 AND s.responded_at < $2 AND s.score IS NOT NULL")

@@ -4,8 +4,9 @@ In ONE transaction (a crash leaves the figures as they were), holding the report
 consumer's position (the worker's consumer waits):
 - full: empties the facts and rollups and drops their secondary indexes, inserts every
   conversation's facts in chunks of CHUNK in id order, sums the rollups in one pass per
-  grain, builds the indexes again, and moves the position to the newest event (every
-  change up to it is in the raw rows just read; a later one brings its conversation back).
+  grain, builds the duration blocks, builds the indexes again, and moves the position to
+  the newest event (every change up to it is in the raw rows just read; a later one brings
+  its conversation back).
   The reports' tables are locked meanwhile: the API answers 503 (retry) until it commits.
 - `since`: recomputes only the conversations with a message, change or fact at or after
   it, as the consumer does (rollup_queries.recompute), and leaves the position.
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from omnistream.db.pool import Pool, transaction
+from omnistream.reports import duration_queries as durations
 from omnistream.reports import facts_queries as queries
 from omnistream.reports import rollup_queries as rollups
 from omnistream.reports.business import Work, fill_business, refresh
@@ -56,6 +58,7 @@ async def rebuild(
             done, after = done + len(ids), ids[-1]
             report(done, max(total, done))
         await rollups.sum_rollups(conn)
+        await durations.build_all(conn, rollups.REBUILD_TIMEOUT)
         await rollups.create_indexes(conn, indexes)
         await advance(conn, queries.CONSUMER, top)
         report(done, done)

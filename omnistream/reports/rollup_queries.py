@@ -15,6 +15,8 @@ from datetime import datetime
 from uuid import UUID
 
 from omnistream.db.pool import Conn
+from omnistream.reports import duration_queries as durations
+from omnistream.reports.duration_queries import KEYS_OF_ROW, BlockKey
 from omnistream.reports.raw_queries import (
     BUCKET_KEYS,
     BY_IDS,
@@ -33,7 +35,7 @@ COUNTERS = (
 )  # fmt: skip
 DIMS = "bucket, channel, account_id, division_id, agent_id"
 FACT_TABLES = ("report_cycles", "report_messages")
-ROLLUP_TABLES = ("report_rollups", "report_failure_rollups")
+ROLLUP_TABLES = ("report_rollups", "report_failure_rollups", "report_durations")
 REBUILD_TIMEOUT = 3600.0  # seconds a rebuild's statement may take (the pool's default: 60)
 _DAY = "date_bin('1 day', p.bucket, timestamptz '2000-01-01 00:00:00+00')"
 
@@ -121,10 +123,20 @@ def _recompute(
         failures = f", failures AS ({_failure_upsert(both_failures)})"
     returning = ", ".join(f"r.{c.strip()}" for c in columns.split(","))
     deleted = old.format(table=table, columns=columns, returning=returning)
+    if table != "report_cycles":
+        return f"""
+            WITH old AS ({deleted}),
+                 new AS (INSERT INTO {table} ({columns}) {raw} RETURNING {columns}){failures}
+            {_rollup_upsert(both)}
+        """
+    # The duration blocks of every cycle that changed (reports/duration_queries.py).
     return f"""
         WITH old AS ({deleted}),
-             new AS (INSERT INTO {table} ({columns}) {raw} RETURNING {columns}){failures}
-        {_rollup_upsert(both)}
+             new AS (INSERT INTO {table} ({columns}) {raw} RETURNING {columns}),
+             moved AS ({_rollup_upsert(both)}),
+             changed AS ((SELECT * FROM old EXCEPT ALL SELECT * FROM new)
+                         UNION ALL (SELECT * FROM new EXCEPT ALL SELECT * FROM old))
+        SELECT DISTINCT k.* FROM changed r CROSS JOIN LATERAL ({KEYS_OF_ROW}) k
     """
 
 
@@ -135,26 +147,26 @@ RECOMPUTE_MESSAGES = _recompute(
 RECOMPUTE_BUCKETS = _recompute(
     "report_messages", MESSAGE_COLUMNS, bucket_messages_sql(), message_points, _OLD_BY_BUCKETS
 )
-RECOMPUTE = (RECOMPUTE_CYCLES, RECOMPUTE_MESSAGES)
 _INSERT_RANGE = (
     f"INSERT INTO report_cycles ({CYCLE_COLUMNS}) {cycles_sql(BY_RANGE)}",
     f"INSERT INTO report_messages ({MESSAGE_COLUMNS}) {messages_sql(BY_RANGE)}",
 )
 
 
-async def recompute(conn: Conn, ids: list[UUID]) -> None:
+async def recompute(conn: Conn, ids: list[UUID]) -> list[BlockKey]:
     """Recompute these conversations' facts from their raw rows and move the rollups by the
-    difference (a deleted conversation's facts go, and its counts with them)."""
+    difference (a deleted conversation's facts go, and its counts with them): the keys of
+    the duration blocks whose values changed."""
     if not ids:
-        return
-    for statement in RECOMPUTE:
-        await conn.execute(statement, ids)
+        return []
+    keys = durations.keys_of(await conn.fetch(RECOMPUTE_CYCLES, ids))
+    await conn.execute(RECOMPUTE_MESSAGES, ids)
+    return keys
 
 
-async def recompute_cycles(conn: Conn, ids: list[UUID]) -> None:
+async def recompute_cycles(conn: Conn, ids: list[UUID]) -> list[BlockKey]:
     """Only these conversations' cycles (their messages' facts did not change as a whole)."""
-    if ids:
-        await conn.execute(RECOMPUTE_CYCLES, ids)
+    return durations.keys_of(await conn.fetch(RECOMPUTE_CYCLES, ids)) if ids else []
 
 
 async def recompute_buckets(conn: Conn, keys: list[tuple[UUID, datetime]]) -> None:
@@ -169,7 +181,8 @@ async def recompute_buckets(conn: Conn, keys: list[tuple[UUID, datetime]]) -> No
 
 
 async def truncate(conn: Conn) -> None:
-    await conn.execute(f"TRUNCATE {', '.join(FACT_TABLES + ROLLUP_TABLES)}, report_dirty")
+    tables = ", ".join(FACT_TABLES + ROLLUP_TABLES)
+    await conn.execute(f"TRUNCATE {tables}, report_dirty, report_durations_dirty")
 
 
 async def drop_indexes(conn: Conn) -> list[str]:
@@ -207,10 +220,12 @@ async def sum_rollups(conn: Conn) -> None:
     sums = ", ".join(f"sum({c})::int" for c in COUNTERS)
     nonzero = " OR ".join(f"sum({c}) <> 0" for c in COUNTERS)
     names = ", ".join(COUNTERS)
+    # In time order, as the consumer appends them: a report's range (its edges at 15-minute
+    # grain) reads few pages, not rows scattered over the whole table.
     await conn.execute(
         f"INSERT INTO report_rollups (grain, {DIMS}, {names}) "
         f"SELECT 2, {DIMS}, {sums} FROM ({points}) p ({DIMS}, {names}) "
-        f"GROUP BY {DIMS} HAVING {nonzero}",
+        f"GROUP BY {DIMS} HAVING {nonzero} ORDER BY bucket",
         timeout=REBUILD_TIMEOUT,
     )
     for grain, key in (
@@ -221,7 +236,7 @@ async def sum_rollups(conn: Conn) -> None:
         await conn.execute(
             f"INSERT INTO report_rollups (grain, {DIMS}, {names}) "
             f"SELECT {grain}, {key}, {sums} FROM report_rollups p WHERE grain = 2 "
-            f"GROUP BY 1, 2, 3, 4, 5, 6 HAVING {nonzero}",
+            f"GROUP BY 1, 2, 3, 4, 5, 6 HAVING {nonzero} ORDER BY 2",
             timeout=REBUILD_TIMEOUT,
         )
     await conn.execute(

@@ -19,7 +19,8 @@ from omnistream.auth.principal import Principal
 from omnistream.db.pool import Conn
 from omnistream.kit.enums import Role
 from omnistream.kit.errors import Forbidden
-from omnistream.reports import queries
+from omnistream.reports import durations, queries
+from omnistream.reports.durations import PeriodStats, Stats
 from omnistream.reports.periods import ReportRange
 from omnistream.reports.queries import Filters
 from omnistream.reports.rollup_queries import COUNTERS
@@ -89,11 +90,6 @@ def _by_index(rows: list[asyncpg.Record]) -> dict[int, asyncpg.Record]:
     return {r["i"]: r for r in rows if r["i"] is not None}
 
 
-def _whole(rows: list[asyncpg.Record]) -> asyncpg.Record | None:
-    """The whole range's row of a GROUPING SETS ((i), (in_range)) result."""
-    return next((r for r in rows if r["i"] is None and r["in_range"]), None)
-
-
 def _counts(row: asyncpg.Record | None) -> dict[str, int]:
     return {c: int(row[c] or 0) if row is not None else 0 for c in COUNTERS}
 
@@ -161,15 +157,19 @@ async def messages(conn: Conn, f: Filters, r: ReportRange) -> MessageReport:
     )
 
 
-def _durations(row: asyncpg.Record | None, kind: str) -> Durations:
-    if row is None or not row[f"{kind}_count"]:
+def _durations(stats: Stats | None) -> Durations:
+    if stats is None or not stats.count:
         return Durations(count=0, median=None, p90=None, average=None)
     return Durations(
-        count=row[f"{kind}_count"],
-        median=round(float(row[f"{kind}_percentiles"][0]), 1),
-        p90=round(float(row[f"{kind}_percentiles"][1]), 1),
-        average=round(float(row[f"{kind}_average"]), 1),
+        count=stats.count,
+        median=_tenths(stats.median),
+        p90=_tenths(stats.p90),
+        average=_tenths(stats.average),
     )
+
+
+def _tenths(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _compliance(rows: list[asyncpg.Record]) -> SlaCompliance:
@@ -182,31 +182,38 @@ def _compliance(rows: list[asyncpg.Record]) -> SlaCompliance:
 
 
 def _figures(
-    first: asyncpg.Record | None, resolution: asyncpg.Record | None, sla: list[asyncpg.Record]
+    first: tuple[Stats | None, Stats | None],
+    resolution: tuple[Stats | None, Stats | None],
+    sla: list[asyncpg.Record],
 ) -> dict[str, Any]:
+    """From (wall-clock, business) durations of each kind, and SLA outcomes."""
     return {
-        "first_response": TimeFigures(
-            wall=_durations(first, "wall"), business=_durations(first, "business")
-        ),
+        "first_response": TimeFigures(wall=_durations(first[0]), business=_durations(first[1])),
         "resolution": TimeFigures(
-            wall=_durations(resolution, "wall"), business=_durations(resolution, "business")
+            wall=_durations(resolution[0]), business=_durations(resolution[1])
         ),
         "sla_compliance": _compliance(sla),
     }
 
 
+def _period(stats: PeriodStats, i: int) -> tuple[Stats | None, Stats | None]:
+    return stats.wall.get(i), stats.business.get(i)
+
+
 async def responsiveness(conn: Conn, f: Filters, r: ReportRange) -> ResponsivenessReport:
     bounds = r.boundaries()
     # Per period, and over the whole range (its percentiles are not the periods' combined).
-    first_rows = await queries.response_times(conn, f, bounds, by="first_response")
-    resolved_rows = await queries.response_times(conn, f, bounds, by="resolution")
-    first, first_all = _by_index(first_rows), _whole(first_rows)
-    resolved, resolved_all = _by_index(resolved_rows), _whole(resolved_rows)
-    sla = await queries.sla_outcomes(conn, f, bounds)
+    times = await durations.response_times(conn, f, bounds)
+    sla = await queries.sla_outcomes(conn, f, bounds)  # while the times compute
+    first, resolved = await times
     series = [
         ResponsivenessPeriod(
             period=p.label,
-            **_figures(first.get(k + 2), resolved.get(k + 2), [s for s in sla if s["i"] == k + 2]),
+            **_figures(
+                _period(first, k + 2),
+                _period(resolved, k + 2),
+                [s for s in sla if s["i"] == k + 2],
+            ),
         )
         for k, p in enumerate(r.periods)
     ]
@@ -214,13 +221,13 @@ async def responsiveness(conn: Conn, f: Filters, r: ReportRange) -> Responsivene
         range=range_out(r),
         totals=ResponsivenessFigures(
             **_figures(
-                first_all,
-                resolved_all,
+                (first.whole_wall, first.whole_business),
+                (resolved.whole_wall, resolved.whole_business),
                 [s for s in sla if s["i"] >= 2],
             )
         ),
         previous=ResponsivenessFigures(
-            **_figures(first.get(1), resolved.get(1), [s for s in sla if s["i"] == 1])
+            **_figures(_period(first, 1), _period(resolved, 1), [s for s in sla if s["i"] == 1])
         ),
         series=series,
     )
@@ -234,11 +241,11 @@ async def agents(conn: Conn, actor: Principal, f: Filters, r: ReportRange) -> Ag
     else:
         listed = await queries.agents(conn, None, f.agent_id)
     # The listed agents' figures (one agent's when the list is one: an agent, or a filter).
-    figures = await queries.agent_figures(conn, f, r.start, r.end)
+    times = await durations.agent_times(conn, f, r.start, r.end)
+    figures = await queries.agent_figures(conn, f, r.start, r.end)  # while the times compute
     replies = {x["agent_id"]: x["replies"] for x in figures["replies"]}
-    resolved = {x["agent_id"]: x for x in figures["resolved"]}
-    responded = {x["agent_id"]: x for x in figures["responded"]}
     csat = {x["agent_id"]: x for x in figures["csat"]}
+    responded, resolved = await times
     rows = []
     for a in listed:
         done, answered, rated = resolved.get(a["id"]), responded.get(a["id"]), csat.get(a["id"])
@@ -249,10 +256,10 @@ async def agents(conn: Conn, actor: Principal, f: Filters, r: ReportRange) -> Ag
                 email=a["email"],
                 role=a["role"],
                 is_active=a["is_active"],
-                conversations_handled=done["n"] if done else 0,
+                conversations_handled=done.count if done else 0,
                 replies_sent=int(replies.get(a["id"], 0)),
-                first_response_median=round(answered["median"], 1) if answered else None,
-                resolution_median=round(done["median"], 1) if done else None,
+                first_response_median=_tenths(answered.median) if answered else None,
+                resolution_median=_tenths(done.median) if done else None,
                 csat_average=round(rated["average"], 2) if rated else None,
                 csat_responses=rated["n"] if rated else 0,
             )

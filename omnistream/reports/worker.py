@@ -5,10 +5,11 @@ of BATCH_SIZE seqs, and, in ONE transaction per batch, recomputes from raw rows 
 of every conversation those events concern (rollup_queries.recompute: the rollups move by
 the difference) plus up to DIRTY_BATCH queued in report_dirty (changes without an event of
 their own, and every conversation that existed before reports did), then moves its
-position past the batch. The events only say which conversations to look at, never what
-to count: whatever order they come in, or if a conversation changed again since, the
-facts follow the rows as they are, and a later event recomputes it again. A crash before
-the commit redoes the batch. Workers take turns on the position's row lock, which the
+position past the batch; it rebuilds the duration blocks those changes touched, plus up to
+DIRTY_BLOCKS queued in report_durations_dirty. The events only say which conversations to
+look at, never what to count: whatever order they come in, or if a conversation changed
+again since, the facts follow the rows as they are, and a later event recomputes it again.
+A crash before the commit redoes the batch. Workers take turns on the position's row lock, which the
 rebuild holds too (reports/rebuild.py).
 """
 
@@ -19,6 +20,7 @@ import asyncio
 from omnistream.config import Settings
 from omnistream.db.pool import Pool, transaction
 from omnistream.events.consumers import poll_batches
+from omnistream.reports import duration_queries as durations
 from omnistream.reports import facts_queries as queries
 from omnistream.reports.business import Work, refresh
 from omnistream.sla.engine import Policies
@@ -26,6 +28,7 @@ from omnistream.webhooks.delivery_queries import advance, top_seq
 
 BATCH_SIZE = 1000
 DIRTY_BATCH = 2000
+DIRTY_BLOCKS = 200  # duration blocks built per batch from report_durations_dirty
 POLL_SECONDS = 0.5  # how long a change may wait before the reports follow
 
 
@@ -42,10 +45,13 @@ async def consume(pool: Pool, policies: Policies, limit: int = BATCH_SIZE) -> in
         upto = min(top, position + limit)
         touched = await queries.touched_between(conn, position, upto) if upto > position else []
         dirty = await queries.take_dirty(conn, DIRTY_BATCH)
-        await refresh(conn, Work.of(touched, dirty), policies)
+        work = Work.of(touched, dirty)
+        work.blocks.update(await durations.take_dirty(conn, DIRTY_BLOCKS))
+        await refresh(conn, work, policies)
         if upto > position:
             await advance(conn, queries.CONSUMER, upto)
-    return max(upto - position, limit if len(dirty) >= DIRTY_BATCH else 0)
+    more = len(dirty) >= DIRTY_BATCH or len(work.blocks) >= DIRTY_BLOCKS
+    return max(upto - position, limit if more else 0)
 
 
 async def consumer_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:

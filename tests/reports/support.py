@@ -3,9 +3,12 @@ oracle that counts straight from the raw tables (independent of reports/facts_qu
 
 from __future__ import annotations
 
+import math
+import struct
 from collections import Counter
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from omnistream.context import AppContext
 from omnistream.events.dispatcher import publish_pending
@@ -138,3 +141,72 @@ async def cycles_as_stored_and_recomputed(ctx: AppContext) -> tuple[set[Any], se
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM conversations")]
         fresh = await conn.fetch(cycles_sql(BY_IDS), ids)
     return {tuple(r.values()) for r in stored}, {tuple(r.values()) for r in fresh}
+
+
+_CHANNELS = ("whatsapp", "instagram", "email", "messenger")
+_NIL = bytes(16)
+
+
+def _uuid(raw: bytes) -> UUID | None:
+    return None if raw == _NIL else UUID(bytes=raw)
+
+
+async def duration_blocks(ctx: AppContext) -> Counter[Key]:
+    """Every value of report_durations, unpacked here by hand (struct, not the reader):
+    (kind, at in whole seconds, wall, business, channel, account, division, agent). Checks
+    each block's layout on the way: its agent directory, and time order within an agent."""
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM report_durations")
+    out: Counter[Key] = Counter()
+    for r in rows:
+        n = r["n"]
+        ats = struct.unpack(f">{n}i", r["at"])
+        walls = struct.unpack(f">{n}d", r["wall"])
+        business = struct.unpack(f">{n}d", r["business"]) if r["business"] else (None,) * n
+        channels = struct.unpack(f">{n}h", r["channel"])
+        accounts = [_uuid(r["account"][16 * i : 16 * i + 16]) for i in range(n)]
+        runs = [
+            (_uuid(r["agent_runs"][k : k + 16]), struct.unpack(">i", r["agent_runs"][k + 16 : k + 20])[0])
+            for k in range(0, len(r["agent_runs"]), 20)
+        ]  # fmt: skip
+        assert [a for a, _ in runs] == list(r["agents"]), r["agents"]
+        assert list(r["starts"]) == [sum(c for _, c in runs[:k]) for k in range(len(runs))]
+        assert sum(c for _, c in runs) == n
+        agents = [a for a, c in runs for _ in range(c)]
+        for i in range(1, n):
+            assert agents[i] != agents[i - 1] or ats[i] >= ats[i - 1], "time order"
+        day = int(r["day"].timestamp())
+        for i in range(n):
+            b = business[i]
+            out[
+                (
+                    r["kind"],
+                    day + ats[i],
+                    round(walls[i], 6),  # date_part's epoch of an interval: last-bit noise
+                    None if b is None or math.isnan(b) else b,
+                    _CHANNELS[channels[i]],
+                    accounts[i],
+                    r["division_id"],
+                    agents[i],
+                )
+            ] += 1
+    return out
+
+
+async def durations_of_cycles(ctx: AppContext) -> Counter[Key]:
+    """The same tuples straight from report_cycles."""
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM report_cycles")
+    out: Counter[Key] = Counter()
+    for r in rows:
+        for kind, at, agent, business in (
+            (1, r["first_response_at"], r["responder_id"], r["frt_business"]),
+            (2, r["resolved_at"], r["agent_id"], r["resolution_business"]),
+        ):
+            if at is None:
+                continue
+            wall = round((at - r["opened_at"]).total_seconds(), 6)
+            key = (kind, math.floor(at.timestamp()), wall, business, r["channel"],
+                   r["account_id"], r["division_id"], agent)  # fmt: skip
+            out[key] += 1
+    return out

@@ -73,3 +73,29 @@ def test_refused(first: date, last: date, zone: str, field: str, kind: str) -> N
     with pytest.raises(RangeError) as caught:
         ReportRange.of(first, last, zone, Grouping.DAY, TODAY)
     assert (caught.value.field, caught.value.kind) == (field, kind)
+
+
+def test_daily_parts_cover_the_range_exactly() -> None:
+    """The agents table's reply counts sum signed parts (reports/queries._daily_parts):
+    every 15-minute bucket inside the range counts once, none outside, whatever the edges."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from omnistream.reports.queries import _daily_parts
+
+    rng = random.Random(7)
+    origin = datetime(2026, 3, 1, tzinfo=UTC)
+    quarter = timedelta(minutes=15)
+    for _ in range(300):
+        start = origin + quarter * rng.randint(0, 400)
+        end = start + quarter * rng.randint(1, 500)
+        parts = _daily_parts(start, end)
+        for grain, lo, hi, _sign in parts:
+            assert lo < hi and grain in (2, 3)
+            if grain == 3:  # whole UTC days
+                assert lo.hour == lo.minute == 0 and hi.hour == hi.minute == 0
+        at = start - timedelta(days=2)
+        while at < end + timedelta(days=2):
+            counted = sum(sign for _, lo, hi, sign in parts if lo <= at < hi)
+            assert counted == (1 if start <= at < end else 0), (start, end, at, parts)
+            at += quarter

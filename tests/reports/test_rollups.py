@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -19,6 +20,8 @@ from tests import factories
 from tests.conftest import Actors, Agent
 from tests.reports.support import (
     cycles_as_stored_and_recomputed,
+    duration_blocks,
+    durations_of_cycles,
     failure_rollups,
     oracle,
     rollups,
@@ -27,6 +30,7 @@ from tests.reports.support import (
 from tests.sla.test_sla_engine import customer_writes
 
 PHONES = [f"6281300000{n:03d}" for n in range(12)]
+MIGRATION_0024 = Path(__file__).parents[2] / "omnistream/migrations/0024_report_durations.sql"
 
 
 class World:
@@ -112,18 +116,24 @@ async def test_rollups_equal_a_recomputation_after_random_actions(
             assert await rollups(ctx) == await oracle(ctx), (n, done[-5:])
             stored, fresh = await cycles_as_stored_and_recomputed(ctx)
             assert stored == fresh, (n, done[-5:], stored ^ fresh)
+            assert await duration_blocks(ctx) == await durations_of_cycles(ctx), (n, done[-5:])
     await settle(ctx)
     assert {"write", "reply", "resolve", "transfer"} <= set(done), done
     incremental = await rollups(ctx)
     assert incremental == await oracle(ctx)
     assert incremental  # something was counted
     failures = await failure_rollups(ctx)
+    blocks = await duration_blocks(ctx)
+    assert blocks == await durations_of_cycles(ctx)
+    assert any(k[0] == 1 for k in blocks) and any(k[0] == 2 for k in blocks)
     await rebuild(ctx.pool)
     assert await rollups(ctx) == incremental
     assert await failure_rollups(ctx) == failures
+    assert await duration_blocks(ctx) == blocks
     since = datetime.now(UTC) - timedelta(hours=1)
     await rebuild(ctx.pool, since)
     assert await rollups(ctx) == incremental
+    assert await duration_blocks(ctx) == blocks
 
 
 async def test_existing_conversations_are_counted_after_the_upgrade(
@@ -180,3 +190,28 @@ async def test_a_first_reply_alone_is_a_first_response(
         responder = await conn.fetchval("SELECT responder_id FROM report_cycles")
     assert responder == admin.id
     assert await rollups(ctx) == await oracle(ctx)
+
+
+async def test_duration_blocks_queued_by_the_upgrade_are_built(
+    ctx: AppContext, client: httpx.AsyncClient, actors: Actors, admin: Agent
+) -> None:
+    """Migration 0024 queues a block per (kind, day, division) the cycle facts already hold;
+    the worker builds them, though no cycle changes."""
+    world = await _world(ctx, client, actors, admin)
+    rng = random.Random(1)
+    for _ in range(40):
+        await world.step(rng)
+    await settle(ctx)
+    expected = await durations_of_cycles(ctx)
+    assert expected
+    sql = MIGRATION_0024.read_text()
+    queue = sql[sql.index("INSERT INTO report_durations_dirty") :]
+    async with ctx.pool.acquire() as conn:
+        await conn.execute("TRUNCATE report_durations")
+        await conn.execute(queue)
+        assert await conn.fetchval("SELECT count(*) FROM report_durations_dirty") > 0
+    assert await duration_blocks(ctx) == {}
+    await settle(ctx)
+    assert await duration_blocks(ctx) == expected
+    async with ctx.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM report_durations_dirty") == 0
