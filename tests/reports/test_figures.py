@@ -72,6 +72,33 @@ async def test_responsiveness(client: httpx.AsyncClient, admin: Agent, world: Wo
     assert r["previous"]["first_response"]["wall"]["median"] == 600.0  # C4
 
 
+async def test_responsiveness_filtered_and_scoped(
+    client: httpx.AsyncClient, admin: Agent, world: World
+) -> None:
+    """Each filter and scope picks the right durations out of the packed blocks: channel and
+    account per value, division per block, an agent's slice of each block."""
+
+    def totals(r: dict[str, Any]) -> tuple[Any, ...]:
+        first, done = r["totals"]["first_response"]["wall"], r["totals"]["resolution"]["wall"]
+        return first["count"], first["median"], first["p90"], done["count"], done["median"]
+
+    c2 = (2, 750.0, 1110.0, 1, 3600.0)  # C2: first responses 1,200 and 300 s; resolved 3,600 s
+    assert totals(await get(client, admin, "responsiveness", channel="instagram")) == c2
+    assert totals(await get(client, admin, "responsiveness", division_id=str(world.d2))) == c2
+    assert totals(await get(client, admin, "responsiveness", agent_id=str(world.b.id))) == c2
+    c1 = (1, 600.0, 600.0, 1, 7200.0)  # C1: first response 600 s, resolved after 7,200 s
+    assert totals(await get(client, admin, "responsiveness", account_id=str(world.account))) == c1
+    # The Sales supervisor: C1 and C3 (no response yet); agent A: C1, their own.
+    assert totals(await get(client, world.supervisor, "responsiveness")) == c1
+    mine = await get(client, world.a, "responsiveness")
+    assert totals(mine) == c1
+    # C4, before the range: answered by A after 600 s, resolved after 3,600 s.
+    assert mine["previous"]["first_response"]["wall"]["median"] == 600.0
+    assert mine["previous"]["resolution"]["wall"]["median"] == 3600.0
+    nothing = await get(client, admin, "responsiveness", channel="messenger")
+    assert totals(nothing) == (0, None, None, 0, None)
+
+
 async def test_messages(client: httpx.AsyncClient, admin: Agent, world: World) -> None:
     r = await get(client, admin, "messages")
     assert column(r, "inbound") == [1, 1, 2]
