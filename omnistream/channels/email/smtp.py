@@ -198,6 +198,9 @@ async def _open(settings: SmtpSettings) -> aiosmtplib.SMTP:
     except (aiosmtplib.SMTPException, OSError) as exc:
         client.close()
         raise _failure(step, exc) from exc
+    except BaseException:  # cancelled
+        client.close()
+        raise
     return client
 
 
@@ -280,7 +283,10 @@ async def _transact(
             await _rset(client)
         return _failure(step, exc).send_result()
     except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
-        if reused and step == "mail" and isinstance(exc, ConnectionError):
+        # Before DATA nothing can have been delivered: a reused connection that was found
+        # closed (idle timeout, a 421 while naming recipients) is replaced and the mail
+        # sent again. From DATA on, it may have been taken: no silent resend.
+        if reused and step in ("mail", "rcpt") and isinstance(exc, ConnectionError):
             raise _StaleConnection from exc
         client.close()
         # Lost mid-transaction: the mail may or may not have been taken.
@@ -338,6 +344,9 @@ class SmtpSession:
                 except _StaleConnection:
                     self._client.close()
                     continue
+                except BaseException:  # cancelled mid-transaction: the connection is unusable
+                    self._client.close()
+                    raise
                 await self._count_sent(result)
                 return result
             raise AssertionError("unreachable: the second attempt is on a new connection")

@@ -160,19 +160,44 @@ def test_short_ids_share_folded_lines_of_at_most_78_characters() -> None:
     assert message_ids_in(str(parsed["References"])) == references_chain(ids[:-1], ids[-1])
 
 
-def test_headers_are_ascii_and_non_ascii_names_and_subjects_survive() -> None:
+@pytest.mark.parametrize(
+    ("name", "subject", "filename", "expected_subject"),
+    [
+        (
+            "خدمة العملاء",
+            "رد: لم يصل طلبي — Pesanan #42",
+            "فاتورة März.pdf",
+            "Re: لم يصل طلبي — Pesanan #42",
+        ),
+        (
+            "Layanan Pelanggan – Toko “Sejahtera”",
+            "Balasan: pengembalian dana untuk pesanan #42 yang dibatalkan pada hari Senin… ✔"
+            " mohon segera diproses karena sudah lebih dari dua minggu menunggu",
+            "bukti transfer (Rp 1.500.000) — BCA.jpg",
+            "Re: Balasan: pengembalian dana untuk pesanan #42 yang dibatalkan pada hari Senin… ✔"
+            " mohon segera diproses karena sudah lebih dari dua minggu menunggu",
+        ),
+    ],
+)
+def test_non_ascii_names_subjects_and_file_names_are_encoded_and_survive(
+    name: str, subject: str, filename: str, expected_subject: str
+) -> None:
     message = compose(
-        from_name="خدمة العملاء",
-        subject="رد: لم يصل طلبي — Pesanan #42",
-        attachments=[OutboundAttachment("فاتورة März.pdf", "application/pdf", b"%PDF-1.4")],
+        from_name=name,
+        subject=subject,
+        attachments=[OutboundAttachment(filename, "application/pdf", b"%PDF-1.4")],
     )
     raw, parsed = round_trip(message)
-    assert raw.isascii()
-    assert parsed["Subject"] == "Re: لم يصل طلبي — Pesanan #42"
-    assert parsed["From"].addresses[0].display_name == "خدمة العملاء"
+    assert raw.isascii()  # encoded words and RFC 2231 parameters
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(
+        len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"Message-ID")
+    )
+    assert parsed["Subject"] == expected_subject
+    assert parsed["From"].addresses[0].display_name == name
     assert parsed["From"].addresses[0].addr_spec == "help@support.example.com"
     (attachment,) = parsed.iter_attachments()
-    assert attachment.get_filename() == "فاتورة März.pdf"
+    assert attachment.get_filename() == filename
 
 
 def test_the_html_part_is_escaped_text_with_paragraphs_and_line_breaks() -> None:

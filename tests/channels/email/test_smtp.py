@@ -102,6 +102,8 @@ async def test_a_reply_and_a_reply_to_the_reply_thread_exactly(smtp_server) -> N
     assert got["In-Reply-To"] == "<first@mail.example.id>"
     assert message_ids_in(got["References"]) == ["<first@mail.example.id>"]
     assert got["Subject"] == "Re: Pesanan #42 belum sampai"
+    assert got["From"].addresses[0].display_name == "Dewi – OmniStream"
+    assert [a.addr_spec for a in got["To"].addresses] == [CUSTOMER]
 
     # The customer answers our reply ("RE: Re: ..."), and we answer that.
     customer_id = "<CAF+second@mail.example.id>"
@@ -360,7 +362,8 @@ async def test_a_session_sends_many_mails_over_one_connection(smtp_server) -> No
     assert [m.message()["Message-ID"] for m in smtp_server.received] == [
         m["Message-ID"] for m in messages
     ]
-    assert len(messages) / elapsed > 100, f"{len(messages) / elapsed:.0f} mails/s"
+    # ~200 mails/s here with the server in the same process; bench/ measures the figure.
+    assert len(messages) / elapsed > 50, f"{len(messages) / elapsed:.0f} mails/s"
 
 
 async def test_a_session_reconnects_when_the_server_closes_or_refuses_more(smtp_server) -> None:
