@@ -25,9 +25,12 @@ from mailparser_reply import EmailReplyParser  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
-# The trimmer's regular expressions run over the whole text; a reply is at its top, so a
-# long mail (a pasted log, a newsletter) is trimmed from its first part only.
-TRIM_INPUT_CHARS = 32_768
+# The trimmer's regular expressions run over the whole text, and its "On ... wrote:" one
+# backtracks cubically on a long line: a reply is at the top, so only the first 16 KiB are
+# trimmed, and lines longer than any reply header are hidden from it (put back after).
+TRIM_INPUT_CHARS = 16_384
+OPAQUE_LINE_CHARS = 400
+_PLACEHOLDER = re.compile("\ue000([0-9]+)\ue001")
 # Languages mail-parser-reply knows; it has none close to Indonesian (Malay is missing too).
 TRIM_LANGUAGES = ("en",)
 
@@ -114,12 +117,19 @@ def preview_of(text: str) -> str:
     sign_off = _INDONESIAN_SIGN_OFF.search(head)
     if sign_off is not None:
         head = head[: sign_off.start()]
+    long_lines: list[str] = []
+    lines = head.replace("\ue000", "").replace("\ue001", "").split("\n")
+    for index, line in enumerate(lines):
+        if len(line) > OPAQUE_LINE_CHARS:
+            lines[index] = f"\ue000{len(long_lines)}\ue001"
+            long_lines.append(line.strip())
     try:
-        replies = EmailReplyParser(languages=list(TRIM_LANGUAGES)).read(head).replies
+        replies = EmailReplyParser(languages=list(TRIM_LANGUAGES)).read("\n".join(lines)).replies
         trimmed = str(replies[0].body) if replies else ""
     except Exception:  # a third-party trimmer: a failure costs the trimming, not the mail
         log.warning("email preview: the reply trimmer failed", exc_info=True)
         return whole
+    trimmed = _PLACEHOLDER.sub(lambda hidden: long_lines[int(hidden.group(1))], trimmed)
     trimmed = _FORWARD_MARKER.sub("", trimmed).strip()
     return trimmed or whole
 

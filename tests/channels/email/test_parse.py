@@ -3,6 +3,7 @@ built here: a 20 MB attachment, other charsets, truncations and nesting that bre
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -256,6 +257,33 @@ def test_outlook_original_message_reply_preview() -> None:
 def test_outlook_from_sent_header_reply_preview() -> None:
     mail = parse("reply_outlook_headers.eml")
     assert mail.preview == "Also, please add two more seats."
+
+
+def test_html_only_gmail_reply_preview_is_trimmed_too() -> None:
+    raw = (
+        b"From: jordan.miles@example.com\nSubject: Re: x\nContent-Type: text/html; charset=utf-8\n\n"
+        b'<div dir="ltr">Works now, thank you!</div><br><div class="gmail_quote">'
+        b'<div dir="ltr" class="gmail_attr">On Tue, Dec 8, 2026 at 2:40 PM OmniStream Support '
+        b"&lt;support@omnistream.test&gt; wrote:<br></div><blockquote>We fixed it.</blockquote></div>"
+    )
+    mail = parse_mail(raw, max_attachment_bytes=LIMIT)
+    assert mail.preview == "Works now, thank you!"
+    assert mail.text.endswith("We fixed it.")
+
+
+def test_preview_keeps_long_lines_and_stays_fast_on_pathological_ones() -> None:
+    paragraph = "A paragraph written without line breaks, as Outlook sends them. " * 30
+    raw = (
+        f"From: a@example.com\nSubject: x\n\n{paragraph}\n\n"
+        "On Mon, 7 Dec 2026 at 09:00, Support <support@omnistream.test> wrote:\n> old\n"
+    ).encode()
+    assert parse_mail(raw, max_attachment_bytes=LIMIT).preview == paragraph.strip()
+    # The trimmer's "On ... wrote:" expression backtracks cubically on a long "On" line:
+    # 20,000 characters took 11 s before long lines were hidden from it.
+    started = time.perf_counter()
+    mail = parse_mail(b"Subject: x\n\nOn " + b"x " * 10_000, max_attachment_bytes=LIMIT)
+    assert time.perf_counter() - started < 3
+    assert mail.preview.startswith("On x x x")
 
 
 def test_auto_reply_headers() -> None:
