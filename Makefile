@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit chromium bench clean rbac-doc
+.PHONY: run test lint typecheck unit chromium dovecot bench clean rbac-doc
 
 # Installs only when pyproject.toml changed since the last install (keeps `make run` fast).
 $(VENV)/.installed: pyproject.toml
@@ -36,7 +36,18 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-unit: $(VENV)/.installed-dev chromium
+# The email tests (tests/channels/email) start their own Dovecot (Debian's dovecot-imapd) on a
+# loopback port with a temporary configuration: installed here when missing. The system
+# instance the package may start (and enable) is stopped: the tests never use it.
+dovecot:
+	@test -x /usr/sbin/dovecot || { \
+	  echo "installing Debian's dovecot-imapd for the email tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null && \
+	  { systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || \
+	    service dovecot stop >/dev/null 2>&1 || true; }; }
+
+unit: $(VENV)/.installed-dev chromium dovecot
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
