@@ -162,6 +162,7 @@ def running_smtp_server(
     auth_exclude: Iterable[str] = (),
     starttls_context: ssl.SSLContext | None = None,
     implicit_tls_context: ssl.SSLContext | None = None,
+    smtputf8: bool = True,
 ) -> Iterator[RecordingSmtpServer]:
     """A started server (AUTH offered without TLS, as on loopback); stopped on exit."""
     handler = RecordingHandler()
@@ -178,6 +179,7 @@ def running_smtp_server(
         auth_exclude_mechanism=list(auth_exclude),
         tls_context=starttls_context,
         require_starttls=False,
+        enable_SMTPUTF8=smtputf8,
     )
     controller.start()
     try:

@@ -332,6 +332,15 @@ async def test_injected_envelope_addresses_are_refused_before_connecting(smtp_se
     assert smtp_server.received == []
 
 
+async def test_a_non_ascii_envelope_address_goes_with_smtputf8_only(smtp_server) -> None:
+    assert (await deliver(smtp_server, reply(uuid4()), ["bücher@example.de"])).sent
+    assert smtp_server.received[0].rcpt_tos == ("bücher@example.de",)
+    with running_smtp_server(smtputf8=False) as ascii_only:
+        result = await deliver(ascii_only, reply(uuid4()), ["bücher@example.de"])
+        assert (result.outcome, result.step) == ("permanent", "mail")
+        assert "SMTPUTF8" in result.reply and ascii_only.received == []
+
+
 async def test_a_header_injection_attempt_arrives_neutralised(smtp_server) -> None:
     message = reply(
         uuid4(),
