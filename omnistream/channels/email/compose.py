@@ -77,7 +77,7 @@ class OwnMessageId(NamedTuple):
 
 class _MessageIdListHeader(BaseHeader):
     """Message-ID, In-Reply-To and References: folded between ids only. The standard
-    unstructured folding turns a token longer than a line (ours are ~100 characters)
+    unstructured folding turns a token longer than a line (ours are over 100 characters)
     into an RFC 2047 encoded word, which no client matches against its Message-IDs."""
 
     max_count = 1
