@@ -20,9 +20,8 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import quote
 
-from omnistream.channels.email.sanitize import sanitize_html
+from omnistream.channels.email.sanitize import keep_cid_sources, sanitize_html
 from omnistream.channels.email.text import decoded_body, header_text, html_to_text, preview_of
 
 log = logging.getLogger(__name__)
@@ -135,8 +134,6 @@ class _MailReader:
         self.report: Message | None = None
         self._parts_read = 0
 
-    # Headers -------------------------------------------------------------------------
-
     def header(self, message: Message, name: str) -> Any:
         """The header parsed by `policy.default` (None when absent or unreadable)."""
         try:
@@ -153,7 +150,7 @@ class _MailReader:
         if raw is None:
             return ""
         if "=?" not in raw:
-            return raw  # nothing to decode; 8-bit bytes already read by _unsurrogate
+            return raw  # nothing to decode; 8-bit bytes already read by header_text
         value = self.header(message, name)
         decoded = header_text(str(value)).strip() if value is not None else raw
         if "\ufffd" in decoded and "\ufffd" not in raw:  # `email` records no defect for it
@@ -183,8 +180,6 @@ class _MailReader:
             return None
         # "-0000" (time in UTC, zone unknown) gives a naive datetime.
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-    # MIME parts ----------------------------------------------------------------------
 
     def read_part(self, part: Message, location: str, depth: int) -> None:
         self._parts_read += 1
@@ -276,22 +271,19 @@ class _MailReader:
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        raw_content_id = _raw_header(part, "Content-ID")
-        content_id = raw_content_id.strip().strip("<>").strip() if raw_content_id else None
-        content_id = content_id or None
-        size = len(data)
-        skipped_reason = None
-        if size > self.max_attachment_bytes:
-            skipped_reason = f"larger than {self.max_attachment_bytes} bytes"
+        content_id = (_raw_header(part, "Content-ID") or "").strip().strip("<>").strip() or None
+        too_large = len(data) > self.max_attachment_bytes
         self.attachments.append(
             Attachment(
                 filename=filename,
                 content_type=content_type,
                 content_id=content_id,
                 inline=disposition == "inline" or (disposition is None and content_id is not None),
-                data=None if skipped_reason else data,
-                size=size,
-                skipped_reason=skipped_reason,
+                data=None if too_large else data,
+                size=len(data),
+                skipped_reason=f"larger than {self.max_attachment_bytes} bytes"
+                if too_large
+                else None,
             )
         )
 
@@ -313,8 +305,6 @@ class _MailReader:
                 f"{location}: unknown charset {charset!r}; read as UTF-8 or Windows-1252"
             )
         return text
-
-    # Delivery status notifications ---------------------------------------------------
 
     def bounce(self) -> Bounce | None:
         if self.report is None:
@@ -364,23 +354,15 @@ class _MailReader:
 
 
 def _status_blocks(part: Message) -> list[dict[str, str]]:
-    """The field blocks of a message/delivery-status part: per-message, then per-recipient."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        blocks = [
-            {
-                key.lower(): header_text(_FOLDING.sub(" ", str(value))).strip()
-                for key, value in block.raw_items()
-            }
-            for block in _subparts(part)
-        ]
-    else:  # encoded: the email package did not split it into blocks
-        data = part.get_payload(decode=True)
-        chunks = re.split(rb"\r?\n[ \t]*\r?\n", data if isinstance(data, bytes) else b"")
-        blocks = []
-        for chunk in chunks:
-            headers = BytesParser(policy=policy.default).parsebytes(chunk.strip(), headersonly=True)
-            blocks.append({key.lower(): _raw_header(headers, key) or "" for key in headers})
+    """The field blocks of a message/delivery-status part: per-message, then per-recipient
+    (the `email` package parses that part's body into header blocks)."""
+    blocks = [
+        {
+            key.lower(): header_text(_FOLDING.sub(" ", str(value))).strip()
+            for key, value in block.raw_items()
+        }
+        for block in _subparts(part)
+    ]
     return [block for block in blocks if block]
 
 
@@ -397,16 +379,6 @@ def _auto_reply(message: Message) -> bool:
             return True
     precedence = (_raw_header(message, "Precedence") or "").strip().lower()
     return precedence in AUTO_REPLY_PRECEDENCE
-
-
-def _kept_cid_sources(attachments: list[Attachment]) -> Callable[[str], str | None]:
-    """cid_url before media have URLs: `cid:` kept for the parts this mail really has."""
-    kept_ids = {a.content_id for a in attachments if a.content_id and a.data is not None}
-
-    def cid_source(content_id: str) -> str | None:
-        return f"cid:{quote(content_id, safe='@')}" if content_id in kept_ids else None
-
-    return cid_source
 
 
 def _parsed_message(raw: bytes, reader: _MailReader) -> Message:
@@ -439,10 +411,14 @@ def parse_mail(
 
     html: str | None = None
     if reader.html_parts:
-        html = sanitize_html(
-            "\n".join(part.strip() for part in reader.html_parts),
-            cid_url=cid_url or _kept_cid_sources(reader.attachments),
-        )
+        kept_ids = {a.content_id for a in reader.attachments if a.data is not None}
+        try:
+            html = sanitize_html(
+                "\n".join(part.strip() for part in reader.html_parts),
+                cid_url=cid_url or keep_cid_sources(kept_ids),
+            )
+        except Exception as error:  # the HTML is lost, not the mail
+            reader.defects.append(f"html: could not be sanitised ({_describe(error)})")
     text = "\n\n".join(part.strip("\n") for part in reader.plain_parts)
     if not text.strip() and html:
         text = html_to_text(html)

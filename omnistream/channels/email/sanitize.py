@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import html as html_escaping
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from html.parser import HTMLParser
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 
@@ -215,3 +215,14 @@ def sanitize_html(html: str, *, cid_url: Callable[[str], str | None]) -> str:
     mover.close()
     cleaned = _clean("".join(mover.chunks), sanitisation, sanitisation.second_pass_filter)
     return cleaned.strip()
+
+
+def keep_cid_sources(content_ids: Collection[str | None]) -> Callable[[str], str | None]:
+    """A cid_url for mails parsed before their media have URLs: `cid:` sources stay for
+    the parts the mail has (re-sanitise with the media URLs later), the others go."""
+    known = {content_id for content_id in content_ids if content_id}
+
+    def cid_source(content_id: str) -> str | None:
+        return f"cid:{quote(content_id, safe='@')}" if content_id in known else None
+
+    return cid_source

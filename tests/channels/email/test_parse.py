@@ -312,6 +312,15 @@ def test_delivery_status_notification_gives_the_bounce() -> None:
     )
     assert mail.is_auto_reply is True
     assert mail.text.startswith("This is the mail system at host mx.omnistream.test.")
+    # The report's parts stay viewable as attachments.
+    assert [a.content_type for a in mail.attachments] == [
+        "message/delivery-status",
+        "text/rfc822-headers",
+    ]
+    assert mail.attachments[1].data is not None
+    assert mail.attachments[1].data.startswith(
+        b"Message-ID: <reply-7f3a9c@support.omnistream.test>"
+    )
     assert mail.from_address == "MAILER-DAEMON@mx.omnistream.test"
 
 
@@ -389,6 +398,13 @@ def test_deep_nesting_is_read_up_to_the_limit() -> None:
     mail = parse_mail(raw, max_attachment_bytes=LIMIT)
     assert mail.text == ""
     assert any("nested deeper than 40" in defect for defect in mail.defects)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in CORPUS.glob("*.eml") if not p.name.startswith("malformed_"))
+)
+def test_well_formed_mails_record_no_defects(name: str) -> None:
+    assert parse(name).defects == []
 
 
 @pytest.mark.parametrize("name", sorted(path.name for path in CORPUS.glob("*.eml")))
