@@ -170,3 +170,9 @@ async def batch_settings(conn: Conn) -> None:
     await conn.execute(
         "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '256MB'"
     )
+
+
+async def rebuild_settings(conn: Conn) -> None:
+    """The indexes a full rebuild creates at its end sort millions of rows: in memory, not
+    in files (the rollups' key on the bench seed: 23 s with the default 64 MB, 13.6 s)."""
+    await conn.execute("SET LOCAL maintenance_work_mem = '512MB'")

@@ -39,6 +39,7 @@ async def rebuild(
         conn = tx.conn
         await queries.lock_position_wait(conn)
         await queries.batch_settings(conn)
+        await queries.rebuild_settings(conn)
         if since is not None:
             ids = await queries.changed_since(conn, since)
             for start in range(0, len(ids), CHUNK):
