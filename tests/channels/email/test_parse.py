@@ -148,6 +148,19 @@ def test_encoded_word_subject_in_indonesian_quoted_printable() -> None:
     assert "Nomor resi: JNE-1234567" in mail.text
 
 
+def test_indonesian_outlook_reply_preview_drops_sign_off_and_history() -> None:
+    body = (
+        "Mohon dikirim ulang fakturnya.\n\nTerima kasih,\nRina\n\n"
+        "Dari: OmniStream Support <support@omnistream.test>\n"
+        "Dikirim: Senin, 07 Desember 2026 10.00\nKepada: Rina <rina@example.co.id>\n"
+        "Perihal: Faktur\n\nFaktur terlampir.\n"
+    )
+    raw = b"From: rina@example.co.id\nContent-Type: text/plain; charset=utf-8\n\n" + body.encode()
+    mail = parse_mail(raw, max_attachment_bytes=LIMIT)
+    assert mail.preview == "Mohon dikirim ulang fakturnya."
+    assert mail.text == body.strip()
+
+
 def test_encoded_word_subject_in_arabic_base64_over_two_words() -> None:
     mail = parse("subject_arabic.eml")
     assert mail.subject == "طلب استرداد المبلغ للطلب رقم ٤٥٢١"
