@@ -11,6 +11,7 @@ Dovecot is missing -> an error, never a skip (like Chromium for the browser test
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import re
@@ -52,6 +53,7 @@ auth_mechanisms = plain login
 auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
+default_internal_group = {internal_group}
 first_valid_uid = {mail_uid}
 first_valid_gid = {mail_gid}
 mail_location = maildir:~/Maildir
@@ -133,6 +135,7 @@ def _identities() -> dict[str, Any]:
         return {
             "login_user": "dovenull",
             "internal_user": "dovecot",
+            "internal_group": "dovecot",
             "mail_uid": nobody.pw_uid,
             "mail_gid": nobody.pw_gid,
         }
@@ -140,6 +143,7 @@ def _identities() -> dict[str, Any]:
     return {
         "login_user": me.pw_name,
         "internal_user": me.pw_name,
+        "internal_group": grp.getgrgid(me.pw_gid).gr_name,
         "mail_uid": me.pw_uid,
         "mail_gid": me.pw_gid,
     }

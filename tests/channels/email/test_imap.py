@@ -292,6 +292,23 @@ async def test_idle_times_out_without_news(dovecot: Dovecot, mail_user: MailUser
         assert len(await box.fetch_after(0, 10)) == 1  # usable after IDLE
 
 
+async def test_news_announced_during_a_fetch_is_not_lost(
+    dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """aioimaplib drops an EXISTS that comes with another command's answer; the mailbox still
+    sees it, so the next wait returns at once instead of at the next poll or timeout."""
+    first, second = await dovecot.append_all([mail(1), mail(2)], mail_user)
+    async with Mailbox(dovecot.settings(mail_user)) as box:
+        assert [m.uid for m in await box.fetch_after(0, limit=1)] == [first]
+        third = await dovecot.append(mail(3), mail_user)
+        # Served from the last SEARCH: a FETCH only, whose answer announces the third mail.
+        assert [m.uid for m in await box.fetch_after(first, limit=1)] == [second]
+        started = time.monotonic()
+        assert await box.wait_for_news(10) is True
+        assert time.monotonic() - started < 0.5
+        assert [m.uid for m in await box.fetch_after(second, limit=10)] == [third]
+
+
 async def test_polling_without_idle(dovecot: Dovecot, mail_user: MailUser) -> None:
     settings = dovecot.settings(mail_user)
     async with Mailbox(settings, use_idle=False, poll_interval=0.1) as box:
