@@ -10,7 +10,8 @@ How the inbound worker uses it (it persists an `ImportCursor` per account):
             mails = await box.fetch_after(last_uid, limit=50)
             for mail in mails:
                 ...  # store mail.raw (deduplicated by Message-ID), then persist
-                last_uid = mail.uid  # ImportCursor(box.uidvalidity, mail.uid)
+                ...  # ImportCursor(box.uidvalidity, mail.uid)
+                last_uid = mail.uid
             if not mails:
                 await box.wait_for_news(within=300)  # IDLE, or NOOP polling without it
 
@@ -277,9 +278,10 @@ class Mailbox:
         return [FetchedMail(uid, raw_by_uid[uid]) for uid in wanted if uid in raw_by_uid]
 
     async def wait_for_news(self, within: float) -> bool:
-        """Until new mail arrives (True) or `within` seconds pass (False): IDLE when the
-        server has it, else NOOP every `poll_interval` seconds. An EXISTS seen since the last
-        call (say, during a fetch) counts: it returns at once."""
+        """Until new mail arrives (True) or `within` seconds pass (False; at most 29 minutes
+        with IDLE, then call again): IDLE when the server has it, else NOOP every
+        `poll_interval` seconds. An EXISTS seen since the last call (say, during a fetch)
+        counts: it returns at once."""
         connection = self.connection
         if self.uses_idle:
             return await connection.idle(min(within, MAX_IDLE_SECONDS))
