@@ -288,8 +288,20 @@ async def test_idle_times_out_without_news(dovecot: Dovecot, mail_user: MailUser
     async with Mailbox(dovecot.settings(mail_user)) as box:
         started = time.monotonic()
         assert await box.wait_for_news(0.4) is False
-        assert 0.4 <= time.monotonic() - started < 1.5
+        assert 0.35 <= time.monotonic() - started < 3
         assert len(await box.fetch_after(0, 10)) == 1  # usable after IDLE
+
+
+async def test_a_cancelled_wait_closes_the_connection(
+    dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """Cancelled mid-IDLE (a worker shutting down, a timeout around it): the connection is
+    closed rather than left in IDLE; later calls fail as transient, closing does not hang."""
+    async with Mailbox(dovecot.settings(mail_user)) as box:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(box.wait_for_news(10), 0.2)
+        with pytest.raises(ImapTransientError):
+            await box.fetch_after(0, 10)
 
 
 async def test_news_announced_during_a_fetch_is_not_lost(
@@ -305,7 +317,7 @@ async def test_news_announced_during_a_fetch_is_not_lost(
         assert [m.uid for m in await box.fetch_after(first, limit=1)] == [second]
         started = time.monotonic()
         assert await box.wait_for_news(10) is True
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2  # not the 10 s
         assert [m.uid for m in await box.fetch_after(second, limit=10)] == [third]
 
 
@@ -319,4 +331,4 @@ async def test_polling_without_idle(dovecot: Dovecot, mail_user: MailUser) -> No
         started = time.monotonic()
         await dovecot.append(mail(1), mail_user)
         assert await waiting is True
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3
