@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from omnistream.channels.email.parse import Attachment, Bounce, ParsedMail, parse_mail
+from omnistream.channels.email.parse import (
+    MAX_HEADER_CHARS,
+    Attachment,
+    Bounce,
+    ParsedMail,
+    parse_mail,
+)
 
 CORPUS = Path(__file__).parent / "corpus"
 LIMIT = 10 * 1024 * 1024
@@ -393,6 +399,17 @@ def test_multipart_without_boundary_keeps_its_body_as_text() -> None:
     assert "NoBoundaryInMultipartDefect" in defects
     assert "header Date" in defects
     assert "header Subject" in defects
+
+
+def test_huge_address_header_is_read_up_to_the_limit() -> None:
+    addresses = ", ".join(
+        f"customer-with-a-long-local-part-{n:05}@example.com" for n in range(3000)
+    )
+    mail = parse_mail(f"To: {addresses}\n\nhi\n".encode(), max_attachment_bytes=LIMIT)
+    # 49 characters and ", " each: 1,285 whole addresses in 65,536 characters, and a cut one.
+    assert len(mail.to) == MAX_HEADER_CHARS // 51 + 1 == 1286
+    assert mail.to[0] == ("", "customer-with-a-long-local-part-00000@example.com")
+    assert "header To: read up to 65536 characters" in mail.defects
 
 
 def test_deep_nesting_is_read_up_to_the_limit() -> None:
