@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -76,6 +77,25 @@ async def test_check_nothing_listening_fails_at_connect() -> None:
     result = await check(settings, answer_within=3)
     assert (result.ok, result.failed_step) == (False, "connect")
     assert result.message
+
+
+async def test_check_silent_server_fails_at_connect_in_time() -> None:
+    with socket.socket() as silent:  # accepts (the kernel does) but never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings = ImapSettings("127.0.0.1", silent.getsockname()[1], "none", "support", "x")
+        started = time.monotonic()
+        result = await check(settings, answer_within=0.3)
+    assert (result.ok, result.failed_step) == (False, "connect")
+    assert time.monotonic() - started < 2
+
+
+async def test_check_implicit_tls_on_a_plain_port_fails_at_tls(
+    dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    settings = dovecot.settings(mail_user, tls="implicit")  # the plain port
+    result = await check(settings, ssl_context=dovecot.trusting(), answer_within=3)
+    assert (result.ok, result.failed_step) == (False, "tls"), result
 
 
 async def test_check_folder_name_with_spaces_and_accents(
