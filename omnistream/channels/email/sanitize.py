@@ -28,8 +28,9 @@ moving a remote `src` to `data-remote-src` takes three steps:
 3. nh3 cleans that again, now accepting an image `src` only if step 1 produced it (a
    `cid_url` result or a data: image). Whatever step 2 did, the output is nh3's under the
    same policy, and a remote `src` it missed is dropped, never loaded.
-Re-sanitising the output with another `cid_url` rewrites `cid:` sources that were kept
-(see parse.py: mails are parsed before their media have URLs) and changes nothing else.
+Mails are parsed before their media have URLs, so parse.py sanitises with
+`keep_cid_sources` (`cid:` sources stay for the parts the mail has); sanitising that output
+again with the media's `cid_url` rewrites those sources and changes nothing else.
 """
 
 from __future__ import annotations

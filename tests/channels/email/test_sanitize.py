@@ -27,6 +27,7 @@ def test_formatting_of_mail_is_kept() -> None:
         '<table border="0" cellpadding="4"><tbody><tr><td colspan="2">cell</td></tr></tbody>'
         '</table><font color="#336699" face="Arial">old style</font>'
     )
+    assert clean(clean(html)) == clean(html)
 
 
 def test_scripts_go_with_their_content() -> None:
