@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import ipaddress
 import random
 import ssl
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, cast, get_args
 
+from omnistream.channels.email.hosts import is_loopback
 from omnistream.channels.email.imap_client import (
     ImapAuthError,
     ImapConnection,
@@ -69,18 +69,6 @@ class ImapSettingsError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or "localhost": where mail may travel unencrypted (it never leaves
-    the machine)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from typing import Literal, Self
 
 import aiosmtplib
 from aiosmtplib.email import flatten_message
+
+from omnistream.channels.email.hosts import is_loopback
 
 TlsMode = Literal["implicit", "starttls", "none"]
 Outcome = Literal["sent", "transient", "permanent"]
@@ -41,21 +42,6 @@ class SmtpSettingsError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-def is_loopback_host(host: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (also IPv4-mapped), written literally: a name that
-    merely resolves to a loopback address today does not count."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 @dataclass(frozen=True)
@@ -77,7 +63,7 @@ class SmtpSettings:
             raise SmtpSettingsError("port", f"{self.port} is not a TCP port (1-65535)")
         if self.tls not in TLS_MODES:
             raise SmtpSettingsError("tls", f"{self.tls!r} is not one of {', '.join(TLS_MODES)}")
-        if self.tls == "none" and not is_loopback_host(host):
+        if self.tls == "none" and not is_loopback(host):
             raise SmtpSettingsError(
                 "tls",
                 f"'none' (no encryption) is only allowed for a loopback host "

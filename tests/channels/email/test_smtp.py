@@ -23,12 +23,12 @@ from omnistream.channels.email.compose import (
     own_message_id,
     parse_own_message_id,
 )
+from omnistream.channels.email.hosts import is_loopback
 from omnistream.channels.email.smtp import (
     SmtpSession,
     SmtpSettings,
     SmtpSettingsError,
     check,
-    is_loopback_host,
     send,
 )
 from tests.channels.email.smtp_server import (
@@ -289,7 +289,7 @@ async def test_starttls_and_implicit_tls_with_a_trusted_certificate(certificate)
     "host", ["127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"]
 )
 def test_tls_none_is_allowed_on_loopback(host: str) -> None:
-    assert is_loopback_host(host)
+    assert is_loopback(host)
     SmtpSettings(host=host, port=25, tls="none")
 
 
