@@ -73,7 +73,7 @@ class ParsedMail:
     date: datetime | None  # aware
     text: str
     html: str | None  # sanitised
-    preview: str  # the text without quoted history and signature
+    preview: str  # the text (its first 16 KiB) without quoted history and signature
     attachments: list[Attachment]
     is_auto_reply: bool
     bounce: Bounce | None
