@@ -129,15 +129,53 @@ async def ingest_inbound(
         conversation = await conversation_queries.insert(
             conn, person["id"], chan.value, integration_account_id
         )
+    return await store_inbound(
+        conn,
+        person=person,
+        contact_created=contact_created,
+        conversation=conversation,
+        conversation_created=created,
+        channel=chan,
+        type=kind,
+        channel_message_id=channel_message_id,
+        content=content,
+        occurred_at=occurred_at,
+        reply_to_channel_message_id=reply_to_channel_message_id,
+        media_id=media_id,
+    )
+
+
+async def store_inbound(
+    conn: Conn,
+    *,
+    person: asyncpg.Record,
+    contact_created: bool,
+    conversation: asyncpg.Record,
+    conversation_created: bool,
+    channel: Channel,
+    type: MessageType,
+    channel_message_id: str,
+    content: Mapping[str, Any],
+    occurred_at: datetime,
+    reply_to_channel_message_id: str | None = None,
+    media_id: UUID | None = None,
+    summary: str | None = None,
+) -> asyncpg.Record | None:
+    """The second half of ingest_inbound, for a channel that finds the sender and the
+    conversation (locked; `conversation_created`: inserted by the caller) its own way, as
+    email threading does: inserts the message (None when its channel message id is stored
+    already), reopens a resolved conversation and writes the events. `summary`: the inbox
+    preview line, when not the content's text."""
+    kind = type
     row = await queries.insert(
         conn,
         conversation_id=conversation["id"],
-        channel=chan.value,
+        channel=channel.value,
         direction=Direction.INBOUND,
         type=kind.value,
         content=dict(content),
         status=MessageStatus.RECEIVED,
-        preview=preview(kind, content),
+        preview=preview(kind, {"text": summary} if summary is not None else content),
         channel_message_id=channel_message_id,
         reply_to_channel_message_id=reply_to_channel_message_id,
         media_id=media_id,
@@ -151,7 +189,7 @@ async def ingest_inbound(
     resolved = conversation["status"] == ConversationStatus.RESOLVED
     # A CSAT survey's answer or feedback (csat/answers.py) does not reopen it either.
     survey = await csat_answers.take(conn, [row], {conversation["id"]} if resolved else set())
-    if created:
+    if conversation_created:
         await emit_opened(conn, person, contact_created, after, actor, audience)
     elif resolved and kind is not MessageType.REACTION and row["id"] not in survey.message_ids:
         # A reaction (a thumbs-up to "solved!") does not reopen the conversation.
