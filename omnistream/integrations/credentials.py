@@ -42,17 +42,23 @@ FIELDS: dict[Channel, FieldSpec] = {
         plain=("api_version", "base_url"),
         required=("page_access_token", "app_secret", "verify_token"),
     ),
+    # Defaults of the unset ones (ports by TLS mode, SMTP login = IMAP login...):
+    # channels/email/account.py.
     Channel.EMAIL: FieldSpec(
         secret=("smtp_password", "imap_password"),
         plain=(
             "smtp_host",
             "smtp_port",
+            "smtp_tls",
             "smtp_username",
             "imap_host",
             "imap_port",
+            "imap_tls",
             "imap_username",
+            "imap_folder",
+            "from_name",
         ),
-        required=("smtp_host", "smtp_port"),
+        required=("imap_host", "imap_password", "smtp_host"),
     ),
 }
 

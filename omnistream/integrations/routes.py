@@ -12,7 +12,7 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.context import Ctx
 from omnistream.db.pool import transaction
-from omnistream.integrations import health, queries, service
+from omnistream.integrations import probes, queries, service
 from omnistream.integrations.schemas import (
     AccountCreate,
     AccountOut,
@@ -89,16 +89,20 @@ async def delete_integration(ctx: Ctx, integration_id: UUID, actor: Admin) -> Re
 @router.post(
     "/{integration_id}/test",
     response_model=ConnectionTest,
-    summary="Call the Graph API with the stored token and record the integration's health",
+    summary="Test the stored credentials and record the integration's health",
+    description="WhatsApp, Messenger, Instagram: a Graph API call with the stored token. "
+    "Email: IMAP (connect, TLS, login, the folder) then SMTP (connect, TLS, EHLO, AUTH) of "
+    "the default account's mailbox; a failure names its side and step (\"IMAP login failed: "
+    '..."). 409: the test cannot run (no account, a credential not set or unusable).',
     responses=problems(409),
 )
 async def test_connection(ctx: Ctx, integration_id: UUID, actor: Admin) -> ConnectionTest:
     async with ctx.pool.acquire() as conn:
-        url, token = await service.probe_target(conn, ctx.box, integration_id)
-    # No transaction is open while Meta is called.
-    outcome = await health.probe(url, token, allow_private=ctx.settings.allow_private_urls)
+        target = await probes.probe_target(conn, ctx.box, integration_id)
+    # No transaction is open while the channel is called.
+    outcome = await probes.run_probe(target, allow_private=ctx.settings.allow_private_urls)
     async with transaction(ctx.pool) as tx:
-        return await service.record_test(tx, actor, integration_id, outcome)
+        return await probes.record_test(tx, actor, integration_id, outcome)
 
 
 # Accounts -----------------------------------------------------------------------------------

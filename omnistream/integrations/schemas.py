@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from omnistream.channels.email.smtp import TLS_MODES
 from omnistream.integrations.credentials import FIELDS
 from omnistream.integrations.health import Health
 from omnistream.kit.enums import Channel
@@ -178,6 +179,28 @@ def _base_url(value: Any) -> Any:
     return text.rstrip("/")
 
 
+def _choice(*allowed: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        text = _text(32)(value)
+        if text and text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return check
+
+
+def _single_line(max_length: int) -> Callable[[Any], Any]:
+    """A value that goes into a header or an IMAP command: no line breaks or controls."""
+
+    def check(value: Any) -> Any:
+        text = _text(max_length)(value)
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError("must be a single line without control characters")
+        return text
+
+    return check
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "access_token": _text(4096),
     "page_access_token": _text(4096),
@@ -194,6 +217,11 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "imap_username": _text(320),
     "smtp_password": _text(1024, strip=False),
     "imap_password": _text(1024, strip=False),
+    # "none" only with a loopback host: checked on the merged values (tls_problems).
+    "smtp_tls": _choice(*TLS_MODES),
+    "imap_tls": _choice(*TLS_MODES),
+    "imap_folder": _single_line(200),
+    "from_name": _single_line(200),
 }
 
 

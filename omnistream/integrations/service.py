@@ -14,32 +14,28 @@ import asyncpg
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
+from omnistream.channels.email.account import tls_problems
 from omnistream.db.pool import Conn, Tx
 from omnistream.integrations import queries
 from omnistream.integrations.credentials import (
-    DEFAULT_API_VERSION,
-    DEFAULT_GRAPH_URL,
     FIELDS,
     missing,
     public_view,
     seal,
-    unseal,
 )
-from omnistream.integrations.health import HealthOutcome, probe_url, record_health
 from omnistream.integrations.schemas import (
     AccountCreate,
     AccountOut,
     AccountUpdate,
-    ConnectionTest,
     IntegrationCreate,
     IntegrationOut,
     IntegrationUpdate,
     clean_credentials,
     clean_external_id,
 )
-from omnistream.kit.crypto import DecryptError, SecretBox
+from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
-from omnistream.kit.errors import NOT_SET, TAKEN, Conflict, NotFound, Unprocessable
+from omnistream.kit.errors import TAKEN, Conflict, NotFound, Unprocessable
 from omnistream.reports import facts_queries as report_facts
 
 TARGET = "integration"
@@ -100,6 +96,15 @@ def _require_complete(channel: Channel, stored: dict[str, Any]) -> None:
         )
 
 
+def _require_consistent(channel: Channel, stored: dict[str, Any]) -> None:
+    """Rules across fields, on the merged values (a change may touch only one of them):
+    email's TLS "none" only with a loopback host."""
+    if channel is Channel.EMAIL and (found := tls_problems(stored)):
+        errors = [{"field": f"credentials.{n}", "in": "body", "message": m} for n, m in found]
+        names = ", ".join(e["field"] for e in errors)
+        raise Unprocessable(f"invalid fields: {names}", errors=errors)
+
+
 async def _locked(conn: Conn, integration_id: UUID) -> asyncpg.Record:
     row = await queries.get_for_update(conn, integration_id)
     if row is None:
@@ -111,6 +116,7 @@ async def create(tx: Tx, box: SecretBox, actor: Principal, data: IntegrationCrea
     values = clean_credentials(data.channel, data.credentials)
     integration_id = uuid4()
     stored = seal(box, data.channel, integration_id, values)
+    _require_consistent(data.channel, stored)
     if data.is_active:
         _require_complete(data.channel, stored)
     await queries.insert(
@@ -157,6 +163,8 @@ async def update(
     }
     if not changes and not changed:
         return
+    if changed:
+        _require_consistent(channel, stored)
     # Checked when it is activated or its credentials change while active (a rename alone
     # never fails on a field that a later version made required).
     is_active = current["is_active"] if data.is_active is None else data.is_active
@@ -326,58 +334,4 @@ async def delete_account(tx: Tx, actor: Principal, integration_id: UUID, account
         account_id=account_id,
         external_id=current["external_id"],
         new_default=promoted,
-    )
-
-
-# Connection test ----------------------------------------------------------------------------
-
-
-async def probe_target(conn: Conn, box: SecretBox, integration_id: UUID) -> tuple[str, str]:
-    """(URL, token) the connection test GETs: WhatsApp probes the default account's
-    phone_number_id, Messenger and Instagram the page token's `me`."""
-    row = await get(conn, integration_id)
-    channel = Channel(row["channel"])
-    if channel is Channel.EMAIL:
-        raise Conflict("the connection test covers WhatsApp, Messenger and Instagram, not email")
-    try:
-        values = unseal(box, channel, integration_id, row["credentials_json"])
-    except DecryptError as exc:
-        raise Conflict(
-            f"the stored credentials cannot be decrypted ({exc}); enter them again"
-        ) from None
-    token_field = "access_token" if channel is Channel.WHATSAPP else "page_access_token"
-    token = values.get(token_field)
-    if not token:
-        raise Conflict.field(f"credentials.{token_field}", "is not set", NOT_SET)
-    node = "me"
-    if channel is Channel.WHATSAPP:
-        account = await queries.default_account(conn, integration_id)
-        if account is None:
-            raise Conflict("add an account (the phone_number_id) before testing the connection")
-        node = account["external_id"]
-    url = probe_url(
-        values.get("base_url") or DEFAULT_GRAPH_URL,
-        values.get("api_version") or DEFAULT_API_VERSION,
-        node,
-    )
-    return url, token
-
-
-async def record_test(
-    tx: Tx, actor: Principal, integration_id: UUID, outcome: HealthOutcome
-) -> ConnectionTest:
-    checked_at = await record_health(tx.conn, integration_id, outcome)
-    if checked_at is None:  # deleted while the probe ran
-        raise NotFound(f"no integration with id {integration_id}")
-    await record(
-        tx.conn,
-        actor,
-        "test_integration",
-        TARGET,
-        integration_id,
-        ok=outcome.ok,
-        health=outcome.health.value,
-    )
-    return ConnectionTest(
-        ok=outcome.ok, health=outcome.health, detail=outcome.detail, checked_at=checked_at
     )

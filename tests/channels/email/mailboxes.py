@@ -1,0 +1,102 @@
+"""Email integrations for the outbound and connection-test tests, made straight in the tables
+(the API does not create email integrations until the channel ships): sealed credentials,
+one account per mailbox address, and email conversations with their earlier messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+
+from omnistream.context import AppContext
+from omnistream.integrations.credentials import seal
+from omnistream.kit.enums import Channel
+
+MAILBOX = "support@omnistream.test"
+CUSTOMER = "budi@example.id"
+
+
+@dataclass(frozen=True)
+class MailAccount:
+    integration_id: UUID
+    account_id: UUID
+    address: str
+
+
+async def email_integration(
+    ctx: AppContext, credentials: dict[str, Any], *, mailbox: str = MAILBOX, active: bool = True
+) -> MailAccount:
+    integration_id = uuid4()
+    stored = seal(ctx.box, Channel.EMAIL, integration_id, credentials)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json, is_active) "
+            "VALUES ($1, 'email', 'Support mailbox', $2, $3)",
+            integration_id,
+            stored,
+            active,
+        )
+        account_id = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
+            "is_default) VALUES ($1, $2, 'Support', true) RETURNING id",
+            integration_id,
+            mailbox,
+        )
+    return MailAccount(integration_id, account_id, mailbox)
+
+
+async def email_conversation(
+    ctx: AppContext, account: MailAccount, customer: str = CUSTOMER
+) -> UUID:
+    """A contact known by address (and its email identity) with an open email conversation."""
+    async with ctx.pool.acquire() as conn:
+        contact_id = await conn.fetchval(
+            "INSERT INTO contacts (name, email) VALUES ('Budi Santoso', $1) RETURNING id",
+            customer,
+        )
+        await conn.execute(
+            "INSERT INTO contact_identities (channel, external_id, contact_id) "
+            "VALUES ('email', $1, $2)",
+            customer,
+            contact_id,
+        )
+        conversation_id: UUID = await conn.fetchval(
+            "INSERT INTO conversations (contact_id, channel, integration_account_id, "
+            "last_inbound_at) VALUES ($1, 'email', $2, now()) RETURNING id",
+            contact_id,
+            account.account_id,
+        )
+    return conversation_id
+
+
+async def earlier_message(
+    ctx: AppContext,
+    conversation_id: UUID,
+    message_id: str,
+    *,
+    direction: str = "inbound",
+    minutes_ago: int,
+    subject: str | None = None,
+    text: str = "Hello",
+) -> UUID:
+    """A message already in the thread: a customer's mail (inbound) or one of our sent
+    replies, with its Message-ID as channel id."""
+    content: dict[str, Any] = {"text": text}
+    if subject is not None:
+        content["subject"] = subject
+    async with ctx.pool.acquire() as conn:
+        found: UUID = await conn.fetchval(
+            "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, type, "
+            "content, status, created_at) VALUES ($1, 'email', $2, $3, 'text', $4, $5, $6) "
+            "RETURNING id",
+            conversation_id,
+            message_id,
+            direction,
+            orjson.loads(orjson.dumps(content)),
+            "received" if direction == "inbound" else "sent",
+            datetime.now(UTC) - timedelta(minutes=minutes_ago),
+        )
+    return found
