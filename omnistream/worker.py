@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from omnistream.auth.worker import housekeeping_loop
 from omnistream.campaigns.worker import campaign_loop
+from omnistream.channels.email.inbound_worker import email_inbound_loop
 from omnistream.config import Settings
 from omnistream.contacts.worker import profile_loop
 from omnistream.csat.consumer import consumer_loop as csat_consumer_loop
@@ -46,6 +47,7 @@ LOOPS: dict[str, Loop] = {
     "sla_breaches": breach_loop,
     "csat": csat_consumer_loop,
     "reports": reports_consumer_loop,
+    "email_inbound": email_inbound_loop,
 }
 
 # Loops that hold a pooled connection for as long as they run (a LISTEN, db/listen.notified).

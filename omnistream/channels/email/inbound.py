@@ -1,0 +1,328 @@
+"""Importing a mailbox's new mail (issue 16, inbound): IMAP by UID, one transaction per batch.
+
+Each batch's mails are stored and the account's import cursor (UIDVALIDITY, last UID) moved in
+one transaction, so a crash at any moment neither loses nor duplicates a mail: a mail fetched
+again is a no-op by its Message-ID (a mail without one gets a stable synthetic id, a hash of
+its bytes). Per mail:
+- our own sent mail found in the folder (From the mailbox, one of our Message-IDs): skipped;
+- a bounce (DSN, action failed): marks the original outbound message failed, no conversation;
+- a reply (In-Reply-To / References naming one of our Message-IDs or a stored message's)
+  continues that conversation, reopening a resolved one; otherwise a new conversation with
+  the contact found or created by the From address. Never matched by subject.
+- auto-replies are stored with content.auto_reply true; attachments are described in
+  content.attachments (their data is not stored yet: skipped_reason says so).
+The worker loop around this is inbound_worker.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.channels.email import inbound_queries as q
+from omnistream.channels.email.compose import parse_own_message_id
+from omnistream.channels.email.imap import FetchedMail, ImapSettings, ImportCursor, Mailbox
+from omnistream.channels.email.parse import ParsedMail, parse_mail
+from omnistream.contacts.service import present as present_contacts
+from omnistream.conversations import queries as conversation_queries
+from omnistream.conversations.service import audience_of
+from omnistream.db.pool import Pool, Tx, transaction
+from omnistream.events.outbox import emit
+from omnistream.events.types import EventType
+from omnistream.integrations.credentials import unseal
+from omnistream.kit.crypto import SecretBox
+from omnistream.kit.enums import Channel
+from omnistream.messages import queries as message_queries
+from omnistream.messages.enums import MessageStatus, MessageType
+from omnistream.messages.ingest import store_inbound
+from omnistream.messages.service import apply_status
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+MAX_ID_LENGTH = 500  # messages.channel_message_id as ingest checks it
+MAX_SENDER_LENGTH = 200  # contact_identities.external_id
+UNKNOWN_SENDER = "unknown-sender@invalid"  # a mail whose From could not be read
+NOT_STORED = "attachment data is not stored for email yet"
+
+
+@dataclass(frozen=True)
+class EmailAccount:
+    """An email integration account, ready to connect: its mailbox address and IMAP side."""
+
+    id: UUID
+    integration_id: UUID
+    address: str  # lower-cased
+    imap: ImapSettings
+
+
+IMAP_PORTS = {"implicit": 993, "starttls": 143, "none": 143}
+
+
+def email_account(box: SecretBox, row: asyncpg.Record) -> EmailAccount:
+    """From an inbound_queries account row; raises ImapSettingsError (or DecryptError, KeyError
+    for a missing field) when its credentials cannot be used. The defaults of unset fields
+    are those of channels/email/account.py (TLS implicit, the port by TLS mode, the login =
+    the mailbox address, folder INBOX)."""
+    values = unseal(box, Channel.EMAIL, row["integration_id"], row["credentials_json"])
+    tls = str(values.get("imap_tls") or "implicit")
+    settings = ImapSettings(
+        host=str(values["imap_host"]),
+        port=int(values.get("imap_port") or IMAP_PORTS.get(tls, 993)),
+        tls=tls,  # type: ignore[arg-type]  # ImapSettings refuses an unknown mode
+        username=str(values.get("imap_username") or row["external_id"]),
+        password=str(values["imap_password"]),
+        folder=str(values.get("imap_folder") or "INBOX"),
+    )
+    return EmailAccount(row["id"], row["integration_id"], row["external_id"].lower(), settings)
+
+
+async def load_account(pool: Pool, box: SecretBox, account_id: UUID) -> EmailAccount:
+    async with pool.acquire() as conn:
+        row = await q.account(conn, account_id)
+    if row is None:
+        raise LookupError(f"no active email integration account {account_id}")
+    return email_account(box, row)
+
+
+@dataclass
+class ImportStats:
+    """What an import did (mails fetched; of them stored, duplicates, own, bounces, failed)."""
+
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    own: int = 0
+    bounces: int = 0
+    failed: int = 0
+    last_uid: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: ImportStats) -> None:
+        for name in ("fetched", "stored", "duplicates", "own", "bounces", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.last_uid = max(self.last_uid, other.last_uid)
+        self.errors.extend(other.errors)
+
+
+def synthetic_message_id(raw: bytes) -> str:
+    """A stable Message-ID for a mail without a usable one: the same bytes, the same id."""
+    return f"<sha256.{hashlib.sha256(raw).hexdigest()}@omnistream.invalid>"
+
+
+async def import_new(
+    pool: Pool,
+    account: EmailAccount,
+    mailbox: Mailbox,
+    *,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+    max_attachment_bytes: int = 16 * 1024 * 1024,
+) -> ImportStats:
+    """Imports the mails after the stored cursor, batch by batch, until none is left (or
+    `max_batches`)."""
+    async with pool.acquire() as conn:
+        stored = await q.cursor(conn, account.id)
+    last_uid = mailbox.resume_after(
+        None if stored is None else ImportCursor(stored["uidvalidity"], stored["last_uid"])
+    )
+    total = ImportStats(last_uid=last_uid)
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        mails = await mailbox.fetch_after(last_uid, batch_size)
+        if not mails:
+            break
+        parsed = await asyncio.to_thread(_parse_all, mails, max_attachment_bytes)
+        result = await store_batch(pool, account, mailbox.uidvalidity, mails, parsed)
+        total.add(result)
+        last_uid = result.last_uid
+        batches += 1
+    return total
+
+
+def _parse_all(mails: list[FetchedMail], max_attachment_bytes: int) -> list[ParsedMail]:
+    return [parse_mail(m.raw, max_attachment_bytes=max_attachment_bytes) for m in mails]
+
+
+async def store_batch(
+    pool: Pool,
+    account: EmailAccount,
+    uidvalidity: int,
+    mails: list[FetchedMail],
+    parsed: list[ParsedMail],
+) -> ImportStats:
+    """One transaction: the mails (one bad mail is logged and skipped, in a savepoint of its
+    own) and the cursor moved past them."""
+    stats = ImportStats(fetched=len(mails), last_uid=mails[-1].uid)
+    async with transaction(pool) as tx:
+        cursor = await q.lock_cursor(tx.conn, account.id)
+        if cursor["uidvalidity"] == uidvalidity and cursor["last_uid"] >= stats.last_uid:
+            # Another worker stored this batch while we fetched it: continue after its cursor.
+            stats.duplicates = len(mails)
+            stats.last_uid = cursor["last_uid"]
+            return stats
+        for mail, read in zip(mails, parsed, strict=True):
+            try:
+                async with tx.conn.transaction():  # a savepoint
+                    outcome = await store_mail(tx, account, mail.raw, read)
+            except (asyncpg.PostgresError, ValueError) as exc:
+                log.exception(
+                    "email import: mail not stored",
+                    extra={"account_id": str(account.id), "uid": mail.uid},
+                )
+                stats.failed += 1
+                stats.errors.append(f"UID {mail.uid}: {exc}")
+                continue
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        await q.move_cursor(tx.conn, account.id, uidvalidity, stats.last_uid)
+    return stats
+
+
+def _address_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": name, "address": address} for name, address in pairs]
+
+
+def content_of(mail: ParsedMail, message_id: str) -> dict[str, Any]:
+    """messages.content of an email."""
+    return {
+        "subject": mail.subject,
+        "from": {"name": mail.from_name or "", "address": mail.from_address or ""},
+        "to": _address_list(mail.to),
+        "cc": _address_list(mail.cc),
+        "date": mail.date.isoformat() if mail.date else None,
+        "message_id": message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": mail.references,
+        "text": mail.text,
+        "preview": mail.preview,
+        "html": mail.html,
+        "attachments": [
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "content_id": a.content_id,
+                "inline": a.inline,
+                "size": a.size,
+                "skipped_reason": a.skipped_reason or NOT_STORED,
+            }
+            for a in mail.attachments
+        ],
+        "auto_reply": mail.is_auto_reply,
+        "defects": mail.defects,
+    }
+
+
+async def store_mail(tx: Tx, account: EmailAccount, raw: bytes, mail: ParsedMail) -> str:
+    """One mail; the ImportStats counter it adds to: stored, duplicates, own or bounces."""
+    conn = tx.conn
+    message_id = mail.message_id
+    if not message_id or len(message_id) > MAX_ID_LENGTH:
+        message_id = synthetic_message_id(raw)
+    sender = (mail.from_address or "").strip().lower()
+    if sender == account.address and parse_own_message_id(message_id) is not None:
+        return "own"
+    if mail.bounce is not None:
+        await _bounce(tx, mail)
+        return "bounces"
+    if not sender or len(sender) > MAX_SENDER_LENGTH:
+        sender = UNKNOWN_SENDER
+    conversation = await _thread(tx, mail)
+    person, contact_created = await q.find_or_create_contact(conn, sender, mail.from_name or "")
+    created = conversation is None
+    if conversation is None:
+        if await message_queries.exists(conn, Channel.EMAIL.value, message_id):
+            return "duplicates"  # a redelivery must not open an empty conversation
+        conversation = await conversation_queries.insert(
+            conn, person["id"], Channel.EMAIL.value, account.id
+        )
+    row = await store_inbound(
+        conn,
+        person=person,
+        contact_created=contact_created,
+        conversation=conversation,
+        conversation_created=created,
+        channel=Channel.EMAIL,
+        type=MessageType.TEXT,
+        channel_message_id=message_id,
+        content=content_of(mail, message_id),
+        occurred_at=mail.date or datetime.now(UTC),
+        reply_to_channel_message_id=mail.in_reply_to[0] if mail.in_reply_to else None,
+        summary=mail.preview or mail.subject,
+    )
+    if row is None:
+        if created:  # another transaction stored this mail meanwhile
+            await q.delete_empty_conversation(conn, conversation["id"])
+        return "duplicates"
+    if contact_created and not created:  # a new person joined a thread (say, one in Cc)
+        (shown,) = await present_contacts(conn, [person])
+        await emit(
+            conn,
+            EventType.CONTACT_CREATED,
+            shown.model_dump(mode="json"),
+            actor={"type": "contact", "id": str(person["id"]), "name": person["name"]},
+            audience=audience_of(conversation),
+        )
+    return "stored"
+
+
+async def _thread(tx: Tx, mail: ParsedMail) -> asyncpg.Record | None:
+    """The conversation (locked) the mail's In-Reply-To / References name: the nearest
+    reference first (In-Reply-To, then References from the latest back)."""
+    candidates = list(dict.fromkeys([*mail.in_reply_to, *reversed(mail.references)]))
+    if not candidates:
+        return None
+    own = {c: parse_own_message_id(c) for c in candidates}
+    matches = await q.thread_matches(
+        tx.conn,
+        candidates,
+        [o.message_id for o in own.values() if o is not None],
+        [o.conversation_id for o in own.values() if o is not None],
+    )
+    found = {(r["kind"], r["key"]): r["conversation_id"] for r in matches}
+    for candidate in candidates:
+        mine = own[candidate]
+        conversation_id = found.get(("channel", candidate))
+        if conversation_id is None and mine is not None:
+            conversation_id = found.get(("message", str(mine.message_id))) or found.get(
+                ("conversation", str(mine.conversation_id))
+            )
+        if conversation_id is not None:
+            conversation = await q.lock_conversation(tx.conn, conversation_id)
+            if conversation is not None:
+                return conversation
+    return None
+
+
+async def _bounce(tx: Tx, mail: ParsedMail) -> None:
+    """A delivery status notification: a failed delivery marks the original outbound
+    message failed with the diagnostic; other reports (delayed, delivered) change nothing."""
+    bounce = mail.bounce
+    assert bounce is not None
+    original = bounce.original_message_id
+    if (bounce.action or "").lower() != "failed" or not original:
+        log.info("email import: delivery report ignored", extra={"action": bounce.action})
+        return
+    channel_id: str | None = original
+    if not await message_queries.exists(tx.conn, Channel.EMAIL.value, original):
+        own = parse_own_message_id(original)
+        channel_id = None if own is None else await q.outbound_channel_id(tx.conn, own.message_id)
+    if channel_id is None:
+        log.info("email import: bounce of an unknown message", extra={"original": original})
+        return
+    reason = bounce.diagnostic or f"the mail bounced (status {bounce.status or 'unknown'})"
+    await apply_status(
+        tx,
+        Channel.EMAIL.value,
+        channel_id,
+        MessageStatus.FAILED,
+        mail.date or datetime.now(UTC),
+        error_code=bounce.status,
+        error_reason=reason,
+    )

@@ -1,0 +1,175 @@
+"""The `email_inbound` worker loop: one task per active email integration account, each
+importing its mailbox (inbound.py), then waiting for news with IMAP IDLE (NOOP polling
+without it), reconnecting with backoff after a failure, which it records as the account's
+last_error.
+
+Several workers may run it side by side: each batch locks the account's cursor, so their
+imports of one mailbox serialise and the Message-ID deduplication makes a repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from omnistream.channels.email import inbound_queries as q
+from omnistream.channels.email.imap import Backoff, ImapError, Mailbox
+from omnistream.channels.email.inbound import email_account, import_new
+from omnistream.config import Settings
+from omnistream.db.pool import Pool
+from omnistream.integrations.credentials import box_from
+from omnistream.kit.crypto import SecretBox
+
+log = logging.getLogger(__name__)
+
+ACCOUNTS_EVERY = 30.0  # seconds between looks for added, changed or removed accounts
+WAIT_WITHIN = 25 * 60.0  # one IDLE (servers end them after 30 minutes), then import again
+POLL_INTERVAL = 60.0  # NOOP polling when the server has no IDLE
+
+
+async def _until(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _record(pool: Pool, account_id: UUID, error: str | None) -> None:
+    try:
+        async with pool.acquire() as conn:
+            await q.record_error(conn, account_id, error)
+    except (OSError, asyncpg.PostgresError):
+        log.warning("email import: could not record the account's state", exc_info=True)
+
+
+async def _wait_for_news(mailbox: Mailbox, stop: asyncio.Event, within: float) -> None:
+    """Until new mail, `within` seconds, or `stop` (then the IDLE is cancelled)."""
+    news = asyncio.ensure_future(mailbox.wait_for_news(within))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({news, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (news, stopped):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ImapError):
+                    await task
+    if news.done() and not news.cancelled():
+        error = news.exception()
+        if error is not None:
+            raise error
+
+
+async def run_account(
+    pool: Pool,
+    box: SecretBox,
+    row: asyncpg.Record,
+    stop: asyncio.Event,
+    *,
+    max_attachment_bytes: int = 16 * 1024 * 1024,
+    wait_within: float = WAIT_WITHIN,
+    poll_interval: float = POLL_INTERVAL,
+    backoff: Backoff | None = None,
+) -> None:
+    """One account's import until `stop`: connect, import, wait for news, import ...; after
+    a failure, record it and reconnect after the backoff's delay."""
+    account_id: UUID = row["id"]
+    backoff = backoff or Backoff()
+    failing = False
+    while not stop.is_set():
+        try:
+            account = email_account(box, row)
+        except Exception as exc:  # unusable credentials: only an admin can fix them
+            await _record(pool, account_id, f"configuration: {exc}")
+            await _until(stop, backoff.permanent)
+            continue
+        try:
+            async with Mailbox(account.imap, poll_interval=poll_interval) as mailbox:
+                backoff.reset()
+                if failing:
+                    await _record(pool, account_id, None)
+                    failing = False
+                while not stop.is_set():
+                    stats = await import_new(
+                        pool, account, mailbox, max_attachment_bytes=max_attachment_bytes
+                    )
+                    if stats.fetched:
+                        log.info(
+                            "email import",
+                            extra={
+                                "account_id": str(account_id),
+                                "fetched": stats.fetched,
+                                "stored": stats.stored,
+                                "failed": stats.failed,
+                            },
+                        )
+                    if stop.is_set():
+                        break
+                    await _wait_for_news(mailbox, stop, wait_within)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failing = True
+            delay = backoff.next_delay(exc)
+            message = str(exc) if isinstance(exc, ImapError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "email import failed; reconnecting",
+                extra={"account_id": str(account_id), "error": message, "retry_in": delay},
+                exc_info=not isinstance(exc, ImapError),
+            )
+            await _record(pool, account_id, message)
+            await _until(stop, delay)
+
+
+def _version(row: asyncpg.Record) -> str:
+    """Changes when the account's address or credentials change: its task is restarted."""
+    credentials = row["credentials_json"]
+    blob = orjson.dumps([row["external_id"], credentials], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()
+
+
+async def email_inbound_loop(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    """A task per active email account, started, restarted (changed credentials) and
+    stopped (removed, deactivated) as the accounts change; all end with `stop`."""
+    box = box_from(settings)
+    tasks: dict[UUID, tuple[str, asyncio.Task[None]]] = {}
+    try:
+        while not stop.is_set():
+            try:
+                async with pool.acquire() as conn:
+                    rows = await q.active_accounts(conn)
+            except (OSError, asyncpg.PostgresError):
+                log.warning("email import: could not read the accounts", exc_info=True)
+                rows = None
+            if rows is not None:
+                wanted = {r["id"]: r for r in rows}
+                for account_id in list(tasks):
+                    version, task = tasks[account_id]
+                    row = wanted.get(account_id)
+                    if row is None or _version(row) != version or task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                        del tasks[account_id]
+                for account_id, row in wanted.items():
+                    if account_id not in tasks:
+                        task = asyncio.create_task(
+                            run_account(
+                                pool, box, row, stop, max_attachment_bytes=settings.upload_max_bytes
+                            )
+                        )
+                        tasks[account_id] = (_version(row), task)
+            await _until(stop, ACCOUNTS_EVERY)
+    finally:
+        running = [task for _, task in tasks.values()]
+        if running and stop.is_set():  # they end on their own: let them log out
+            await asyncio.wait(running, timeout=10)
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

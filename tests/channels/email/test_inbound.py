@@ -1,0 +1,413 @@
+"""The email import against a real Dovecot and PostgreSQL (no mocks): mails appended over IMAP
+become messages and conversations; threading by In-Reply-To / References (ours and stored
+ones), reopening; nothing twice across redelivery, restarts and UIDVALIDITY changes; bounces,
+auto-replies, our own sent mails, malformed mail; and the worker loop waking on IDLE."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from omnistream.channels.email.compose import own_message_id
+from omnistream.channels.email.imap import Mailbox
+from omnistream.channels.email.inbound import (
+    EmailAccount,
+    ImportStats,
+    import_new,
+    load_account,
+    synthetic_message_id,
+)
+from omnistream.channels.email.inbound_worker import email_inbound_loop
+from omnistream.context import AppContext
+from omnistream.integrations.credentials import seal
+from omnistream.kit.enums import Channel
+from tests.channels.email.dovecot import Dovecot, MailUser
+
+CORPUS = Path(__file__).parent / "corpus"
+SUPPORT = "support@omnistream.test"
+
+
+async def make_account(
+    ctx: AppContext,
+    dovecot: Dovecot,
+    user: MailUser,
+    *,
+    folder: str = "INBOX",
+    password: str | None = None,
+) -> EmailAccount:
+    """An active email integration for this Dovecot user, straight into the tables."""
+    integration_id = uuid4()
+    values: dict[str, Any] = {
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_tls": "none",
+        "imap_username": user.name,
+        "imap_password": password or user.password,
+        "imap_folder": folder,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 2525,
+    }
+    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'email', 'Support mailbox', $2)",
+            integration_id,
+            stored,
+        )
+        account_id = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
+            "VALUES ($1, $2, true) RETURNING id",
+            integration_id,
+            SUPPORT,
+        )
+    return await load_account(ctx.pool, ctx.box, account_id)
+
+
+def mail(
+    sender: str = "Budi Santoso <Budi@Example.com>",
+    subject: str = "Pesanan saya",
+    body: str = "Halo, pesanan #12 belum sampai.",
+    *,
+    message_id: str | None = "",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = SUPPORT
+    message["Subject"] = subject
+    if message_id is not None:
+        message["Message-ID"] = message_id or f"<m.{time.time_ns()}@example.com>"
+    message.set_content(body)
+    raw = message.as_bytes(policy=SMTP)
+    # Written as mail clients do (the email package would encode our long ids as words).
+    extra = (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "") + (
+        f"References: {references}\r\n" if references else ""
+    )
+    return extra.encode() + raw
+
+
+async def run_import(account: EmailAccount, ctx: AppContext, **options: Any) -> ImportStats:
+    async with Mailbox(account.imap) as box:
+        return await import_new(ctx.pool, account, box, **options)
+
+
+async def fetch(ctx: AppContext, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async with ctx.pool.acquire() as conn:
+        return await conn.fetch(sql, *args)
+
+
+async def messages(ctx: AppContext) -> list[asyncpg.Record]:
+    return await fetch(
+        ctx,
+        "SELECT m.*, c.status AS conversation_status, c.contact_id FROM messages m "
+        "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.created_at, m.id",
+    )
+
+
+async def event_types(ctx: AppContext) -> list[str]:
+    return [r["type"] for r in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY pos")]
+
+
+async def test_mails_become_conversations(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append_all(
+        [
+            mail(message_id="<q1@example.com>"),
+            mail("Siti <siti@example.org>", "Refund", "Saya mau refund.\n\n-- \nSiti"),
+            mail(subject="Pertanyaan lain", body="Satu lagi."),  # Budi again: a new thread
+        ],
+        mail_user,
+    )
+    stats = await run_import(account, ctx)
+    assert (stats.fetched, stats.stored, stats.failed) == (3, 3, 0)
+    rows = await messages(ctx)
+    assert len({r["conversation_id"] for r in rows}) == 3
+    first = rows[0]
+    assert first["channel"] == "email" and first["direction"] == "inbound"
+    assert first["channel_message_id"] == "<q1@example.com>"
+    assert first["content"]["subject"] == "Pesanan saya"
+    assert first["content"]["text"].strip() == "Halo, pesanan #12 belum sampai."
+    assert first["content"]["preview"] == "Halo, pesanan #12 belum sampai."
+    assert first["content"]["from"] == {"name": "Budi Santoso", "address": "Budi@Example.com"}
+    assert first["content"]["to"] == [{"name": "", "address": SUPPORT}]
+    assert first["content"]["auto_reply"] is False
+    assert rows[0]["contact_id"] == rows[2]["contact_id"] != rows[1]["contact_id"]
+    (contact,) = await fetch(ctx, "SELECT * FROM contacts WHERE id = $1", first["contact_id"])
+    assert (contact["email"], contact["name"]) == ("budi@example.com", "Budi Santoso")
+    identities = await fetch(ctx, "SELECT channel, external_id FROM contact_identities")
+    assert {tuple(r) for r in identities} == {
+        ("email", "budi@example.com"),
+        ("email", "siti@example.org"),
+    }
+    (siti,) = [r for r in rows if r["content"]["subject"] == "Refund"]
+    assert siti["content"]["preview"] == "Saya mau refund."  # the signature trimmed
+    conversations = await fetch(ctx, "SELECT * FROM conversations ORDER BY created_at")
+    assert {c["integration_account_id"] for c in conversations} == {account.id}
+    assert {c["last_message_preview"] for c in conversations} >= {"Saya mau refund."}
+    assert all(c["unread_count"] == 1 for c in conversations)
+    types = await event_types(ctx)
+    assert types.count("message.created") == 3
+    assert types.count("conversation.created") == 3
+    assert types.count("contact.created") == 2
+    (cursor,) = await fetch(ctx, "SELECT * FROM email_import_cursors")
+    assert cursor["last_uid"] == stats.last_uid and cursor["last_error"] is None
+    assert cursor["uidvalidity"] == await dovecot.uidvalidity(mail_user)
+
+
+async def test_a_reply_continues_the_conversation_and_reopens_it(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(message_id="<q1@example.com>"), mail_user)
+    await run_import(account, ctx)
+    (first,) = await messages(ctx)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE id = $1",
+            first["conversation_id"],
+        )
+    # Same subject from another thread must not thread; a reply by its headers must.
+    await dovecot.append_all(
+        [
+            mail(subject="Re: Pesanan saya", body="Ini thread baru."),
+            mail(
+                "Budi Santoso <budi@example.com>",
+                "Re: Pesanan saya",
+                "Masih belum sampai.",
+                in_reply_to="<q1@example.com>",
+                references="<q1@example.com>",
+            ),
+        ],
+        mail_user,
+    )
+    stats = await run_import(account, ctx)
+    assert stats.stored == 2
+    rows = await messages(ctx)
+    by_text = {r["content"]["text"].strip(): r for r in rows}
+    reply = by_text["Masih belum sampai."]
+    assert reply["conversation_id"] == first["conversation_id"]
+    assert reply["conversation_status"] == "open"
+    assert reply["reply_to_id"] == first["id"]
+    assert by_text["Ini thread baru."]["conversation_id"] != first["conversation_id"]
+    assert (await event_types(ctx)).count("conversation.reopened") == 1
+
+
+async def test_a_customer_reply_to_our_outbound_message_id_threads(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(), mail_user)
+    await run_import(account, ctx)
+    (first,) = await messages(ctx)
+    conversation_id: UUID = first["conversation_id"]
+    stored_id, unstored_id = uuid4(), uuid4()
+    ours = own_message_id(conversation_id, stored_id, "omnistream.test")
+    async with ctx.pool.acquire() as conn:  # our reply, sent (its channel id: our Message-ID)
+        await conn.execute(
+            "INSERT INTO messages (id, conversation_id, channel, channel_message_id, direction, "
+            "type, content, status, sent_at) "
+            "VALUES ($1, $2, 'email', $3, 'outbound', 'text', '{}', 'sent', now())",
+            stored_id,
+            conversation_id,
+            ours,
+        )
+    # A reply to it; and one naming only an id of ours that no message row carries.
+    other = own_message_id(conversation_id, unstored_id, "omnistream.test")
+    await dovecot.append_all(
+        [
+            mail(body="Terima kasih!", in_reply_to=ours, references=f"<q0@example.com> {ours}"),
+            mail("Kim <kim@example.com>", "Re: x", "Saya juga.", references=other),
+        ],
+        mail_user,
+    )
+    assert (await run_import(account, ctx)).stored == 2
+    rows = [r for r in await messages(ctx) if r["direction"] == "inbound"]
+    assert {r["conversation_id"] for r in rows} == {conversation_id}
+    types = await event_types(ctx)
+    assert types.count("contact.created") == 2  # Budi, and Kim who joined the thread
+
+
+async def test_redelivery_and_reimport_store_nothing_twice(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    raws = [mail(message_id=f"<r{n}@example.com>", body=f"Mail {n}") for n in range(3)]
+    no_id = mail("Anon <anon@example.com>", body="No Message-ID here.", message_id=None)
+    await dovecot.append_all([*raws, no_id], mail_user)
+    assert (await run_import(account, ctx)).stored == 4
+    before = (len(await messages(ctx)), await event_types(ctx))
+    await dovecot.append_all([raws[1], no_id], mail_user)  # delivered again: new UIDs
+    stats = await run_import(account, ctx)
+    assert (stats.fetched, stats.stored, stats.duplicates) == (2, 0, 2)
+    async with ctx.pool.acquire() as conn:  # the cursor lost: everything fetched again
+        await conn.execute("DELETE FROM email_import_cursors")
+    stats = await run_import(account, ctx)
+    assert (stats.fetched, stats.stored, stats.duplicates) == (6, 0, 6)
+    assert (len(await messages(ctx)), await event_types(ctx)) == before
+    assert len(await fetch(ctx, "SELECT 1 FROM conversations")) == 4
+    ids = {r["channel_message_id"] for r in await messages(ctx)}
+    assert synthetic_message_id(no_id) in ids
+
+
+async def test_a_restart_in_the_middle_misses_nothing_and_duplicates_nothing(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    uids = await dovecot.append_all(
+        [mail(f"C{n} <c{n}@example.com>", body=f"Mail {n}") for n in range(7)], mail_user
+    )
+    first = await run_import(account, ctx, batch_size=3, max_batches=1)
+    assert (first.stored, first.last_uid) == (3, uids[2])
+    await dovecot.append(mail("Late <late@example.com>", body="Late mail"), mail_user)
+    rest = await run_import(account, ctx, batch_size=3)  # a new connection, from the cursor
+    assert (rest.fetched, rest.stored, rest.duplicates) == (5, 5, 0)
+    texts = sorted(r["content"]["text"].strip() for r in await messages(ctx))
+    assert texts == sorted([f"Mail {n}" for n in range(7)] + ["Late mail"])
+
+
+async def test_a_uidvalidity_change_reimports_nothing_twice(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await dovecot.create_folder("Support", mail_user)
+    account = await make_account(ctx, dovecot, mail_user, folder="Support")
+    raws = [mail(message_id=f"<u{n}@example.com>", body=f"Mail {n}") for n in range(3)]
+    await dovecot.append_all(raws, mail_user, "Support")
+    assert (await run_import(account, ctx)).stored == 3
+    await dovecot.recreate_folder("Support", mail_user)  # new UIDVALIDITY, UIDs from 1
+    await dovecot.append_all([*raws, mail(body="New one")], mail_user, "Support")
+    stats = await run_import(account, ctx)
+    assert (stats.fetched, stats.stored, stats.duplicates) == (4, 1, 3)
+    assert len(await messages(ctx)) == 4
+    (cursor,) = await fetch(ctx, "SELECT * FROM email_import_cursors")
+    assert cursor["uidvalidity"] == await dovecot.uidvalidity(mail_user, "Support")
+
+
+async def test_a_bounce_marks_the_outbound_message_failed(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(), mail_user)
+    await run_import(account, ctx)
+    (first,) = await messages(ctx)
+    async with ctx.pool.acquire() as conn:  # our reply the bounce is about
+        outbound_id = await conn.fetchval(
+            "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, "
+            "type, content, status, sent_at) VALUES ($1, 'email', "
+            "'<reply-7f3a9c@support.omnistream.test>', 'outbound', 'text', '{}', 'sent', now()) "
+            "RETURNING id",
+            first["conversation_id"],
+        )
+    await dovecot.append((CORPUS / "bounce.eml").read_bytes(), mail_user)
+    stats = await run_import(account, ctx)
+    assert (stats.bounces, stats.stored) == (1, 0)
+    (row,) = await fetch(ctx, "SELECT * FROM messages WHERE id = $1", outbound_id)
+    assert row["status"] == "failed" and row["failed_at"] is not None
+    assert row["error_code"] == "5.1.1"
+    assert "User unknown" in row["error_reason"]
+    assert len(await fetch(ctx, "SELECT 1 FROM conversations")) == 1
+    assert (await event_types(ctx))[-1] == "message.updated"
+
+
+async def test_auto_replies_are_stored_flagged_and_own_sent_mail_skipped(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    sent = own_message_id(uuid4(), uuid4(), "omnistream.test")
+    await dovecot.append_all(
+        [
+            (CORPUS / "auto_reply.eml").read_bytes(),
+            mail(f"Support <{SUPPORT}>", "Re: x", "Our reply", message_id=sent),
+        ],
+        mail_user,
+    )
+    stats = await run_import(account, ctx)
+    assert (stats.stored, stats.own) == (1, 1)
+    (row,) = await messages(ctx)
+    assert row["content"]["auto_reply"] is True
+    assert row["content"]["subject"] == "Automatic reply: Your ticket"
+
+
+async def test_a_malformed_mail_is_stored_with_what_could_be_read(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append_all(
+        [
+            (CORPUS / "malformed_boundary.eml").read_bytes(),
+            (CORPUS / "malformed_no_boundary.eml").read_bytes(),
+            b"\x00\xff garbage without headers\r\n",
+            (CORPUS / "attachments.eml").read_bytes(),
+            mail(body="After the broken ones."),
+        ],
+        mail_user,
+    )
+    stats = await run_import(account, ctx)
+    assert (stats.fetched, stats.stored, stats.failed) == (5, 5, 0)
+    rows = {r["content"]["subject"]: r for r in await messages(ctx)}
+    broken = rows["Broken structure"]
+    assert "survives a bogus charset" in broken["content"]["text"]
+    assert broken["content"]["defects"]
+    attachments = rows[next(s for s in rows if rows[s]["content"]["attachments"])]
+    assert all(a["skipped_reason"] for a in attachments["content"]["attachments"])
+    assert any(r["content"]["text"].strip() == "After the broken ones." for r in rows.values())
+
+
+async def wait_for(predicate: Any, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(body="Before the worker."), mail_user)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def count(n: int) -> bool:
+            return len(await messages(ctx)) == n
+
+        await wait_for(lambda: count(1), 10)
+        await asyncio.sleep(0.5)  # in IDLE by now
+        started = time.monotonic()
+        await dovecot.append(mail(body="While it waits."), mail_user)
+        await wait_for(lambda: count(2), 5)
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
+
+
+async def test_the_worker_loop_records_a_failing_account(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await make_account(ctx, dovecot, mail_user, password="wrong password")
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def recorded() -> bool:
+            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+            return bool(rows and rows[0]["last_error"])
+
+        await wait_for(recorded, 10)
+        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        assert "login" in row["last_error"].lower()
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
