@@ -1,6 +1,6 @@
 """The channel adapters a worker sends with: WhatsApp, Messenger and Instagram through the
-Graph API of each conversation's account (credentials cached briefly), plus any adapter
-registered in code."""
+Graph API of each conversation's account (credentials cached briefly), email over SMTP from
+the conversation's mailbox, plus any adapter registered in code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from omnistream.channels.email.outbound import EmailAdapter
 from omnistream.channels.graph import GraphClient
 from omnistream.channels.meta_page.outbound import PageAdapter
 from omnistream.channels.registry import (
@@ -56,14 +57,18 @@ class AccountCache:
 @contextlib.asynccontextmanager
 async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[ChannelRegistry]:
     """The registry a worker sends with: default_registry's adapters, plus WhatsApp,
-    Messenger and Instagram through the Graph API of each conversation's account."""
+    Messenger and Instagram through the Graph API of each conversation's account, and email
+    through the SMTP server of each conversation's mailbox."""
     http = GraphClient(settings.allow_private_urls, HTTP_TIMEOUT_SECONDS, KEEPALIVE)
-    accounts = AccountCache(pool, box_from(settings))
+    box = box_from(settings)
+    accounts = AccountCache(pool, box)
     page = PageAdapter(accounts.get, http)
+    email = EmailAdapter(pool, box)
     meta: dict[str, ChannelAdapter] = {
         Channel.WHATSAPP: WhatsAppAdapter(accounts.get, http),
         Channel.MESSENGER: page,
         Channel.INSTAGRAM: page,
+        Channel.EMAIL: email,
     }
     registry = ChannelRegistry(meta)
     for name in default_registry.channels():  # adapters registered in code win
@@ -72,3 +77,4 @@ async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[Channel
         yield registry
     finally:
         await http.aclose()
+        await email.aclose()

@@ -1,0 +1,366 @@
+"""Email replies end to end: the reply API -> the real sender tick (messages/worker.py) ->
+the email adapter -> a real SMTP server (aiosmtpd on loopback, smtp_server.py). Headers
+and parts are read from what the server received; 4xx / 5xx answers are the server's own.
+Also the admin's connection test against Dovecot and aiosmtpd."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from omnistream.channels.registry import ChannelRegistry
+from omnistream.config import Settings
+from omnistream.context import AppContext
+from omnistream.messages import worker
+from omnistream.messages.worker import send_due
+from tests.channels.email.dovecot import Dovecot, MailUser
+from tests.channels.email.mailboxes import (
+    CUSTOMER,
+    MAILBOX,
+    MailAccount,
+    earlier_message,
+    email_conversation,
+    email_integration,
+)
+from tests.channels.email.smtp_server import (
+    TEST_PASSWORD,
+    TEST_USER,
+    RecordingSmtpServer,
+    running_smtp_server,
+)
+from tests.conftest import Agent, problem
+from tests.messages.test_messages import PDF
+from tests.processes import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+ROOT = "<CAF=root-1@mail.example.id>"
+CUSTOMER_REPLY = "<CAF=reply-2@mail.example.id>"
+SUBJECT = "Order 42 arrived broken"
+
+
+@pytest.fixture
+def smtp() -> Iterator[RecordingSmtpServer]:
+    with running_smtp_server(auth_required=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def registry(ctx: AppContext, settings: Settings) -> AsyncIterator[ChannelRegistry]:
+    async with worker.meta_registry(ctx.pool, settings) as channels:
+        yield channels
+
+
+def credentials(smtp_port: int, **over: Any) -> dict[str, Any]:
+    return {
+        "imap_host": "127.0.0.1",
+        "imap_tls": "none",
+        "imap_password": "unused-here",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_tls": "none",
+        "smtp_username": TEST_USER,
+        "smtp_password": TEST_PASSWORD,
+        "from_name": "Acme Support",
+        **over,
+    }
+
+
+async def mailbox(ctx: AppContext, smtp: RecordingSmtpServer, **over: Any) -> MailAccount:
+    return await email_integration(ctx, credentials(smtp.port, **over))
+
+
+async def thread(ctx: AppContext, account: MailAccount) -> UUID:
+    """A conversation: the customer's first mail, our reply to it, the customer's answer."""
+    conversation_id = await email_conversation(ctx, account)
+    await earlier_message(ctx, conversation_id, ROOT, minutes_ago=30, subject=SUBJECT)
+    ours = f"<conversation/{conversation_id}/messages/earlier@omnistream.test>"
+    await earlier_message(
+        ctx, conversation_id, ours, direction="outbound", minutes_ago=20, subject=f"Re: {SUBJECT}"
+    )
+    await earlier_message(
+        ctx, conversation_id, CUSTOMER_REPLY, minutes_ago=10, subject=f"RE: Re: {SUBJECT}"
+    )
+    return conversation_id
+
+
+async def reply(
+    client: httpx.AsyncClient, agent: Agent, conversation_id: UUID, **body: Any
+) -> UUID:
+    r = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=agent.headers
+    )
+    assert r.status_code == 201, r.text
+    return UUID(r.json()["id"])
+
+
+async def tick(ctx: AppContext, settings: Settings, registry: ChannelRegistry) -> int:
+    total = 0
+    while handled := await send_due(ctx.pool, settings, registry):
+        total += handled
+    return total
+
+
+async def stored(ctx: AppContext, message_id: UUID) -> Any:
+    async with ctx.pool.acquire() as conn:
+        return await conn.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
+
+
+def lines(text: str) -> str:
+    """A received part's text with the SMTP line endings made "\\n"."""
+    return text.replace("\r\n", "\n")
+
+
+async def execute(ctx: AppContext, sql: str, *args: Any) -> None:
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(sql, *args)
+
+
+# Sending --------------------------------------------------------------------------------------
+
+
+async def test_a_reply_arrives_with_the_thread_headers_and_is_sent(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await thread(ctx, account)
+    message_id = await reply(
+        client, admin, conversation_id, type="text", text="Sorry!\n\nA new one is on its way."
+    )
+    # The composer's CC (not in the reply API yet) travels in the message's content.
+    await execute(
+        ctx,
+        'UPDATE messages SET content = content || \'{"cc": ["ops@example.id"]}\' WHERE id = $1',
+        message_id,
+    )
+    assert await tick(ctx, settings, registry) == 1
+    (received,) = smtp.received
+    ours = f"<conversation/{conversation_id}/messages/{message_id}@omnistream.test>"
+    mail = received.message()
+    assert mail["Message-ID"] == ours
+    assert mail["In-Reply-To"] == CUSTOMER_REPLY
+    assert mail["References"].split() == [
+        ROOT,
+        f"<conversation/{conversation_id}/messages/earlier@omnistream.test>",
+        CUSTOMER_REPLY,
+    ]
+    assert mail["Subject"] == f"Re: {SUBJECT}"  # "RE: Re:" collapsed, never doubled
+    assert mail["From"] == f"Acme Support <{MAILBOX}>"
+    assert (mail["To"], mail["Cc"]) == (CUSTOMER, "ops@example.id")
+    assert (received.mail_from, received.rcpt_tos) == (MAILBOX, (CUSTOMER, "ops@example.id"))
+    assert received.login == TEST_USER
+    text = mail.get_body(("plain",))
+    html = mail.get_body(("html",))
+    assert text is not None and html is not None
+    assert lines(text.get_content()) == "Sorry!\n\nA new one is on its way.\n"
+    assert "<p>Sorry!</p>" in html.get_content() and "A new one is on its way." in str(html)
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["channel_message_id"], row["attempts"]) == ("sent", ours, 1)
+    assert row["sent_at"] is not None and row["error_code"] is None
+    # The next reply answers ours: In-Reply-To is now our Message-ID, the chain grows.
+    second = await reply(client, admin, conversation_id, type="text", text="Tracking: 123")
+    assert await tick(ctx, settings, registry) == 1
+    mail = smtp.received[1].message()
+    assert mail["In-Reply-To"] == ours
+    assert mail["References"].split()[-2:] == [CUSTOMER_REPLY, ours]
+    assert mail["Subject"] == f"Re: {SUBJECT}" and mail["Cc"] is None
+    assert (await stored(ctx, second))["status"] == "sent"
+
+
+async def test_a_4xx_answer_is_retried_with_backoff_then_sent(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await thread(ctx, account)
+    message_id = await reply(client, admin, conversation_id, type="text", text="Hello again")
+    smtp.handler.data_replies.append("451 4.3.0 Mail server temporarily rejected message")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["attempts"], row["error_code"]) == ("pending", 1, "smtp_451")
+    assert "451 4.3.0 Mail server temporarily rejected message" in row["error_reason"]
+    assert row["next_attempt_at"] > row["created_at"]  # backoff: not due at once
+    assert smtp.received == [] and await tick(ctx, settings, registry) == 0
+    await execute(ctx, "UPDATE messages SET next_attempt_at = now() WHERE id = $1", message_id)
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    (received,) = smtp.received
+    assert received.message()["Message-ID"] == row["channel_message_id"]
+
+
+async def test_a_5xx_answer_fails_the_message_with_the_servers_text(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await thread(ctx, account)
+    smtp.handler.recipient_replies[CUSTOMER] = "550 5.1.1 <budi@example.id>: no such user here"
+    message_id = await reply(client, admin, conversation_id, type="text", text="Hello")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["error_code"], row["attempts"]) == ("failed", "smtp_550", 1)
+    assert "550 5.1.1 <budi@example.id>: no such user here" in row["error_reason"]
+    assert row["channel_message_id"] is None and smtp.received == []
+
+
+async def test_a_refused_login_fails_and_marks_the_integration(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp, smtp_password="wrong-password")
+    conversation_id = await thread(ctx, account)
+    message_id = await reply(client, admin, conversation_id, type="text", text="Hello")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["error_code"]) == ("failed", "smtp_535")
+    assert "refused the login" in row["error_reason"]
+    async with ctx.pool.acquire() as conn:
+        health = await conn.fetchval(
+            "SELECT health FROM integrations WHERE id = $1", account.integration_id
+        )
+    assert health == "auth_failed" and smtp.received == []
+
+
+async def test_an_uploaded_file_arrives_byte_identical(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await thread(ctx, account)
+    up = await client.post(
+        f"/api/v1/conversations/{conversation_id}/uploads",
+        files={"file": ("Invoice 42.pdf", PDF, "application/pdf")},
+        headers=admin.headers,
+    )
+    assert up.status_code == 201, up.text
+    message_id = await reply(
+        client,
+        admin,
+        conversation_id,
+        type="document",
+        media_id=up.json()["id"],
+        caption="Your invoice",
+    )
+    assert await tick(ctx, settings, registry) == 1
+    mail = smtp.received[0].message()
+    (attachment,) = list(mail.iter_attachments())
+    assert attachment.get_filename() == "Invoice 42.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content() == PDF
+    body = mail.get_body(("plain",))
+    assert body is not None and lines(body.get_content()) == "Your invoice\n"
+    assert (await stored(ctx, message_id))["status"] == "sent"
+
+
+async def test_a_new_thread_takes_the_messages_subject_or_fails_without_one(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await email_conversation(ctx, account)
+    first = await reply(client, admin, conversation_id, type="text", text="About your order")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, first)
+    assert (row["status"], row["error_code"]) == ("failed", "invalid_subject")
+    assert row["error_reason"] == "a new email thread needs a subject"
+    second = await reply(client, admin, conversation_id, type="text", text="About your order")
+    await execute(
+        ctx,
+        'UPDATE messages SET content = content || \'{"subject": "Re: Your order 42"}\' '
+        "WHERE id = $1",
+        second,
+    )
+    assert await tick(ctx, settings, registry) == 1
+    (received,) = smtp.received
+    mail = received.message()
+    assert mail["Subject"] == "Re: Your order 42"  # a new thread's subject is kept as written
+    assert mail["In-Reply-To"] is None and mail["References"] is None
+    assert (await stored(ctx, second))["status"] == "sent"
+
+
+async def test_an_unreachable_server_is_retried(ctx, client, admin, settings, registry) -> None:
+    account = await email_integration(ctx, credentials(free_port()))
+    conversation_id = await thread(ctx, account)
+    message_id = await reply(client, admin, conversation_id, type="text", text="Hello")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["error_code"]) == ("pending", "smtp_connect")
+
+
+# The connection test ----------------------------------------------------------------------------
+
+
+async def run_test(client: httpx.AsyncClient, admin: Agent, account: MailAccount) -> Any:
+    r = await client.post(
+        f"/api/v1/integrations/{account.integration_id}/test", headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def dovecot_credentials(dovecot: Dovecot, user: MailUser, smtp_port: int) -> dict[str, Any]:
+    return credentials(
+        smtp_port, imap_port=dovecot.port, imap_username=user.name, imap_password=user.password
+    )
+
+
+async def test_connection_test_against_dovecot_and_the_smtp_server(
+    ctx, client, admin, smtp, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await email_integration(ctx, dovecot_credentials(dovecot, mail_user, smtp.port))
+    result = await run_test(client, admin, account)
+    assert (result["ok"], result["health"]) == (True, "ok"), result
+    assert "IMAP 127.0.0.1 (folder INBOX)" in result["detail"]
+    got = (
+        await client.get(f"/api/v1/integrations/{account.integration_id}", headers=admin.headers)
+    ).json()
+    assert (got["health"], got["health_error"]) == ("ok", None)
+
+
+async def test_connection_test_names_the_failing_side_and_step(
+    ctx, client, admin, smtp, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    good = dovecot_credentials(dovecot, mail_user, smtp.port)
+    wrong_imap = await email_integration(
+        ctx, {**good, "imap_password": "not-the-password"}, mailbox="a@omnistream.test"
+    )
+    result = await run_test(client, admin, wrong_imap)
+    assert (result["ok"], result["health"]) == (False, "auth_failed")
+    assert result["detail"].startswith("IMAP login failed"), result
+    assert "not-the-password" not in result["detail"]
+    smtp_down = await email_integration(
+        ctx, {**good, "smtp_port": free_port()}, mailbox="b@omnistream.test"
+    )
+    result = await run_test(client, admin, smtp_down)
+    assert (result["ok"], result["health"]) == (False, "unreachable")
+    assert result["detail"].startswith("SMTP connect failed"), result
+    wrong_smtp = await email_integration(
+        ctx, {**good, "smtp_password": "nope"}, mailbox="c@omnistream.test"
+    )
+    result = await run_test(client, admin, wrong_smtp)
+    assert (result["health"], result["detail"][:16]) == ("auth_failed", "SMTP auth failed")
+    no_folder = await email_integration(
+        ctx, {**good, "imap_folder": "Nowhere"}, mailbox="d@omnistream.test"
+    )
+    result = await run_test(client, admin, no_folder)
+    assert (result["health"], result["detail"][:18]) == ("misconfigured", "IMAP folder failed")
+    async with ctx.pool.acquire() as conn:
+        error = await conn.fetchval(
+            "SELECT health_error FROM integrations WHERE id = $1", smtp_down.integration_id
+        )
+    assert error.startswith("SMTP connect failed")
+
+
+async def test_connection_test_preconditions_for_email(ctx, client, admin) -> None:
+    unset = await email_integration(ctx, {"smtp_host": "smtp.example.com"}, active=False)
+    r = await client.post(
+        f"/api/v1/integrations/{unset.integration_id}/test", headers=admin.headers
+    )
+    body = problem(r, 409)
+    assert body["errors"][0]["field"] == "credentials.imap_host"
+    async with ctx.pool.acquire() as conn:
+        await conn.execute("DELETE FROM integration_accounts WHERE id = $1", unset.account_id)
+    r = await client.post(
+        f"/api/v1/integrations/{unset.integration_id}/test", headers=admin.headers
+    )
+    assert "mailbox address" in problem(r, 409)["detail"]
