@@ -17,6 +17,7 @@ refuse it again when the mail is sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -153,18 +154,24 @@ def account_settings(
 async def check_account(
     settings: EmailAccountSettings, *, answer_within: float = CHECK_TIMEOUT_SECONDS
 ) -> HealthOutcome:
-    """The connection test: IMAP (connect, TLS, login, the folder) then SMTP (connect, TLS,
-    EHLO, AUTH); the first failure names its side and step, e.g. "IMAP login failed: ..."."""
-    found = await imap.check(settings.imap, answer_within=answer_within)
+    """The connection test: IMAP (connect, TLS, login, the folder) and SMTP (connect, TLS,
+    EHLO, AUTH), side by side; each failure names its side and step, e.g. "IMAP login
+    failed: ...", IMAP's first when both fail (its health is the one recorded)."""
+    found, checked = await asyncio.gather(
+        imap.check(settings.imap, answer_within=answer_within),
+        smtp.check(replace(settings.smtp, timeout=answer_within)),
+    )
+    failures: list[tuple[Health, str]] = []
     if not found.ok:
         imap_step = found.failed_step or "connect"
         health = _STEP_HEALTH.get(imap_step, Health.MISCONFIGURED)
-        return _outcome(health, f"IMAP {imap_step} failed: {found.message}", settings)
-    checked = await smtp.check(replace(settings.smtp, timeout=answer_within))
+        failures.append((health, f"IMAP {imap_step} failed: {found.message}"))
     if not checked.ok:
         smtp_step = checked.step or "connect"
         health = _STEP_HEALTH.get(smtp_step, Health.MISCONFIGURED)
-        return _outcome(health, f"SMTP {smtp_step} failed: {checked.reply}", settings)
+        failures.append((health, f"SMTP {smtp_step} failed: {checked.reply}"))
+    if failures:
+        return _outcome(failures[0][0], "; ".join(text for _, text in failures), settings)
     detail = (
         f"connected: IMAP {settings.imap.host} (folder {settings.imap.folder}) and "
         f"SMTP {settings.smtp.host}"

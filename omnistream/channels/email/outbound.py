@@ -69,12 +69,13 @@ class MailAccount:
 
 
 class _Sessions:
-    """An account's SMTP connections: a send takes an idle one (or waits for one)."""
+    """An account's SMTP connections: a send takes the idle one used last (or waits for
+    one), so that a quiet mailbox keeps one warm connection and a busy one opens more."""
 
     def __init__(self, settings: SmtpSettings, size: int) -> None:
         self.settings = settings
         self.all = [SmtpSession(settings) for _ in range(size)]
-        self.idle: asyncio.Queue[SmtpSession] = asyncio.Queue()
+        self.idle: asyncio.LifoQueue[SmtpSession] = asyncio.LifoQueue()
         for session in self.all:
             self.idle.put_nowait(session)
         self.retired = False

@@ -169,6 +169,7 @@ async def test_a_reply_arrives_with_the_thread_headers_and_is_sent(
     assert mail["References"].split()[-2:] == [CUSTOMER_REPLY, ours]
     assert mail["Subject"] == f"Re: {SUBJECT}" and mail["Cc"] is None
     assert (await stored(ctx, second))["status"] == "sent"
+    assert smtp.received[1].peer == received.peer  # the same connection, kept open
 
 
 async def test_a_4xx_answer_is_retried_with_backoff_then_sent(
@@ -334,6 +335,17 @@ async def test_connection_test_names_the_failing_side_and_step(
     result = await run_test(client, admin, smtp_down)
     assert (result["ok"], result["health"]) == (False, "unreachable")
     assert result["detail"].startswith("SMTP connect failed"), result
+    both = await email_integration(
+        ctx,
+        {**good, "imap_password": "not-the-password", "smtp_port": free_port()},
+        mailbox="e@omnistream.test",
+    )
+    result = await run_test(client, admin, both)
+    assert result["health"] == "auth_failed"
+    assert (
+        result["detail"].startswith("IMAP login failed")
+        and "; SMTP connect failed" in (result["detail"])
+    )
     wrong_smtp = await email_integration(
         ctx, {**good, "smtp_password": "nope"}, mailbox="c@omnistream.test"
     )
