@@ -9,8 +9,9 @@ its bytes). Per mail:
 - a reply (In-Reply-To / References naming one of our Message-IDs or a stored message's)
   continues that conversation, reopening a resolved one; otherwise a new conversation with
   the contact found or created by the From address. Never matched by subject.
-- auto-replies are stored with content.auto_reply true; attachments are described in
-  content.attachments (their data is not stored yet: skipped_reason says so).
+- auto-replies are stored with content.auto_reply true; attachments and inline images are
+  stored as media (inbound_media.py) and described in content.attachments (media_id, url,
+  or skipped_reason when over the size limit).
 The worker loop around this is inbound_worker.py.
 """
 
@@ -19,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +32,14 @@ import asyncpg
 from omnistream.channels.email import inbound_queries as q
 from omnistream.channels.email.compose import parse_own_message_id
 from omnistream.channels.email.imap import FetchedMail, ImapSettings, ImportCursor, Mailbox
+from omnistream.channels.email.inbound_media import (
+    WrittenFile,
+    attachments_content,
+    html_with_media,
+    insert_media,
+    remove_files,
+    write_files,
+)
 from omnistream.channels.email.parse import ParsedMail, parse_mail
 from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import queries as conversation_queries
@@ -50,7 +61,6 @@ BATCH_SIZE = 50
 MAX_ID_LENGTH = 500  # messages.channel_message_id as ingest checks it
 MAX_SENDER_LENGTH = 200  # contact_identities.external_id
 UNKNOWN_SENDER = "unknown-sender@invalid"  # a mail whose From could not be read
-NOT_STORED = "attachment data is not stored for email yet"
 
 
 @dataclass(frozen=True)
@@ -104,12 +114,14 @@ class ImportStats:
     failed: int = 0
     last_uid: int = 0
     errors: list[str] = field(default_factory=list)
+    stored_uids: set[int] = field(default_factory=set, repr=False)
 
     def add(self, other: ImportStats) -> None:
         for name in ("fetched", "stored", "duplicates", "own", "bounces", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.last_uid = max(self.last_uid, other.last_uid)
         self.errors.extend(other.errors)
+        self.stored_uids |= other.stored_uids
 
 
 def synthetic_message_id(raw: bytes) -> str:
@@ -125,9 +137,11 @@ async def import_new(
     batch_size: int = BATCH_SIZE,
     max_batches: int | None = None,
     max_attachment_bytes: int = 16 * 1024 * 1024,
+    media_dir: Path | None = None,
 ) -> ImportStats:
     """Imports the mails after the stored cursor, batch by batch, until none is left (or
-    `max_batches`)."""
+    `max_batches`). Attachments are stored as media under `media_dir` (without one, only
+    described)."""
     async with pool.acquire() as conn:
         stored = await q.cursor(conn, account.id)
     last_uid = mailbox.resume_after(
@@ -140,7 +154,9 @@ async def import_new(
         if not mails:
             break
         parsed = await asyncio.to_thread(_parse_all, mails, max_attachment_bytes)
-        result = await store_batch(pool, account, mailbox.uidvalidity, mails, parsed)
+        result = await store_batch(
+            pool, account, mailbox.uidvalidity, mails, parsed, media_dir=media_dir
+        )
         total.add(result)
         last_uid = result.last_uid
         batches += 1
@@ -157,21 +173,49 @@ async def store_batch(
     uidvalidity: int,
     mails: list[FetchedMail],
     parsed: list[ParsedMail],
+    *,
+    media_dir: Path | None = None,
 ) -> ImportStats:
     """One transaction: the mails (one bad mail is logged and skipped, in a savepoint of its
     own) and the cursor moved past them."""
     stats = ImportStats(fetched=len(mails), last_uid=mails[-1].uid)
+    files: list[list[WrittenFile]] = [[] for _ in mails]
+    if media_dir is not None:
+        files = await asyncio.to_thread(write_files, media_dir, parsed)
+    unused = [f for written in files for f in written]  # removed unless their mail is stored
+    try:
+        await _store_batch(pool, account, uidvalidity, mails, parsed, files, media_dir, stats)
+        unused = [f for written, mail in zip(files, mails, strict=True)
+                  if mail.uid not in stats.stored_uids for f in written]  # fmt: skip
+    finally:
+        if unused and media_dir is not None:
+            await asyncio.to_thread(remove_files, media_dir, unused)
+    return stats
+
+
+async def _store_batch(
+    pool: Pool,
+    account: EmailAccount,
+    uidvalidity: int,
+    mails: list[FetchedMail],
+    parsed: list[ParsedMail],
+    files: list[list[WrittenFile]],
+    media_dir: Path | None,
+    stats: ImportStats,
+) -> None:
     async with transaction(pool) as tx:
         cursor = await q.lock_cursor(tx.conn, account.id)
         if cursor["uidvalidity"] == uidvalidity and cursor["last_uid"] >= stats.last_uid:
             # Another worker stored this batch while we fetched it: continue after its cursor.
             stats.duplicates = len(mails)
             stats.last_uid = cursor["last_uid"]
-            return stats
-        for mail, read in zip(mails, parsed, strict=True):
+            return
+        for mail, read, written in zip(mails, parsed, files, strict=True):
             try:
                 async with tx.conn.transaction():  # a savepoint
-                    outcome = await store_mail(tx, account, mail.raw, read)
+                    outcome = await store_mail(
+                        tx, account, mail.raw, read, written, stored=media_dir is not None
+                    )
             except (asyncpg.PostgresError, ValueError) as exc:
                 log.exception(
                     "email import: mail not stored",
@@ -181,15 +225,18 @@ async def store_batch(
                 stats.errors.append(f"UID {mail.uid}: {exc}")
                 continue
             setattr(stats, outcome, getattr(stats, outcome) + 1)
+            if outcome == "stored":
+                stats.stored_uids.add(mail.uid)
         await q.move_cursor(tx.conn, account.id, uidvalidity, stats.last_uid)
-    return stats
 
 
 def _address_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"name": name, "address": address} for name, address in pairs]
 
 
-def content_of(mail: ParsedMail, message_id: str) -> dict[str, Any]:
+def content_of(
+    mail: ParsedMail, message_id: str, media_ids: dict[int, UUID], stored: bool
+) -> dict[str, Any]:
     """messages.content of an email."""
     return {
         "subject": mail.subject,
@@ -202,29 +249,30 @@ def content_of(mail: ParsedMail, message_id: str) -> dict[str, Any]:
         "references": mail.references,
         "text": mail.text,
         "preview": mail.preview,
-        "html": mail.html,
-        "attachments": [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "content_id": a.content_id,
-                "inline": a.inline,
-                "size": a.size,
-                "skipped_reason": a.skipped_reason or NOT_STORED,
-            }
-            for a in mail.attachments
-        ],
+        "html": html_with_media(mail, media_ids),
+        "attachments": attachments_content(mail, media_ids, stored),
         "auto_reply": mail.is_auto_reply,
         "defects": mail.defects,
     }
 
 
-async def store_mail(tx: Tx, account: EmailAccount, raw: bytes, mail: ParsedMail) -> str:
-    """One mail; the ImportStats counter it adds to: stored, duplicates, own or bounces."""
+async def store_mail(
+    tx: Tx,
+    account: EmailAccount,
+    raw: bytes,
+    mail: ParsedMail,
+    files: Sequence[WrittenFile] = (),
+    *,
+    stored: bool = False,
+) -> str:
+    """One mail (`files`: its attachments written; `stored`: attachments are stored); the
+    ImportStats counter it adds to: stored, duplicates, own or bounces."""
     conn = tx.conn
     message_id = mail.message_id
     if not message_id or len(message_id) > MAX_ID_LENGTH:
         message_id = synthetic_message_id(raw)
+    if await message_queries.exists(conn, Channel.EMAIL.value, message_id):
+        return "duplicates"  # a redelivery: no contact, no conversation, no media
     sender = (mail.from_address or "").strip().lower()
     if sender == account.address and parse_own_message_id(message_id) is not None:
         return "own"
@@ -237,11 +285,10 @@ async def store_mail(tx: Tx, account: EmailAccount, raw: bytes, mail: ParsedMail
     person, contact_created = await q.find_or_create_contact(conn, sender, mail.from_name or "")
     created = conversation is None
     if conversation is None:
-        if await message_queries.exists(conn, Channel.EMAIL.value, message_id):
-            return "duplicates"  # a redelivery must not open an empty conversation
         conversation = await conversation_queries.insert(
             conn, person["id"], Channel.EMAIL.value, account.id
         )
+    media_ids = await insert_media(conn, conversation["id"], mail, list(files))
     row = await store_inbound(
         conn,
         person=person,
@@ -251,13 +298,14 @@ async def store_mail(tx: Tx, account: EmailAccount, raw: bytes, mail: ParsedMail
         channel=Channel.EMAIL,
         type=MessageType.TEXT,
         channel_message_id=message_id,
-        content=content_of(mail, message_id),
+        content=content_of(mail, message_id, media_ids, stored),
         occurred_at=mail.date or datetime.now(UTC),
         reply_to_channel_message_id=mail.in_reply_to[0] if mail.in_reply_to else None,
         summary=mail.preview or mail.subject,
     )
-    if row is None:
-        if created:  # another transaction stored this mail meanwhile
+    if row is None:  # another transaction stored this mail meanwhile
+        await q.delete_media(conn, list(media_ids.values()))
+        if created:
             await q.delete_empty_conversation(conn, conversation["id"])
         return "duplicates"
     if contact_created and not created:  # a new person joined a thread (say, one in Cc)

@@ -189,3 +189,34 @@ async def outbound_channel_id(conn: Conn, message_id: UUID) -> str | None:
         message_id,
     )
     return value
+
+
+async def insert_media(
+    conn: Conn,
+    *,
+    conversation_id: UUID,
+    filename: str,
+    mime_type: str,
+    size_bytes: int,
+    sha256: str,
+    storage_path: str,
+) -> UUID:
+    """A mail's attachment, stored (inbound_media.py)."""
+    value: UUID = await conn.fetchval(
+        """
+        INSERT INTO media (conversation_id, origin, status, filename, mime_type, size_bytes,
+                           sha256, storage_path)
+        VALUES ($1, 'inbound', 'ready', $2, $3, $4, $5, $6) RETURNING id
+        """,
+        conversation_id,
+        filename,
+        mime_type,
+        size_bytes,
+        sha256,
+        storage_path,
+    )
+    return value
+
+
+async def delete_media(conn: Conn, media_ids: list[UUID]) -> None:
+    await conn.execute("DELETE FROM media WHERE id = ANY($1::uuid[])", media_ids)

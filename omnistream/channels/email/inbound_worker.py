@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -71,6 +72,7 @@ async def run_account(
     stop: asyncio.Event,
     *,
     max_attachment_bytes: int = 16 * 1024 * 1024,
+    media_dir: Path | None = None,
     wait_within: float = WAIT_WITHIN,
     poll_interval: float = POLL_INTERVAL,
     backoff: Backoff | None = None,
@@ -95,7 +97,11 @@ async def run_account(
                     failing = False
                 while not stop.is_set():
                     stats = await import_new(
-                        pool, account, mailbox, max_attachment_bytes=max_attachment_bytes
+                        pool,
+                        account,
+                        mailbox,
+                        max_attachment_bytes=max_attachment_bytes,
+                        media_dir=media_dir,
                     )
                     if stats.fetched:
                         log.info(
@@ -159,7 +165,12 @@ async def email_inbound_loop(pool: Pool, settings: Settings, stop: asyncio.Event
                     if account_id not in tasks:
                         task = asyncio.create_task(
                             run_account(
-                                pool, box, row, stop, max_attachment_bytes=settings.upload_max_bytes
+                                pool,
+                                box,
+                                row,
+                                stop,
+                                max_attachment_bytes=settings.upload_max_bytes,
+                                media_dir=settings.media_dir,
                             )
                         )
                         tasks[account_id] = (_version(row), task)

@@ -6,6 +6,7 @@ auto-replies, our own sent mails, malformed mail; and the worker loop waking on 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -96,6 +97,7 @@ def mail(
 
 
 async def run_import(account: EmailAccount, ctx: AppContext, **options: Any) -> ImportStats:
+    options.setdefault("media_dir", ctx.settings.media_dir)
     async with Mailbox(account.imap) as box:
         return await import_new(ctx.pool, account, box, **options)
 
@@ -358,8 +360,7 @@ async def test_a_malformed_mail_is_stored_with_what_could_be_read(
     broken = rows["Broken structure"]
     assert "survives a bogus charset" in broken["content"]["text"]
     assert broken["content"]["defects"]
-    attachments = rows[next(s for s in rows if rows[s]["content"]["attachments"])]
-    assert all(a["skipped_reason"] for a in attachments["content"]["attachments"])
+    assert rows["Invoice and price list"]["content"]["attachments"]
     assert any(r["content"]["text"].strip() == "After the broken ones." for r in rows.values())
 
 
@@ -411,3 +412,53 @@ async def test_the_worker_loop_records_a_failing_account(
     finally:
         stop.set()
         await asyncio.wait_for(loop, 15)
+
+
+async def test_attachments_and_inline_images_are_stored_as_media(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    raws = [(CORPUS / n).read_bytes() for n in ("attachments.eml", "inline_image.eml")]
+    await dovecot.append_all(raws, mail_user)
+    assert (await run_import(account, ctx)).stored == 2
+    rows = {r["content"]["subject"]: r for r in await messages(ctx)}
+    media = {
+        r["id"]: r
+        for r in await fetch(
+            ctx, "SELECT * FROM media WHERE origin = 'inbound' AND status = 'ready'"
+        )
+    }
+    described = rows["Invoice and price list"]["content"]["attachments"]
+    assert [a["filename"] for a in described] == ["invoice.pdf", "daftar harga – Desember.csv"]
+    for entry in described:
+        row = media[UUID(entry["media_id"])]
+        assert row["conversation_id"] == rows["Invoice and price list"]["conversation_id"]
+        assert entry["url"] == f"/api/v1/media/{row['id']}" and entry["skipped_reason"] is None
+        data = (ctx.settings.media_dir / row["storage_path"]).read_bytes()
+        assert len(data) == row["size_bytes"] == entry["size"]
+        assert hashlib.sha256(data).hexdigest() == row["sha256"]
+    assert described[0]["content_type"] == "application/pdf"
+    logo = rows["Our new logo"]["content"]
+    (image,) = logo["attachments"]
+    assert image["inline"] and image["content_type"] == "image/png"
+    assert f'src="/api/v1/media/{image["media_id"]}"' in logo["html"]
+    assert 'src="cid:' not in logo["html"]
+    assert ' src="https://tracker' not in logo["html"]  # remote images: only on demand
+    # Redelivered: no second media row, no file left behind.
+    files = {p for p in (ctx.settings.media_dir / "email").rglob("*") if p.is_file()}
+    await dovecot.append_all(raws, mail_user)
+    assert (await run_import(account, ctx)).duplicates == 2
+    assert len(await fetch(ctx, "SELECT 1 FROM media")) == len(media) == 3
+    assert {p for p in (ctx.settings.media_dir / "email").rglob("*") if p.is_file()} == files
+
+
+async def test_an_attachment_over_the_limit_is_described_with_the_reason(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append((CORPUS / "attachments.eml").read_bytes(), mail_user)
+    assert (await run_import(account, ctx, max_attachment_bytes=10)).stored == 1
+    (row,) = await messages(ctx)
+    for entry in row["content"]["attachments"]:
+        assert "media_id" not in entry and "10" in entry["skipped_reason"]
+    assert not await fetch(ctx, "SELECT 1 FROM media")
