@@ -1,122 +1,28 @@
 """The email import against a real Dovecot and PostgreSQL (no mocks): mails appended over IMAP
 become messages and conversations; threading by In-Reply-To / References (ours and stored
 ones), reopening; nothing twice across redelivery, restarts and UIDVALIDITY changes; bounces,
-auto-replies, our own sent mails, malformed mail; and the worker loop waking on IDLE."""
+auto-replies, our own sent mails, malformed mail, attachments as media."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
-from email.message import EmailMessage
-from email.policy import SMTP
-from pathlib import Path
-from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from omnistream.channels.email.compose import own_message_id
-from omnistream.channels.email.imap import Mailbox
-from omnistream.channels.email.inbound import (
-    EmailAccount,
-    ImportStats,
-    import_new,
-    load_account,
-    synthetic_message_id,
-)
-from omnistream.channels.email.inbound_worker import email_inbound_loop
+from omnistream.channels.email.inbound import synthetic_message_id
 from omnistream.context import AppContext
-from omnistream.integrations.credentials import seal
-from omnistream.kit.enums import Channel
 from tests.channels.email.dovecot import Dovecot, MailUser
-
-CORPUS = Path(__file__).parent / "corpus"
-SUPPORT = "support@omnistream.test"
-
-
-async def make_account(
-    ctx: AppContext,
-    dovecot: Dovecot,
-    user: MailUser,
-    *,
-    folder: str = "INBOX",
-    password: str | None = None,
-) -> EmailAccount:
-    """An active email integration for this Dovecot user, straight into the tables."""
-    integration_id = uuid4()
-    values: dict[str, Any] = {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_tls": "none",
-        "imap_username": user.name,
-        "imap_password": password or user.password,
-        "imap_folder": folder,
-        "smtp_host": "127.0.0.1",
-        "smtp_port": 2525,
-    }
-    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
-    async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            stored,
-        )
-        account_id = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
-            "VALUES ($1, $2, true) RETURNING id",
-            integration_id,
-            SUPPORT,
-        )
-    return await load_account(ctx.pool, ctx.box, account_id)
-
-
-def mail(
-    sender: str = "Budi Santoso <Budi@Example.com>",
-    subject: str = "Pesanan saya",
-    body: str = "Halo, pesanan #12 belum sampai.",
-    *,
-    message_id: str | None = "",
-    in_reply_to: str | None = None,
-    references: str | None = None,
-) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = SUPPORT
-    message["Subject"] = subject
-    if message_id is not None:
-        message["Message-ID"] = message_id or f"<m.{time.time_ns()}@example.com>"
-    message.set_content(body)
-    raw = message.as_bytes(policy=SMTP)
-    # Written as mail clients do (the email package would encode our long ids as words).
-    extra = (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "") + (
-        f"References: {references}\r\n" if references else ""
-    )
-    return extra.encode() + raw
-
-
-async def run_import(account: EmailAccount, ctx: AppContext, **options: Any) -> ImportStats:
-    options.setdefault("media_dir", ctx.settings.media_dir)
-    async with Mailbox(account.imap) as box:
-        return await import_new(ctx.pool, account, box, **options)
-
-
-async def fetch(ctx: AppContext, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async with ctx.pool.acquire() as conn:
-        return await conn.fetch(sql, *args)
-
-
-async def messages(ctx: AppContext) -> list[asyncpg.Record]:
-    return await fetch(
-        ctx,
-        "SELECT m.*, c.status AS conversation_status, c.contact_id FROM messages m "
-        "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.created_at, m.id",
-    )
-
-
-async def event_types(ctx: AppContext) -> list[str]:
-    return [r["type"] for r in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY pos")]
+from tests.channels.email.importing import (
+    CORPUS,
+    SUPPORT,
+    event_types,
+    fetch,
+    mail,
+    make_account,
+    messages,
+    run_import,
+)
 
 
 async def test_mails_become_conversations(
@@ -364,56 +270,6 @@ async def test_a_malformed_mail_is_stored_with_what_could_be_read(
     assert any(r["content"]["text"].strip() == "After the broken ones." for r in rows.values())
 
 
-async def wait_for(predicate: Any, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
-async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
-    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
-) -> None:
-    await make_account(ctx, dovecot, mail_user)
-    await dovecot.append(mail(body="Before the worker."), mail_user)
-    stop = asyncio.Event()
-    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
-    try:
-
-        async def count(n: int) -> bool:
-            return len(await messages(ctx)) == n
-
-        await wait_for(lambda: count(1), 10)
-        await asyncio.sleep(0.5)  # in IDLE by now
-        started = time.monotonic()
-        await dovecot.append(mail(body="While it waits."), mail_user)
-        await wait_for(lambda: count(2), 5)
-        assert time.monotonic() - started < 5
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, 15)
-
-
-async def test_the_worker_loop_records_a_failing_account(
-    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
-) -> None:
-    await make_account(ctx, dovecot, mail_user, password="wrong password")
-    stop = asyncio.Event()
-    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
-    try:
-
-        async def recorded() -> bool:
-            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
-            return bool(rows and rows[0]["last_error"])
-
-        await wait_for(recorded, 10)
-        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
-        assert "login" in row["last_error"].lower()
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, 15)
-
-
 async def test_attachments_and_inline_images_are_stored_as_media(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
@@ -462,3 +318,19 @@ async def test_an_attachment_over_the_limit_is_described_with_the_reason(
     for entry in row["content"]["attachments"]:
         assert "media_id" not in entry and "10" in entry["skipped_reason"]
     assert not await fetch(ctx, "SELECT 1 FROM media")
+
+
+async def test_two_imports_of_one_mailbox_at_once_store_each_mail_once(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append_all(
+        [mail(f"C{n} <c{n}@example.com>", body=f"Mail {n}") for n in range(12)], mail_user
+    )
+    first, second = await asyncio.gather(
+        run_import(account, ctx, batch_size=2), run_import(account, ctx, batch_size=3)
+    )
+    assert first.stored + second.stored == 12
+    assert len(await messages(ctx)) == 12
+    assert len(await fetch(ctx, "SELECT 1 FROM conversations")) == 12  # none left empty
+    assert (await event_types(ctx)).count("message.created") == 12

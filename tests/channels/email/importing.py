@@ -1,0 +1,115 @@
+"""Helpers of the email import tests: an email account for a Dovecot user, mails as clients
+write them, running an import, reading what was stored."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+
+from omnistream.channels.email.imap import Mailbox
+from omnistream.channels.email.inbound import EmailAccount, ImportStats, import_new, load_account
+from omnistream.context import AppContext
+from omnistream.integrations.credentials import seal
+from omnistream.kit.enums import Channel
+from tests.channels.email.dovecot import Dovecot, MailUser
+
+CORPUS = Path(__file__).parent / "corpus"
+SUPPORT = "support@omnistream.test"
+
+
+async def make_account(
+    ctx: AppContext,
+    dovecot: Dovecot,
+    user: MailUser,
+    *,
+    folder: str = "INBOX",
+    password: str | None = None,
+) -> EmailAccount:
+    """An active email integration for this Dovecot user, straight into the tables."""
+    integration_id = uuid4()
+    values: dict[str, Any] = {
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_tls": "none",
+        "imap_username": user.name,
+        "imap_password": password or user.password,
+        "imap_folder": folder,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": 2525,
+    }
+    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'email', 'Support mailbox', $2)",
+            integration_id,
+            stored,
+        )
+        account_id = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
+            "VALUES ($1, $2, true) RETURNING id",
+            integration_id,
+            SUPPORT,
+        )
+    return await load_account(ctx.pool, ctx.box, account_id)
+
+
+def mail(
+    sender: str = "Budi Santoso <Budi@Example.com>",
+    subject: str = "Pesanan saya",
+    body: str = "Halo, pesanan #12 belum sampai.",
+    *,
+    message_id: str | None = "",
+    in_reply_to: str | None = None,
+    references: str | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = SUPPORT
+    message["Subject"] = subject
+    if message_id is not None:
+        message["Message-ID"] = message_id or f"<m.{time.time_ns()}@example.com>"
+    message.set_content(body)
+    raw = message.as_bytes(policy=SMTP)
+    # Written as mail clients do (the email package would encode our long ids as words).
+    extra = (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "") + (
+        f"References: {references}\r\n" if references else ""
+    )
+    return extra.encode() + raw
+
+
+async def run_import(account: EmailAccount, ctx: AppContext, **options: Any) -> ImportStats:
+    options.setdefault("media_dir", ctx.settings.media_dir)
+    async with Mailbox(account.imap) as box:
+        return await import_new(ctx.pool, account, box, **options)
+
+
+async def fetch(ctx: AppContext, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async with ctx.pool.acquire() as conn:
+        return await conn.fetch(sql, *args)
+
+
+async def messages(ctx: AppContext) -> list[asyncpg.Record]:
+    return await fetch(
+        ctx,
+        "SELECT m.*, c.status AS conversation_status, c.contact_id FROM messages m "
+        "JOIN conversations c ON c.id = m.conversation_id ORDER BY m.created_at, m.id",
+    )
+
+
+async def event_types(ctx: AppContext) -> list[str]:
+    return [r["type"] for r in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY pos")]
+
+
+async def wait_for(predicate: Any, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -1,0 +1,85 @@
+"""The email_inbound worker loop against a real Dovecot: a mail appended while it waits in
+IDLE is imported within seconds; a failing account's error is recorded; a server restart is
+survived (reconnection with backoff) and the error cleared."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from omnistream.channels.email.inbound_worker import email_inbound_loop
+from omnistream.context import AppContext
+from tests.channels.email.dovecot import Dovecot, MailUser
+from tests.channels.email.importing import fetch, mail, make_account, messages, wait_for
+
+
+async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(body="Before the worker."), mail_user)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def count(n: int) -> bool:
+            return len(await messages(ctx)) == n
+
+        await wait_for(lambda: count(1), 10)
+        await asyncio.sleep(0.5)  # in IDLE by now
+        started = time.monotonic()
+        await dovecot.append(mail(body="While it waits."), mail_user)
+        await wait_for(lambda: count(2), 5)
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
+
+
+async def test_the_worker_loop_records_a_failing_account(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await make_account(ctx, dovecot, mail_user, password="wrong password")
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def recorded() -> bool:
+            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+            return bool(rows and rows[0]["last_error"])
+
+        await wait_for(recorded, 10)
+        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        assert "login" in row["last_error"].lower()
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
+
+
+async def test_the_worker_loop_reconnects_after_the_server_restarts(
+    ctx: AppContext, own_dovecot: Dovecot
+) -> None:
+    user = own_dovecot.add_user()
+    await make_account(ctx, own_dovecot, user)
+    await own_dovecot.append(mail(body="Before the restart."), user)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def count(n: int) -> bool:
+            return len(await messages(ctx)) == n
+
+        async def error_is(expected: bool) -> bool:
+            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+            return bool(rows) and (rows[0]["last_error"] is not None) == expected
+
+        await wait_for(lambda: count(1), 10)
+        await asyncio.to_thread(own_dovecot.stop)
+        await wait_for(lambda: error_is(True), 10)  # the IDLE connection dropped: recorded
+        await asyncio.to_thread(own_dovecot.start)
+        await own_dovecot.append(mail(body="After the restart."), user)
+        await wait_for(lambda: count(2), 20)  # reconnected with backoff, imported
+        await wait_for(lambda: error_is(False), 5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
