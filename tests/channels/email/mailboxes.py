@@ -14,9 +14,26 @@ import orjson
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal
 from omnistream.kit.enums import Channel
+from tests.channels.email.smtp_server import TEST_PASSWORD, TEST_USER
 
 MAILBOX = "support@omnistream.test"
 CUSTOMER = "budi@example.id"
+
+
+def credentials(smtp_port: int, **over: Any) -> dict[str, Any]:
+    """Loopback IMAP and SMTP (TLS none), the SMTP test user, a From name."""
+    return {
+        "imap_host": "127.0.0.1",
+        "imap_tls": "none",
+        "imap_password": "unused-here",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_tls": "none",
+        "smtp_username": TEST_USER,
+        "smtp_password": TEST_PASSWORD,
+        "from_name": "Acme Support",
+        **over,
+    }
 
 
 @dataclass(frozen=True)
