@@ -142,8 +142,8 @@ class EmailAdapter:
         if hit is None or hit[0] <= time.monotonic():
             hit = (time.monotonic() + self.ttl, await self._load(account_id))
             self._accounts[account_id] = hit
-        if isinstance(hit[1], SendError):
-            raise hit[1]
+        if isinstance(hit[1], SendError):  # a fresh one: sends may raise it side by side
+            raise PermanentSendError(hit[1].code, hit[1].reason)
         return hit[1]
 
     async def _load(self, account_id: UUID) -> MailAccount | SendError:

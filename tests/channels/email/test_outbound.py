@@ -317,3 +317,15 @@ async def test_a_refused_cc_does_not_fail_a_mail_the_customer_got(
     assert received.rcpt_tos == (CUSTOMER,)
     assert received.message()["Cc"] == "gone@example.id"
     assert (await stored(ctx, message_id))["status"] == "sent"
+
+
+async def test_a_turned_off_integration_fails_the_reply_with_the_reason(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    account = await email_integration(ctx, credentials(smtp.port), active=False)
+    conversation_id = await thread(ctx, account)
+    message_id = await reply(client, admin, conversation_id, type="text", text="Hello")
+    assert await tick(ctx, settings, registry) == 1
+    row = await stored(ctx, message_id)
+    assert (row["status"], row["error_code"]) == ("failed", "integration_inactive")
+    assert "turned off" in row["error_reason"] and smtp.received == []
