@@ -160,12 +160,14 @@ async def store_inbound(
     reply_to_channel_message_id: str | None = None,
     media_id: UUID | None = None,
     summary: str | None = None,
+    reopen: bool = True,
 ) -> asyncpg.Record | None:
     """The second half of ingest_inbound, for a channel that finds the sender and the
     conversation (locked; `conversation_created`: inserted by the caller) its own way, as
     email threading does: inserts the message (None when its channel message id is stored
     already), reopens a resolved conversation and writes the events. `summary`: the inbox
-    preview line, when not the content's text."""
+    preview line, when not the content's text; `reopen` False: a resolved conversation stays
+    resolved (an email auto-reply, say an out-of-office answer to "solved")."""
     kind = type
     row = await queries.insert(
         conn,
@@ -191,7 +193,12 @@ async def store_inbound(
     survey = await csat_answers.take(conn, [row], {conversation["id"]} if resolved else set())
     if conversation_created:
         await emit_opened(conn, person, contact_created, after, actor, audience)
-    elif resolved and kind is not MessageType.REACTION and row["id"] not in survey.message_ids:
+    elif (
+        resolved
+        and reopen
+        and kind is not MessageType.REACTION
+        and row["id"] not in survey.message_ids
+    ):
         # A reaction (a thumbs-up to "solved!") does not reopen the conversation.
         reopened = await conversation_queries.set_status(
             conn, conversation["id"], ConversationStatus.OPEN

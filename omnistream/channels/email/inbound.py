@@ -9,9 +9,9 @@ its bytes). Per mail:
 - a reply (In-Reply-To / References naming one of our Message-IDs or a stored message's)
   continues that conversation, reopening a resolved one; otherwise a new conversation with
   the contact found or created by the From address. Never matched by subject.
-- auto-replies are stored with content.auto_reply true; attachments and inline images are
-  stored as media (inbound_media.py) and described in content.attachments (media_id, url,
-  or skipped_reason when over the size limit).
+- auto-replies are stored with content.auto_reply true and reopen no conversation;
+- attachments and inline images are stored as media (inbound_media.py) and described in
+  content.attachments (media_id and url, or skipped_reason when over the size limit).
 The worker loop around this is inbound_worker.py.
 """
 
@@ -302,6 +302,7 @@ async def store_mail(
         occurred_at=mail.date or datetime.now(UTC),
         reply_to_channel_message_id=mail.in_reply_to[0] if mail.in_reply_to else None,
         summary=mail.preview or mail.subject,
+        reopen=not mail.is_auto_reply,  # an out-of-office answer to "solved" reopens nothing
     )
     if row is None:  # another transaction stored this mail meanwhile
         await q.delete_media(conn, list(media_ids.values()))

@@ -231,19 +231,35 @@ async def test_auto_replies_are_stored_flagged_and_own_sent_mail_skipped(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
     account = await make_account(ctx, dovecot, mail_user)
-    sent = own_message_id(uuid4(), uuid4(), "omnistream.test")
+    await dovecot.append(mail(), mail_user)
+    await run_import(account, ctx)
+    (first,) = await messages(ctx)
+    async with ctx.pool.acquire() as conn:  # our "solved" reply, and the conversation resolved
+        await conn.execute(
+            "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, "
+            "type, content, status, sent_at) VALUES ($1, 'email', "
+            "'<out-0300@support.omnistream.test>', 'outbound', 'text', '{}', 'sent', now())",
+            first["conversation_id"],
+        )
+        await conn.execute(
+            "UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE id = $1",
+            first["conversation_id"],
+        )
+    sent = own_message_id(first["conversation_id"], uuid4(), "omnistream.test")
     await dovecot.append_all(
         [
-            (CORPUS / "auto_reply.eml").read_bytes(),
+            (CORPUS / "auto_reply.eml").read_bytes(),  # In-Reply-To <out-0300@...>
             mail(f"Support <{SUPPORT}>", "Re: x", "Our reply", message_id=sent),
         ],
         mail_user,
     )
     stats = await run_import(account, ctx)
     assert (stats.stored, stats.own) == (1, 1)
-    (row,) = await messages(ctx)
-    assert row["content"]["auto_reply"] is True
+    (row,) = [r for r in await messages(ctx) if r["content"].get("auto_reply")]
     assert row["content"]["subject"] == "Automatic reply: Your ticket"
+    assert row["conversation_id"] == first["conversation_id"]
+    assert row["conversation_status"] == "resolved"  # an out-of-office reopens nothing
+    assert "conversation.reopened" not in await event_types(ctx)
 
 
 async def test_a_malformed_mail_is_stored_with_what_could_be_read(
