@@ -91,10 +91,6 @@ async def run_account(
             continue
         try:
             async with Mailbox(account.imap, poll_interval=poll_interval) as mailbox:
-                backoff.reset()
-                if failing:
-                    await _record(pool, account_id, None)
-                    failing = False
                 while not stop.is_set():
                     stats = await import_new(
                         pool,
@@ -103,6 +99,12 @@ async def run_account(
                         max_attachment_bytes=max_attachment_bytes,
                         media_dir=media_dir,
                     )
+                    # Recovered once an import worked (not at login: a mailbox failing
+                    # right after each login must keep backing off).
+                    backoff.reset()
+                    if failing:
+                        await _record(pool, account_id, None)
+                        failing = False
                     if stats.fetched:
                         log.info(
                             "email import",
