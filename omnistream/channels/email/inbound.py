@@ -124,6 +124,18 @@ class ImportStats:
         self.stored_uids |= other.stored_uids
 
 
+def without_nul(value: Any) -> Any:
+    """`value` (str, list, dict) without NUL characters, which PostgreSQL text and JSONB
+    refuse; a mail may carry them (say, in an encoded-word subject)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    return value
+
+
 def synthetic_message_id(raw: bytes) -> str:
     """A stable Message-ID for a mail without a usable one: the same bytes, the same id."""
     return f"<sha256.{hashlib.sha256(raw).hexdigest()}@omnistream.invalid>"
@@ -268,12 +280,12 @@ async def store_mail(
     """One mail (`files`: its attachments written; `stored`: attachments are stored); the
     ImportStats counter it adds to: stored, duplicates, own or bounces."""
     conn = tx.conn
-    message_id = mail.message_id
+    message_id = without_nul(mail.message_id)
     if not message_id or len(message_id) > MAX_ID_LENGTH:
         message_id = synthetic_message_id(raw)
     if await message_queries.exists(conn, Channel.EMAIL.value, message_id):
         return "duplicates"  # a redelivery: no contact, no conversation, no media
-    sender = (mail.from_address or "").strip().lower()
+    sender = without_nul(mail.from_address or "").strip().lower()
     if sender == account.address and parse_own_message_id(message_id) is not None:
         return "own"
     if mail.bounce is not None:
@@ -282,7 +294,8 @@ async def store_mail(
     if not sender or len(sender) > MAX_SENDER_LENGTH:
         sender = UNKNOWN_SENDER
     conversation = await _thread(tx, mail)
-    person, contact_created = await q.find_or_create_contact(conn, sender, mail.from_name or "")
+    name = without_nul(mail.from_name or "")
+    person, contact_created = await q.find_or_create_contact(conn, sender, name)
     created = conversation is None
     if conversation is None:
         conversation = await conversation_queries.insert(
@@ -298,7 +311,7 @@ async def store_mail(
         channel=Channel.EMAIL,
         type=MessageType.TEXT,
         channel_message_id=message_id,
-        content=content_of(mail, message_id, media_ids, stored),
+        content=without_nul(content_of(mail, message_id, media_ids, stored)),
         occurred_at=mail.date or datetime.now(UTC),
         reply_to_channel_message_id=mail.in_reply_to[0] if mail.in_reply_to else None,
         summary=mail.preview or mail.subject,

@@ -262,6 +262,15 @@ async def test_auto_replies_are_stored_flagged_and_own_sent_mail_skipped(
     assert "conversation.reopened" not in await event_types(ctx)
 
 
+# NUL characters, encoded (IMAP itself carries no NUL bytes): PostgreSQL text refuses them.
+NUL_MAIL = (
+    b"From: =?utf-8?q?Nul=00ly?= <nul@example.com>\r\nTo: support@omnistream.test\r\n"
+    b"Subject: =?utf-8?q?NULs=00_here?=\r\nMessage-ID: <nul-1@example.com>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+    b"\r\n\r\nand=00 here\r\n"
+)
+
+
 async def test_a_malformed_mail_is_stored_with_what_could_be_read(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
@@ -272,17 +281,19 @@ async def test_a_malformed_mail_is_stored_with_what_could_be_read(
             (CORPUS / "malformed_no_boundary.eml").read_bytes(),
             b"\x00\xff garbage without headers\r\n",
             (CORPUS / "attachments.eml").read_bytes(),
+            NUL_MAIL,
             mail(body="After the broken ones."),
         ],
         mail_user,
     )
     stats = await run_import(account, ctx)
-    assert (stats.fetched, stats.stored, stats.failed) == (5, 5, 0)
+    assert (stats.fetched, stats.stored, stats.failed) == (6, 6, 0)
     rows = {r["content"]["subject"]: r for r in await messages(ctx)}
     broken = rows["Broken structure"]
     assert "survives a bogus charset" in broken["content"]["text"]
     assert broken["content"]["defects"]
     assert rows["Invoice and price list"]["content"]["attachments"]
+    assert rows["NULs here"]["content"]["text"].strip() == "and here"  # PostgreSQL takes no NUL
     assert any(r["content"]["text"].strip() == "After the broken ones." for r in rows.values())
 
 
