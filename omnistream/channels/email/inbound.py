@@ -58,6 +58,9 @@ from omnistream.messages.service import apply_status
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
+# What one mail's data can cause (it is skipped, logged, and named in last_error); anything
+# else (a deadlock, a lost connection) fails the whole batch, which is fetched again.
+MAIL_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError)
 MAX_ID_LENGTH = 500  # messages.channel_message_id as ingest checks it
 MAX_SENDER_LENGTH = 200  # contact_identities.external_id
 UNKNOWN_SENDER = "unknown-sender@invalid"  # a mail whose From could not be read
@@ -189,7 +192,7 @@ async def store_batch(
     media_dir: Path | None = None,
 ) -> ImportStats:
     """One transaction: the mails (one bad mail is logged and skipped, in a savepoint of its
-    own) and the cursor moved past them."""
+    own: see MAIL_ERRORS) and the cursor moved past them."""
     stats = ImportStats(fetched=len(mails), last_uid=mails[-1].uid)
     files: list[list[WrittenFile]] = [[] for _ in mails]
     if media_dir is not None:
@@ -228,7 +231,7 @@ async def _store_batch(
                     outcome = await store_mail(
                         tx, account, mail.raw, read, written, stored=media_dir is not None
                     )
-            except (asyncpg.PostgresError, ValueError) as exc:
+            except MAIL_ERRORS as exc:
                 log.exception(
                     "email import: mail not stored",
                     extra={"account_id": str(account.id), "uid": mail.uid},
@@ -240,6 +243,8 @@ async def _store_batch(
             if outcome == "stored":
                 stats.stored_uids.add(mail.uid)
         await q.move_cursor(tx.conn, account.id, uidvalidity, stats.last_uid)
+        if stats.errors:  # for the admin: which mails were skipped, and why
+            await q.record_error(tx.conn, account.id, "; ".join(stats.errors))
 
 
 def _address_list(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:

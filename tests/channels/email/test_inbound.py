@@ -361,3 +361,29 @@ async def test_two_imports_of_one_mailbox_at_once_store_each_mail_once(
     assert len(await messages(ctx)) == 12
     assert len(await fetch(ctx, "SELECT 1 FROM conversations")) == 12  # none left empty
     assert (await event_types(ctx)).count("message.created") == 12
+
+
+async def test_a_mail_that_cannot_be_stored_is_skipped_and_named_in_last_error(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    account = await make_account(ctx, dovecot, mail_user)
+    uids = await dovecot.append_all([mail(subject="poison"), mail(body="The next one.")], mail_user)
+    async with ctx.pool.acquire() as conn:  # a row this database refuses, for this test only
+        await conn.execute(
+            "ALTER TABLE messages ADD CONSTRAINT test_no_poison "
+            "CHECK (content->>'subject' IS DISTINCT FROM 'poison') NOT VALID"
+        )
+    try:
+        stats = await run_import(account, ctx)
+    finally:
+        async with ctx.pool.acquire() as conn:
+            await conn.execute("ALTER TABLE messages DROP CONSTRAINT test_no_poison")
+    assert (stats.fetched, stats.stored, stats.failed) == (2, 1, 1)
+    (row,) = await messages(ctx)
+    assert row["content"]["text"].strip() == "The next one."
+    assert not await fetch(
+        ctx, "SELECT 1 FROM conversations WHERE id <> $1", row["conversation_id"]
+    )
+    (cursor,) = await fetch(ctx, "SELECT * FROM email_import_cursors")
+    assert cursor["last_uid"] == uids[1]
+    assert f"UID {uids[0]}" in cursor["last_error"] and "test_no_poison" in cursor["last_error"]
