@@ -30,6 +30,7 @@ from uuid import UUID
 import asyncpg
 
 from omnistream.channels.email import inbound_queries as q
+from omnistream.channels.email.account import imap_settings
 from omnistream.channels.email.compose import parse_own_message_id
 from omnistream.channels.email.imap import FetchedMail, ImapSettings, ImportCursor, Mailbox
 from omnistream.channels.email.inbound_media import (
@@ -76,24 +77,11 @@ class EmailAccount:
     imap: ImapSettings
 
 
-IMAP_PORTS = {"implicit": 993, "starttls": 143, "none": 143}
-
-
 def email_account(box: SecretBox, row: asyncpg.Record) -> EmailAccount:
-    """From an inbound_queries account row; raises ImapSettingsError (or DecryptError, KeyError
-    for a missing field) when its credentials cannot be used. The defaults of unset fields
-    are those of channels/email/account.py (TLS implicit, the port by TLS mode, the login =
-    the mailbox address, folder INBOX)."""
+    """From an inbound_queries account row, with account.py's defaults for unset fields;
+    raises EmailSettingsError (or DecryptError) when its credentials cannot be used."""
     values = unseal(box, Channel.EMAIL, row["integration_id"], row["credentials_json"])
-    tls = str(values.get("imap_tls") or "implicit")
-    settings = ImapSettings(
-        host=str(values["imap_host"]),
-        port=int(values.get("imap_port") or IMAP_PORTS.get(tls, 993)),
-        tls=tls,  # type: ignore[arg-type]  # ImapSettings refuses an unknown mode
-        username=str(values.get("imap_username") or row["external_id"]),
-        password=str(values["imap_password"]),
-        folder=str(values.get("imap_folder") or "INBOX"),
-    )
+    settings = imap_settings(values, row["external_id"])
     return EmailAccount(row["id"], row["integration_id"], row["external_id"].lower(), settings)
 
 

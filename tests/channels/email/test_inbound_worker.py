@@ -83,3 +83,28 @@ async def test_the_worker_loop_reconnects_after_the_server_restarts(
     finally:
         stop.set()
         await asyncio.wait_for(loop, 15)
+
+
+async def test_the_worker_loop_records_unusable_credentials(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    await make_account(ctx, dovecot, mail_user)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE integrations SET credentials_json = credentials_json - 'imap_password'"
+        )
+    stop = asyncio.Event()
+    loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+    try:
+
+        async def recorded() -> bool:
+            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+            return bool(rows and rows[0]["last_error"])
+
+        await wait_for(recorded, 10)
+        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        assert row["last_error"].startswith("configuration:")
+        assert "imap_password" in row["last_error"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 15)
