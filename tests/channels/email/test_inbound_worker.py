@@ -7,10 +7,24 @@ from __future__ import annotations
 import asyncio
 import time
 
+from asyncpg import Record
+
 from omnistream.channels.email.inbound_worker import email_inbound_loop
 from omnistream.context import AppContext
 from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.importing import fetch, mail, make_account, messages, wait_for
+
+
+async def recorded_error(ctx: AppContext) -> Record:
+    """The account's cursor row once the loop has recorded an error on it."""
+
+    async def recorded() -> bool:
+        rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        return bool(rows and rows[0]["last_error"])
+
+    await wait_for(recorded, 10)
+    (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+    return row
 
 
 async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
@@ -43,13 +57,7 @@ async def test_the_worker_loop_records_a_failing_account(
     stop = asyncio.Event()
     loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
     try:
-
-        async def recorded() -> bool:
-            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
-            return bool(rows and rows[0]["last_error"])
-
-        await wait_for(recorded, 10)
-        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        row = await recorded_error(ctx)
         assert "login" in row["last_error"].lower()
     finally:
         stop.set()
@@ -96,13 +104,7 @@ async def test_the_worker_loop_records_unusable_credentials(
     stop = asyncio.Event()
     loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
     try:
-
-        async def recorded() -> bool:
-            rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
-            return bool(rows and rows[0]["last_error"])
-
-        await wait_for(recorded, 10)
-        (row,) = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        row = await recorded_error(ctx)
         assert row["last_error"].startswith("configuration:")
         assert "imap_password" in row["last_error"]
     finally:
