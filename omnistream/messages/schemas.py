@@ -6,7 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import Unprocessable
@@ -172,6 +179,22 @@ class MessageCreate(BaseModel):
     )
     template: TemplateSend | None = Field(
         None, description="type template (WhatsApp): an approved template and its parameters."
+    )
+    subject: (
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\r\n]*$"
+            ),
+        ]
+        | None
+    ) = Field(
+        None,
+        description="Email only: the subject of a new thread (a reply in a thread keeps the "
+        "thread's subject, with one Re:).",
+    )
+    cc: Annotated[list[EmailStr], Field(max_length=20)] | None = Field(
+        None, description="Email only: addresses to copy (at most 20)."
     )
 
     @model_validator(mode="before")

@@ -253,6 +253,21 @@ async def _outbound_content(
     return kind, content, body.media_id
 
 
+def _email_fields(conversation: asyncpg.Record, body: MessageCreate) -> dict[str, Any]:
+    """A mail's subject and CC (read by the email sender), refused on other channels."""
+    if body.subject is None and not body.cc:
+        return {}
+    if conversation["channel"] != Channel.EMAIL:
+        field = "subject" if body.subject is not None else "cc"
+        raise Unprocessable.field(field, "is only for email conversations")
+    fields: dict[str, Any] = {}
+    if body.subject is not None:
+        fields["subject"] = body.subject
+    if body.cc:
+        fields["cc"] = list(dict.fromkeys(address.lower() for address in body.cc))
+    return fields
+
+
 @dataclass(frozen=True)
 class Reply:
     """An agent's reply checked against its conversation: what is stored and sent."""
@@ -273,6 +288,7 @@ async def prepare_reply(
         # Rendering needs the sending agent: callers expand it first (quick_replies.as_message).
         raise Unprocessable.field("quick_reply_id", "a quick reply cannot be used here")
     kind, content, media_id = await _outbound_content(conn, conversation, body)
+    content |= _email_fields(conversation, body)
     if now is not None and kind is not MessageType.TEMPLATE:  # templates: any time
         check_window(conversation, now)
     if body.reply_to_message_id is not None and not await queries.in_conversation(

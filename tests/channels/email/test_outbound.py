@@ -20,6 +20,7 @@ from omnistream.integrations.credentials import seal
 from omnistream.kit.enums import Channel
 from omnistream.messages import worker
 from omnistream.messages.worker import send_due
+from tests import factories
 from tests.channels.email.mailboxes import (
     CUSTOMER,
     MAILBOX,
@@ -34,7 +35,7 @@ from tests.channels.email.smtp_server import (
     RecordingSmtpServer,
     running_smtp_server,
 )
-from tests.conftest import Agent
+from tests.conftest import Agent, fields, problem
 from tests.messages.test_messages import PDF
 from tests.processes import free_port
 
@@ -116,14 +117,9 @@ async def test_a_reply_arrives_with_the_thread_headers_and_is_sent(
     account = await mailbox(ctx, smtp)
     conversation_id = await thread(ctx, account)
     message_id = await reply(
-        client, admin, conversation_id, type="text", text="Sorry!\n\nA new one is on its way."
-    )
-    # The composer's CC (not in the reply API yet) travels in the message's content.
-    await execute(
-        ctx,
-        'UPDATE messages SET content = content || \'{"cc": ["ops@example.id"]}\' WHERE id = $1',
-        message_id,
-    )
+        client, admin, conversation_id, type="text", text="Sorry!\n\nA new one is on its way.",
+        cc=["Ops@Example.id"],
+    )  # fmt: skip
     assert await tick(ctx, settings, registry) == 1
     (received,) = smtp.received
     ours = f"<conversation/{conversation_id}/messages/{message_id}@omnistream.test>"
@@ -251,13 +247,10 @@ async def test_a_new_thread_takes_the_messages_subject_or_fails_without_one(
     row = await stored(ctx, first)
     assert (row["status"], row["error_code"]) == ("failed", "invalid_subject")
     assert row["error_reason"] == "a new email thread needs a subject"
-    second = await reply(client, admin, conversation_id, type="text", text="About your order")
-    await execute(
-        ctx,
-        'UPDATE messages SET content = content || \'{"subject": "Re: Your order 42"}\' '
-        "WHERE id = $1",
-        second,
-    )
+    second = await reply(
+        client, admin, conversation_id, type="text", text="About your order",
+        subject="  Re: Your order 42 ",
+    )  # fmt: skip
     assert await tick(ctx, settings, registry) == 1
     (received,) = smtp.received
     mail = received.message()
@@ -306,11 +299,8 @@ async def test_a_refused_cc_does_not_fail_a_mail_the_customer_got(
     account = await mailbox(ctx, smtp)
     conversation_id = await thread(ctx, account)
     smtp.handler.recipient_replies["gone@example.id"] = "550 5.1.1 no such user"
-    message_id = await reply(client, admin, conversation_id, type="text", text="Hello")
-    await execute(
-        ctx,
-        'UPDATE messages SET content = content || \'{"cc": ["gone@example.id"]}\' WHERE id = $1',
-        message_id,
+    message_id = await reply(
+        client, admin, conversation_id, type="text", text="Hello", cc=["gone@example.id"]
     )
     assert await tick(ctx, settings, registry) == 1
     (received,) = smtp.received
@@ -329,3 +319,34 @@ async def test_a_turned_off_integration_fails_the_reply_with_the_reason(
     row = await stored(ctx, message_id)
     assert (row["status"], row["error_code"]) == ("failed", "integration_inactive")
     assert "turned off" in row["error_reason"] and smtp.received == []
+
+
+async def test_subject_and_cc_are_checked_and_only_for_email(ctx, client, admin, smtp) -> None:
+    account = await mailbox(ctx, smtp)
+    conversation_id = await thread(ctx, account)
+    for body, field in (
+        ({"subject": "Two\nlines"}, "subject"),
+        ({"subject": "   "}, "subject"),
+        ({"cc": ["not an address"]}, "cc.0"),
+        ({"cc": [f"a{n}@example.id" for n in range(21)]}, "cc"),
+    ):
+        r = await client.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"type": "text", "text": "Hi", **body}, headers=admin.headers,
+        )  # fmt: skip
+        assert fields(problem(r, 422)) == {field}, (body, r.text)
+    whatsapp = await factories.conversation(ctx)
+    for body, field in (({"subject": "Hello"}, "subject"), ({"cc": ["a@example.id"]}, "cc")):
+        r = await client.post(
+            f"/api/v1/conversations/{whatsapp}/messages",
+            json={"type": "text", "text": "Hi", **body}, headers=admin.headers,
+        )  # fmt: skip
+        assert fields(problem(r, 422)) == {field}, r.text
+    async with ctx.pool.acquire() as conn:  # nothing was stored
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM messages WHERE direction = 'outbound' AND conversation_id = $1",
+                whatsapp,
+            )
+            == 0
+        )
