@@ -68,7 +68,9 @@ class Taken:
 
 
 def _text(row: asyncpg.Record) -> str | None:
-    if row["type"] != MessageType.TEXT:
+    """A text that may answer a survey: not an automatic answer (an email auto-reply, e.g.
+    an out-of-office notice to the survey mail, is no score and no feedback)."""
+    if row["type"] != MessageType.TEXT or row["content"].get("auto_reply") is True:
         return None
     text = row["content"].get("text")
     return text.strip() if isinstance(text, str) and text.strip() else None

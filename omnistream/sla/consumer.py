@@ -18,8 +18,9 @@ one read; one the breach loop wrote meanwhile is read again, locked, and redone.
 
 What counts: an agent's message is an outbound message with a sending agent (not notes,
 which are no messages; not campaign sends or automatic messages, which have no agent); a
-customer's message is any inbound message but a reaction or one after which its
-conversation is still resolved (a CSAT survey's answer or feedback, csat/answers.py).
+customer's message is any inbound message but a reaction, an automatic answer (an email
+auto-reply: content.auto_reply) or one after which its conversation is still resolved (a
+CSAT survey's answer or feedback, csat/answers.py).
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ def apply(clock: Clock, event: asyncpg.Record) -> bool:
         return True
     if kind == EventType.MESSAGE_CREATED:
         if event["direction"] == "inbound":
-            # Not a reaction, nor a message that left its conversation resolved (a CSAT answer).
+            # Not a reaction, nor an automatic answer (an email auto-reply), nor a message
+            # that left its conversation resolved (a CSAT answer).
             still = event["conversation_status"] == "resolved"
-            if event["message_type"] != "reaction" and not still:
+            if event["message_type"] != "reaction" and not event["auto_reply"] and not still:
                 return clock.customer_wrote(event["message_created_at"])
             return False
         return bool(event["by_agent"]) and clock.agent_answered(event["message_created_at"])

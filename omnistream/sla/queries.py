@@ -114,6 +114,8 @@ async def events_between(
                (o.data->'conversation'->>'created_at')::timestamptz AS conversation_created_at,
                o.data->'message'->>'direction' AS direction,
                o.data->'message'->>'type' AS message_type,
+               COALESCE(o.data->'message'->'content'->>'auto_reply' = 'true', false)
+                   AS auto_reply,
                o.data->'message'->>'sender_agent_id' IS NOT NULL AS by_agent,
                (o.data->'message'->>'created_at')::timestamptz AS message_created_at
           FROM kept JOIN event_outbox o ON o.seq = kept.seq
