@@ -41,17 +41,15 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from types import ModuleType
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import harness
+from email_accounts import email_account
 from outbound import SECRET_KEY, worker_env
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
-from omnistream.integrations.credentials import seal
-from omnistream.kit.crypto import SecretBox
-from omnistream.kit.enums import Channel
 
 TARGET_PER_S = 100.0
 MAILBOX = "support@omnistream.bench"
@@ -171,7 +169,6 @@ async def seed(dsn: str, dovecot: Any, user: Any) -> UUID:
     await init_connection(conn)
     try:
         await migrate(conn)
-        integration_id = uuid4()
         values = {
             "imap_host": dovecot.host,
             "imap_port": dovecot.port,
@@ -183,19 +180,7 @@ async def seed(dsn: str, dovecot: Any, user: Any) -> UUID:
             "smtp_port": 2525,
             "smtp_tls": "none",
         }
-        stored = seal(SecretBox(SECRET_KEY), Channel.EMAIL, integration_id, values)
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            stored,
-        )
-        account: UUID = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
-            "VALUES ($1, $2, true) RETURNING id",
-            integration_id,
-            MAILBOX,
-        )
+        account = await email_account(conn, values, MAILBOX)
     finally:
         await conn.close()
     return account

@@ -42,17 +42,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 import harness
+from email_accounts import email_account
 from outbound import SECRET_KEY
 
 from omnistream.db.migrate import migrate
 from omnistream.db.pool import init_connection
-from omnistream.integrations.credentials import seal
-from omnistream.kit.crypto import SecretBox
-from omnistream.kit.enums import Channel
 
 TARGET_PER_S = 100.0
 MAILBOX = "support@omnistream.bench"
@@ -108,7 +106,6 @@ async def seed(dsn: str, args: argparse.Namespace, port: int, user: str, passwor
     await init_connection(conn)
     try:
         await migrate(conn)
-        integration_id = uuid4()
         values = {
             "imap_host": "127.0.0.1",
             "imap_tls": "none",
@@ -120,21 +117,7 @@ async def seed(dsn: str, args: argparse.Namespace, port: int, user: str, passwor
             "smtp_password": password,
             "from_name": "Tim Dukungan",
         }
-        stored = seal(SecretBox(SECRET_KEY), Channel.EMAIL, integration_id, values)
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            stored,
-        )
-        account: UUID = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
-            "is_default, send_rate_per_second) VALUES ($1, $2, 'Support', true, $3) "
-            "RETURNING id",
-            integration_id,
-            MAILBOX,
-            args.rate,
-        )
+        account = await email_account(conn, values, MAILBOX, rate=args.rate)
         await conn.execute(
             """
             WITH k AS (
