@@ -9,8 +9,10 @@ import asyncio
 import hashlib
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from omnistream.channels.email.compose import own_message_id
-from omnistream.channels.email.inbound import synthetic_message_id
+from omnistream.channels.email.inbound import EmailAccount, synthetic_message_id
 from omnistream.context import AppContext
 from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.importing import (
@@ -23,6 +25,17 @@ from tests.channels.email.importing import (
     messages,
     run_import,
 )
+
+
+async def first_mail_imported(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser, raw: bytes
+) -> tuple[EmailAccount, asyncpg.Record]:
+    """A new account whose mailbox holds `raw`, imported: the account and its message."""
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(raw, mail_user)
+    await run_import(account, ctx)
+    (first,) = await messages(ctx)
+    return account, first
 
 
 async def test_mails_become_conversations(
@@ -76,10 +89,9 @@ async def test_mails_become_conversations(
 async def test_a_reply_continues_the_conversation_and_reopens_it(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
-    account = await make_account(ctx, dovecot, mail_user)
-    await dovecot.append(mail(message_id="<q1@example.com>"), mail_user)
-    await run_import(account, ctx)
-    (first,) = await messages(ctx)
+    account, first = await first_mail_imported(
+        ctx, dovecot, mail_user, mail(message_id="<q1@example.com>")
+    )
     async with ctx.pool.acquire() as conn:
         await conn.execute(
             "UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE id = $1",
@@ -114,10 +126,7 @@ async def test_a_reply_continues_the_conversation_and_reopens_it(
 async def test_a_customer_reply_to_our_outbound_message_id_threads(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
-    account = await make_account(ctx, dovecot, mail_user)
-    await dovecot.append(mail(), mail_user)
-    await run_import(account, ctx)
-    (first,) = await messages(ctx)
+    account, first = await first_mail_imported(ctx, dovecot, mail_user, mail())
     conversation_id: UUID = first["conversation_id"]
     stored_id, unstored_id = uuid4(), uuid4()
     ours = own_message_id(conversation_id, stored_id, "omnistream.test")
@@ -204,10 +213,7 @@ async def test_a_uidvalidity_change_reimports_nothing_twice(
 async def test_a_bounce_marks_the_outbound_message_failed(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
-    account = await make_account(ctx, dovecot, mail_user)
-    await dovecot.append(mail(), mail_user)
-    await run_import(account, ctx)
-    (first,) = await messages(ctx)
+    account, first = await first_mail_imported(ctx, dovecot, mail_user, mail())
     async with ctx.pool.acquire() as conn:  # our reply the bounce is about
         outbound_id = await conn.fetchval(
             "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, "
@@ -230,10 +236,7 @@ async def test_a_bounce_marks_the_outbound_message_failed(
 async def test_auto_replies_are_stored_flagged_and_own_sent_mail_skipped(
     ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
-    account = await make_account(ctx, dovecot, mail_user)
-    await dovecot.append(mail(), mail_user)
-    await run_import(account, ctx)
-    (first,) = await messages(ctx)
+    account, first = await first_mail_imported(ctx, dovecot, mail_user, mail())
     async with ctx.pool.acquire() as conn:  # our "solved" reply, and the conversation resolved
         await conn.execute(
             "INSERT INTO messages (conversation_id, channel, channel_message_id, direction, "
