@@ -14,8 +14,10 @@ WEB = Path(__file__).parents[2] / "omnistream" / "web"
 # opened (import(): settings, campaigns) count towards the whole app's cap instead.
 BUDGET = 300 * 1024
 # Every JS + CSS file shipped. 520 KB since reports and search (issue 15): the Reports page
-# and its sentences load only when opened (import()); the inbox's own cap above stays.
-APP_CAP = 520 * 1024
+# and its sentences load only when opened (import()); the inbox's own cap above stays. 560 KB
+# since the email channel (issue 16): its views, composer fields, dialog, sentences and CSS
+# (js/email/) load only with an email conversation or the New email button.
+APP_CAP = 560 * 1024
 
 
 def _inbox_files() -> set[Path]:

@@ -89,6 +89,8 @@ export class Composer {
     const changed = this.conversation?.id !== conversation.id;
     this.conversation = conversation;
     if (changed) {
+      this.email?.off(); // js/email/compose.js: subject, CC, several attachments
+      if (conversation.channel === "email") import("../email/compose.js").then((m) => m.enhance(this, conversation), reportError);
       this.text.value = "";
       this.clearAttachment();
       this.error.textContent = "";

@@ -40,6 +40,10 @@ export function mount(container, app) {
     },
   });
   list.el.prepend(search.el);
+  if (app.can("messages.send")) {
+    get("/api/v1/conversations/email/accounts").then((accounts) => accounts.length &&
+      import("../email/newmail.js").then((m) => m.mountButton(list.el, accounts)), () => {});
+  }
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
   const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";

@@ -8,6 +8,9 @@ import { formatDateTime, formatTime, t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { csatBody } from "./csat.js";
 
+// Lazily loaded renderers: `email` (js/email/view.js) draws an email conversation's messages.
+export const hooks = {};
+
 const STATUS_ICON = { pending: "clock", sent: "tick", delivered: "ticks", read: "ticks", failed: "alert" };
 
 function size(bytes) {
@@ -18,7 +21,7 @@ function size(bytes) {
 }
 
 /** A file of the conversation (fetched with the token): a link that downloads it. */
-function fileLink(media, label) {
+export function fileLink(media, label) {
   const link = h(
     "a",
     { class: "file", href: "#", download: media.filename || "file" },
@@ -160,7 +163,7 @@ export function ticks(message) {
 }
 
 /** A message's bubble; `csat`: its role for the conversation's surveys (csat.js csatRole). */
-export function renderMessage(message, { onRetry, csat } = {}) {
+export function renderMessage(message, { onRetry, csat, email } = {}) {
   const outbound = message.direction === "outbound";
   const author = outbound ? agentName(message.sender_agent_id) || (message.sender_agent_id ? t("msg.agent") : t("msg.system")) : null;
   const failed = message.status === "failed";
@@ -178,7 +181,7 @@ export function renderMessage(message, { onRetry, csat } = {}) {
       "div",
       { class: "bubble" },
       author ? h("div", { class: "author" }, author) : null,
-      csat ? csatBody(message, csat, body) : body(message),
+      csat ? csatBody(message, csat, body) : email && hooks.email ? hooks.email(message) : body(message),
       h(
         "div",
         { class: "msg-foot" },

@@ -118,6 +118,7 @@ export class Thread {
       if (error.status !== 404) reportError(error);
       return;
     }
+    if (conversation.channel === "email") await import("../email/view.js").catch(reportError);
     if (this.openId !== id) return;
     this.conversation = conversation;
     for (const m of messages.items) this.put("message", m);
@@ -337,6 +338,7 @@ export class Thread {
       return renderMessage(entry.data, {
         onRetry: app.can("messages.send") ? (m) => this.retry(m) : null,
         csat: csatRole(entry.data, this.surveys),
+        email: this.conversation?.channel === "email",
       });
     }
     if (entry.kind === "note") {

@@ -1,0 +1,60 @@
+// The email channel's sentences (message view, composer fields, the New email dialog), in
+// English and Bahasa Indonesia: added when the first email conversation or the dialog opens,
+// not loaded with the inbox, whose JS + CSS stays within its budget.
+import { addStrings } from "../i18n.js";
+
+const en = {
+  "email.subject": "Subject",
+  "email.noSubject": "(no subject)",
+  "email.from": "From",
+  "email.to": "To",
+  "email.cc": "CC",
+  "email.date": "Date",
+  "email.showFull": "Show full message",
+  "email.showLess": "Show less",
+  "email.showImages": "Show images",
+  "email.imagesHidden": "Remote images are hidden to protect your privacy.",
+  "email.autoReply": "Automatic reply",
+  "email.attachments": "Attachments",
+  "email.skipped": "Not imported: {reason}",
+  "email.content": "Email content",
+  "email.newSubject": "New subject (optional)",
+  "email.subjectPlaceholder": "Leave empty to keep the thread's subject",
+  "email.ccPlaceholder": "Addresses, separated by commas",
+  "email.badAddress": "Not a valid email address: {address}",
+  "email.tooManyFiles": "At most {n} attachments.",
+  "email.new": "New email",
+  "email.newTitle": "New email conversation",
+  "email.name": "Customer name (optional)",
+  "email.message": "Message",
+  "email.send": "Send email",
+};
+
+const id = {
+  "email.subject": "Subjek",
+  "email.noSubject": "(tanpa subjek)",
+  "email.from": "Dari",
+  "email.to": "Kepada",
+  "email.cc": "CC",
+  "email.date": "Tanggal",
+  "email.showFull": "Tampilkan pesan lengkap",
+  "email.showLess": "Tampilkan lebih sedikit",
+  "email.showImages": "Tampilkan gambar",
+  "email.imagesHidden": "Gambar dari luar disembunyikan untuk melindungi privasi Anda.",
+  "email.autoReply": "Balasan otomatis",
+  "email.attachments": "Lampiran",
+  "email.skipped": "Tidak diimpor: {reason}",
+  "email.content": "Isi email",
+  "email.newSubject": "Subjek baru (opsional)",
+  "email.subjectPlaceholder": "Kosongkan untuk memakai subjek percakapan",
+  "email.ccPlaceholder": "Alamat, dipisahkan koma",
+  "email.badAddress": "Alamat email tidak valid: {address}",
+  "email.tooManyFiles": "Paling banyak {n} lampiran.",
+  "email.new": "Email baru",
+  "email.newTitle": "Percakapan email baru",
+  "email.name": "Nama pelanggan (opsional)",
+  "email.message": "Pesan",
+  "email.send": "Kirim email",
+};
+
+addStrings({ en, id });
