@@ -31,7 +31,7 @@ def _summary(kind: str, content: Mapping[str, Any]) -> str:
         return next((str(content[k]) for k in keys if content.get(k)), "")
 
     if kind in (MessageType.TEXT, MessageType.BUTTON):
-        return get("text", "body")
+        return get("text", "body") or _files(content)
     if kind in _MEDIA_LABELS:
         icon, word = _MEDIA_LABELS[MessageType(kind)]
         return f"{icon} {get('caption') or word}"
@@ -70,3 +70,11 @@ def message_payload(row: asyncpg.Record) -> dict[str, Any]:
         }
     )
     return out
+
+
+def _files(content: Mapping[str, Any]) -> str:
+    """An email sent with files and no text: its files' names."""
+    found = content.get("attachments")
+    items = found if isinstance(found, list) else []
+    names = [str(a.get("filename") or "") for a in items if isinstance(a, Mapping)]
+    return "📎 " + ", ".join(n for n in names if n) if any(names) else ""

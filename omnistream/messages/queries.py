@@ -305,6 +305,17 @@ async def media_in_conversation(
     )
 
 
+async def media_many_in_conversation(
+    conn: Conn, conversation_id: UUID, media_ids: list[UUID]
+) -> list[asyncpg.Record]:
+    """The media rows among `media_ids` that belong to this conversation."""
+    return await conn.fetch(
+        f"SELECT {MEDIA_COLUMNS} FROM media WHERE id = ANY($1::uuid[]) AND conversation_id = $2",
+        media_ids,
+        conversation_id,
+    )
+
+
 async def visible_media(conn: Conn, scope: Scope, media_id: UUID) -> asyncpg.Record | None:
     """The media row if the caller may see the conversation it belongs to."""
     return await conn.fetchrow(

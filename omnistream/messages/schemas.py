@@ -23,6 +23,8 @@ from omnistream.templates.schemas import TemplateSend
 
 TEXT_MAX = 4096  # WhatsApp's limit for a text body; the strictest of the channels
 CAPTION_MAX = 1024
+MAX_ATTACHMENTS = 10  # files of one email reply (attachment_ids)
+ATTACHMENTS_MAX_BYTES = 25 * 1024 * 1024  # their total: what most mail servers still take
 
 
 class MediaRef(BaseModel):
@@ -195,6 +197,15 @@ class MessageCreate(BaseModel):
     )
     cc: Annotated[list[EmailStr], Field(max_length=20)] | None = Field(
         None, description="Email only: addresses to copy (at most 20)."
+    )
+    attachment_ids: Annotated[list[UUID], Field(max_length=MAX_ATTACHMENTS)] | None = Field(
+        None,
+        description="Email only, with type text: uploads of this conversation (ready) sent "
+        f"as the mail's attachments, at most {MAX_ATTACHMENTS} and "
+        f"{ATTACHMENTS_MAX_BYTES // (1024 * 1024)} MiB in all; repeated ids count once. "
+        "With attachments the text may be empty. Stored in content.attachments as "
+        "[{filename, content_type, size, media_id, url, inline: false}], the shape of a "
+        "received mail's attachments.",
     )
 
     @model_validator(mode="before")

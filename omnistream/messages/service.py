@@ -29,6 +29,7 @@ from omnistream.kit.enums import Channel
 from omnistream.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from omnistream.kit.links import link_problem, link_refused
 from omnistream.messages import outbound_queries, queries
+from omnistream.messages.attachments import attachments_content
 from omnistream.messages.enums import (
     MEDIA_TYPES,
     PROGRESS,
@@ -195,10 +196,10 @@ async def _outbound_content(
         raise Unprocessable.field("type", f"{kind} messages can only be sent on WhatsApp")
     if kind is MessageType.TEMPLATE:  # checked against the template's components
         return kind, await templates.outbound_content(conn, conversation, body.template), None
-    if kind is MessageType.TEXT:
-        if body.text is None or not body.text.strip():
+    if kind is MessageType.TEXT:  # an email's files may go without a text
+        if (body.text is None or not body.text.strip()) and not body.attachment_ids:
             raise Unprocessable.field("text", "is required for a text message")
-        return kind, {"text": body.text}, None
+        return kind, {"text": body.text or ""}, None
     if kind is MessageType.INTERACTIVE:
         if body.interactive is None:
             raise Unprocessable.field("interactive", "is required for an interactive message")
@@ -289,6 +290,8 @@ async def prepare_reply(
         raise Unprocessable.field("quick_reply_id", "a quick reply cannot be used here")
     kind, content, media_id = await _outbound_content(conn, conversation, body)
     content |= _email_fields(conversation, body)
+    if attached := await attachments_content(conn, conversation, body, kind):
+        content["attachments"] = attached
     if now is not None and kind is not MessageType.TEMPLATE:  # templates: any time
         check_window(conversation, now)
     if body.reply_to_message_id is not None and not await queries.in_conversation(

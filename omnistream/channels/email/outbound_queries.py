@@ -49,3 +49,16 @@ async def thread_of(
     )
     assert row is not None  # an aggregate row always comes back
     return row
+
+
+async def attached_files(
+    conn: Conn, conversation_id: UUID, media_ids: list[UUID]
+) -> list[asyncpg.Record]:
+    """The stored files a reply attaches (content.attachments' media ids), of its
+    conversation only."""
+    return await conn.fetch(
+        "SELECT id, status, filename, mime_type, storage_path FROM media "
+        "WHERE id = ANY($1::uuid[]) AND conversation_id = $2",
+        media_ids,
+        conversation_id,
+    )
