@@ -63,7 +63,7 @@ async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[Channel
     box = box_from(settings)
     accounts = AccountCache(pool, box)
     page = PageAdapter(accounts.get, http)
-    email = EmailAdapter(pool, box)
+    email = EmailAdapter(pool, box, media_dir=settings.media_dir)
     meta: dict[str, ChannelAdapter] = {
         Channel.WHATSAPP: WhatsAppAdapter(accounts.get, http),
         Channel.MESSENGER: page,

@@ -7,7 +7,8 @@ becomes a mail (compose.py) sent over SMTP (smtp.py) from the conversation's mai
   References the conversation's Message-IDs, oldest first (the root and the latest,
   capped); a conversation without any is a new thread (a subject is required then).
 - Body: the text (or a media message's caption, and its link when sent by link); the
-  message's stored file as an attachment; `content.cc` (addresses) as CC.
+  message's stored file, and the files `content.attachments` names by media_id (a reply's
+  attachment_ids, read from `media_dir`), as attachments; `content.cc` (addresses) as CC.
 - Our Message-ID `<conversation/{conv}/messages/{msg}@{mailbox domain}>` is the same on
   every attempt and becomes the message's channel id once the server took the mail.
 - Outcomes: 4xx answers, refused or lost connections and timeouts are transient (the
@@ -27,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +44,7 @@ from omnistream.channels.email.smtp import SendResult as SmtpResult
 from omnistream.channels.email.smtp import SmtpSession, SmtpSettings
 from omnistream.channels.errors import AuthSendError, cut
 from omnistream.channels.registry import (
+    MediaFile,
     OutboundMessage,
     PermanentSendError,
     SendError,
@@ -109,8 +112,10 @@ class EmailAdapter:
         *,
         ttl: float = ACCOUNT_TTL_SECONDS,
         sessions_per_account: int = SESSIONS_PER_ACCOUNT,
+        media_dir: Path | None = None,
     ) -> None:
         self.pool, self.box, self.ttl = pool, box, ttl
+        self.media_dir = media_dir  # where content.attachments' files are stored
         self.sessions_per_account = sessions_per_account
         self._accounts: dict[UUID, tuple[float, MailAccount | SendError]] = {}
         self._sessions: dict[UUID, _Sessions] = {}
@@ -196,6 +201,7 @@ class EmailAdapter:
             data = await read_media_file(message.media)
             name, kind = message.media.filename, message.media.mime_type
             attachments.append(OutboundAttachment(name, kind, data))
+        attachments.extend(await self._attached(message))
         try:
             return compose_reply(
                 from_name=who.from_name,
@@ -214,6 +220,49 @@ class EmailAdapter:
             )
         except ComposeError as exc:
             raise PermanentSendError(f"invalid_{exc.field}", cut(_compose_reason(exc))) from None
+
+    async def _attached(self, message: OutboundMessage) -> list[OutboundAttachment]:
+        """The files of `content.attachments` (media ids of the conversation), in order."""
+        ids = _attachment_ids(message.content)
+        if not ids:
+            return []
+        if self.media_dir is None:
+            raise PermanentSendError("media_unavailable", "no media storage to read files from")
+        async with self.pool.acquire() as conn:
+            rows = {
+                r["id"]: r for r in await queries.attached_files(conn, message.conversation_id, ids)
+            }
+        found: list[OutboundAttachment] = []
+        for media_id in ids:
+            row = rows.get(media_id)
+            if row is None or row["status"] != "ready" or not row["storage_path"]:
+                raise PermanentSendError("media_unavailable", "an attached file is not available")
+            file = MediaFile(
+                media_id=media_id,
+                path=self.media_dir / row["storage_path"],
+                mime_type=row["mime_type"],
+                filename=row["filename"] or "file",
+                size_bytes=0,
+                sha256=None,
+            )
+            data = await read_media_file(file)
+            found.append(OutboundAttachment(file.filename, file.mime_type, data))
+        return found
+
+
+def _attachment_ids(content: Mapping[str, Any]) -> list[UUID]:
+    """The media ids of `content.attachments` (a reply's attachment_ids), each once."""
+    found = content.get("attachments")
+    ids: list[UUID] = []
+    for item in found if isinstance(found, list) else []:
+        value = item.get("media_id") if isinstance(item, Mapping) else None
+        try:
+            media_id = UUID(str(value))
+        except ValueError:
+            continue
+        if media_id not in ids:
+            ids.append(media_id)
+    return ids
 
 
 def _text(content: Mapping[str, Any], name: str) -> str:
