@@ -7,9 +7,10 @@ import { formatDateTime, t } from "../i18n.js";
 import { CHANNEL_NAMES, channelIcon } from "../icons.js";
 import { hasApi } from "../inbox/replytools.js";
 import { pageHeader } from "./common.js";
+import { EMAIL_FIELDS, emailFields, emailTestResult, passwordHint } from "./mailbox/form.js";
 
 // Channels an integration can be created for (integrations/schemas.py AVAILABLE_CHANNELS):
-// email is on the roadmap, so it is not offered.
+// email once the API accepts it.
 const AVAILABLE = ["whatsapp", "messenger", "instagram"];
 
 // Mirrors omnistream/integrations/credentials.py FIELDS.
@@ -17,28 +18,33 @@ const FIELDS = {
   whatsapp: { secret: ["access_token", "app_secret", "verify_token"], plain: ["waba_id", "api_version", "base_url"] },
   messenger: { secret: ["page_access_token", "app_secret", "verify_token"], plain: ["api_version", "base_url"] },
   instagram: { secret: ["page_access_token", "app_secret", "verify_token"], plain: ["api_version", "base_url"] },
-  email: {
-    secret: ["smtp_password", "imap_password"],
-    plain: ["smtp_host", "smtp_port", "smtp_username", "imap_host", "imap_port", "imap_username"],
-  },
+  email: EMAIL_FIELDS,
 };
 
+// The account's id: a Meta id, or for email the mailbox's address.
+const accountLabel = (channel) => t(channel === "email" ? "mailbox.address" : "integrations.externalId");
+const accountHint = (channel) => t(channel === "email" ? "mailbox.addressHint" : "integrations.externalIdHint");
+
 function credentialFields(channel, current = null) {
+  const secret = (name) => {
+    const set = current?.[name]?.set;
+    const more = passwordHint(name);
+    const hint = current ? t(set ? "integrations.secretSet" : "integrations.secretUnset") : t("integrations.secretWriteOnly");
+    return field({
+      label: t(`cred.${name}`),
+      name: `credentials.${name}`,
+      type: "password",
+      hint: more ? `${hint} ${more}` : hint,
+      attrs: { autocomplete: "off" },
+    });
+  };
+  if (channel === "email") return emailFields(current, secret);
   const spec = FIELDS[channel];
   return [
     ...spec.plain.map((name) =>
       field({ label: t(`cred.${name}`), name: `credentials.${name}`, value: current?.[name] ?? "", hint: t(`cred.${name}.hint`) === `cred.${name}.hint` ? null : t(`cred.${name}.hint`) }),
     ),
-    ...spec.secret.map((name) => {
-      const set = current?.[name]?.set;
-      return field({
-        label: t(`cred.${name}`),
-        name: `credentials.${name}`,
-        type: "password",
-        hint: current ? t(set ? "integrations.secretSet" : "integrations.secretUnset") : t("integrations.secretWriteOnly"),
-        attrs: { autocomplete: "off" },
-      });
-    }),
+    ...spec.secret.map(secret),
   ];
 }
 
@@ -58,10 +64,19 @@ function credentials(form, channel, editing) {
 }
 
 const HEALTH_CLASS = { ok: "ok", unknown: "off", auth_failed: "bad", unreachable: "bad", misconfigured: "warn" };
+// A mailbox rejects a login, not a token.
+const healthLabel = (channel, health) => t(channel === "email" && health === "auth_failed" ? "mailbox.loginRejected" : `health.${health}`);
+
+/** The connection test's outcome: for email per side (IMAP, SMTP), else health and detail. */
+function testOutcome(channel, outcome) {
+  const shown = channel === "email" ? emailTestResult(outcome, healthLabel(channel, outcome.health)) : `${healthLabel(channel, outcome.health)}: ${outcome.detail}`;
+  return h("div", { class: `test-result ${outcome.ok ? "ok" : "bad"}`, role: "status" }, shown);
+}
 
 export function render(container, app) {
   const body = h("div", { class: "cards" });
   let canSync = false;
+  const tested = new Map(); // integration id -> the last test's outcome, kept across reloads
 
   async function reload() {
     try {
@@ -73,17 +88,22 @@ export function render(container, app) {
   }
 
   function card(integration) {
-    const result = h("p", { class: "test-result", role: "status" });
+    const last = tested.get(integration.id);
+    let result = last ? testOutcome(integration.channel, last) : h("div", { class: "test-result", role: "status" });
+    const show = (el) => {
+      result.replaceWith(el);
+      result = el;
+    };
     const test = async (button) => {
       button.disabled = true;
-      result.textContent = t("integrations.testing");
+      show(h("div", { class: "test-result", role: "status" }, t("integrations.testing")));
       try {
         const outcome = await post(`/api/v1/integrations/${integration.id}/test`);
-        result.textContent = `${t(`health.${outcome.health}`)}: ${outcome.detail}`;
-        result.className = `test-result ${outcome.ok ? "ok" : "bad"}`;
+        tested.set(integration.id, outcome);
+        show(testOutcome(integration.channel, outcome));
         setTimeout(reload, 1500);
       } catch (error) {
-        result.textContent = describe(error);
+        show(h("div", { class: "test-result bad", role: "status" }, describe(error)));
       } finally {
         button.disabled = false;
       }
@@ -104,7 +124,7 @@ export function render(container, app) {
         channelIcon(integration.channel),
         h("h2", {}, integration.name),
         h("span", { class: integration.is_active ? "pill ok" : "pill off" }, t(integration.is_active ? "integrations.active" : "integrations.inactive")),
-        h("span", { class: `pill ${HEALTH_CLASS[integration.health] || "off"}`, title: integration.health_error || "" }, t(`health.${integration.health}`))),
+        h("span", { class: `pill ${HEALTH_CLASS[integration.health] || "off"}`, title: integration.health_error || "" }, healthLabel(integration.channel, integration.health))),
       h("dl", { class: "details" },
         h("div", { class: "kv" }, h("dt", {}, t("integrations.channel")), h("dd", {}, CHANNEL_NAMES[integration.channel])),
         integration.health_checked_at ? h("div", { class: "kv" }, h("dt", {}, t("integrations.checked")), h("dd", {}, formatDateTime(integration.health_checked_at))) : null,
@@ -137,7 +157,14 @@ export function render(container, app) {
       options: AVAILABLE.map((value) => ({ value, label: CHANNEL_NAMES[value] })),
     });
     const creds = h("div", { class: "cred-fields" }, credentialFields("whatsapp"));
-    channelField.querySelector("select").addEventListener("change", (e) => fill(creds, credentialFields(e.target.value)));
+    const account = field({ label: accountLabel("whatsapp"), name: "external_id", hint: accountHint("whatsapp") });
+    channelField.querySelector("select").addEventListener("change", (e) => {
+      const channel = e.target.value;
+      fill(creds, credentialFields(channel));
+      account.querySelector("label").textContent = accountLabel(channel);
+      account.querySelector(".hint").textContent = accountHint(channel);
+      account.querySelector("input").type = channel === "email" ? "email" : "text";
+    });
     let created = null; // kept when the account step fails, so a retry does not duplicate
     formDialog({
       title: t("integrations.new"),
@@ -149,7 +176,7 @@ export function render(container, app) {
         field({ label: t("integrations.isActive"), name: "is_active", type: "checkbox", value: true }),
         h("fieldset", { class: "group" }, h("legend", {}, t("integrations.credentials")), creds),
         h("fieldset", { class: "group" }, h("legend", {}, t("integrations.firstAccount")),
-          field({ label: t("integrations.externalId"), name: "external_id", hint: t("integrations.externalIdHint") }),
+          account,
           field({ label: t("integrations.displayName"), name: "display_name" })),
       ],
       onSubmit: async (form) => {
@@ -162,7 +189,8 @@ export function render(container, app) {
         if (created) created = await patch(`/api/v1/integrations/${created.id}`, payload);
         else created = await post("/api/v1/integrations", { channel, ...payload });
         const externalId = form.elements.external_id.value.trim();
-        if (externalId && !created.accounts.some((a) => a.external_id === externalId)) {
+        const known = (id) => (channel === "email" ? id.toLowerCase() === externalId.toLowerCase() : id === externalId);
+        if (externalId && !created.accounts.some((a) => known(a.external_id))) {
           await post(`/api/v1/integrations/${created.id}/accounts`, { external_id: externalId, display_name: form.elements.display_name.value.trim() });
         }
         return created;
@@ -202,7 +230,7 @@ export function render(container, app) {
       title: account ? t("integrations.editAccount") : t("integrations.addAccount"),
       submitLabel: t("action.save"),
       fields: [
-        field({ label: t("integrations.externalId"), name: "external_id", value: account?.external_id, required: true, hint: t("integrations.externalIdHint") }),
+        field({ label: accountLabel(integration.channel), name: "external_id", value: account?.external_id, required: true, hint: accountHint(integration.channel) }),
         field({ label: t("integrations.displayName"), name: "display_name", value: account?.display_name }),
         field({ label: t("integrations.rate"), name: "send_rate_per_second", type: "number", value: account?.send_rate_per_second ?? 80, attrs: { min: 1, max: 1000 } }),
         field({ label: t("integrations.isDefault"), name: "is_default", type: "checkbox", value: account?.is_default }),
