@@ -4,6 +4,7 @@ integration's health."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -81,10 +82,13 @@ async def _mailbox_target(
 
 async def run_probe(target: ProbeTarget, *, allow_private: bool) -> HealthOutcome:
     """The connection test itself (no transaction may be open: it talks to the network).
-    `allow_private` applies to the Graph API; a mail server is wherever the admin set it,
-    on a private network or loopback too."""
+    Without `allow_private` (OMNISTREAM_ALLOW_PRIVATE_URLS) neither the Graph API nor a
+    mail server may be on a private or loopback address: an email test then names the
+    refused side, e.g. "IMAP connect failed: mail.example resolves to 10.0.0.5, ..."."""
     if isinstance(target, EmailAccountSettings):
-        return await check_account(target)
+        imap = replace(target.imap, allow_private=allow_private)
+        smtp = replace(target.smtp, allow_private=allow_private)
+        return await check_account(target._replace(imap=imap, smtp=smtp))
     return await probe(target.url, target.token, allow_private=allow_private)
 
 

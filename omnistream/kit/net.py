@@ -6,6 +6,9 @@ cloud metadata address 169.254.169.254, shared, reserved, documentation, unspeci
 multicast, in IPv4 and IPv6 (an IPv4-mapped IPv6 address by its IPv4 address), is refused
 (SSRF guard) unless OMNISTREAM_ALLOW_PRIVATE_URLS is set (the local sandbox and tests).
 
+`connect_checked` (the mail servers' IMAP and SMTP) likewise resolves, checks every address
+and connects a socket to a checked address; TLS then verifies the host name on that socket.
+
 `GuardedResolver` (aiohttp) resolves and checks in one step and hands aiohttp only the
 addresses it checked, so the connection goes to a checked address: a host name whose DNS
 answer changes between the check and the connect (DNS rebinding) cannot slip through.
@@ -71,6 +74,37 @@ async def allowed_addresses(host: str, port: int) -> list[str]:
     Raises OSError (socket.gaierror) when the name does not resolve at all."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(i[4][0]) for i in infos if not forbidden_address(str(i[4][0]))]
+
+
+async def connect_checked(host: str, port: int, *, allow_private: bool) -> socket.socket:
+    """A TCP socket connected to `host`, after every address it resolves to was checked
+    (unless `allow_private`): the connection goes to an address that was checked, never to
+    one a second DNS answer gives. Addresses are tried in the resolver's order.
+
+    Raises RefusedAddressError (an OSError) when any address may not be called, and
+    OSError when the name does not resolve or no address accepts the connection."""
+    name = host.strip().strip("[]")
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    if not allow_private:
+        for info in infos:
+            if forbidden_address(str(info[4][0])):
+                raise RefusedAddressError(refusal(name, str(info[4][0])))
+    error: OSError = OSError(f"{name} has no address")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:  # cancelled (a timeout)
+            sock.close()
+            raise
+        return sock
+    raise error
 
 
 class GuardedResolver(AbstractResolver):

@@ -63,7 +63,9 @@ async def meta_registry(pool: Pool, settings: Settings) -> AsyncIterator[Channel
     box = box_from(settings)
     accounts = AccountCache(pool, box)
     page = PageAdapter(accounts.get, http)
-    email = EmailAdapter(pool, box, media_dir=settings.media_dir)
+    email = EmailAdapter(
+        pool, box, media_dir=settings.media_dir, allow_private=settings.allow_private_urls
+    )
     meta: dict[str, ChannelAdapter] = {
         Channel.WHATSAPP: WhatsAppAdapter(accounts.get, http),
         Channel.MESSENGER: page,

@@ -13,6 +13,8 @@ Credentials (integrations/credentials.py FIELDS[email]) and what an unset one me
 TLS "none" is accepted only for a loopback host (127.0.0.0/8, ::1, localhost):
 `tls_problems` says so for the merged values (422 at the API), and the settings classes
 refuse it again when the mail is sent.
+A host that resolves to a private or loopback address is refused when connecting (each
+side's "connect" step, permanently) unless `allow_private` (OMNISTREAM_ALLOW_PRIVATE_URLS).
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def sender(values: Mapping[str, Any], mailbox: str) -> Sender:
     return Sender(str(values.get("from_name") or "").strip(), address, domain.lower())
 
 
-def imap_settings(values: Mapping[str, Any], mailbox: str) -> ImapSettings:
+def imap_settings(
+    values: Mapping[str, Any], mailbox: str, *, allow_private: bool = False
+) -> ImapSettings:
     """The IMAP side, with the defaults of the module docstring."""
     host = _required(values, "imap_host")
     tls = _tls(values, "imap_tls", DEFAULT_IMAP_TLS)
@@ -108,13 +112,18 @@ def imap_settings(values: Mapping[str, Any], mailbox: str) -> ImapSettings:
             username=str(values.get("imap_username") or mailbox.strip()),
             password=_required(values, "imap_password"),
             folder=str(values.get("imap_folder") or DEFAULT_FOLDER),
+            allow_private=allow_private,
         )
     except ImapSettingsError as exc:
         raise EmailSettingsError(f"credentials.imap_{exc.field}", _reason(exc)) from None
 
 
 def smtp_settings(
-    values: Mapping[str, Any], mailbox: str, *, timeout: float = SEND_TIMEOUT_SECONDS
+    values: Mapping[str, Any],
+    mailbox: str,
+    *,
+    timeout: float = SEND_TIMEOUT_SECONDS,
+    allow_private: bool = False,
 ) -> SmtpSettings:
     """The SMTP side, with the defaults of the module docstring (the login and password of
     the IMAP side when its own are unset)."""
@@ -130,21 +139,26 @@ def smtp_settings(
             username=str(username) if password else None,  # no password: no AUTH at all
             password=str(password) if password else None,
             timeout=timeout,
+            allow_private=allow_private,
         )
     except SmtpSettingsError as exc:
         raise EmailSettingsError(f"credentials.smtp_{exc.field}", exc.reason) from None
 
 
 def account_settings(
-    values: Mapping[str, Any], mailbox: str, *, smtp_timeout: float = SEND_TIMEOUT_SECONDS
+    values: Mapping[str, Any],
+    mailbox: str,
+    *,
+    smtp_timeout: float = SEND_TIMEOUT_SECONDS,
+    allow_private: bool = False,
 ) -> EmailAccountSettings:
     """(IMAP settings, SMTP settings, from name, from address, domain) of an account: its
     integration's unsealed credentials and its mailbox address (the account's external
     id). Raises EmailSettingsError naming the first unusable field."""
     who = sender(values, mailbox)
     return EmailAccountSettings(
-        imap_settings(values, mailbox),
-        smtp_settings(values, mailbox, timeout=smtp_timeout),
+        imap_settings(values, mailbox, allow_private=allow_private),
+        smtp_settings(values, mailbox, timeout=smtp_timeout, allow_private=allow_private),
         who.from_name,
         who.from_address,
         who.domain,

@@ -73,7 +73,9 @@ class ImapSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ImapSettings:
-    """An account's IMAP side. TLS "none" only on loopback; certificates are verified."""
+    """An account's IMAP side. TLS "none" only on loopback; certificates are verified;
+    a host resolving to a private or loopback address is refused unless `allow_private`
+    (OMNISTREAM_ALLOW_PRIVATE_URLS)."""
 
     host: str
     port: int
@@ -81,6 +83,7 @@ class ImapSettings:
     username: str
     password: str = field(repr=False)
     folder: str = "INBOX"
+    allow_private: bool = False
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -111,7 +114,11 @@ async def _connect(
         context = ssl_context or ssl.create_default_context()
     implicit = context if settings.tls == "implicit" else None
     connection = await ImapConnection.open(
-        settings.host, settings.port, ssl_context=implicit, answer_within=answer_within
+        settings.host,
+        settings.port,
+        ssl_context=implicit,
+        answer_within=answer_within,
+        allow_private=settings.allow_private,
     )
     try:
         if settings.tls == "starttls" and context is not None:

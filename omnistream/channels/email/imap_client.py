@@ -27,6 +27,8 @@ from typing import Any, Literal, TypeVar
 
 import aioimaplib  # type: ignore[import-untyped]
 
+from omnistream.kit.net import RefusedAddressError, connect_checked
+
 Step = Literal["connect", "tls", "login", "folder", "fetch", "idle"]
 T = TypeVar("T")
 
@@ -156,6 +158,25 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
         return super()._untagged_response(line)
 
 
+async def _connect(
+    protocol: _Protocol,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    allow_private: bool,
+) -> None:
+    loop = asyncio.get_running_loop()
+    sock = await connect_checked(host, port, allow_private=allow_private)
+    try:
+        name = host.strip().strip("[]") if ssl_context is not None else None
+        await loop.create_connection(
+            lambda: protocol, sock=sock, ssl=ssl_context, server_hostname=name
+        )
+    except BaseException:
+        sock.close()
+        raise
+
+
 class ImapConnection:
     """One connection: `open`, then `starttls` / `login` / `select`, then the commands."""
 
@@ -167,17 +188,25 @@ class ImapConnection:
 
     @classmethod
     async def open(
-        cls, host: str, port: int, *, ssl_context: ssl.SSLContext | None, answer_within: float
+        cls,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        answer_within: float,
+        allow_private: bool = False,
     ) -> ImapConnection:
         """Connects (TLS from the first byte when `ssl_context` is given) and waits for the
-        server's greeting."""
+        server's greeting. The socket goes to an address checked by kit.net (a private or
+        loopback one only when `allow_private`); TLS verifies `host` on it."""
         loop = asyncio.get_running_loop()
         protocol = _Protocol(loop)
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: protocol, host, port, ssl=ssl_context),
-                answer_within,
+                _connect(protocol, host, port, ssl_context, allow_private), answer_within
             )
+        except RefusedAddressError as exc:
+            raise ImapPermanentError("connect", str(exc)) from exc
         except ssl.SSLCertVerificationError as exc:
             raise ImapPermanentError("tls", exc.verify_message or str(exc)) from exc
         except ssl.SSLError as exc:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -76,9 +77,12 @@ async def run_account(
     wait_within: float = WAIT_WITHIN,
     poll_interval: float = POLL_INTERVAL,
     backoff: Backoff | None = None,
+    allow_private: bool = False,
 ) -> None:
     """One account's import until `stop`: connect, import, wait for news, import ...; after
-    a failure, record it and reconnect after the backoff's delay."""
+    a failure, record it and reconnect after the backoff's delay. A mail server on a
+    private or loopback address is refused (recorded as the error, a permanent one) unless
+    `allow_private` (OMNISTREAM_ALLOW_PRIVATE_URLS)."""
     account_id: UUID = row["id"]
     backoff = backoff or Backoff()
     failing = False
@@ -90,7 +94,8 @@ async def run_account(
             await _until(stop, backoff.permanent)
             continue
         try:
-            async with Mailbox(account.imap, poll_interval=poll_interval) as mailbox:
+            imap = replace(account.imap, allow_private=allow_private)
+            async with Mailbox(imap, poll_interval=poll_interval) as mailbox:
                 while not stop.is_set():
                     stats = await import_new(
                         pool,
@@ -173,6 +178,7 @@ async def email_inbound_loop(pool: Pool, settings: Settings, stop: asyncio.Event
                                 stop,
                                 max_attachment_bytes=settings.upload_max_bytes,
                                 media_dir=settings.media_dir,
+                                allow_private=settings.allow_private_urls,
                             )
                         )
                         tasks[account_id] = (_version(row), task)

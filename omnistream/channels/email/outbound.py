@@ -113,8 +113,9 @@ class EmailAdapter:
         ttl: float = ACCOUNT_TTL_SECONDS,
         sessions_per_account: int = SESSIONS_PER_ACCOUNT,
         media_dir: Path | None = None,
+        allow_private: bool = False,  # OMNISTREAM_ALLOW_PRIVATE_URLS: SMTP on a private address
     ) -> None:
-        self.pool, self.box, self.ttl = pool, box, ttl
+        self.pool, self.box, self.ttl, self.allow_private = pool, box, ttl, allow_private
         self.media_dir = media_dir  # where content.attachments' files are stored
         self.sessions_per_account = sessions_per_account
         self._accounts: dict[UUID, tuple[float, MailAccount | SendError]] = {}
@@ -168,7 +169,7 @@ class EmailAdapter:
             values = unseal(self.box, Channel.EMAIL, row["integration_id"], row["credentials_json"])
             return MailAccount(
                 row["integration_id"],
-                smtp_settings(values, row["external_id"]),
+                smtp_settings(values, row["external_id"], allow_private=self.allow_private),
                 sender(values, row["external_id"]),
             )
         except DecryptError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 
 from omnistream.channels.email.hosts import is_loopback
+from omnistream.kit.net import RefusedAddressError, connect_checked
 
 TlsMode = Literal["implicit", "starttls", "none"]
 Outcome = Literal["sent", "transient", "permanent"]
@@ -54,6 +56,8 @@ class SmtpSettings:
     timeout: float = 30.0  # seconds, for connecting and for each command
     helo_name: str | None = None  # the EHLO name; None: this machine's FQDN
     ca_file: str | None = None  # extra trusted certificates (PEM), e.g. a self-signed server's
+    # Private and loopback addresses only with OMNISTREAM_ALLOW_PRIVATE_URLS (SSRF guard).
+    allow_private: bool = False
 
     def __post_init__(self) -> None:
         host = self.host.strip()
@@ -149,10 +153,30 @@ def _failure(step: Step, exc: BaseException) -> _StepFailed:
     return _StepFailed(step, None, str(exc), transient=False)
 
 
+async def _socket(settings: SmtpSettings) -> socket.socket:
+    """A socket connected to a checked address of the host (kit.net): aiosmtplib then
+    speaks SMTP on it and verifies TLS against the host name, so a second DNS answer
+    cannot lead it elsewhere."""
+    try:
+        return await asyncio.wait_for(
+            connect_checked(settings.host, settings.port, allow_private=settings.allow_private),
+            settings.timeout,
+        )
+    except RefusedAddressError as exc:
+        raise _StepFailed("connect", None, str(exc), transient=False) from exc
+    except TimeoutError as exc:
+        reply = f"timed out: no connection to {settings.host} in {settings.timeout:g} s"
+        raise _StepFailed("connect", None, reply, transient=True) from exc
+    except OSError as exc:
+        reply = f"cannot connect to {settings.host} port {settings.port}: {exc.strerror or exc}"
+        raise _StepFailed("connect", None, reply, transient=True) from exc
+
+
 async def _open(settings: SmtpSettings) -> aiosmtplib.SMTP:
+    sock = await _socket(settings)
     client = aiosmtplib.SMTP(
-        hostname=settings.host.strip(),
-        port=settings.port,
+        hostname=settings.host.strip().strip("[]"),
+        sock=sock,
         timeout=settings.timeout,
         use_tls=settings.tls == "implicit",
         start_tls=False,  # done below, so that its failure is reported as "tls"
@@ -180,12 +204,15 @@ async def _open(settings: SmtpSettings) -> aiosmtplib.SMTP:
             await client.login(settings.username, settings.password or "")
     except _StepFailed:
         client.close()
+        sock.close()
         raise
     except (aiosmtplib.SMTPException, OSError) as exc:
         client.close()
+        sock.close()
         raise _failure(step, exc) from exc
     except BaseException:  # cancelled
         client.close()
+        sock.close()
         raise
     return client
 

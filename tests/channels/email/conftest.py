@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from omnistream.config import Settings
+from omnistream.context import AppContext
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
 
 
@@ -27,3 +29,12 @@ def own_dovecot() -> Iterator[Dovecot]:
     """A Dovecot for this test alone (it may stop or restart it)."""
     with running_dovecot() as server:
         yield server
+
+
+@pytest.fixture
+def private(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
+    """OMNISTREAM_ALLOW_PRIVATE_URLS=true for the app: Dovecot and aiosmtpd are on loopback."""
+    allowed = settings.model_copy(update={"allow_private_urls": True})
+    ctx.settings = allowed
+    yield allowed
+    ctx.settings = settings

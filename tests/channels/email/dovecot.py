@@ -269,6 +269,7 @@ class Dovecot:
             "username": user.name,
             "password": user.password,
             "folder": folder,
+            "allow_private": True,  # loopback
         }
         return ImapSettings(**(values | changes))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -87,7 +88,7 @@ def mail(
 
 async def run_import(account: EmailAccount, ctx: AppContext, **options: Any) -> ImportStats:
     options.setdefault("media_dir", ctx.settings.media_dir)
-    async with Mailbox(account.imap) as box:
+    async with Mailbox(replace(account.imap, allow_private=True)) as box:  # loopback
         return await import_new(ctx.pool, account, box, **options)
 
 

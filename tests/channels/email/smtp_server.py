@@ -151,6 +151,7 @@ class RecordingSmtpServer:
             "tls": "none",
             "timeout": 5.0,
             "helo_name": "client.omnistream.test",
+            "allow_private": True,  # loopback
         }
         return SmtpSettings(**(values | overrides))
 

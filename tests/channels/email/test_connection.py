@@ -1,14 +1,19 @@
 """The admin's connection test of an email integration: IMAP against a real Dovecot and SMTP
-against a real aiosmtpd, each failing side and step named in the recorded health."""
+against a real aiosmtpd, each failing side and step named in the recorded health; without
+OMNISTREAM_ALLOW_PRIVATE_URLS, private and loopback mail servers refused by the test and by
+the sender."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from omnistream.messages import worker
+from tests.channels.email import test_outbound as outbound
 from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.mailboxes import MailAccount, credentials, email_integration
 from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
@@ -39,7 +44,7 @@ def dovecot_credentials(dovecot: Dovecot, user: MailUser, smtp_port: int) -> dic
 
 
 async def test_connection_test_against_dovecot_and_the_smtp_server(
-    ctx, client, admin, smtp, dovecot: Dovecot, mail_user: MailUser
+    ctx, client, admin, smtp, private, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
     account = await email_integration(ctx, dovecot_credentials(dovecot, mail_user, smtp.port))
     result = await run_test(client, admin, account)
@@ -52,7 +57,7 @@ async def test_connection_test_against_dovecot_and_the_smtp_server(
 
 
 async def test_connection_test_names_the_failing_side_and_step(
-    ctx, client, admin, smtp, dovecot: Dovecot, mail_user: MailUser
+    ctx, client, admin, smtp, private, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
     good = dovecot_credentials(dovecot, mail_user, smtp.port)
     wrong_imap = await email_integration(
@@ -109,3 +114,47 @@ async def test_connection_test_preconditions_for_email(ctx, client, admin) -> No
         f"/api/v1/integrations/{unset.integration_id}/test", headers=admin.headers
     )
     assert "mailbox address" in problem(r, 409)["detail"]
+
+
+async def test_connection_test_refuses_private_addresses_unless_allowed(
+    ctx, client, admin, smtp, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """Without OMNISTREAM_ALLOW_PRIVATE_URLS: the loopback servers, and 10.x hosts (refused
+    before any connection: no waiting for a timeout), are named per side."""
+    assert not ctx.settings.allow_private_urls
+    loopback = await email_integration(ctx, dovecot_credentials(dovecot, mail_user, smtp.port))
+    result = await run_test(client, admin, loopback)
+    assert (result["ok"], result["health"]) == (False, "unreachable")
+    imap, smtp_side = result["detail"].split("; SMTP ")
+    assert imap.startswith("IMAP connect failed: 127.0.0.1 resolves to 127.0.0.1"), result
+    assert smtp_side.startswith("connect failed: 127.0.0.1 resolves to 127.0.0.1"), result
+    assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in smtp_side
+    private_net = {"imap_host": "10.1.2.3", "imap_tls": "implicit", "smtp_host": "10.1.2.3"}
+    lan = await email_integration(
+        ctx,
+        {**dovecot_credentials(dovecot, mail_user, 587), **private_net, "smtp_tls": "starttls"},
+        mailbox="lan@omnistream.test",
+    )
+    started = time.monotonic()
+    result = await run_test(client, admin, lan)
+    assert time.monotonic() - started < 2
+    assert "IMAP connect failed: 10.1.2.3 resolves to 10.1.2.3" in result["detail"]
+    assert "SMTP connect failed: 10.1.2.3 resolves to 10.1.2.3" in result["detail"]
+
+
+async def test_the_sender_refuses_a_private_smtp_server_unless_allowed(
+    ctx, client, admin, settings, smtp
+) -> None:
+    """The worker's registry as in production: the reply fails at once (no retries) with
+    the reason."""
+    assert not settings.allow_private_urls
+    account = await outbound.mailbox(ctx, smtp)
+    conversation_id = await outbound.thread(ctx, account)
+    message_id = await outbound.reply(client, admin, conversation_id, type="text", text="Hi")
+    async with worker.meta_registry(ctx.pool, settings) as channels:
+        assert await outbound.tick(ctx, settings, channels) == 1
+    row = await outbound.stored(ctx, message_id)
+    assert (row["status"], row["error_code"], row["attempts"]) == ("failed", "smtp_connect", 1)
+    assert "127.0.0.1 resolves to 127.0.0.1" in row["error_reason"], dict(row)
+    assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in row["error_reason"]
+    assert smtp.received == []

@@ -1,6 +1,7 @@
 """The email_inbound worker loop against a real Dovecot: a mail appended while it waits in
 IDLE is imported within seconds; a failing account's error is recorded; a server restart is
-survived (reconnection with backoff) and the error cleared."""
+survived (reconnection with backoff) and the error cleared; a mail server on a private or
+loopback address is refused without OMNISTREAM_ALLOW_PRIVATE_URLS."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import time
 from asyncpg import Record
 
 from omnistream.channels.email.inbound_worker import email_inbound_loop
+from omnistream.config import Settings
 from omnistream.context import AppContext
+from omnistream.integrations.credentials import seal, unseal
+from omnistream.kit.enums import Channel
 from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.importing import fetch, mail, make_account, messages, wait_for
 
@@ -28,7 +32,7 @@ async def recorded_error(ctx: AppContext) -> Record:
 
 
 async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
-    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+    ctx: AppContext, private: Settings, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
     await make_account(ctx, dovecot, mail_user)
     await dovecot.append(mail(body="Before the worker."), mail_user)
@@ -51,7 +55,7 @@ async def test_the_worker_loop_picks_up_a_mail_while_it_idles(
 
 
 async def test_the_worker_loop_records_a_failing_account(
-    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+    ctx: AppContext, private: Settings, dovecot: Dovecot, mail_user: MailUser
 ) -> None:
     await make_account(ctx, dovecot, mail_user, password="wrong password")
     stop = asyncio.Event()
@@ -65,7 +69,7 @@ async def test_the_worker_loop_records_a_failing_account(
 
 
 async def test_the_worker_loop_reconnects_after_the_server_restarts(
-    ctx: AppContext, own_dovecot: Dovecot
+    ctx: AppContext, private: Settings, own_dovecot: Dovecot
 ) -> None:
     user = own_dovecot.add_user()
     await make_account(ctx, own_dovecot, user)
@@ -110,3 +114,40 @@ async def test_the_worker_loop_records_unusable_credentials(
     finally:
         stop.set()
         await asyncio.wait_for(loop, 15)
+
+
+async def test_the_worker_loop_refuses_private_addresses_unless_allowed(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """ctx.settings as in production (no OMNISTREAM_ALLOW_PRIVATE_URLS): the loopback Dovecot,
+    then a 10.x host, are refused before connecting, named in last_error; nothing imported."""
+    account = await make_account(ctx, dovecot, mail_user)
+    await dovecot.append(mail(body="Never imported."), mail_user)
+    assert not ctx.settings.allow_private_urls
+    for host, tls in ((dovecot.host, "none"), ("10.20.30.40", "implicit")):
+        async with ctx.pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT credentials_json FROM integrations WHERE id = $1", account.integration_id
+            )
+            values = unseal(ctx.box, Channel.EMAIL, account.integration_id, stored)
+            await conn.execute(
+                "UPDATE integrations SET credentials_json = $2 WHERE id = $1",
+                account.integration_id,
+                seal(
+                    ctx.box,
+                    Channel.EMAIL,
+                    account.integration_id,
+                    {**values, "imap_host": host, "imap_tls": tls},
+                ),
+            )
+            await conn.execute("DELETE FROM email_import_cursors")
+        stop = asyncio.Event()
+        loop = asyncio.create_task(email_inbound_loop(ctx.pool, ctx.settings, stop))
+        try:
+            error = (await recorded_error(ctx))["last_error"]
+            assert error.startswith(f"IMAP connect failed: {host} resolves to {host}"), error
+            assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in error
+            assert await messages(ctx) == []
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 15)

@@ -210,7 +210,9 @@ async def test_recipient_refusals_are_classified_and_reported_each(smtp_server) 
 
 async def test_connection_refused_and_a_silent_server_are_transient() -> None:
     refused_port = free_port()
-    settings = SmtpSettings(host="127.0.0.1", port=refused_port, tls="none", timeout=2)
+    settings = SmtpSettings(
+        host="127.0.0.1", port=refused_port, tls="none", timeout=2, allow_private=True
+    )
     result = await send(settings, reply(uuid4()), envelope_from=AGENT, recipients=[CUSTOMER])
     assert (result.outcome, result.step, result.code) == ("transient", "connect", None)
     assert str(refused_port) in result.reply
@@ -222,7 +224,9 @@ async def test_connection_refused_and_a_silent_server_are_transient() -> None:
     silent = await asyncio.start_server(say_nothing, "127.0.0.1", 0)
     try:
         port = silent.sockets[0].getsockname()[1]
-        settings = SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout=0.3)
+        settings = SmtpSettings(
+            host="127.0.0.1", port=port, tls="none", timeout=0.3, allow_private=True
+        )
         started = time.monotonic()
         timed_out = await send(settings, reply(uuid4()), envelope_from=AGENT, recipients=[CUSTOMER])
         assert (timed_out.outcome, timed_out.step) == ("transient", "connect")
@@ -249,7 +253,9 @@ async def test_check_reports_ok_or_the_failing_step(auth_server) -> None:
     wrong = await check(auth_server.settings(username=TEST_USER, password="wrong"))
     assert (wrong.ok, wrong.step, wrong.code) == (False, "auth", 535)
     assert "5.7.8" in wrong.reply
-    nothing = await check(SmtpSettings(host="127.0.0.1", port=free_port(), tls="none"))
+    nothing = await check(
+        SmtpSettings(host="127.0.0.1", port=free_port(), tls="none", allow_private=True)
+    )
     assert (nothing.ok, nothing.step) == (False, "connect")
     no_tls = await check(auth_server.settings(tls="starttls"))
     assert (no_tls.ok, no_tls.step) == (False, "tls")
