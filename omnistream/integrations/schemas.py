@@ -44,16 +44,16 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# Channels whose sending and receiving exist. Email is in the enum (the schema and stored
-# credentials are ready) but nothing sends or reads mail yet: an email integration would show
-# "Active" and do nothing, so it cannot be created until the channel ships (README Roadmap).
-AVAILABLE_CHANNELS = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM})
+# Channels whose sending and receiving exist: an integration can be created for these only
+# (a channel in the enum but not here would show "Active" and do nothing). Email ships with
+# its IMAP import worker, SMTP sender, web view and composer (issue 16).
+AVAILABLE_CHANNELS = frozenset(
+    {Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.EMAIL}
+)
 
 
 class IntegrationCreate(_Input):
-    channel: Channel = Field(
-        description="whatsapp, messenger or instagram; email is not available yet (422)"
-    )
+    channel: Channel = Field(description="whatsapp, messenger, instagram or email")
     name: Name
     is_active: bool = Field(True, description="Activating requires the channel's fields")
     credentials: Credentials = Field(default_factory=dict)

@@ -38,6 +38,7 @@ PAGE_SECRETS = {
     "verify_token": "page-verify-token-c5e1",
 }
 EMAIL_SECRETS = {"smtp_password": "smtp pass 5150 ", "imap_password": "imap-pass-6061"}
+EMAIL_PLAIN = {"imap_host": "imap.example.com", "smtp_host": "smtp.example.com", "smtp_port": 587}
 ALL_SECRETS = [*WA_SECRETS.values(), *PAGE_SECRETS.values(), *EMAIL_SECRETS.values()]
 PHONE_ID = "106540352242922"
 PAGE_ID = "112233445566778"
@@ -149,15 +150,13 @@ async def test_secrets_are_sealed_and_never_returned(client, ctx, admin: Agent) 
         json={
             "channel": "email",
             "name": "Mail",
-            "credentials": {"smtp_host": "smtp.example.com", "smtp_port": 587, **EMAIL_SECRETS},
+            "credentials": {**EMAIL_PLAIN, **EMAIL_SECRETS},
         },
         headers=admin.headers,
     )
     texts += [wa.text, page.text, mail.text]
-    assert {wa.status_code, page.status_code} == {201}
-    # Email is on the roadmap: refused, naming the channel, without echoing its secrets.
-    assert fields(problem(mail, 422)) == {"channel"}
-    assert "not available yet" in mail.json()["errors"][0]["message"]
+    assert {wa.status_code, page.status_code, mail.status_code} == {201}
+    assert mail.json()["credentials"]["smtp_password"] == {"set": True}
     wa_id = wa.json()["id"]
     texts.append((await client.get(f"{INTEGRATIONS}/{wa_id}", headers=admin.headers)).text)
     texts.append((await client.get(INTEGRATIONS, headers=admin.headers)).text)
@@ -201,7 +200,8 @@ async def test_secrets_are_sealed_and_never_returned(client, ctx, admin: Agent) 
         opened[row["channel"]] = unseal(ctx.box, Channel(row["channel"]), row["id"], stored)
     assert opened["whatsapp"] == wa_credentials(access_token=new_token)
     assert opened["messenger"] == PAGE_SECRETS
-    assert set(opened) == {"whatsapp", "messenger"}
+    assert opened["email"] == {**EMAIL_PLAIN, **EMAIL_SECRETS}
+    assert set(opened) == {"whatsapp", "messenger", "email"}
     assert page.json()["credentials"]["page_access_token"] == {"set": True}
 
 
@@ -288,13 +288,16 @@ async def test_required_fields_and_other_input_rules(client, admin: Agent) -> No
         "credentials.verify_token",
         "credentials.waba_id",
     }
-    # Email is on the roadmap: refused whatever else the request holds.
     r = await client.post(
         INTEGRATIONS,
         json={"channel": "email", "name": "Mail", "credentials": {}},
         headers=admin.headers,
     )
-    assert fields(problem(r, 422)) == {"channel"}
+    assert fields(problem(r, 422)) == {
+        "credentials.imap_host",
+        "credentials.imap_password",
+        "credentials.smtp_host",
+    }
     for bad in (
         {"channel": "fax", "name": "X"},
         {"channel": "messenger", "name": " "},
