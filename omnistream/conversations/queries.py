@@ -71,18 +71,21 @@ async def insert(
     channel: str,
     integration_account_id: UUID | None,
     division_id: UUID | None = None,
+    assigned_agent_id: UUID | None = None,
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
         f"""
         WITH c AS (INSERT INTO conversations
-                          (contact_id, channel, integration_account_id, division_id)
-                   VALUES ($1, $2, $3, $4) RETURNING *)
+                          (contact_id, channel, integration_account_id, division_id,
+                           assigned_agent_id)
+                   VALUES ($1, $2, $3, $4, $5) RETURNING *)
         SELECT {COLUMNS} FROM c
         """,
         contact_id,
         channel,
         integration_account_id,
         division_id,
+        assigned_agent_id,
     )
     assert row is not None
     return row

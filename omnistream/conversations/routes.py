@@ -13,12 +13,15 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.contacts import service as contact_service
 from omnistream.context import Ctx
-from omnistream.conversations import queries, service
+from omnistream.conversations import email_start, queries, service
 from omnistream.conversations.schemas import (
     AssignIn,
     ConversationItem,
     ConversationOut,
     ConversationPage,
+    EmailAccountOut,
+    EmailConversationCreate,
+    EmailConversationOut,
     HistoryEntry,
     TabCounts,
     TransferIn,
@@ -31,11 +34,14 @@ from omnistream.kit.enums import Channel, ConversationStatus
 from omnistream.kit.errors import NotFound, Unprocessable
 from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from omnistream.messages.presentation import message_payload
+from omnistream.messages.schemas import MessageOut
 
 router = APIRouter(tags=["conversations"])
 BASE = "/api/v1/conversations"
 Reader = Annotated[Principal, requires(Perm.CONVERSATIONS_READ)]
 Worker = Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)]
+Sender = Annotated[Principal, requires(Perm.MESSAGES_SEND)]
 COUNT_CAP = 10_000
 _DUE_SOON_MINUTES = int(queries.SLA_DUE_SOON.total_seconds() // 60)
 
@@ -123,6 +129,36 @@ async def tab_counts(ctx: Ctx, principal: Reader) -> TabCounts:
             conn, Scope.of(principal), tabs, COUNT_CAP
         )
     return TabCounts(mine=mine, unassigned=unassigned, all_open=everything, cap=COUNT_CAP)
+
+
+@router.get(
+    f"{BASE}/email/accounts",
+    response_model=list[EmailAccountOut],
+    summary="The email accounts one may start an email conversation from (active ones)",
+)
+async def email_accounts(ctx: Ctx, actor: Sender) -> list[EmailAccountOut]:
+    async with ctx.pool.acquire() as conn:
+        rows = await email_start.accounts(conn)
+    return [EmailAccountOut(**dict(r)) for r in rows]
+
+
+@router.post(
+    f"{BASE}/email",
+    status_code=201,
+    response_model=EmailConversationOut,
+    summary="Start an email conversation: a new thread to an address, assigned to the caller",
+)
+async def start_email(
+    ctx: Ctx, body: EmailConversationCreate, actor: Sender
+) -> EmailConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row, message = await email_start.start(
+            tx, actor, body, assign_on_reply=ctx.settings.assign_on_reply
+        )
+    return EmailConversationOut(
+        conversation=ConversationOut(**service.payload(row)),
+        message=MessageOut(**message_payload(message)),
+    )
 
 
 @router.get(

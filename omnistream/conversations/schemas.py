@@ -6,10 +6,19 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from omnistream.kit.enums import Channel, ConversationStatus
+from omnistream.messages.schemas import TEXT_MAX, MessageOut
 
 
 class ConversationOut(BaseModel):
@@ -136,3 +145,46 @@ class HistoryEntry(BaseModel):
         "reopened by a customer's message: by ('customer'), contact_id"
     )
     created_at: datetime
+
+
+class EmailConversationCreate(BaseModel):
+    """A new email conversation: the agent's first mail to an address (a new thread)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: UUID = Field(description="An email account to send from (GET .../email/accounts).")
+    to: EmailStr = Field(description="The customer's address; their contact is found or made.")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        None, description="The name of a new contact (an existing contact keeps theirs)."
+    )
+    subject: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\r\n]*$"
+        ),
+    ]
+    text: Annotated[str, StringConstraints(max_length=TEXT_MAX)] = Field(
+        description="The mail's text (not blank)."
+    )
+    cc: Annotated[list[EmailStr], Field(max_length=20)] | None = Field(
+        None, description="Addresses to copy (at most 20)."
+    )
+    division_id: UUID | None = Field(
+        None,
+        description="The conversation's division: one of the caller's (any, for an admin). "
+        "Without one it has none, as a conversation opened by an incoming mail.",
+    )
+
+
+class EmailConversationOut(BaseModel):
+    conversation: ConversationOut
+    message: MessageOut
+
+
+class EmailAccountOut(BaseModel):
+    """An address agents may start email conversations from (an active email integration)."""
+
+    id: UUID = Field(description="The integration account: account_id of a new conversation.")
+    address: str
+    from_name: str | None
+    integration_name: str
