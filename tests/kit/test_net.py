@@ -12,6 +12,7 @@ from omnistream.kit.net import (
     BlockedAddressError,
     GuardedResolver,
     RefusedAddressError,
+    connect_checked,
     forbidden_address,
     http_client,
 )
@@ -104,3 +105,31 @@ async def test_the_resolver_hands_aiohttp_only_checked_addresses() -> None:
     assert "127.0.0.1" in str(caught.value.os_error) or "::1" in str(caught.value.os_error)
     server.close()
     assert hits == 0
+
+
+async def test_mail_connections_go_only_to_checked_addresses() -> None:
+    """connect_checked (IMAP, SMTP): "localhost", [::1] and 10.x are refused before any
+    connection (a listener never sees one); allowed, the socket is connected."""
+    hits = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hits
+        hits += 1
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for host in ("localhost", "127.0.0.1", "[::1]", "10.9.8.7"):
+            with pytest.raises(RefusedAddressError) as caught:
+                await asyncio.wait_for(connect_checked(host, port, allow_private=False), 1)
+            assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in str(caught.value)
+        await asyncio.sleep(0.1)
+        assert hits == 0
+        sock = await connect_checked("127.0.0.1", port, allow_private=True)
+        assert sock.getpeername()[1] == port
+        sock.close()
+        with pytest.raises(OSError):
+            await connect_checked("no-such-host.invalid", port, allow_private=True)
+    finally:
+        server.close()
