@@ -1,0 +1,356 @@
+"""The email channel in a real browser (issue 16): a customer's mail, delivered into a real
+Dovecot over IMAP APPEND, appears live in the open inbox; the agent reads it (subject, from,
+trimmed body, the full message, an HTML mail whose remote image loads only after "Show
+images"), replies with a CC and an attachment, the reply reaches a real SMTP server (aiosmtpd)
+threaded, and the customer's answer lands in the same conversation; "New email" starts one.
+
+A stack of its own (not the shared one of conftest.py): the email account must exist before
+`omnistream serve --with-worker` starts, as the worker looks for new accounts only every
+30 seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import struct
+import subprocess
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Route, expect
+
+from omnistream.integrations.credentials import seal
+from omnistream.kit.crypto import SecretBox
+from omnistream.kit.enums import Channel
+from tests.browser.conftest import ARTIFACTS, PASSWORD, sign_in
+from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
+from tests.channels.email.smtp_server import (
+    TEST_PASSWORD,
+    TEST_USER,
+    ReceivedMail,
+    RecordingSmtpServer,
+    running_smtp_server,
+)
+from tests.processes import CLI, create_admin, free_port, omnistream_env, stop, wait_http
+from tests.testdb import with_database
+
+SUPPORT = "support@omnistream.test"
+CUSTOMER = "budi@example.id"
+ADMIN = "admin@example.com"
+SECRET = "email-browser-"  # + "s" * 40: the stack's OMNISTREAM_SECRET_KEY (omnistream_env)
+REMOTE_IMAGE = "https://images.example.test/paket.png"
+
+
+def _png() -> bytes:
+    """A 1x1 PNG (a real one: the upload checks what a file is)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x88\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@dataclass
+class EmailStack:
+    url: str
+    dovecot: Dovecot
+    user: MailUser
+    smtp: RecordingSmtpServer
+    http: httpx.AsyncClient
+    last_date: int = 0
+
+    async def deliver(
+        self,
+        subject: str,
+        text: str,
+        *,
+        html: str | None = None,
+        in_reply_to: str | None = None,
+        sender: str = f"Budi Santoso <{CUSTOMER}>",
+    ) -> str:
+        """A customer's mail, appended to the support mailbox; its Message-ID."""
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = SUPPORT
+        message["Subject"] = subject
+        message_id = f"<c.{secrets.token_hex(6)}@example.id>"
+        message["Message-ID"] = message_id
+        # Dated now, in whole seconds: each mail a second later than the one before.
+        now = time.time()
+        if int(now) <= self.last_date:
+            await asyncio.sleep(self.last_date + 1 - now)
+        self.last_date = int(time.time())
+        message["Date"] = formatdate(self.last_date, usegmt=True)
+        message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+        raw = message.as_bytes(policy=SMTP)
+        if in_reply_to:  # written as mail clients do (the email package would encode it)
+            raw = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n".encode() + raw
+        await self.dovecot.append(raw, self.user)
+        return message_id
+
+    async def sent_mail(self, to: str, count: int, within: float = 15) -> ReceivedMail:
+        """The `count`-th mail the SMTP server received for `to`."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            mails = [m for m in self.smtp.received if to in m.rcpt_tos]
+            if len(mails) >= count:
+                return mails[count - 1]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no mail #{count} to {to}: {self.smtp.received}")
+
+
+def _start(dsn: str, data: Path) -> subprocess.Popen[bytes]:
+    port = free_port()
+    env = omnistream_env(dsn, data, SECRET)
+    log = ARTIFACTS / "email-server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--with-worker", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return proc
+
+
+async def _email_account(dsn: str, dovecot: Dovecot, user: MailUser, smtp_port: int) -> None:
+    """An email integration with one account (the support address), as the API stores it."""
+    integration_id = uuid4()
+    values: dict[str, Any] = {
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_tls": "none",
+        "imap_username": user.name,
+        "imap_password": user.password,
+        "imap_folder": "INBOX",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_tls": "none",
+        "smtp_username": TEST_USER,
+        "smtp_password": TEST_PASSWORD,
+        "from_name": "Toko Support",
+    }
+    stored = seal(SecretBox(SECRET + "s" * 40), Channel.EMAIL, integration_id, values)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'email', 'Support mailbox', $2::jsonb)",
+            integration_id,
+            json.dumps(stored),
+        )
+        await conn.execute(
+            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
+            "is_default) VALUES ($1, $2, 'Support', true)",
+            integration_id,
+            SUPPORT,
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def mail_servers() -> Iterator[tuple[Dovecot, RecordingSmtpServer]]:
+    with running_dovecot() as dovecot, running_smtp_server() as smtp:
+        yield dovecot, smtp
+
+
+@pytest.fixture(scope="module")
+async def email_stack(
+    chromium: str,
+    admin_dsn: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    mail_servers: tuple[Dovecot, RecordingSmtpServer],
+) -> AsyncIterator[EmailStack]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    dovecot, smtp = mail_servers
+    user = dovecot.add_user()
+    name = f"omnistream_email_browser_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(admin_dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    dsn = with_database(admin_dsn, name)
+    data = tmp_path_factory.mktemp("email-browser")
+    proc = None
+    try:
+        env = omnistream_env(dsn, data, SECRET)
+        await asyncio.to_thread(create_admin, env, ADMIN, "Ada Admin", PASSWORD)
+        await _email_account(dsn, dovecot, user, smtp.port)
+        proc = await asyncio.to_thread(_start, dsn, data)
+        async with httpx.AsyncClient(base_url=proc.url, timeout=20, trust_env=False) as http:  # type: ignore[attr-defined]
+            yield EmailStack(proc.url, dovecot, user, smtp, http)  # type: ignore[attr-defined]
+    finally:
+        if proc is not None:
+            await asyncio.to_thread(stop, proc)
+        conn = await asyncpg.connect(admin_dsn)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, email_stack: EmailStack) -> AsyncIterator[Page]:
+    """The admin signed in on the inbox, live events connected; errors in the page fail."""
+    context = await browser.new_context(
+        viewport={"width": 1400, "height": 900}, locale="en-US", timezone_id="Asia/Jakarta"
+    )
+    await context.add_init_script("localStorage.setItem('omnistream.lang', 'en')")
+    errors: list[str] = []
+    opened = await context.new_page()
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    await opened.goto(email_stack.url)
+    await sign_in(opened, ADMIN, PASSWORD)
+    await expect(opened.locator(".live-status[data-status=live]")).to_be_visible()
+    try:
+        yield opened
+    finally:
+        await opened.screenshot(path=str(ARTIFACTS / "email-last.png"))
+        await context.close()
+    assert errors == [], errors
+
+
+async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
+    page: Page, email_stack: EmailStack
+) -> None:
+    stack = email_stack
+    remote: list[str] = []
+
+    async def image(route: Route) -> None:
+        remote.append(route.request.url)
+        await route.fulfill(status=200, content_type="image/png", body=_png())
+
+    await page.context.route("https://images.example.test/**", image)
+
+    # The question arrives live in the open inbox.
+    first = await stack.deliver(
+        "Pesanan #12 belum sampai",
+        "Halo, pesanan #12 belum sampai. Bisa dicek?\n\n"
+        "On Mon, 7 Dec 2026 at 08:00, Toko Support <support@omnistream.test> wrote:\n"
+        "> Terima kasih sudah berbelanja di Toko.\n> Salam hangat\n",
+    )
+    row = page.locator(".conv-row", has_text="Budi Santoso")
+    await expect(row).to_contain_text("pesanan #12 belum sampai", timeout=15_000)
+    await row.click()
+
+    # Subject, from, the trimmed body; the full message on request.
+    bubble = page.locator(".msg.inbound").first
+    await expect(bubble.locator(".email-subject")).to_have_text("Pesanan #12 belum sampai")
+    await expect(bubble.locator(".email-meta")).to_contain_text(f"Budi Santoso <{CUSTOMER}>")
+    await expect(bubble.locator(".email-meta")).to_contain_text(SUPPORT)
+    await expect(bubble.locator(".email-body")).to_have_text(
+        "Halo, pesanan #12 belum sampai. Bisa dicek?"
+    )
+    await bubble.get_by_role("button", name="Show full message").click()
+    await expect(bubble.locator(".email-body")).to_contain_text("Terima kasih sudah berbelanja")
+    await bubble.get_by_role("button", name="Show less").click()
+    await expect(bubble).not_to_contain_text("Terima kasih sudah berbelanja")
+
+    # An HTML mail in the same thread: its remote image waits for "Show images".
+    second = await stack.deliver(
+        "Re: Pesanan #12 belum sampai",
+        "Ini foto paketnya.",
+        html=f'<p>Ini <b>foto paketnya</b>.</p><img src="{REMOTE_IMAGE}" alt="paket">'
+        '<script>parent.document.title="hacked"</script>',
+        in_reply_to=first,
+    )
+    html_mail = page.locator(".msg.inbound").nth(1)
+    await expect(html_mail.locator(".email-body")).to_have_text(
+        "Ini foto paketnya.", timeout=15_000
+    )
+    await html_mail.get_by_role("button", name="Show full message").click()
+    frame = page.frame_locator(".msg.inbound >> nth=1 >> iframe.email-html")
+    await expect(frame.locator("b")).to_have_text("foto paketnya")
+    img = frame.locator("img[alt=paket]")
+    await expect(img).to_have_attribute("data-remote-src", REMOTE_IMAGE)
+    assert await img.get_attribute("src") is None
+    await page.wait_for_timeout(300)
+    assert remote == []
+    assert await page.title() != "hacked"
+    await html_mail.get_by_role("button", name="Show images").click()
+    await expect(img).to_have_attribute("src", REMOTE_IMAGE)
+    await expect(img).to_have_js_property("naturalWidth", 1)  # fetched, and shown
+    assert remote == [REMOTE_IMAGE]
+
+    # The reply, with a CC and an attachment, reaches the SMTP server threaded.
+    composer = page.locator("form.composer")
+    await composer.locator("input[name=cc]").fill("boss@example.id, gudang@example.id")
+    await composer.locator("input[type=file]").set_input_files(
+        files=[{"name": "resi.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    await expect(composer.locator(".chip", has_text="resi.png")).to_be_visible()
+    await composer.locator("textarea").fill("Paket Anda sudah dikirim, ini resinya.")
+    await composer.get_by_role("button", name="Send").click()
+    await expect(page.locator(".msg.outbound")).to_contain_text("Paket Anda sudah dikirim")
+    await expect(page.locator(".msg.outbound .email-files")).to_contain_text("resi.png")
+    sent = await stack.sent_mail(CUSTOMER, 1)
+    mail = sent.message()
+    assert mail["In-Reply-To"] == second
+    assert first in mail["References"] and second in mail["References"]
+    assert mail["Subject"] == "Re: Pesanan #12 belum sampai"
+    assert {"boss@example.id", "gudang@example.id"} <= set(sent.rcpt_tos)
+    assert "boss@example.id" in mail["Cc"]
+    files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    assert files == {"resi.png": _png()}
+    await expect(page.locator(".msg.outbound[data-status=sent]")).to_be_visible(timeout=10_000)
+
+    # The customer's answer to it lands in the same conversation, live.
+    url = page.url
+    await stack.deliver(
+        "Re: Pesanan #12 belum sampai",
+        "Sudah saya terima, terima kasih!",
+        in_reply_to=str(mail["Message-ID"]),
+    )
+    await expect(page.locator(".msg.inbound").nth(2)).to_contain_text(
+        "Sudah saya terima", timeout=15_000
+    )
+    assert page.url == url
+    await expect(page.locator(".conv-row")).to_have_count(1)
+
+
+async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailStack) -> None:
+    await page.get_by_role("button", name="New email").click()
+    dialog = page.locator("dialog[open]")
+    await expect(dialog.get_by_role("combobox", name="From")).to_contain_text(SUPPORT)
+    await dialog.get_by_role("textbox", name="To", exact=True).fill("siti@example.id")
+    await dialog.get_by_role("textbox", name="CC", exact=True).fill("bukan-alamat")
+    await dialog.get_by_role("textbox", name="Message", exact=True).fill(
+        "Halo Siti, pesanan Anda siap diambil."
+    )
+    await dialog.get_by_role("button", name="Send email").click()
+    # Checked here first: the subject is required, the CC must be addresses.
+    await expect(dialog.locator("[data-field=subject] .field-error")).to_be_visible()
+    await expect(dialog.locator("[data-field=cc] .field-error")).to_contain_text("bukan-alamat")
+    await dialog.get_by_role("textbox", name="CC", exact=True).fill("")
+    await dialog.get_by_role("textbox", name="Subject", exact=True).fill("Pesanan siap diambil")
+    await dialog.get_by_role("button", name="Send email").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator(".thread-title")).to_have_text("siti@example.id")
+    await expect(page.locator(".msg.outbound .email-subject")).to_have_text("Pesanan siap diambil")
+    sent = await email_stack.sent_mail("siti@example.id", 1)
+    assert sent.message()["Subject"] == "Pesanan siap diambil"
+    assert "pesanan Anda siap diambil" in sent.message().get_body(("plain",)).get_content()
