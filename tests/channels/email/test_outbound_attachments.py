@@ -5,6 +5,7 @@ the real sender tick to a real SMTP server (aiosmtpd, smtp_server.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,6 +17,7 @@ from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.messages import worker
 from omnistream.messages.worker import send_due
+from omnistream.scheduled.worker import send_due as send_scheduled
 from tests import factories
 from tests.channels.email.mailboxes import (
     CUSTOMER,
@@ -28,6 +30,7 @@ from tests.channels.email.mailboxes import (
 from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
 from tests.conftest import Agent, fields, problem
 from tests.messages.test_messages import PDF, PNG
+from tests.scheduled.test_scheduled import due
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -200,3 +203,28 @@ async def test_files_over_the_total_size_are_refused(ctx, client, admin, smtp) -
     body = problem(r, 422)
     assert fields(body) == {"attachment_ids"} and "bytes" in body["errors"][0]["message"]
     assert await outbound_count(ctx) == 0
+
+
+async def test_a_scheduled_reply_with_files_sends_them_when_due(
+    ctx, client, admin, settings, registry, smtp
+) -> None:
+    _, conversation_id = await thread(ctx, smtp)
+    pdf = await upload(client, admin, conversation_id, "Invoice 42.pdf", PDF, "application/pdf")
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    r = await client.post(
+        f"/api/v1/conversations/{conversation_id}/scheduled-messages",
+        json={"type": "text", "attachment_ids": [pdf], "scheduled_at": later},
+        headers=admin.headers,
+    )
+    assert r.status_code == 201, r.text
+    refused = await client.post(
+        f"/api/v1/conversations/{conversation_id}/scheduled-messages",
+        json={"type": "text", "text": "x", "attachment_ids": [str(uuid4())], "scheduled_at": later},
+        headers=admin.headers,
+    )
+    assert fields(problem(refused, 422)) == {"attachment_ids"}
+    await due(ctx, r.json()["id"])
+    assert await send_scheduled(ctx.pool, ctx.settings) == 1
+    assert await tick(ctx, settings, registry) == 1
+    (attachment,) = smtp.received[0].message().iter_attachments()
+    assert (attachment.get_filename(), attachment.get_content()) == ("Invoice 42.pdf", PDF)
