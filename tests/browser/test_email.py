@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 import struct
 import subprocess
@@ -93,11 +94,8 @@ class EmailStack:
         message["Subject"] = subject
         message_id = f"<c.{secrets.token_hex(6)}@example.id>"
         message["Message-ID"] = message_id
-        # Dated now, in whole seconds: each mail a second later than the one before.
-        now = time.time()
-        if int(now) <= self.last_date:
-            await asyncio.sleep(self.last_date + 1 - now)
-        self.last_date = int(time.time())
+        # Dated in whole seconds, the next one to come: after all that happened so far.
+        self.last_date = max(self.last_date + 1, math.ceil(time.time()))
         message["Date"] = formatdate(self.last_date, usegmt=True)
         message.set_content(text)
         if html is not None:
@@ -298,13 +296,26 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
 
     # The reply, with a CC and an attachment, reaches the SMTP server threaded.
     composer = page.locator("form.composer")
-    await composer.locator("input[name=cc]").fill("boss@example.id, gudang@example.id")
+    cc = composer.get_by_role("textbox", name="CC")
     await composer.locator("input[type=file]").set_input_files(
         files=[{"name": "resi.png", "mimeType": "image/png", "buffer": _png()}]
     )
     await expect(composer.locator(".chip", has_text="resi.png")).to_be_visible()
-    await composer.locator("textarea").fill("Paket Anda sudah dikirim, ini resinya.")
+    await composer.get_by_role("textbox", name="Message").fill(
+        "Paket Anda sudah dikirim, ini resinya."
+    )
+    # Not an address: said on the field, nothing sent; one the server refuses: its 422 there.
+    await cc.fill("boss@example.id, bukan-alamat")
     await composer.get_by_role("button", name="Send").click()
+    await expect(composer.locator("[data-field=cc] .field-error")).to_contain_text("bukan-alamat")
+    await cc.fill("boss@toko.invalid")
+    await composer.get_by_role("button", name="Send").click()
+    await expect(composer.locator("[data-field=cc] .field-error")).to_be_visible()
+    await expect(cc).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator(".msg.outbound")).to_have_count(0)
+    await cc.fill("boss@example.id, gudang@example.id")
+    await composer.get_by_role("button", name="Send").click()
+    await expect(composer.locator(".field-error")).to_have_count(0)
     await expect(page.locator(".msg.outbound")).to_contain_text("Paket Anda sudah dikirim")
     await expect(page.locator(".msg.outbound .email-files")).to_contain_text("resi.png")
     sent = await stack.sent_mail(CUSTOMER, 1)
@@ -330,6 +341,7 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     )
     assert page.url == url
     await expect(page.locator(".conv-row")).to_have_count(1)
+    await expect(page.locator(".conv-row")).to_contain_text("Sudah saya terima")
 
 
 async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailStack) -> None:
@@ -347,6 +359,13 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     await expect(dialog.locator("[data-field=cc] .field-error")).to_contain_text("bukan-alamat")
     await dialog.get_by_role("textbox", name="CC", exact=True).fill("")
     await dialog.get_by_role("textbox", name="Subject", exact=True).fill("Pesanan siap diambil")
+    # An address the server refuses: its 422 on the To field, nothing made.
+    await dialog.get_by_role("textbox", name="To", exact=True).fill("siti@toko.invalid")
+    await dialog.get_by_role("button", name="Send email").click()
+    await expect(dialog.locator("[data-field=to] .field-error")).to_be_visible()
+    await expect(dialog.locator("[data-field=subject] .field-error")).to_have_count(0)
+    assert not [m for m in email_stack.smtp.received if "siti@toko.invalid" in m.rcpt_tos]
+    await dialog.get_by_role("textbox", name="To", exact=True).fill("siti@example.id")
     await dialog.get_by_role("button", name="Send email").click()
     await expect(dialog).to_be_hidden()
     await expect(page.locator(".thread-title")).to_have_text("siti@example.id")
