@@ -7,6 +7,10 @@ Which inbound messages answer a survey, in the order they arrive:
   keeps its score, but the tap is still taken (it never reopens the conversation);
 - in a resolved conversation, a text that is just a digit 1-5 within 24 hours of a survey
   not answered yet (answered_via 'text');
+- on email, a reply to the survey whose first line is the score (a digit 1-5, alone or
+  followed by a label: "4", "4.", "5/5", "5 - Excellent") while the survey is open (7 days):
+  only the newest part of the mail counts (its trimmed `preview`, never the quoted survey
+  below it, which lists every score), and the lines after the score are the feedback;
 - in a resolved conversation, the first text within FEEDBACK_MINUTES after a score given by
   a tap or a text: the survey's feedback (at most FEEDBACK_MAX characters; longer is cut).
 A message taken here does not reopen its resolved conversation, and the SLA consumer does
@@ -19,6 +23,7 @@ Open conversations cost nothing extra: only a `csat:` reply id leads to a query 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +36,15 @@ from omnistream.csat import queries, service
 from omnistream.csat.schemas import FEEDBACK_MAX
 from omnistream.db.pool import Conn
 from omnistream.events.outbox import Draft, emit_many
+from omnistream.kit.enums import Channel
 from omnistream.messages.enums import MessageType
 
 FEEDBACK_MINUTES = 10
 TEXT_SCORE_HOURS = 24
 SCORES = ("1", "2", "3", "4", "5")
+# An email's first line that is a score: the digit, maybe "." "!" ")" or "/5" after it, or a
+# label after a dash or colon ("5 - Excellent", as the survey lists them).
+_EMAIL_SCORE = re.compile(r"([1-5])\s*(?:[.!)]|/\s*5|\s[-\u2013\u2014:]\s*\S.*|:\s*\S.*)?")
 
 
 def survey_reply(kind: str, content: Any) -> tuple[UUID, int] | None:
@@ -69,11 +78,33 @@ class Taken:
 
 def _text(row: asyncpg.Record) -> str | None:
     """A text that may answer a survey: not an automatic answer (an email auto-reply, e.g.
-    an out-of-office notice to the survey mail, is no score and no feedback)."""
-    if row["type"] != MessageType.TEXT or row["content"].get("auto_reply") is True:
+    an out-of-office notice to the survey mail, is no score and no feedback). Of an email,
+    its newest part (`preview`: quoted history and signature trimmed)."""
+    content = row["content"]
+    if row["type"] != MessageType.TEXT or content.get("auto_reply") is True:
         return None
-    text = row["content"].get("text")
+    text = content.get("text")
+    if row["channel"] == Channel.EMAIL and isinstance(content.get("preview"), str):
+        text = content["preview"]
     return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def _typed_score(row: asyncpg.Record, text: str) -> tuple[int, str | None] | None:
+    """(score, feedback) of a typed answer: the text is the digit alone; an email's first
+    line is the score and the lines after it, if any, the feedback."""
+    if row["channel"] != Channel.EMAIL:
+        return (int(text), None) if text in SCORES else None
+    first, _, rest = text.partition("\n")
+    found = _EMAIL_SCORE.fullmatch(first.strip())
+    if found is None:
+        return None
+    return int(found[1]), rest.strip()[:FEEDBACK_MAX] or None
+
+
+def _score_window(row: asyncpg.Record) -> timedelta | None:
+    """How long after the survey a typed score counts: email, while the survey is open
+    (mail is answered in days, not minutes); the other channels 24 hours."""
+    return None if row["channel"] == Channel.EMAIL else timedelta(hours=TEXT_SCORE_HOURS)
 
 
 async def take(conn: Conn, rows: list[asyncpg.Record], resolved: set[UUID]) -> Taken:
@@ -117,11 +148,13 @@ async def take(conn: Conn, rows: list[asyncpg.Record], resolved: set[UUID]) -> T
                 taken.changed[survey["id"]] = survey
                 taken.message_ids.add(row["id"])
             elif (
-                text in SCORES
+                (typed := _typed_score(row, text)) is not None
                 and _answerable(survey, at)
-                and at - survey["created_at"] <= timedelta(hours=TEXT_SCORE_HOURS)
+                and ((window := _score_window(row)) is None or at - survey["created_at"] <= window)
             ):
-                _score(taken, survey, row, int(text), "text")
+                _score(taken, survey, row, typed[0], "text")
+                if typed[1] is not None:
+                    survey.update(feedback=typed[1], feedback_at=at)
                 taken.message_ids.add(row["id"])
     return taken
 

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from omnistream.kit.enums import Channel
 
 LANGUAGES = ("en", "id")
-# Channels a survey can go out on today (email has no sending yet: skipped there).
-SURVEY_CHANNELS = (Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM)
+# Channels a survey can go out on (all of them since email sends).
+SURVEY_CHANNELS = (Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM, Channel.EMAIL)
 FEEDBACK_MAX = 2000
 DEFAULT_INTERVAL_DAYS = 7
 
@@ -41,6 +41,10 @@ class SurveyTexts(BaseModel):
     page_done: Line = Field(description="The page after an answer (or a second visit).")
     page_expired: Line
     page_invalid: Line
+    email_reply: Line = Field(
+        description="Email: after the question and the 5 scores, how to answer (a reply with "
+        "a number from 1 to 5). Left out: the language's default."
+    )
 
 
 DEFAULT_TEXTS: dict[str, SurveyTexts] = {
@@ -56,6 +60,8 @@ DEFAULT_TEXTS: dict[str, SurveyTexts] = {
         page_done="Thank you! Your answer has been recorded.",
         page_expired="This survey has expired.",
         page_invalid="This survey link is not valid.",
+        email_reply="Just reply to this email with a number from 1 to 5 (5 is best). "
+        "You can add a comment below the number.",
     ),
     "id": SurveyTexts(
         question="Terima kasih telah menghubungi kami! Bagaimana penilaian Anda atas bantuan "
@@ -70,8 +76,15 @@ DEFAULT_TEXTS: dict[str, SurveyTexts] = {
         page_done="Terima kasih! Jawaban Anda sudah kami terima.",
         page_expired="Survei ini sudah kedaluwarsa.",
         page_invalid="Tautan survei ini tidak valid.",
+        email_reply="Cukup balas email ini dengan angka 1 sampai 5 (5 terbaik). Anda bisa "
+        "menambahkan komentar di bawah angka tersebut.",
     ),
 }
+
+
+# Texts added after settings were first stored: left out (settings saved before, a client
+# that does not know them), each language gets its default.
+ADDED_TEXTS = ("email_reply",)
 
 
 class Texts(BaseModel):
@@ -79,6 +92,19 @@ class Texts(BaseModel):
 
     en: SurveyTexts = DEFAULT_TEXTS["en"]
     id: SurveyTexts = DEFAULT_TEXTS["id"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _added_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for code in LANGUAGES:
+            texts = filled.get(code)
+            if isinstance(texts, dict):
+                missing = {k: getattr(DEFAULT_TEXTS[code], k) for k in ADDED_TEXTS}
+                filled[code] = missing | texts
+        return filled
 
     def of(self, language: str) -> SurveyTexts:
         return self.id if language == "id" else self.en
@@ -92,7 +118,7 @@ class CsatSettings(BaseModel):
     channels: list[Channel] = Field(
         default_factory=list,
         description="The channels that send a survey when a conversation is resolved "
-        "(whatsapp, messenger, instagram; email cannot send yet). Default: none.",
+        "(whatsapp, messenger, instagram, email). Default: none.",
     )
     interval_days: int = Field(
         DEFAULT_INTERVAL_DAYS,

@@ -3,10 +3,11 @@
 A resolve on a channel with surveys on gets one survey, decided when the CSAT consumer
 reads the conversation.resolved event (consumer.py), in this order:
 - the conversation was reopened meanwhile: skipped `reopened`;
-- the channel cannot send one (email, for now): skipped `channel_unsupported`;
-- the customer's last message is more than 24 hours old (the window of WhatsApp, and of
-  automatic messages on Messenger / Instagram; a never-written conversation too): skipped
-  `window_closed`;
+- the channel cannot send one (none today; kept for surveys recorded before email sent):
+  skipped `channel_unsupported`;
+- the customer never wrote, or (not on email, which has no such window) their last message
+  is more than 24 hours old (the window of WhatsApp, and of automatic messages on
+  Messenger / Instagram): skipped `window_closed`;
 - the contact got a survey (sent, pending or answered) in the last `interval_days`:
   skipped `recent_survey`;
 - the contact has no address on the channel: skipped `no_recipient`;
@@ -69,7 +70,7 @@ async def put_settings(tx: Tx, actor: Principal, body: CsatSettings) -> CsatSett
         if channel not in SURVEY_CHANNELS:
             raise Unprocessable.field(
                 f"channels.{i}",
-                f"{channel} cannot send surveys yet (whatsapp, messenger, instagram)",
+                f"{channel} cannot send surveys (whatsapp, messenger, instagram, email)",
             )
     if body.include_link and body.public_url is None:
         raise Unprocessable.field("public_url", "is required to add the page's link")
@@ -109,7 +110,7 @@ def skip_reason(
     if conversation["channel"] not in SURVEY_CHANNELS:
         return "channel_unsupported"
     last = conversation["last_inbound_at"]
-    if last is None or now - last > WINDOW:
+    if last is None or (conversation["channel"] != Channel.EMAIL and now - last > WINDOW):
         return "window_closed"
     if recent:
         return "recent_survey"
@@ -127,8 +128,19 @@ def survey_content(
 ) -> tuple[MessageType, dict[str, Any]]:
     """WhatsApp: an interactive list of 5 rows (reply buttons stop at 3); Messenger and
     Instagram: a text with 5 quick replies. Each choice's id / payload is
-    csat:<survey id>:<score>. `csat_survey_id` marks the message as the survey's."""
+    csat:<survey id>:<score>. Email: a plain text (sent with the thread's subject) with the
+    scores listed and how to answer: a reply with the number (csat/answers.py).
+    `csat_survey_id` marks the message as the survey's."""
     body = texts.question if link is None else f"{texts.question}\n\n{texts.link_intro} {link}"
+    if channel == Channel.EMAIL:
+        scores = "\n".join(
+            label if label.startswith(str(n)) else f"{n} - {label}"
+            for n, label in enumerate(texts.options, start=1)
+        )
+        parts = [texts.question, scores, texts.email_reply]
+        if link is not None:
+            parts.append(f"{texts.link_intro} {link}")
+        return MessageType.TEXT, {"text": "\n\n".join(parts), "csat_survey_id": str(survey_id)}
     if channel == Channel.WHATSAPP:
         rows = [
             {"id": reply_id(survey_id, n), "title": label}

@@ -165,9 +165,9 @@ async def test_settings_page_saves_channels_and_texts_and_shows_field_errors(
     page = await open_page(world.admin)
     await page.goto(f"{world.stack.url}/#/settings/csat")
     await expect(page.get_by_role("heading", name="Satisfaction surveys")).to_be_visible()
-    # The defaults until first saved: every channel off, the default texts, email not offered.
+    # The defaults until first saved: every channel off (email too), the default texts.
     await expect(page.get_by_label("Messenger", exact=True)).not_to_be_checked()
-    await expect(page.get_by_label("Email", exact=True)).to_be_disabled()
+    await expect(page.get_by_label("Email", exact=True)).not_to_be_checked()
     question_id = field(page, "texts.id.question").locator("textarea")
     await expect(question_id).to_have_value(re.compile(r"^Terima kasih telah menghubungi kami!"))
     await expect(field(page, "texts.en.options.3").locator("input")).to_have_value("4 - Good")
@@ -222,7 +222,37 @@ async def test_settings_page_saves_channels_and_texts_and_shows_field_errors(
     # In Bahasa Indonesia.
     await page.get_by_label("Language", exact=True).select_option("id")
     await expect(page.get_by_role("heading", name="Survei kepuasan")).to_be_visible()
-    await expect(page.get_by_text("Belum tersedia: email belum bisa mengirim.")).to_be_visible()
+    await expect(
+        page.get_by_text("Email biasa di utas yang sama; pelanggan membalas dengan angkanya.")
+    ).to_be_visible()
+    await expect(page.get_by_label("Email: cara menjawab (setelah nilai)").first).to_be_visible()
+
+
+async def test_an_admin_turns_on_email_surveys(
+    world: World, open_page: OpenPage, csat_off: None
+) -> None:
+    page = await open_page(world.admin)
+    await page.goto(f"{world.stack.url}/#/settings/csat")
+    await expect(page.get_by_role("heading", name="Satisfaction surveys")).to_be_visible()
+    email = page.get_by_role("checkbox", name="Email")
+    await expect(email).to_be_enabled()
+    await expect(page.locator("[data-field='channel.email']")).to_contain_text(
+        "the customer replies with the number"
+    )
+    reply = page.get_by_label("Email: how to answer (after the scores)").first
+    await expect(reply).to_have_value(
+        "Just reply to this email with a number from 1 to 5 (5 is best). "
+        "You can add a comment below the number."
+    )
+    await email.check()
+    await reply.fill("Reply with one number, 1 (bad) to 5 (great).")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".toast", has_text="Saved.")).to_be_visible()
+    saved = await world.call("GET", "/api/v1/csat/settings")
+    assert saved["channels"] == ["email"]
+    assert saved["texts"]["en"]["email_reply"] == "Reply with one number, 1 (bad) to 5 (great)."
+    await page.reload()
+    await expect(page.get_by_role("checkbox", name="Email")).to_be_checked()
 
 
 async def test_responses_list_filters_by_score_and_follows_new_answers(

@@ -184,7 +184,7 @@ async def test_settings_defaults_validation_and_permission(ctx, client, admin, a
         r = await client.put("/api/v1/csat/settings", json=patch, headers=admin.headers)
         return fields(problem(r, 422))
 
-    assert await refused({"channels": ["email"]}) == {"channels.0"}
+    assert await refused({"channels": ["sms"]}) == {"channels.0"}
     assert await refused({"include_link": True}) == {"public_url"}
     assert await refused({"interval_days": 400}) == {"interval_days"}
     assert await refused({"language": "fr"}) == {"language"}

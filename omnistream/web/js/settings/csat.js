@@ -10,9 +10,9 @@ import { CHANNEL_NAMES } from "../icons.js";
 import { pageHeader } from "./common.js";
 
 const BASE = "/api/v1/csat/settings";
-const CHANNELS = ["whatsapp", "messenger", "instagram"];
-const TEXTS = ["question", "button", "thanks", "link_intro", "page_title", "page_comment", "page_submit", "page_done", "page_expired", "page_invalid"];
-const LONG = new Set(["question", "thanks"]);
+const CHANNELS = ["whatsapp", "messenger", "instagram", "email"];
+const TEXTS = ["question", "button", "thanks", "email_reply", "link_intro", "page_title", "page_comment", "page_submit", "page_done", "page_expired", "page_invalid"];
+const LONG = new Set(["question", "thanks", "email_reply"]);
 const MAX = { question: 900, button: 20, page_submit: 20 };
 
 function textsGroup(code, texts) {
@@ -36,8 +36,7 @@ export function render(container) {
     saved = s;
     const channels = h("fieldset", { class: "group", dataset: { field: "channels" } },
       h("legend", {}, t("csatSet.channels")),
-      CHANNELS.map((c) => field({ label: CHANNEL_NAMES[c], name: `channel.${c}`, type: "checkbox", value: s.channels.includes(c) })),
-      field({ label: CHANNEL_NAMES.email, name: "channel.email", type: "checkbox", hint: t("csatSet.noEmail"), attrs: { disabled: true } }));
+      CHANNELS.map((c) => field({ label: CHANNEL_NAMES[c], name: `channel.${c}`, type: "checkbox", value: s.channels.includes(c), hint: c === "email" ? t("csatSet.emailHint") : null })));
     const form = h("form", { class: "form csat-settings", novalidate: true },
       h("p", { class: "muted" }, t("csatSet.intro")),
       channels,

@@ -1,0 +1,273 @@
+"""CSAT by email through the real pipeline: a customer's mail imported from a real Dovecot,
+the resolve, the CSAT consumer, the sender tick mailing the survey to a real SMTP server
+(aiosmtpd), and the customer's reply appended to Dovecot and imported: its first line is the
+score, the lines after it the feedback; the quoted survey below it (which lists every score)
+is never read as an answer. No 24-hour window on email."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from omnistream.channels.email.inbound import EmailAccount, load_account
+from omnistream.channels.registry import ChannelRegistry
+from omnistream.config import Settings
+from omnistream.context import AppContext
+from omnistream.csat.schemas import DEFAULT_TEXTS
+from omnistream.integrations.credentials import seal
+from omnistream.kit.enums import Channel
+from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
+from tests.channels.email.importing import run_import
+from tests.channels.email.smtp_server import (
+    TEST_PASSWORD,
+    TEST_USER,
+    ReceivedMail,
+    RecordingSmtpServer,
+    running_smtp_server,
+)
+from tests.csat.support import consume_all, resolve, rows, send_all, surveys, value
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+SUPPORT = "support@omnistream.test"
+CUSTOMER = "budi@example.id"
+SUBJECT = "Paket belum sampai"
+EN = DEFAULT_TEXTS["en"]
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[RecordingSmtpServer]:
+    with running_smtp_server(auth_required=True) as server:
+        yield server
+
+
+async def mailbox(
+    ctx: AppContext, dovecot: Dovecot, user: MailUser, smtp: RecordingSmtpServer
+) -> EmailAccount:
+    """An active email integration: IMAP at the Dovecot user, SMTP at aiosmtpd."""
+    integration_id = uuid4()
+    values: dict[str, Any] = {
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_tls": "none",
+        "imap_username": user.name,
+        "imap_password": user.password,
+        "smtp_host": smtp.host,
+        "smtp_port": smtp.port,
+        "smtp_tls": "none",
+        "smtp_username": TEST_USER,
+        "smtp_password": TEST_PASSWORD,
+        "from_name": "Acme Support",
+    }
+    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO integrations (id, channel, name, credentials_json) "
+            "VALUES ($1, 'email', 'Support mailbox', $2)",
+            integration_id,
+            stored,
+        )
+        account_id = await conn.fetchval(
+            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
+            "VALUES ($1, $2, true) RETURNING id",
+            integration_id,
+            SUPPORT,
+        )
+    return await load_account(ctx.pool, ctx.box, account_id)
+
+
+def customer_mail(body: str, message_id: str, *, in_reply_to: str | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Budi Santoso <{CUSTOMER}>"
+    message["To"] = SUPPORT
+    message["Subject"] = f"Re: {SUBJECT}" if in_reply_to else SUBJECT
+    message["Message-ID"] = message_id
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = f"<first@example.id> {in_reply_to}"
+    message.set_content(body)
+    return message.as_bytes(policy=SMTP)
+
+
+def quoted(survey: ReceivedMail) -> str:
+    """The survey mail quoted below a reply, as Gmail does."""
+    text = survey.message().get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    lines = "\n".join(f"> {line}" for line in text.strip().splitlines())
+    return f"On Mon, 7 Dec 2026 at 10:02, Acme Support <{SUPPORT}> wrote:\n{lines}\n"
+
+
+class Setup:
+    def __init__(self, ctx: AppContext, dovecot: Dovecot, user: MailUser) -> None:
+        self.ctx, self.dovecot, self.user = ctx, dovecot, user
+
+    async def deliver(self, account: EmailAccount, raw: bytes) -> None:
+        """The customer's mail arrives in the mailbox and the importer takes it."""
+        await self.dovecot.append(raw, self.user)
+        stats = await run_import(account, self.ctx)
+        assert stats.stored == 1, stats
+
+
+async def survey_mailed(
+    ctx: AppContext,
+    client: Any,
+    admin: Any,
+    private: Settings,
+    registry: ChannelRegistry,
+    smtp: RecordingSmtpServer,
+    setup: Setup,
+    account: EmailAccount,
+    *,
+    days_ago: int = 0,
+) -> tuple[UUID, Any, ReceivedMail]:
+    """The customer writes, an agent resolves, the consumer and the sender run."""
+    r = await client.put(
+        "/api/v1/csat/settings", json={"channels": ["email"]}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    await setup.deliver(account, customer_mail("Paket saya belum sampai.", "<first@example.id>"))
+    conversation_id = await value(ctx, "SELECT id FROM conversations WHERE channel = 'email'")
+    if days_ago:  # long past the 24 hours of WhatsApp: email has no such window
+        await value(
+            ctx,
+            "UPDATE conversations SET last_inbound_at = now() - make_interval(days => $2) "
+            "WHERE id = $1",
+            conversation_id,
+            days_ago,
+        )
+    await resolve(client, admin, conversation_id)
+    await consume_all(ctx)
+    assert await send_all(ctx, private, registry) == 1
+    await consume_all(ctx)  # the send's message.updated: the survey is 'sent'
+    (survey,) = await surveys(ctx)
+    (mailed,) = smtp.received
+    return conversation_id, survey, mailed
+
+
+async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it(
+    ctx: AppContext,
+    client: Any,
+    admin: Any,
+    private: Settings,
+    registry: ChannelRegistry,
+    dovecot: Dovecot,
+    smtp: RecordingSmtpServer,
+) -> None:
+    user = dovecot.add_user()
+    setup = Setup(ctx, dovecot, user)
+    account = await mailbox(ctx, dovecot, user, smtp)
+    conversation_id, survey, mailed = await survey_mailed(
+        ctx, client, admin, private, registry, smtp, setup, account, days_ago=3
+    )
+    assert (survey["status"], survey["channel"], survey["language"]) == ("sent", "email", "en")
+
+    # A plain text mail in the thread: the question, the 5 scores, how to answer.
+    message = mailed.message()
+    assert mailed.rcpt_tos == (CUSTOMER,)
+    assert message["Subject"] == f"Re: {SUBJECT}"
+    assert message["In-Reply-To"] == "<first@example.id>"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert EN.question in text and EN.email_reply in text
+    assert all(option in text for option in EN.options)
+    survey_message = await value(
+        ctx, "SELECT channel_message_id FROM messages WHERE id = $1", survey["message_id"]
+    )
+    assert survey_message == message["Message-ID"]
+
+    # The customer answers on top of the quoted survey: 4, and a comment.
+    reply = f"4\nQuick and friendly, thank you.\n\n{quoted(mailed)}"
+    assert "5 - Excellent" in reply  # the quoted survey lists every score
+    await setup.deliver(
+        account, customer_mail(reply, "<answer@example.id>", in_reply_to=survey_message)
+    )
+    (answered,) = await surveys(ctx)
+    assert (answered["status"], answered["score"], answered["answered_via"]) == (
+        "answered",
+        4,
+        "text",
+    )
+    assert answered["feedback"] == "Quick and friendly, thank you."
+    answer = await value(
+        ctx, "SELECT id FROM messages WHERE channel_message_id = '<answer@example.id>'"
+    )
+    assert answered["answer_message_id"] == answer
+    status = await value(ctx, "SELECT status FROM conversations WHERE id = $1", conversation_id)
+    assert status == "resolved"  # an answer reopens nothing
+
+    # The thanks goes out by email too, in the same thread.
+    await consume_all(ctx)
+    assert await send_all(ctx, private, registry) == 1
+    thanks = smtp.received[-1].message()
+    assert EN.thanks in thanks.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert thanks["Subject"] == f"Re: {SUBJECT}"
+    assert survey_message in thanks["References"]
+
+
+async def test_a_reply_quoting_the_survey_without_a_number_is_no_answer(
+    ctx: AppContext,
+    client: Any,
+    admin: Any,
+    private: Settings,
+    registry: ChannelRegistry,
+    dovecot: Dovecot,
+    smtp: RecordingSmtpServer,
+) -> None:
+    user = dovecot.add_user()
+    setup = Setup(ctx, dovecot, user)
+    account = await mailbox(ctx, dovecot, user, smtp)
+    conversation_id, survey, mailed = await survey_mailed(
+        ctx, client, admin, private, registry, smtp, setup, account
+    )
+    survey_message = mailed.message()["Message-ID"]
+
+    # Words only above the quote (whose lines hold "5 - Excellent" and the rest).
+    reply = f"Paketnya masih belum sampai juga.\n\n{quoted(mailed)}"
+    await setup.deliver(
+        account, customer_mail(reply, "<words@example.id>", in_reply_to=survey_message)
+    )
+    # Nothing typed above the quote at all, the quote starting with the question.
+    bare = quoted(mailed).split("\n", 1)[1]
+    await setup.deliver(
+        account, customer_mail(bare, "<bare@example.id>", in_reply_to=survey_message)
+    )
+
+    (still,) = await surveys(ctx)
+    assert (still["status"], still["score"], still["feedback"]) == ("sent", None, None)
+    threaded = await rows(
+        ctx,
+        "SELECT conversation_id FROM messages WHERE channel_message_id = ANY($1::text[])",
+        ["<words@example.id>", "<bare@example.id>"],
+    )
+    assert {r["conversation_id"] for r in threaded} == {conversation_id}
+    status = await value(ctx, "SELECT status FROM conversations WHERE id = $1", conversation_id)
+    assert status == "open"  # an ordinary message: the conversation is reopened
+    assert survey["id"] == still["id"]
+
+
+async def test_email_surveys_can_be_turned_on_with_their_own_text(client: Any, admin: Any) -> None:
+    r = await client.get("/api/v1/csat/settings", headers=admin.headers)
+    body = r.json()
+    assert body["texts"]["id"]["email_reply"] == DEFAULT_TEXTS["id"].email_reply
+    body["channels"] = ["email", "whatsapp"]
+    body["texts"]["en"]["email_reply"] = "Reply with 1 (bad) to 5 (great)."
+    del body["texts"]["id"]["email_reply"]  # a client that does not know it: the default
+    r = await client.put("/api/v1/csat/settings", json=body, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    saved = (await client.get("/api/v1/csat/settings", headers=admin.headers)).json()
+    assert saved["channels"] == ["email", "whatsapp"]
+    assert saved["texts"]["en"]["email_reply"] == "Reply with 1 (bad) to 5 (great)."
+    assert saved["texts"]["id"]["email_reply"] == DEFAULT_TEXTS["id"].email_reply
+    body["texts"]["en"]["email_reply"] = " "
+    r = await client.put("/api/v1/csat/settings", json=body, headers=admin.headers)
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["texts.en.email_reply"]
