@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import secrets
 import struct
 import subprocess
@@ -52,6 +53,8 @@ CUSTOMER = "budi@example.id"
 ADMIN = "admin@example.com"
 SECRET = "email-browser-"  # + "s" * 40: the stack's OMNISTREAM_SECRET_KEY (omnistream_env)
 REMOTE_IMAGE = "https://images.example.test/paket.png"
+UPLOAD_MAX = 64 * 1024  # the stack's file size limit: a bigger attachment is not imported
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
 def _png() -> bytes:
@@ -86,6 +89,9 @@ class EmailStack:
         html: str | None = None,
         in_reply_to: str | None = None,
         sender: str = f"Budi Santoso <{CUSTOMER}>",
+        inline_png: bytes | None = None,
+        files: dict[str, bytes] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str:
         """A customer's mail, appended to the support mailbox; its Message-ID."""
         message = EmailMessage()
@@ -97,9 +103,18 @@ class EmailStack:
         # Dated in whole seconds, the next one to come: after all that happened so far.
         self.last_date = max(self.last_date + 1, math.ceil(time.time()))
         message["Date"] = formatdate(self.last_date, usegmt=True)
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(text)
         if html is not None:
             message.add_alternative(html, subtype="html")
+        if inline_png is not None:  # the HTML's <img src="cid:logo@toko">
+            html_part = message.get_payload()[1]
+            html_part.add_related(
+                inline_png, "image", "png", cid="<logo@toko>", filename="logo.png"
+            )
+        for name, data in (files or {}).items():
+            message.add_attachment(data, "application", "pdf", filename=name)
         raw = message.as_bytes(policy=SMTP)
         if in_reply_to:  # written as mail clients do (the email package would encode it)
             raw = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n".encode() + raw
@@ -119,7 +134,7 @@ class EmailStack:
 
 def _start(dsn: str, data: Path) -> subprocess.Popen[bytes]:
     port = free_port()
-    env = omnistream_env(dsn, data, SECRET)
+    env = omnistream_env(dsn, data, SECRET, upload_max_bytes=str(UPLOAD_MAX))
     log = ARTIFACTS / "email-server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -273,8 +288,10 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
         "Re: Pesanan #12 belum sampai",
         "Ini foto paketnya.",
         html=f'<p>Ini <b>foto paketnya</b>.</p><img src="{REMOTE_IMAGE}" alt="paket">'
-        '<script>parent.document.title="hacked"</script>',
+        '<img src="cid:logo@toko" alt="logo"><script>parent.document.title="hacked"</script>',
         in_reply_to=first,
+        inline_png=_png(),
+        files={"faktur.pdf": PDF, "video-besar.pdf": PDF + b"%" * UPLOAD_MAX},
     )
     html_mail = page.locator(".msg.inbound").nth(1)
     await expect(html_mail.locator(".email-body")).to_have_text(
@@ -283,6 +300,9 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     await html_mail.get_by_role("button", name="Show full message").click()
     frame = page.frame_locator(".msg.inbound >> nth=1 >> iframe.email-html")
     await expect(frame.locator("b")).to_have_text("foto paketnya")
+    # The inline (cid:) image comes from our media, fetched with the agent's token.
+    await expect(frame.locator("img[alt=logo]")).to_have_attribute("src", re.compile("^blob:"))
+    await expect(frame.locator("img[alt=logo]")).to_have_js_property("naturalWidth", 1)
     img = frame.locator("img[alt=paket]")
     await expect(img).to_have_attribute("data-remote-src", REMOTE_IMAGE)
     assert await img.get_attribute("src") is None
@@ -293,6 +313,16 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     await expect(img).to_have_attribute("src", REMOTE_IMAGE)
     await expect(img).to_have_js_property("naturalWidth", 1)  # fetched, and shown
     assert remote == [REMOTE_IMAGE]
+    # Its attachments: one to download, one over the size limit with the reason.
+    files = html_mail.locator(".email-files")
+    await expect(files.locator(".email-file")).to_have_count(2)  # not the inline logo
+    await expect(files.locator(".skipped")).to_contain_text(
+        f"video-besar.pdf Not imported: larger than {UPLOAD_MAX} bytes"
+    )
+    async with page.expect_download() as download:
+        await files.get_by_role("link", name="faktur.pdf").click()
+    saved = await (await download.value).path()
+    assert saved.read_bytes() == PDF
 
     # The reply, with a CC and an attachment, reaches the SMTP server threaded.
     composer = page.locator("form.composer")
@@ -325,8 +355,8 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     assert mail["Subject"] == "Re: Pesanan #12 belum sampai"
     assert {"boss@example.id", "gudang@example.id"} <= set(sent.rcpt_tos)
     assert "boss@example.id" in mail["Cc"]
-    files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
-    assert files == {"resi.png": _png()}
+    attached = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    assert attached == {"resi.png": _png()}
     await expect(page.locator(".msg.outbound[data-status=sent]")).to_be_visible(timeout=10_000)
 
     # The customer's answer to it lands in the same conversation, live.
@@ -342,6 +372,16 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     assert page.url == url
     await expect(page.locator(".conv-row")).to_have_count(1)
     await expect(page.locator(".conv-row")).to_contain_text("Sudah saya terima")
+    # An out-of-office answer is marked as one.
+    await stack.deliver(
+        "Otomatis: Re: Pesanan #12 belum sampai",
+        "Saya sedang cuti sampai Senin.",
+        in_reply_to=str(mail["Message-ID"]),
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    auto = page.locator(".msg.inbound").nth(3)
+    await expect(auto.locator(".email-auto")).to_have_text("Automatic reply", timeout=15_000)
+    await expect(page.locator(".msg.inbound .email-auto")).to_have_count(1)
 
 
 async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailStack) -> None:

@@ -24,14 +24,15 @@ function header(label, value, cls) {
 }
 
 function attachmentList(c) {
-  // Inline images are shown in the HTML; listed only when there is none.
-  const files = (c.attachments || []).filter((a) => !a.inline || !c.html || a.skipped_reason);
+  const urlOf = (a) => a.url || (a.media_id ? `/api/v1/media/${a.media_id}` : null);
+  // The images the HTML shows (its cid: images point at our media) are not listed again.
+  const files = (c.attachments || []).filter((a) => !(c.html && urlOf(a) && c.html.includes(urlOf(a))));
   if (!files.length) return null;
   return h(
     "ul",
     { class: "email-files", "aria-label": t("email.attachments") },
     files.map((a) => {
-      const url = a.url || (a.media_id ? `/api/v1/media/${a.media_id}` : null);
+      const url = urlOf(a);
       if (a.skipped_reason || !url) {
         return h("li", { class: "email-file skipped" }, h("span", { class: "file-name" }, a.filename || t("msg.file")), " ",
           h("span", { class: "muted small" }, t("email.skipped", { reason: a.skipped_reason || t("msg.fileUnavailable") })));
