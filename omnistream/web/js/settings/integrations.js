@@ -9,9 +9,8 @@ import { hasApi } from "../inbox/replytools.js";
 import { pageHeader } from "./common.js";
 import { EMAIL_FIELDS, emailFields, emailTestResult, passwordHint } from "./mailbox/form.js";
 
-// Channels an integration can be created for (integrations/schemas.py AVAILABLE_CHANNELS):
-// email once the API accepts it.
-const AVAILABLE = ["whatsapp", "messenger", "instagram"];
+// Channels an integration can be created for (integrations/schemas.py AVAILABLE_CHANNELS).
+const AVAILABLE = ["whatsapp", "messenger", "instagram", "email"];
 
 // Mirrors omnistream/integrations/credentials.py FIELDS.
 const FIELDS = {
