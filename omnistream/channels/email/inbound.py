@@ -152,18 +152,46 @@ async def import_new(
     )
     total = ImportStats(last_uid=last_uid)
     batches = 0
-    while max_batches is None or batches < max_batches:
-        mails = await mailbox.fetch_after(last_uid, batch_size)
-        if not mails:
-            break
-        parsed = await asyncio.to_thread(_parse_all, mails, max_attachment_bytes)
-        result = await store_batch(
-            pool, account, mailbox.uidvalidity, mails, parsed, media_dir=media_dir
-        )
-        total.add(result)
-        last_uid = result.last_uid
-        batches += 1
+
+    async def read_after(uid: int) -> tuple[list[FetchedMail], list[ParsedMail]]:
+        mails = await mailbox.fetch_after(uid, batch_size)
+        return mails, await asyncio.to_thread(_parse_all, mails, max_attachment_bytes)
+
+    # The next batch is fetched and parsed while this one is stored: IMAP, parsing and the
+    # database overlap. A read ahead runs to its end (cancelling it would leave the IMAP
+    # connection mid-command) unless the import itself fails or is cancelled.
+    ahead = asyncio.ensure_future(read_after(last_uid))
+    try:
+        while True:
+            mails, parsed = await ahead
+            if not mails:
+                break
+            batches += 1
+            more = max_batches is None or batches < max_batches
+            if more:
+                ahead = asyncio.ensure_future(read_after(mails[-1].uid))
+            result = await store_batch(
+                pool, account, mailbox.uidvalidity, mails, parsed, media_dir=media_dir
+            )
+            total.add(result)
+            last_uid = result.last_uid
+            if not more:
+                break
+            if last_uid != mails[-1].uid:  # another worker got further: read after its cursor
+                await _settled(ahead)
+                ahead = asyncio.ensure_future(read_after(last_uid))
+    except BaseException:
+        ahead.cancel()
+        await _settled(ahead)
+        raise
     return total
+
+
+async def _settled(task: asyncio.Future[Any]) -> None:
+    """Waits for a read ahead whose result is not wanted, its error included."""
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("email import: unused read ahead failed", exc_info=task.exception())
 
 
 def _parse_all(mails: list[FetchedMail], max_attachment_bytes: int) -> list[ParsedMail]:
