@@ -413,3 +413,8 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     sent = await email_stack.sent_mail("siti@example.id", 1)
     assert sent.message()["Subject"] == "Pesanan siap diambil"
     assert "pesanan Anda siap diambil" in sent.message().get_body(("plain",)).get_content()
+
+    # In Bahasa Indonesia: the email sentences (a bundle of their own) follow the language.
+    await page.locator(".lang-select").select_option("id")
+    await expect(page.get_by_role("button", name="Email baru")).to_be_visible()
+    await expect(page.get_by_role("textbox", name="Subjek baru (opsional)")).to_be_visible()
