@@ -17,7 +17,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	@touch $@
 
 # Readable log lines on the console unless OMNISTREAM_LOG_FORMAT says otherwise (`serve`
-# itself logs JSON, for production); OMNISTREAM_SANDBOX_PORT etc. pass through.
+# itself logs JSON, for production); OMNISTREAM_SANDBOX_PORT etc. pass through. With Dovecot
+# installed (`make dovecot`) the demo also has a mailbox in a local Dovecot; without, no email.
 run: $(VENV)/.installed
 	OMNISTREAM_LOG_FORMAT=$${OMNISTREAM_LOG_FORMAT:-console} $(BIN)/omnistream serve --with-worker --demo
 

@@ -117,7 +117,10 @@ def serve(
     ] = False,
     demo: Annotated[
         bool,
-        typer.Option(help="Also run the local Graph API sandbox with demo integrations (make run)"),
+        typer.Option(
+            help="Also run the local Graph API sandbox with demo integrations, and a demo "
+            "mailbox when Dovecot is installed (make run)"
+        ),
     ] = False,
     sandbox_port: Annotated[
         int | None, typer.Option(help="The demo sandbox's port (default OMNISTREAM_SANDBOX_PORT)")
@@ -153,11 +156,14 @@ def serve(
             issuer.release()  # nothing on show to protect
         if demo:
             from omnistream import demo as demo_mode
+            from omnistream.sandbox.mailbox import running_demo_mailbox
 
             settings = settings.model_copy(update={"allow_private_urls": True})
             webhook = f"http://127.0.0.1:{bind_port}/webhooks/meta"
             sandbox_url = stack.enter_context(demo_mode.sandbox_process(sandbox_port, webhook))
-            if asyncio.run(_demo_integrations(settings, dsn, sandbox_url)):
+            mailbox = stack.enter_context(running_demo_mailbox())  # None without Dovecot
+            meta, mail = asyncio.run(demo_mode.prepare(settings, dsn, sandbox_url, mailbox))
+            if meta:
                 background.append(lambda: demo_mode.customers_write_in(sandbox_url))
             out.print(
                 f"[bold cyan]Demo:[/] Graph API sandbox at {sandbox_url} "
@@ -165,6 +171,15 @@ def serve(
                 highlight=False,
                 soft_wrap=True,  # a URL broken over two lines cannot be clicked or copied
             )
+            if mailbox is not None and mail is not None:
+                background.append(mailbox.customers_write_in)
+                out.print(
+                    f"[bold cyan]Demo:[/] mailbox {mailbox.address} in a local Dovecot "
+                    f"(IMAP 127.0.0.1:{mailbox.server.port}); sent mail lands in its user "
+                    f"{mailbox.customers.name!r}, password {mailbox.customers.password}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         app = create_app(settings, dsn, with_worker=with_worker, background=background)
         # uvicorn re-raises the stop signal once it has shut down; with the default handler
         # that kills the process before the embedded PostgreSQL is stopped. A no-op handler
@@ -194,18 +209,6 @@ def serve(
         server.run()
         if not server.started:
             raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is in use)
-
-
-async def _demo_integrations(settings: Settings, dsn: str, sandbox_url: str) -> bool:
-    from omnistream.db.pool import create_pool
-    from omnistream.demo import ensure_integrations
-    from omnistream.integrations.credentials import box_from
-
-    pool = await create_pool(dsn, 1, 2)
-    try:
-        return await ensure_integrations(pool, box_from(settings), sandbox_url)
-    finally:
-        await pool.close()
 
 
 @cli.command()

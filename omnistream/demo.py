@@ -1,6 +1,7 @@
 """`make run`'s demo: the local Graph API sandbox next to OmniStream, with a WhatsApp, a
 Messenger and an Instagram integration pointed at it, and a few customers writing in, so a
-new user sees conversations arrive and can reply without a Meta account."""
+new user sees conversations arrive and can reply without a Meta account. When Dovecot is
+installed, also a local mailbox (sandbox/mailbox.py) as an email integration."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from uuid import uuid4
 import httpx
 import uvicorn
 
-from omnistream.db.pool import Pool, transaction
+from omnistream.config import Settings
+from omnistream.db.pool import Pool, create_pool, transaction
 from omnistream.integrations import queries
-from omnistream.integrations.credentials import seal
+from omnistream.integrations.credentials import box_from, seal
 from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.sandbox.app import create_sandbox
 from omnistream.sandbox.config import DEMO_APP_SECRET, SandboxConfig, demo_accounts
+from omnistream.sandbox.mailbox import DemoMailbox
 
 log = logging.getLogger(__name__)
 DEMO_VERIFY_TOKEN = "omnistream-demo-verify"
@@ -165,6 +168,62 @@ async def ensure_integrations(pool: Pool, box: SecretBox, sandbox_url: str) -> b
             )
     log.info("demo integrations created", extra={"sandbox": sandbox_url})
     return True
+
+
+async def prepare(
+    settings: Settings, dsn: str, sandbox_url: str, mailbox: DemoMailbox | None
+) -> tuple[bool, str | None]:
+    """(whether the sandbox's integrations were created, what became of the demo mailbox's:
+    "created", "updated" or None), on a pool of its own (before the server starts)."""
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        box = box_from(settings)
+        meta = await ensure_integrations(pool, box, sandbox_url)
+        mail = None if mailbox is None else await ensure_mailbox(pool, box, mailbox)
+        return meta, mail
+    finally:
+        await pool.close()
+
+
+async def ensure_mailbox(pool: Pool, box: SecretBox, mailbox: DemoMailbox) -> str | None:
+    """The demo email integration: "created" when there is no email integration yet,
+    "updated" (this run's ports and password) when the demo mailbox's account exists, else
+    None (an installation with email integrations of its own gets no demo one)."""
+    credentials = mailbox.credentials()
+    async with transaction(pool) as tx:
+        found = await queries.account_by_external_id(tx.conn, ["email"], mailbox.address)
+        if found is not None:
+            integration_id = found["integration_id"]
+            await queries.update(
+                tx.conn,
+                integration_id,
+                name=None,
+                is_active=None,
+                credentials=seal(box, Channel.EMAIL, integration_id, credentials),
+                reset_health=True,
+            )
+            return "updated"
+        if await queries.count_integrations(tx.conn, Channel.EMAIL.value) > 0:
+            return None
+        integration_id = uuid4()
+        await queries.insert(
+            tx.conn,
+            integration_id,
+            channel=Channel.EMAIL.value,
+            name="Demo Email (local Dovecot)",
+            is_active=True,
+            credentials=seal(box, Channel.EMAIL, integration_id, credentials),
+        )
+        await queries.insert_account(
+            tx.conn,
+            integration_id,
+            external_id=mailbox.address,
+            display_name="Demo Support",
+            is_default=True,
+            send_rate_per_second=80,
+        )
+    log.info("demo email integration created", extra={"mailbox": mailbox.address})
+    return "created"
 
 
 async def customers_write_in(sandbox_url: str, delay: float = 1.5) -> None:

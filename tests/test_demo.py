@@ -1,17 +1,32 @@
 """`serve --demo` (make run): the sandbox process answers before the demo integrations are
-made, and their first template sync succeeds at once."""
+made, and their first template sync succeeds at once; with Dovecot, the demo mailbox is an
+email integration whose customer mails are imported and whose replies are delivered."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import time
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 
 from omnistream import demo
+from omnistream.channels.email.imap import ImapSettings, Mailbox
+from omnistream.channels.email.inbound_worker import email_inbound_loop
 from omnistream.context import AppContext
+from omnistream.messages.senders import meta_registry
+from omnistream.messages.worker import send_due
+from omnistream.sandbox import dovecot
+from omnistream.sandbox.mailbox import MAILS, running_demo_mailbox
 from omnistream.templates.worker import sync_tick
+from tests.conftest import Agent
 
 
 def free_port() -> int:
@@ -96,3 +111,84 @@ def test_sandbox_is_stopped_on_exit_and_keeps_its_info_lines_to_itself(
         for f in logging.getLogger(name).filters
         if isinstance(f, quiet)
     ]
+
+
+async def test_the_demo_mailbox_imports_customer_mail_and_takes_replies(
+    ctx: AppContext, client: httpx.AsyncClient, admin: Agent
+) -> None:
+    """With Dovecot installed (`make test` installs it, as for the email tests): the demo
+    mailbox becomes an email integration (its credentials renewed on the next start), the
+    customers' mails are imported by the worker loop, and a reply reaches the SMTP sink,
+    which puts it into the local "customers" mailbox."""
+    allowed = ctx.settings.model_copy(update={"allow_private_urls": True})  # as serve does
+    with running_demo_mailbox() as mailbox:
+        assert mailbox is not None, "Dovecot 2.3 is needed (make dovecot)"
+        assert await demo.ensure_mailbox(ctx.pool, ctx.box, mailbox) == "created"
+        assert await demo.ensure_mailbox(ctx.pool, ctx.box, mailbox) == "updated"
+        await mailbox.customers_write_in()
+        stop = asyncio.Event()
+        loop = asyncio.create_task(email_inbound_loop(ctx.pool, allowed, stop))
+        try:
+            deadline = time.monotonic() + 15
+            while len(rows := await inbound_mails(ctx)) < len(MAILS):
+                assert time.monotonic() < deadline, rows
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 15)
+        assert sorted(r["content"]["subject"] for r in rows) == sorted(m[2] for m in MAILS)
+        tom = next(r for r in rows if r["content"]["from"]["name"] == "Tom Becker")
+        assert "#1039" in tom["content"]["text"] and tom["content"]["html"]
+
+        r = await client.post(
+            f"/api/v1/conversations/{tom['conversation_id']}/messages",
+            json={"type": "text", "text": "Here is your invoice."},
+            headers=admin.headers,
+        )
+        assert r.status_code == 201, r.text
+        async with meta_registry(ctx.pool, allowed) as channels:
+            assert await send_due(ctx.pool, allowed, channels) == 1
+        async with ctx.pool.acquire() as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM messages WHERE id = $1", UUID(r.json()["id"])
+            )
+        assert status == "sent"
+        customers = ImapSettings(
+            mailbox.host,
+            mailbox.server.port,
+            "none",
+            mailbox.customers.name,
+            mailbox.customers.password,
+            allow_private=True,
+        )
+        async with Mailbox(customers) as box:
+            (sent,) = await box.fetch_after(0)
+        reply = BytesParser(policy=policy.default).parsebytes(sent.raw)
+        assert reply["Subject"] == "Re: Invoice for my last order"
+        assert reply["To"] == "tom.becker@customer.example"
+        assert "Demo Support" in reply["From"] and mailbox.address in reply["From"]
+
+
+async def test_an_installation_with_its_own_mailbox_gets_no_demo_one(ctx: AppContext) -> None:
+    with running_demo_mailbox() as mailbox:
+        assert mailbox is not None
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO integrations (channel, name, credentials_json) "
+                "VALUES ('email', 'Ours', '{}')"
+            )
+        assert await demo.ensure_mailbox(ctx.pool, ctx.box, mailbox) is None
+
+
+def test_without_dovecot_the_demo_has_no_mailbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dovecot, "DOVECOT", Path("/nonexistent/dovecot"))
+    with running_demo_mailbox() as mailbox:
+        assert mailbox is None
+
+
+async def inbound_mails(ctx: AppContext) -> list[asyncpg.Record]:
+    async with ctx.pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT conversation_id, content FROM messages "
+            "WHERE channel = 'email' AND direction = 'inbound'"
+        )

@@ -302,6 +302,9 @@ async def promote_oldest_account(conn: Conn, integration_id: UUID) -> UUID | Non
     return value
 
 
-async def count_integrations(conn: Conn) -> int:
-    value: int = await conn.fetchval("SELECT count(*) FROM integrations")
+async def count_integrations(conn: Conn, channel: str | None = None) -> int:
+    """All integrations, or those of one channel."""
+    value: int = await conn.fetchval(
+        "SELECT count(*) FROM integrations WHERE $1::text IS NULL OR channel = $1", channel
+    )
     return value

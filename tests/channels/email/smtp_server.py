@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from omnistream.channels.email.smtp import SmtpSettings
+from omnistream.sandbox.smtp_sink import AnyPortController
 
 TEST_USER = "support@omnistream.test"
 TEST_PASSWORD = "smtp-test-password"
@@ -122,16 +123,6 @@ def authenticate(
     return AuthResult(success=ok, auth_data=auth_data if ok else None, handled=False)
 
 
-class _AnyPortController(Controller):
-    """Listens on port 0 and learns the port the system chose, before the readiness
-    probe connects to it (no race for a "free" port)."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
 @dataclass
 class RecordingSmtpServer:
     handler: RecordingHandler
@@ -167,7 +158,7 @@ def running_smtp_server(
 ) -> Iterator[RecordingSmtpServer]:
     """A started server (AUTH offered without TLS, as on loopback); stopped on exit."""
     handler = RecordingHandler()
-    controller = _AnyPortController(
+    controller = AnyPortController(
         handler,
         hostname=HOST,
         port=0,
