@@ -14,7 +14,7 @@ const ACTIONS = [
   "remove_division_member", "create_contact", "update_contact", "delete_contact", "merge_contacts",
   "assign_conversation", "unassign_conversation", "take_conversation", "transfer_conversation",
   "resolve_conversation", "reopen_conversation", "add_note", "delete_note",
-  "send_message", "upload_media", "retry_message",
+  "start_conversation", "send_message", "upload_media", "retry_message",
   "create_integration", "update_integration", "delete_integration", "test_integration",
   "create_integration_account", "update_integration_account", "delete_integration_account",
   "create_quick_reply", "update_quick_reply", "delete_quick_reply", "pin_quick_reply",
