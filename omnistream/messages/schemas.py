@@ -48,6 +48,9 @@ class MessageOut(BaseModel):
         "longitude, name?, address?}; reaction: {emoji, target_message_id}; interactive (sent): "
         "{type, body, header?, footer?, buttons? | button + sections?}; template (sent): "
         "{template_id, name, language, text (the body filled in), header?, body?, buttons?}; "
+        "email (sent): {text, subject?, cc?, attachments?: [{filename, content_type, size, "
+        "media_id, url, inline}]}; email (received): {subject, from, to, cc, date, message_id, "
+        "in_reply_to, references, text, preview, html, attachments, auto_reply, defects}; "
         "other types as received."
     )
     reply_to_id: UUID | None
