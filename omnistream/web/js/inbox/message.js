@@ -169,6 +169,7 @@ export function renderMessage(message, { onRetry, csat, email } = {}) {
   const failed = message.status === "failed";
   // The worker sending it stopped (docs/crash-safety.md): it goes out again shortly.
   const recovering = message.status === "pending" && message.recovering_since;
+  const plain = email && hooks.email ? hooks.email : body;
   return h(
     "article",
     {
@@ -181,7 +182,7 @@ export function renderMessage(message, { onRetry, csat, email } = {}) {
       "div",
       { class: "bubble" },
       author ? h("div", { class: "author" }, author) : null,
-      csat ? csatBody(message, csat, body) : email && hooks.email ? hooks.email(message) : body(message),
+      csat ? csatBody(message, csat, plain) : plain(message),
       h(
         "div",
         { class: "msg-foot" },
