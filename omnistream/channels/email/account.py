@@ -178,11 +178,11 @@ async def check_account(
     failures: list[tuple[Health, str]] = []
     if not found.ok:
         imap_step = found.failed_step or "connect"
-        health = _STEP_HEALTH.get(imap_step, Health.MISCONFIGURED)
+        health = step_health(imap_step)
         failures.append((health, f"IMAP {imap_step} failed: {found.message}"))
     if not checked.ok:
         smtp_step = checked.step or "connect"
-        health = _STEP_HEALTH.get(smtp_step, Health.MISCONFIGURED)
+        health = step_health(smtp_step)
         failures.append((health, f"SMTP {smtp_step} failed: {checked.reply}"))
     if failures:
         return _outcome(failures[0][0], "; ".join(text for _, text in failures), settings)
@@ -191,6 +191,12 @@ async def check_account(
         f"SMTP {settings.smtp.host}"
     )
     return _outcome(Health.OK, detail, settings)
+
+
+def step_health(step: str) -> Health:
+    """The health a failed IMAP or SMTP step stands for: connect (a private address refused
+    too) unreachable, login / auth auth_failed, the others (tls, ehlo, folder) misconfigured."""
+    return _STEP_HEALTH.get(step, Health.MISCONFIGURED)
 
 
 def _outcome(health: Health, detail: str, settings: EmailAccountSettings) -> HealthOutcome:

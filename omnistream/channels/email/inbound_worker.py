@@ -1,7 +1,7 @@
 """The `email_inbound` worker loop: one task per active email integration account, each
 importing its mailbox (inbound.py), then waiting for news with IMAP IDLE (NOOP polling
 without it), reconnecting with backoff after a failure, which it records as the account's
-last_error.
+last_error (and a permanent one, which only an admin can fix, as the integration's health).
 
 Several workers may run it side by side: each batch locks the account's cursor, so their
 imports of one mailbox serialise and the Message-ID deduplication makes a repeat a no-op.
@@ -21,11 +21,13 @@ import asyncpg
 import orjson
 
 from omnistream.channels.email import inbound_queries as q
+from omnistream.channels.email.account import step_health
 from omnistream.channels.email.imap import Backoff, ImapError, Mailbox
 from omnistream.channels.email.inbound import email_account, import_new
 from omnistream.config import Settings
 from omnistream.db.pool import Pool
 from omnistream.integrations.credentials import box_from
+from omnistream.integrations.health import Health, HealthOutcome, record_health
 from omnistream.kit.crypto import SecretBox
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,31 @@ async def _until(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def _record(pool: Pool, account_id: UUID, error: str | None) -> None:
+async def _record(
+    pool: Pool,
+    row: asyncpg.Record,
+    error: str | None,
+    health: HealthOutcome | None = None,
+) -> None:
+    """The account's import error (None: it works again) and, for a failure only an admin
+    can fix (or its end), the integration's health, which Settings › Integrations shows."""
     try:
         async with pool.acquire() as conn:
-            await q.record_error(conn, account_id, error)
+            await q.record_error(conn, row["id"], error)
+            if health is not None:
+                await record_health(conn, row["integration_id"], health)
     except (OSError, asyncpg.PostgresError):
         log.warning("email import: could not record the account's state", exc_info=True)
+
+
+def _permanent(exc: Exception, secret: str) -> HealthOutcome | None:
+    """The integration's health for a permanent IMAP failure (a refused login or address, a
+    missing folder, an untrusted certificate); None for the others (the network, a
+    restarting server), which reconnecting fixes."""
+    if not isinstance(exc, ImapError) or not exc.permanent:
+        return None
+    detail = f"import: {exc}".replace(secret, "[redacted]") if secret else f"import: {exc}"
+    return HealthOutcome(step_health(exc.step), detail)
 
 
 async def _wait_for_news(mailbox: Mailbox, stop: asyncio.Event, within: float) -> None:
@@ -85,12 +106,13 @@ async def run_account(
     `allow_private` (OMNISTREAM_ALLOW_PRIVATE_URLS)."""
     account_id: UUID = row["id"]
     backoff = backoff or Backoff()
-    failing = False
+    failing = marked = False  # marked: this task set the integration's health
     while not stop.is_set():
         try:
             account = email_account(box, row)
         except Exception as exc:  # unusable credentials: only an admin can fix them
-            await _record(pool, account_id, f"configuration: {exc}")
+            unusable = HealthOutcome(Health.MISCONFIGURED, f"import: configuration: {exc}")
+            await _record(pool, row, f"configuration: {exc}", unusable)
             await _until(stop, backoff.permanent)
             continue
         try:
@@ -108,8 +130,9 @@ async def run_account(
                     # right after each login must keep backing off).
                     backoff.reset()
                     if failing:
-                        await _record(pool, account_id, None)
-                        failing = False
+                        fixed = HealthOutcome(Health.OK, "") if marked else None
+                        await _record(pool, row, None, fixed)
+                        failing = marked = False
                     if stats.fetched:
                         log.info(
                             "email import",
@@ -134,7 +157,9 @@ async def run_account(
                 extra={"account_id": str(account_id), "error": message, "retry_in": delay},
                 exc_info=not isinstance(exc, ImapError),
             )
-            await _record(pool, account_id, message)
+            outcome = _permanent(exc, account.imap.password)
+            marked = marked or outcome is not None
+            await _record(pool, row, message, outcome)
             await _until(stop, delay)
 
 

@@ -10,7 +10,9 @@ import time
 
 from asyncpg import Record
 
-from omnistream.channels.email.inbound_worker import email_inbound_loop
+from omnistream.channels.email import inbound_queries
+from omnistream.channels.email.imap import Backoff
+from omnistream.channels.email.inbound_worker import email_inbound_loop, run_account
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal, unseal
@@ -63,6 +65,11 @@ async def test_the_worker_loop_records_a_failing_account(
     try:
         row = await recorded_error(ctx)
         assert "login" in row["last_error"].lower()
+        # Only an admin can fix it: shown as the integration's health (password redacted).
+        (health,) = await fetch(ctx, "SELECT health, health_error FROM integrations")
+        assert health["health"] == "auth_failed", dict(health)
+        assert health["health_error"].startswith("import: IMAP login failed")
+        assert "wrong password" not in health["health_error"]
     finally:
         stop.set()
         await asyncio.wait_for(loop, 15)
@@ -88,6 +95,8 @@ async def test_the_worker_loop_reconnects_after_the_server_restarts(
         await wait_for(lambda: count(1), 10)
         await asyncio.to_thread(own_dovecot.stop)
         await wait_for(lambda: error_is(True), 10)  # the IDLE connection dropped: recorded
+        # ... as the account's error only: reconnecting fixes it, no admin needed.
+        assert (await fetch(ctx, "SELECT health FROM integrations"))[0]["health"] == "unknown"
         await asyncio.to_thread(own_dovecot.start)
         await own_dovecot.append(mail(body="After the restart."), user)
         await wait_for(lambda: count(2), 20)  # reconnected with backoff, imported
@@ -111,6 +120,9 @@ async def test_the_worker_loop_records_unusable_credentials(
         row = await recorded_error(ctx)
         assert row["last_error"].startswith("configuration:")
         assert "imap_password" in row["last_error"]
+        (health,) = await fetch(ctx, "SELECT health, health_error FROM integrations")
+        assert health["health"] == "misconfigured"
+        assert "imap_password" in health["health_error"]
     finally:
         stop.set()
         await asyncio.wait_for(loop, 15)
@@ -148,6 +160,42 @@ async def test_the_worker_loop_refuses_private_addresses_unless_allowed(
             assert error.startswith(f"IMAP connect failed: {host} resolves to {host}"), error
             assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in error
             assert await messages(ctx) == []
+            (health,) = await fetch(ctx, "SELECT health, health_error FROM integrations")
+            assert (health["health"], health["health_error"]) == ("unreachable", f"import: {error}")
         finally:
             stop.set()
             await asyncio.wait_for(loop, 15)
+
+
+async def test_a_fixed_permanent_failure_clears_the_integrations_health(
+    ctx: AppContext, dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """A missing folder marks the integration misconfigured; once it exists (the next try,
+    after the permanent backoff) the import works and the health is ok again."""
+    await make_account(ctx, dovecot, mail_user, folder="Support")
+    async with ctx.pool.acquire() as conn:
+        (row,) = await inbound_queries.active_accounts(conn)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_account(
+            ctx.pool, ctx.box, row, stop, allow_private=True, backoff=Backoff(permanent=0.5)
+        )
+    )
+    try:
+
+        async def health_is(expected: str) -> bool:
+            (found,) = await fetch(ctx, "SELECT health FROM integrations")
+            return bool(found["health"] == expected)
+
+        await wait_for(lambda: health_is("misconfigured"), 10)
+        (found,) = await fetch(ctx, "SELECT health_error FROM integrations")
+        assert found["health_error"].startswith("import: IMAP folder failed")
+        await dovecot.create_folder("Support", mail_user)
+        await wait_for(lambda: health_is("ok"), 10)
+        (found,) = await fetch(ctx, "SELECT health_error FROM integrations")
+        assert found["health_error"] is None
+        rows = await fetch(ctx, "SELECT last_error FROM email_import_cursors")
+        assert rows[0]["last_error"] is None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
