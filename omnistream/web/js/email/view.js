@@ -77,9 +77,12 @@ async function frameDoc(html, remote) {
  * sized to its content; "Show images" above it when it has remote images. */
 function htmlView(html) {
   const frame = h("iframe", { class: "email-html", sandbox: "allow-same-origin allow-popups allow-popups-to-escape-sandbox", title: t("email.content") });
+  // The content's own height (the root's would be at least the frame's current one).
   const fit = () => {
-    const root = frame.contentDocument?.documentElement;
-    if (root) frame.style.height = `${Math.min(root.scrollHeight + 4, 4000)}px`;
+    const body = frame.contentDocument?.body;
+    if (!body) return;
+    const below = parseFloat(frame.contentWindow.getComputedStyle(body).marginBottom) || 0;
+    frame.style.height = `${Math.min(Math.ceil(body.getBoundingClientRect().bottom + below) + 2, 4000)}px`;
   };
   frame.addEventListener("load", () => {
     fit();
