@@ -7,10 +7,11 @@ assigned to the agent, and the first mail stored as a pending reply through the 
 The sender composes it as a new thread (no In-Reply-To), so the customer's answer, which
 names our Message-ID, continues this conversation.
 
-Contacts: the address is the contact's identity, so an existing contact is used even one
-the agent could not see before; the agent then sees it through this conversation, as after
-any conversation assigned to them, and learns nothing else (no other conversation, and the
-given name does not rename it).
+Contacts: the address is the contact's identity, so an existing contact is used, unchanged
+(the given name renames no one). An agent may write only to a contact they can see already
+(one of their conversations): a new conversation would show them a contact of another
+division (name, phone, other channels), so that is refused (422 `to`), which tells them no
+more than that the address is a customer's. Admins and supervisors see every contact.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.channels.email.inbound_queries import find_or_create_contact
 from omnistream.contacts import profile_queries
+from omnistream.contacts import queries as contact_queries
 from omnistream.contacts.service import present as present_contacts
 from omnistream.conversations import email_queries, queries
 from omnistream.conversations.schemas import EmailConversationCreate
 from omnistream.conversations.service import audience_of, payload
+from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
@@ -69,6 +72,12 @@ async def start(
         raise Unprocessable.field("text", "is required")
     await _division(tx, actor, body)
     person, contact_created = await find_or_create_contact(conn, address, body.name or "")
+    if not contact_created and not await contact_queries.get_visible(
+        conn, Scope.of(actor), person["id"]
+    ):
+        raise Unprocessable.field(
+            "to", "is the address of a customer outside your divisions: ask a supervisor"
+        )
     if contact_created and body.name:  # a person named them: channel profiles keep it
         await profile_queries.set_name_source(conn, person["id"], "agent")
     conversation = await queries.insert(

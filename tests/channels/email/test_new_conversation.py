@@ -180,10 +180,11 @@ async def test_an_existing_contact_is_used_unchanged_and_nothing_else_shows(
     ctx, client, actors: Actors, smtp
 ) -> None:
     account = await email_integration(ctx, credentials(smtp.port))
-    theirs = await factories.division(ctx)
+    mine, theirs = await factories.division(ctx), await factories.division(ctx)
     contact_id = await factories.contact(ctx, name="Budi Santoso", email="budi@example.id")
+    agent = await actors.make("agent", divisions=[mine])
+    known = await factories.conversation(ctx, contact_id=contact_id, division_id=mine)
     hidden = await factories.conversation(ctx, contact_id=contact_id, division_id=theirs)
-    agent = await actors.make("agent")
     r = await client.post(
         NEW,
         json={"account_id": str(account.account_id), "to": "BUDI@example.id", "name": "Mallory",
@@ -196,10 +197,38 @@ async def test_an_existing_contact_is_used_unchanged_and_nothing_else_shows(
     (contact,) = await fetch(ctx, "SELECT name FROM contacts WHERE id = $1", contact_id)
     assert contact["name"] == "Budi Santoso"  # the given name renames no one
     problem(await client.get(f"/api/v1/conversations/{hidden}", headers=agent.headers), 404)
-    mine = await client.get(f"/api/v1/contacts/{contact_id}/conversations", headers=agent.headers)
-    assert [c["id"] for c in mine.json()["items"]] == [r.json()["conversation"]["id"]]
+    mine_listed = await client.get(
+        f"/api/v1/contacts/{contact_id}/conversations", headers=agent.headers
+    )
+    assert {c["id"] for c in mine_listed.json()["items"]} == {
+        r.json()["conversation"]["id"],
+        str(known),
+    }
     types = [e["type"] for e in await fetch(ctx, "SELECT type FROM event_outbox ORDER BY pos")]
     assert types == ["conversation.created", "message.created"]  # no contact.created
+
+
+async def test_an_agent_cannot_reach_a_customer_of_another_division_by_address(
+    ctx, client, actors: Actors, smtp
+) -> None:
+    """Writing to them would show the agent that contact's profile: refused, nothing written;
+    a supervisor (who sees every contact) may."""
+    account = await email_integration(ctx, credentials(smtp.port))
+    mine, theirs = await factories.division(ctx), await factories.division(ctx)
+    contact_id = await factories.contact(ctx, name="Budi Santoso", email="budi@example.id")
+    await factories.conversation(ctx, contact_id=contact_id, division_id=theirs)
+    agent = await actors.make("agent", divisions=[mine])
+    body = {"account_id": str(account.account_id), "to": "budi@example.id",
+            "subject": "Hello", "text": "Hi"}  # fmt: skip
+    before = await counts(ctx)
+    refused = await client.post(NEW, json=body, headers=agent.headers)
+    assert fields(problem(refused, 422)) == {"to"}
+    assert "outside your divisions" in refused.text and "Budi" not in refused.text
+    assert await counts(ctx) == before
+    supervisor = await actors.make("supervisor", divisions=[mine])
+    r = await client.post(NEW, json=body, headers=supervisor.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["conversation"]["contact_id"] == str(contact_id)
 
 
 async def test_bad_input_is_refused_naming_the_field_and_writes_nothing(
