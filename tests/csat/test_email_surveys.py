@@ -230,28 +230,39 @@ async def test_a_reply_quoting_the_survey_without_a_number_is_no_answer(
     )
     survey_message = mailed.message()["Message-ID"]
 
-    # Words only above the quote (whose lines hold "5 - Excellent" and the rest).
-    reply = f"Paketnya masih belum sampai juga.\n\n{quoted(mailed)}"
-    await setup.deliver(
-        account, customer_mail(reply, "<words@example.id>", in_reply_to=survey_message)
+    text = mailed.message().get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    outlook = (
+        f"From: Acme Support <{SUPPORT}>\nSent: Monday, December 7, 2026 10:02 AM\n"
+        f"To: Budi Santoso <{CUSTOMER}>\nSubject: Re: {SUBJECT}\n\n{text}"
     )
-    # Nothing typed above the quote at all, the quote starting with the question.
-    bare = quoted(mailed).split("\n", 1)[1]
-    await setup.deliver(
-        account, customer_mail(bare, "<bare@example.id>", in_reply_to=survey_message)
-    )
-
-    (still,) = await surveys(ctx)
-    assert (still["status"], still["score"], still["feedback"]) == ("sent", None, None)
-    threaded = await rows(
-        ctx,
-        "SELECT conversation_id FROM messages WHERE channel_message_id = ANY($1::text[])",
-        ["<words@example.id>", "<bare@example.id>"],
-    )
-    assert {r["conversation_id"] for r in threaded} == {conversation_id}
-    status = await value(ctx, "SELECT status FROM conversations WHERE id = $1", conversation_id)
-    assert status == "open"  # an ordinary message: the conversation is reopened
-    assert survey["id"] == still["id"]
+    replies = {
+        # Words only above a Gmail quote (whose lines hold "5 - Excellent" and the rest).
+        "<words@example.id>": f"Paketnya masih belum sampai juga.\n\n{quoted(mailed)}",
+        # Outlook quotes without "> ": the survey's score lines start lines of the mail.
+        "<outlook@example.id>": f"Masih belum sampai.\n\n{outlook}",
+        # Nothing typed above the quote at all, the quote starting with the question.
+        "<bare@example.id>": quoted(mailed).split("\n", 1)[1],
+    }
+    assert "\n5 - Excellent" in replies["<outlook@example.id>"]
+    for message_id, body in replies.items():
+        raw = customer_mail(body, message_id, in_reply_to=survey_message)
+        await setup.deliver(account, raw)
+        (still,) = await surveys(ctx)
+        assert (still["id"], still["status"], still["score"], still["feedback"]) == (
+            survey["id"],
+            "sent",
+            None,
+            None,
+        ), message_id
+        found = await rows(
+            ctx,
+            "SELECT m.conversation_id, c.status FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id WHERE m.channel_message_id = $1",
+            message_id,
+        )
+        # An ordinary message in the thread: the conversation is reopened.
+        assert [tuple(r) for r in found] == [(conversation_id, "open")], message_id
+        await resolve(client, admin, conversation_id)  # resolved again for the next one
 
 
 async def test_email_surveys_can_be_turned_on_with_their_own_text(client: Any, admin: Any) -> None:
