@@ -313,6 +313,9 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     await expect(img).to_have_attribute("src", REMOTE_IMAGE)
     await expect(img).to_have_js_property("naturalWidth", 1)  # fetched, and shown
     assert remote == [REMOTE_IMAGE]
+    # The frame is as tall as the mail (a line and two tiny images), not a fixed box.
+    box = await page.locator(".msg.inbound >> nth=1 >> iframe.email-html").bounding_box()
+    assert box is not None and 40 < box["height"] < 160, box
     # Its attachments: one to download, one over the size limit with the reason.
     files = html_mail.locator(".email-files")
     await expect(files.locator(".email-file")).to_have_count(2)  # not the inline logo
