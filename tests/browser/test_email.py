@@ -388,8 +388,16 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
 
 
 async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailStack) -> None:
+    login = {"email": ADMIN, "password": PASSWORD}
+    token = (await email_stack.http.post("/api/v1/auth/login", json=login)).json()["access_token"]
+    division = f"Gudang {secrets.token_hex(2)}"  # made after the inbox opened
+    r = await email_stack.http.post(
+        "/api/v1/divisions", json={"name": division}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 201, r.text
     await page.get_by_role("button", name="New email").click()
     dialog = page.locator("dialog[open]")
+    await dialog.get_by_role("combobox", name="Division").select_option(label=division)
     await expect(dialog.get_by_role("combobox", name="From")).to_contain_text(SUPPORT)
     await dialog.get_by_role("textbox", name="To", exact=True).fill("siti@example.id")
     await dialog.get_by_role("textbox", name="CC", exact=True).fill("bukan-alamat")
@@ -412,6 +420,7 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     await dialog.get_by_role("button", name="Send email").click()
     await expect(dialog).to_be_hidden()
     await expect(page.locator(".thread-title")).to_have_text("siti@example.id")
+    await expect(page.locator(".thread-sub")).to_contain_text(division)
     await expect(page.locator(".msg.outbound .email-subject")).to_have_text("Pesanan siap diambil")
     sent = await email_stack.sent_mail("siti@example.id", 1)
     assert sent.message()["Subject"] == "Pesanan siap diambil"

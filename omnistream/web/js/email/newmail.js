@@ -1,8 +1,8 @@
 // "New email": a button above the conversation list (inbox.js adds it when the agent may
 // send and there is an email account) and its dialog — From (account), To, name, CC,
-// Subject, Message — which starts an email conversation (POST /conversations/email) and
-// opens it. Problems are shown on their fields.
-import { navigate } from "../app.js";
+// Subject, Message, and a division when the agent may choose one — which starts an email
+// conversation (POST /conversations/email) and opens it. Problems are shown on their fields.
+import { app, loadDirectory, navigate } from "../app.js";
 import { ApiError, post } from "../api.js";
 import { h } from "../dom.js";
 import { field, formDialog, values } from "../forms.js";
@@ -30,10 +30,19 @@ function check(v) {
   const body = { account_id: v.account_id, to: to.list[0], subject: v.subject.trim(), text: v.text.trim() };
   if (v.name.trim()) body.name = v.name.trim();
   if (cc.list.length) body.cc = cc.list;
+  if (v.division_id) body.division_id = v.division_id;
   return body;
 }
 
-export function openDialog(accounts) {
+/** The divisions the agent may put the conversation in: any for an admin, else their own. */
+async function divisions() {
+  if (app.me.role !== "admin") return app.me.divisions || [];
+  const directory = await loadDirectory(true).catch(() => null); // one made since the inbox opened
+  return directory?.divisions || [];
+}
+
+export async function openDialog(accounts) {
+  const choices = await divisions();
   const label = (a) => (a.from_name ? `${a.from_name} <${a.address}>` : a.address) + (a.integration_name ? ` · ${a.integration_name}` : "");
   formDialog({
     title: t("email.newTitle"),
@@ -46,6 +55,10 @@ export function openDialog(accounts) {
       field({ label: t("email.cc"), name: "cc", attrs: { placeholder: t("email.ccPlaceholder"), autocomplete: "off" } }),
       field({ label: t("email.subject"), name: "subject", required: true, attrs: { maxlength: 998 } }),
       field({ label: t("email.message"), name: "text", type: "textarea", required: true, attrs: { rows: 8 } }),
+      choices.length
+        ? field({ label: t("email.division"), name: "division_id", type: "select", value: "",
+          options: [{ value: "", label: t("email.noDivision") }, ...choices.map((d) => ({ value: d.id, label: d.name }))] })
+        : null,
     ],
     onSubmit: (form) => post("/api/v1/conversations/email", check(values(form))),
     onDone: (created) => navigate(`inbox/${created.conversation.id}`),

@@ -28,6 +28,8 @@ const en = {
   "email.name": "Customer name (optional)",
   "email.message": "Message",
   "email.send": "Send email",
+  "email.division": "Division",
+  "email.noDivision": "No division",
 };
 
 const id = {
@@ -55,6 +57,8 @@ const id = {
   "email.name": "Nama pelanggan (opsional)",
   "email.message": "Pesan",
   "email.send": "Kirim email",
+  "email.division": "Divisi",
+  "email.noDivision": "Tanpa divisi",
 };
 
 addStrings({ en, id });
