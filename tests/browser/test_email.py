@@ -38,6 +38,7 @@ from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from tests.browser.conftest import ARTIFACTS, PASSWORD, sign_in
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
+from tests.channels.email.importing import CORPUS
 from tests.channels.email.smtp_server import (
     TEST_PASSWORD,
     TEST_USER,
@@ -430,3 +431,23 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     await page.locator(".lang-select").select_option("id")
     await expect(page.get_by_role("button", name="Email baru")).to_be_visible()
     await expect(page.get_by_role("textbox", name="Subjek baru (opsional)")).to_be_visible()
+
+
+async def test_a_malformed_mail_shows_what_could_be_read(
+    page: Page, email_stack: EmailStack
+) -> None:
+    raw = (CORPUS / "malformed_no_boundary.eml").read_bytes()
+    await email_stack.dovecot.append(raw, email_stack.user)
+    await page.locator(".conv-row", has_text="Broken Mailer").click(timeout=15_000)
+    bubble = page.locator(".msg.inbound")
+    await expect(bubble.locator(".email-subject")).to_have_text("Pesanan say and caf\ufffd")
+    await expect(bubble.locator(".email-body")).to_have_text(
+        "No boundary parameter at all, so this multipart has no parts."
+    )
+    await expect(bubble.locator(".email-defects")).to_have_text(
+        "Parts of this mail could not be read; it shows what could."
+    )
+    assert "NoBoundaryInMultipartDefect" in (
+        await bubble.locator(".email-defects").get_attribute("title") or ""
+    )
+    await expect(bubble.locator(".email-meta")).not_to_contain_text("Date")

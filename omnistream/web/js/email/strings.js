@@ -29,6 +29,7 @@ const en = {
   "email.message": "Message",
   "email.send": "Send email",
   "email.division": "Division",
+  "email.defects": "Parts of this mail could not be read; it shows what could.",
   "email.noDivision": "No division",
 };
 
@@ -58,6 +59,7 @@ const id = {
   "email.message": "Pesan",
   "email.send": "Kirim email",
   "email.division": "Divisi",
+  "email.defects": "Sebagian email ini tidak dapat dibaca; yang tampil adalah yang dapat dibaca.",
   "email.noDivision": "Tanpa divisi",
 };
 

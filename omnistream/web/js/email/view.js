@@ -136,6 +136,8 @@ export function emailBody(message) {
     body,
     toggle,
     attachmentList(c),
+    // A malformed mail is stored with what could be read; the details in the tooltip.
+    c.defects?.length ? h("p", { class: "email-defects muted small", title: c.defects.join("\n") }, t("email.defects")) : null,
   ];
 }
 
