@@ -1,6 +1,6 @@
 """The sign-in page claims only what works: in English and in Bahasa Indonesia, what Chromium
 shows names no feature that has not shipped (the claim table is tests/web/claims.py), and
-the web app does not offer an email integration while the channel is on the roadmap."""
+the web app offers an integration for every shipped channel, email included."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ async def test_the_sign_in_page_names_only_shipped_features(
     assert unshipped_claims(text) == []
 
 
-async def test_no_email_integration_is_offered(world: World, open_page: OpenPage) -> None:
+async def test_every_shipped_channel_is_offered(world: World, open_page: OpenPage) -> None:
+    """Email too, since the API creates email integrations (AVAILABLE_CHANNELS)."""
     page = await open_page(world.admin)
     await page.goto(f"{world.stack.url}/#/settings/integrations")
     await page.get_by_role("button", name="New integration").click()
     channel = page.get_by_role("dialog").get_by_label("Channel")
     options = await channel.locator("option").all_inner_texts()
-    assert options == ["WhatsApp", "Messenger", "Instagram"]
+    assert options == ["WhatsApp", "Messenger", "Instagram", "Email"]
