@@ -426,6 +426,16 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     sent = await email_stack.sent_mail("siti@example.id", 1)
     assert sent.message()["Subject"] == "Pesanan siap diambil"
     assert "pesanan Anda siap diambil" in sent.message().get_body(("plain",)).get_content()
+    # A plain follow-up: the thread's subject, and no header of its own in the bubble.
+    composer = page.locator("form.composer")
+    await composer.get_by_role("textbox", name="Message").fill("Kami buka sampai jam 5.")
+    await composer.get_by_role("button", name="Send").click()
+    follow_up = page.locator(".msg.outbound").nth(1)
+    await expect(follow_up.locator(".email-body")).to_have_text("Kami buka sampai jam 5.")
+    await expect(follow_up.locator(".email-head")).to_have_count(0)
+    again = (await email_stack.sent_mail("siti@example.id", 2)).message()
+    assert again["Subject"] == "Re: Pesanan siap diambil"
+    assert again["In-Reply-To"] == sent.message()["Message-ID"]
 
     # In Bahasa Indonesia: the email sentences (a bundle of their own) follow the language.
     await page.locator(".lang-select").select_option("id")

@@ -122,17 +122,21 @@ export function emailBody(message) {
       } }, t("email.showFull"))
     : null;
   const subject = c.subject || (inbound ? t("email.noSubject") : null);
+  const lines = [
+    header(t("email.from"), person(c.from), "from"),
+    header(t("email.to"), people(c.to), "to"),
+    header(t("email.cc"), people(c.cc), "cc"),
+    inbound && c.date ? header(t("email.date"), Date.parse(c.date) ? formatDateTime(c.date) : c.date, "date") : null,
+  ].filter(Boolean);
+  // A plain reply (no subject of its own, no CC) has no header: the thread says the rest.
+  const head = subject || c.auto_reply || lines.length
+    ? h("div", { class: "email-head" },
+        subject ? h("p", { class: "email-subject strong" }, subject) : null,
+        c.auto_reply ? h("span", { class: "email-auto", role: "note" }, t("email.autoReply")) : null,
+        lines.length ? h("dl", { class: "email-meta small" }, lines) : null)
+    : null;
   return [
-    h("div", { class: "email-head" },
-      subject ? h("p", { class: "email-subject strong" }, subject) : null,
-      c.auto_reply ? h("span", { class: "email-auto", role: "note" }, t("email.autoReply")) : null,
-      h("dl", { class: "email-meta small" },
-        header(t("email.from"), person(c.from), "from"),
-        header(t("email.to"), people(c.to), "to"),
-        header(t("email.cc"), people(c.cc), "cc"),
-        inbound && c.date ? header(t("email.date"), Date.parse(c.date) ? formatDateTime(c.date) : c.date, "date") : null,
-      ),
-    ),
+    head,
     body,
     toggle,
     attachmentList(c),
