@@ -22,7 +22,7 @@ export function addresses(text) {
 
 function input(name, label, placeholder) {
   const id = uid("f");
-  const control = h("input", { id, name, type: name === "cc" ? "text" : "text", placeholder, autocomplete: "off", maxlength: name === "subject" ? 998 : 4000 });
+  const control = h("input", { id, name, type: "text", placeholder, autocomplete: "off", maxlength: name === "subject" ? 998 : 4000 });
   const wrap = h("div", { class: `field email-field email-${name}`, dataset: { field: name } }, h("label", { for: id }, label), control);
   return { wrap, control };
 }
