@@ -437,6 +437,17 @@ async def test_new_email_starts_a_conversation(page: Page, email_stack: EmailSta
     assert again["Subject"] == "Re: Pesanan siap diambil"
     assert again["In-Reply-To"] == sent.message()["Message-ID"]
 
+    # It bounces: the mail server's report marks it failed, with the reason, live.
+    bounce = (CORPUS / "bounce.eml").read_text()
+    bounce = bounce.replace("<reply-7f3a9c@support.omnistream.test>", str(again["Message-ID"]))
+    bounce = bounce.replace("nobody@example.org", "siti@example.id")
+    bounce = bounce.replace("20261209101500.4F2A1C0123", secrets.token_hex(6))
+    await email_stack.dovecot.append(bounce.replace("\n", "\r\n").encode(), email_stack.user)
+    await expect(follow_up.locator(".failure")).to_contain_text(
+        "Recipient address rejected: User unknown", timeout=15_000
+    )
+    await expect(follow_up).to_have_attribute("data-status", "failed")
+
     # In Bahasa Indonesia: the email sentences (a bundle of their own) follow the language.
     await page.locator(".lang-select").select_option("id")
     await expect(page.get_by_role("button", name="Email baru")).to_be_visible()
