@@ -1,192 +1,35 @@
 """The email channel in a real browser (issue 16): a customer's mail, delivered into a real
 Dovecot over IMAP APPEND, appears live in the open inbox; the agent reads it (subject, from,
 trimmed body, the full message, an HTML mail whose remote image loads only after "Show
-images"), replies with a CC and an attachment, the reply reaches a real SMTP server (aiosmtpd)
-threaded, and the customer's answer lands in the same conversation; "New email" starts one.
-
-A stack of its own (not the shared one of conftest.py): the email account must exist before
-`omnistream serve --with-worker` starts, as the worker looks for new accounts only every
-30 seconds."""
+images", its inline image and attachments), replies with a CC and an attachment, the reply
+reaches a real SMTP server (aiosmtpd) threaded, and the customer's answer lands in the same
+conversation; "New email" starts one; a bounce fails a reply; a malformed mail shows what
+could be read. A stack of its own (email_stack.py), not the shared one of conftest.py."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import math
 import re
 import secrets
-import struct
-import subprocess
-import time
-import zlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
-from pathlib import Path
-from typing import Any
-from uuid import uuid4
 
-import asyncpg
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
-from omnistream.integrations.credentials import seal
-from omnistream.kit.crypto import SecretBox
-from omnistream.kit.enums import Channel
 from tests.browser.conftest import ARTIFACTS, PASSWORD, sign_in
-from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
-from tests.channels.email.importing import CORPUS
-from tests.channels.email.smtp_server import (
-    TEST_PASSWORD,
-    TEST_USER,
-    ReceivedMail,
-    RecordingSmtpServer,
-    running_smtp_server,
+from tests.browser.email_stack import (
+    ADMIN,
+    CUSTOMER,
+    PDF,
+    REMOTE_IMAGE,
+    SUPPORT,
+    UPLOAD_MAX,
+    EmailStack,
+    png,
+    running_email_stack,
 )
-from tests.processes import CLI, create_admin, free_port, omnistream_env, stop, wait_http
-from tests.testdb import with_database
-
-SUPPORT = "support@omnistream.test"
-CUSTOMER = "budi@example.id"
-ADMIN = "admin@example.com"
-SECRET = "email-browser-"  # + "s" * 40: the stack's OMNISTREAM_SECRET_KEY (omnistream_env)
-REMOTE_IMAGE = "https://images.example.test/paket.png"
-UPLOAD_MAX = 64 * 1024  # the stack's file size limit: a bigger attachment is not imported
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def _png() -> bytes:
-    """A 1x1 PNG (a real one: the upload checks what a file is)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x88\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
-@dataclass
-class EmailStack:
-    url: str
-    dovecot: Dovecot
-    user: MailUser
-    smtp: RecordingSmtpServer
-    http: httpx.AsyncClient
-    last_date: int = 0
-
-    async def deliver(
-        self,
-        subject: str,
-        text: str,
-        *,
-        html: str | None = None,
-        in_reply_to: str | None = None,
-        sender: str = f"Budi Santoso <{CUSTOMER}>",
-        inline_png: bytes | None = None,
-        files: dict[str, bytes] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> str:
-        """A customer's mail, appended to the support mailbox; its Message-ID."""
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = SUPPORT
-        message["Subject"] = subject
-        message_id = f"<c.{secrets.token_hex(6)}@example.id>"
-        message["Message-ID"] = message_id
-        # Dated in whole seconds, the next one to come: after all that happened so far.
-        self.last_date = max(self.last_date + 1, math.ceil(time.time()))
-        message["Date"] = formatdate(self.last_date, usegmt=True)
-        for name, value in (headers or {}).items():
-            message[name] = value
-        message.set_content(text)
-        if html is not None:
-            message.add_alternative(html, subtype="html")
-        if inline_png is not None:  # the HTML's <img src="cid:logo@toko">
-            html_part = message.get_payload()[1]
-            html_part.add_related(
-                inline_png, "image", "png", cid="<logo@toko>", filename="logo.png"
-            )
-        for name, data in (files or {}).items():
-            message.add_attachment(data, "application", "pdf", filename=name)
-        raw = message.as_bytes(policy=SMTP)
-        if in_reply_to:  # written as mail clients do (the email package would encode it)
-            raw = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n".encode() + raw
-        await self.dovecot.append(raw, self.user)
-        return message_id
-
-    async def sent_mail(self, to: str, count: int, within: float = 15) -> ReceivedMail:
-        """The `count`-th mail the SMTP server received for `to`."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            mails = [m for m in self.smtp.received if to in m.rcpt_tos]
-            if len(mails) >= count:
-                return mails[count - 1]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no mail #{count} to {to}: {self.smtp.received}")
-
-
-def _start(dsn: str, data: Path) -> subprocess.Popen[bytes]:
-    port = free_port()
-    env = omnistream_env(dsn, data, SECRET, upload_max_bytes=str(UPLOAD_MAX))
-    log = ARTIFACTS / "email-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--with-worker", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/readyz", proc, log)
-    except BaseException:
-        stop(proc)
-        raise
-    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    return proc
-
-
-async def _email_account(dsn: str, dovecot: Dovecot, user: MailUser, smtp_port: int) -> None:
-    """An email integration with one account (the support address), as the API stores it."""
-    integration_id = uuid4()
-    values: dict[str, Any] = {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_tls": "none",
-        "imap_username": user.name,
-        "imap_password": user.password,
-        "imap_folder": "INBOX",
-        "smtp_host": "127.0.0.1",
-        "smtp_port": smtp_port,
-        "smtp_tls": "none",
-        "smtp_username": TEST_USER,
-        "smtp_password": TEST_PASSWORD,
-        "from_name": "Toko Support",
-    }
-    stored = seal(SecretBox(SECRET + "s" * 40), Channel.EMAIL, integration_id, values)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2::jsonb)",
-            integration_id,
-            json.dumps(stored),
-        )
-        await conn.execute(
-            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
-            "is_default) VALUES ($1, $2, 'Support', true)",
-            integration_id,
-            SUPPORT,
-        )
-    finally:
-        await conn.close()
+from tests.channels.email.dovecot import Dovecot, running_dovecot
+from tests.channels.email.importing import CORPUS
+from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
 
 
 @pytest.fixture(scope="module")
@@ -202,29 +45,10 @@ async def email_stack(
     tmp_path_factory: pytest.TempPathFactory,
     mail_servers: tuple[Dovecot, RecordingSmtpServer],
 ) -> AsyncIterator[EmailStack]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     dovecot, smtp = mail_servers
-    user = dovecot.add_user()
-    name = f"omnistream_email_browser_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(admin_dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    dsn = with_database(admin_dsn, name)
     data = tmp_path_factory.mktemp("email-browser")
-    proc = None
-    try:
-        env = omnistream_env(dsn, data, SECRET)
-        await asyncio.to_thread(create_admin, env, ADMIN, "Ada Admin", PASSWORD)
-        await _email_account(dsn, dovecot, user, smtp.port)
-        proc = await asyncio.to_thread(_start, dsn, data)
-        async with httpx.AsyncClient(base_url=proc.url, timeout=20, trust_env=False) as http:  # type: ignore[attr-defined]
-            yield EmailStack(proc.url, dovecot, user, smtp, http)  # type: ignore[attr-defined]
-    finally:
-        if proc is not None:
-            await asyncio.to_thread(stop, proc)
-        conn = await asyncpg.connect(admin_dsn)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    async with running_email_stack(admin_dsn, data, dovecot, smtp) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -256,7 +80,7 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
 
     async def image(route: Route) -> None:
         remote.append(route.request.url)
-        await route.fulfill(status=200, content_type="image/png", body=_png())
+        await route.fulfill(status=200, content_type="image/png", body=png())
 
     await page.context.route("https://images.example.test/**", image)
 
@@ -291,7 +115,7 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
         html=f'<p>Ini <b>foto paketnya</b>.</p><img src="{REMOTE_IMAGE}" alt="paket">'
         '<img src="cid:logo@toko" alt="logo"><script>parent.document.title="hacked"</script>',
         in_reply_to=first,
-        inline_png=_png(),
+        inline_png=png(),
         files={"faktur.pdf": PDF, "video-besar.pdf": PDF + b"%" * UPLOAD_MAX},
     )
     html_mail = page.locator(".msg.inbound").nth(1)
@@ -332,7 +156,7 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     composer = page.locator("form.composer")
     cc = composer.get_by_role("textbox", name="CC")
     await composer.locator("input[type=file]").set_input_files(
-        files=[{"name": "resi.png", "mimeType": "image/png", "buffer": _png()}]
+        files=[{"name": "resi.png", "mimeType": "image/png", "buffer": png()}]
     )
     await expect(composer.locator(".chip", has_text="resi.png")).to_be_visible()
     await composer.get_by_role("textbox", name="Message").fill(
@@ -360,7 +184,7 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     assert {"boss@example.id", "gudang@example.id"} <= set(sent.rcpt_tos)
     assert "boss@example.id" in mail["Cc"]
     attached = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
-    assert attached == {"resi.png": _png()}
+    assert attached == {"resi.png": png()}
     await expect(page.locator(".msg.outbound[data-status=sent]")).to_be_visible(timeout=10_000)
 
     # The customer's answer to it lands in the same conversation, live.
