@@ -87,7 +87,7 @@ const en = {
   "time.yesterday": "Yesterday",
 
   "login.title": "Sign in",
-  "login.subtitle": "Your shared inbox for WhatsApp, Instagram and Messenger.",
+  "login.subtitle": "Your shared inbox for WhatsApp, Instagram, Messenger and email.",
   "login.email": "Email",
   "login.password": "Password",
   "login.submit": "Sign in",
@@ -1004,7 +1004,7 @@ const id = {
   "time.yesterday": "Kemarin",
 
   "login.title": "Masuk",
-  "login.subtitle": "Kotak masuk bersama untuk WhatsApp, Instagram, dan Messenger.",
+  "login.subtitle": "Kotak masuk bersama untuk WhatsApp, Instagram, Messenger, dan email.",
   "login.email": "Email",
   "login.password": "Kata sandi",
   "login.submit": "Masuk",
