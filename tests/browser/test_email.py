@@ -94,6 +94,8 @@ async def test_an_emailed_question_is_read_answered_and_the_answer_threads(
     row = page.locator(".conv-row", has_text="Budi Santoso")
     await expect(row).to_contain_text("pesanan #12 belum sampai", timeout=15_000)
     await row.click()
+    details = page.locator(".contact-card + .details")  # the address once, not as an id too
+    await expect(details.locator("dd", has_text=CUSTOMER)).to_have_count(1)
 
     # Subject, from, the trimmed body; the full message on request.
     bubble = page.locator(".msg.inbound").first

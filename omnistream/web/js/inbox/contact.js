@@ -136,7 +136,7 @@ export class ContactPanel {
         { class: "details" },
         row(t("contact.phone"), c.phone ? `+${c.phone}` : null),
         row(t("contact.email"), c.email),
-        c.identities.map((i) => row(CHANNEL_NAMES[i.channel] || i.channel, i.external_id)),
+        c.identities.filter((i) => !(i.channel === "email" && i.external_id === c.email?.toLowerCase())).map((i) => row(CHANNEL_NAMES[i.channel] || i.channel, i.external_id)),
       ),
       app.can("contacts.write")
         ? h("button", { type: "button", class: "ghost small", onclick: () => this.edit() }, t("contact.edit"))

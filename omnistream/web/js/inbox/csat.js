@@ -61,7 +61,7 @@ export function csatBody(message, csat, plain) {
     case "ignored":
       return [h("p", { class: "csat-score muted" }, t("csat.ignored", { score: csat.score }))];
     default: // feedback
-      return [h("p", { class: "text" }, h("strong", {}, t("csat.feedback")), " ", message.content?.text ?? "")];
+      return [h("p", { class: "text" }, h("strong", {}, t("csat.feedback")), " ", message.content?.preview ?? message.content?.text ?? "")];
   }
 }
 
