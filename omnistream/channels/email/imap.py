@@ -5,7 +5,10 @@ misses nothing.
 How the inbound worker uses it (it persists an `ImportCursor` per account):
 
     async with Mailbox(settings) as box:
-        last_uid = box.resume_after(stored_cursor)  # 0 when the folder's UIDVALIDITY changed
+        if stored_cursor is None:  # the first connection: recent mail only
+            last_uid = (await box.start_point()).last_uid  # persisted at once
+        else:
+            last_uid = box.resume_after(stored_cursor)  # 0 when the UIDVALIDITY changed
         while True:
             mails = await box.fetch_after(last_uid, limit=50)
             for mail in mails:
@@ -26,6 +29,7 @@ import bisect
 import random
 import ssl
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Literal, cast, get_args
 
@@ -52,6 +56,7 @@ __all__ = [
     "ImapTransientError",
     "ImportCursor",
     "Mailbox",
+    "StartPoint",
     "check",
     "is_loopback",
 ]
@@ -61,6 +66,10 @@ CheckStep = Literal["connect", "tls", "login", "folder"]
 # Servers drop an IDLE after 30 minutes without traffic (RFC 2177): renew before that.
 MAX_IDLE_SECONDS = 29 * 60
 CONTROL_CHARACTERS = ("\r", "\n", "\0")
+# A new mailbox's first import takes the mail of the last days only (imap_backfill_days).
+DEFAULT_BACKFILL_DAYS = 7
+MAX_BACKFILL_DAYS = 3650
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class ImapSettingsError(ValueError):
@@ -75,7 +84,8 @@ class ImapSettingsError(ValueError):
 class ImapSettings:
     """An account's IMAP side. TLS "none" only on loopback; certificates are verified;
     a host resolving to a private or loopback address is refused unless `allow_private`
-    (OMNISTREAM_ALLOW_PRIVATE_URLS)."""
+    (OMNISTREAM_ALLOW_PRIVATE_URLS). `backfill_days`: how far back the first import of the
+    folder goes (0: only mail arriving from then on; see Mailbox.start_point)."""
 
     host: str
     port: int
@@ -84,6 +94,7 @@ class ImapSettings:
     password: str = field(repr=False)
     folder: str = "INBOX"
     allow_private: bool = False
+    backfill_days: int = DEFAULT_BACKFILL_DAYS
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -100,6 +111,10 @@ class ImapSettings:
             )
         if not self.folder.strip():
             raise ImapSettingsError("folder", "is required")
+        if not 0 <= self.backfill_days <= MAX_BACKFILL_DAYS:
+            raise ImapSettingsError(
+                "backfill_days", f"must be 0-{MAX_BACKFILL_DAYS} days, not {self.backfill_days}"
+            )
         for name in ("host", "username", "password", "folder"):
             if any(c in getattr(self, name) for c in CONTROL_CHARACTERS):
                 raise ImapSettingsError(name, "must not contain line breaks or NUL")
@@ -176,6 +191,20 @@ class ImportCursor:
     last_uid: int
 
 
+@dataclass(frozen=True)
+class StartPoint:
+    """Where the first import of a folder starts: after `last_uid`; `left_out` older mails
+    (at or below it) are not imported."""
+
+    last_uid: int
+    left_out: int
+
+
+def imap_date(day: date) -> str:
+    """A SEARCH date, e.g. "1-Dec-2026" (English month names, whatever the locale)."""
+    return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
+
+
 class Mailbox:
     """One folder, selected, for importing: `fetch_after` and `wait_for_news`. BODY.PEEK
     everywhere: the mails stay unread for the humans who also use the mailbox."""
@@ -243,10 +272,28 @@ class Mailbox:
     def resume_after(self, cursor: ImportCursor | None) -> int:
         """The UID to continue after: the cursor's, or 0 (everything again; the Message-ID
         deduplication keeps it from importing twice) when there is none or the folder's
-        UIDVALIDITY changed."""
+        UIDVALIDITY changed. A first import (no cursor ever stored) uses `start_point`."""
         if cursor is None or cursor.uidvalidity != self.uidvalidity:
             return 0
         return cursor.last_uid
+
+    async def start_point(self, now: datetime | None = None) -> StartPoint:
+        """Where a first import starts (no cursor yet): the folder's mail of the last
+        `settings.backfill_days` days (by INTERNALDATE, the day it arrived in the folder, which
+        SEARCH compares by date only) and what arrives later; with 0 days, only what arrives
+        later. It starts before the lowest UID of a recent mail rather than after the highest
+        UID of an old one: a mail moved in from an archive keeps its old date but gets a new
+        UID, and must not hide the recent mail below it (so an old mail above the start
+        is imported)."""
+        days = self.settings.backfill_days
+        if days == 0:
+            old, recent = await self.connection.uid_search("ALL"), []
+        else:
+            since = imap_date(((now or datetime.now(UTC)) - timedelta(days=days)).date())
+            old = await self.connection.uid_search("BEFORE", since)
+            recent = await self.connection.uid_search("SINCE", since)
+        last_uid = min(recent) - 1 if recent else max(old, default=0)
+        return StartPoint(last_uid, sum(1 for uid in old if uid <= last_uid))
 
     async def fetch_after(self, last_uid: int, limit: int = 50) -> list[FetchedMail]:
         """Up to `limit` mails with a UID strictly above `last_uid`, in UID order."""

@@ -322,7 +322,12 @@ class ImapConnection:
     async def uid_search_from(self, first_uid: int) -> list[int]:
         """UID SEARCH UID first:* as the server answers it (which may include the last message
         even when its UID is below `first_uid`: "*" is the highest UID in use)."""
-        search = self._protocol.search("UID", f"{first_uid}:*", charset=None, by_uid=True)
+        return await self.uid_search("UID", f"{first_uid}:*")
+
+    async def uid_search(self, *criteria: str) -> list[int]:
+        """The UIDs UID SEARCH finds with these criteria (ASCII: no CHARSET), e.g. ("ALL",) or
+        ("SINCE", "1-Dec-2026")."""
+        search = self._protocol.search(*criteria, charset=None, by_uid=True)
         response = await self._call("fetch", search)
         if response.result != "OK":
             self.abort()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aioimaplib
@@ -25,6 +26,7 @@ __all__ = ["Dovecot", "MailUser", "running_dovecot"]
 
 _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]")
 
 
 class Dovecot(sandbox.Dovecot):
@@ -55,6 +57,19 @@ class Dovecot(sandbox.Dovecot):
         finally:
             with contextlib.suppress(Exception):
                 await imap.logout()
+
+    async def append_dated(
+        self, raw: bytes, user: MailUser, days_ago: float, folder: str = "INBOX"
+    ) -> int:
+        """Delivers `raw` with an INTERNALDATE `days_ago` days back (as a mail moved in from an
+        archive, or one there before OmniStream connected); its UID. `append` dates it now."""
+        when = datetime.now(UTC) - timedelta(days=days_ago)
+        async with self.session(user) as imap:
+            response = await imap.append(raw, mailbox_name(folder), date=when)
+            assert response.result == "OK", response
+        found = _APPENDUID.search(b" ".join(bytes(line) for line in response.lines))
+        assert found is not None, response
+        return int(found[1])
 
     async def flags(self, uid: int, user: MailUser, folder: str = "INBOX") -> set[str]:
         """The flags of the mail with this UID."""

@@ -1,7 +1,8 @@
 """The IMAP side of the email channel against a real Dovecot (no mocks): the connection check
 step by step, import by UID (byte for byte, in order, nothing twice, nothing missed across a
-restart of the import), UIDVALIDITY changes, the server restarting under an open mailbox,
-IDLE and the polling fallback, and mails staying unread."""
+restart of the import), where a first import starts (the last days' mail by INTERNALDATE),
+UIDVALIDITY changes, the server restarting under an open mailbox, IDLE and the polling
+fallback, and mails staying unread."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import random
 import socket
 import time
+from datetime import date
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -25,7 +27,9 @@ from omnistream.channels.email.imap import (
     ImapTransientError,
     ImportCursor,
     Mailbox,
+    StartPoint,
     check,
+    imap_date,
     is_loopback,
 )
 from omnistream.channels.email.imap_client import mailbox_name, uid_set
@@ -187,6 +191,39 @@ async def test_fetch_after_returns_mails_byte_for_byte_in_uid_order_once(
         # The limit takes the oldest first.
         assert [m.uid for m in await box.fetch_after(0, limit=2)] == uids[:2]
         assert [m.uid for m in await box.fetch_after(uids[1], limit=2)] == [uids[2], fourth]
+
+
+def test_backfill_days_and_search_dates() -> None:
+    assert ImapSettings("localhost", 143, "none", "support", "secret").backfill_days == 7
+    for bad in (-1, 3651):
+        with pytest.raises(ImapSettingsError) as refused:
+            ImapSettings("localhost", 143, "none", "support", "secret", backfill_days=bad)
+        assert refused.value.field == "backfill_days"
+    assert (imap_date(date(2026, 12, 1)), imap_date(date(2027, 1, 31))) == (
+        "1-Dec-2026",
+        "31-Jan-2027",
+    )
+
+
+async def test_a_first_import_starts_before_the_recent_mail(
+    dovecot: Dovecot, mail_user: MailUser
+) -> None:
+    """By INTERNALDATE: the last 7 days' mail (by default) and everything above it; an old
+    mail moved in later (old date, new UID) is above the start and does not hide the recent
+    mail below it. 0 days: after the highest UID. Nothing is fetched to find the start."""
+    async with Mailbox(dovecot.settings(mail_user)) as box:
+        assert await box.start_point() == StartPoint(0, 0)  # an empty folder
+    old = [await dovecot.append_dated(mail(n), mail_user, days_ago=30 + n) for n in range(2)]
+    recent = await dovecot.append_dated(mail(2), mail_user, days_ago=2)
+    today = await dovecot.append(mail(3), mail_user)
+    moved = await dovecot.append_dated(mail(4), mail_user, days_ago=400)
+    async with Mailbox(dovecot.settings(mail_user)) as box:
+        assert await box.start_point() == StartPoint(old[-1], 2)
+        assert await fetch_all(box, old[-1], limit=10) == [recent, today, moved]
+    for days, expected in ((0, StartPoint(moved, 5)), (60, StartPoint(old[0] - 1, 0))):
+        async with Mailbox(dovecot.settings(mail_user, backfill_days=days)) as box:
+            assert await box.start_point() == expected, days
+    assert await dovecot.flags(recent, mail_user) == set()  # still unread
 
 
 async def test_restart_in_the_middle_of_an_import(dovecot: Dovecot, mail_user: MailUser) -> None:
