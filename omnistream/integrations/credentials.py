@@ -56,6 +56,7 @@ FIELDS: dict[Channel, FieldSpec] = {
             "imap_tls",
             "imap_username",
             "imap_folder",
+            "imap_backfill_days",
             "from_name",
         ),
         required=("imap_host", "imap_password", "smtp_host"),

@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from omnistream.channels.email.imap import MAX_BACKFILL_DAYS
 from omnistream.channels.email.smtp import TLS_MODES
 from omnistream.integrations.credentials import FIELDS
 from omnistream.integrations.health import Health
@@ -167,6 +168,23 @@ def _port(value: Any) -> Any:
     return value
 
 
+def _whole(low: int, high: int, unit: str) -> Callable[[Any], Any]:
+    """A whole number (a JSON number or a string of digits; "" clears the field)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return ""
+            if text.isascii() and text.isdigit():
+                value = int(text)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"must be a whole number of {unit} from {low} to {high}")
+        return value
+
+    return check
+
+
 def _base_url(value: Any) -> Any:
     text = _text(2000)(value)
     if not text:
@@ -221,6 +239,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "smtp_tls": _choice(*TLS_MODES),
     "imap_tls": _choice(*TLS_MODES),
     "imap_folder": _single_line(200),
+    "imap_backfill_days": _whole(0, MAX_BACKFILL_DAYS, "days"),
     "from_name": _single_line(200),
 }
 

@@ -5,7 +5,8 @@ Credentials (integrations/credentials.py FIELDS[email]) and what an unset one me
 - `imap_host` (required), `imap_port` (993 with implicit TLS, 143 with starttls or none),
   `imap_tls` (implicit | starttls | none; default implicit), `imap_username` (default: the
   mailbox address, which is the login at most providers), `imap_password` (required),
-  `imap_folder` (default INBOX).
+  `imap_folder` (default INBOX), `imap_backfill_days` (default 7: the first import of the
+  folder takes the mail of the last 7 days; 0: only mail arriving from then on).
 - `smtp_host` (required), `smtp_port` (465 with implicit TLS, 587 with starttls, 25 with
   none), `smtp_tls` (default starttls), `smtp_username` and `smtp_password` (default: the
   IMAP ones, as one mailbox login usually serves both).
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple
 
 from omnistream.channels.email import imap, smtp
 from omnistream.channels.email.hosts import is_loopback
-from omnistream.channels.email.imap import ImapSettings, ImapSettingsError
+from omnistream.channels.email.imap import DEFAULT_BACKFILL_DAYS, ImapSettings, ImapSettingsError
 from omnistream.channels.email.smtp import TLS_MODES, SmtpSettings, SmtpSettingsError, TlsMode
 from omnistream.integrations.health import Health, HealthOutcome
 
@@ -113,6 +114,7 @@ def imap_settings(
             password=_required(values, "imap_password"),
             folder=str(values.get("imap_folder") or DEFAULT_FOLDER),
             allow_private=allow_private,
+            backfill_days=_days(values, "imap_backfill_days", DEFAULT_BACKFILL_DAYS),
         )
     except ImapSettingsError as exc:
         raise EmailSettingsError(f"credentials.imap_{exc.field}", _reason(exc)) from None
@@ -212,6 +214,17 @@ def _required(values: Mapping[str, Any], name: str) -> str:
     if value is None or not str(value).strip():
         raise EmailSettingsError(f"credentials.{name}", "is not set")
     return str(value).strip() if name.endswith("_host") else str(value)
+
+
+def _days(values: Mapping[str, Any], name: str, default: int) -> int:
+    value = values.get(name)
+    if value is None or value == "":
+        return default  # 0 is a value: only mail arriving from then on
+    text = str(value).strip()
+    digits = text.isascii() and text.isdigit()
+    if isinstance(value, bool) or not (isinstance(value, int) or digits):
+        raise EmailSettingsError(f"credentials.{name}", "must be a whole number of days")
+    return int(value)
 
 
 def _tls(values: Mapping[str, Any], name: str, default: TlsMode) -> TlsMode:

@@ -95,7 +95,8 @@ async def load_account(pool: Pool, box: SecretBox, account_id: UUID) -> EmailAcc
 
 @dataclass
 class ImportStats:
-    """What an import did (mails fetched; of them stored, duplicates, own, bounces, failed)."""
+    """What an import did (mails fetched; of them stored, duplicates, own, bounces, failed;
+    left_out: on the folder's first import, the older mails it does not import)."""
 
     fetched: int = 0
     stored: int = 0
@@ -104,6 +105,7 @@ class ImportStats:
     bounces: int = 0
     failed: int = 0
     last_uid: int = 0
+    left_out: int = 0
     errors: list[str] = field(default_factory=list)
     stored_uids: set[int] = field(default_factory=set, repr=False)
 
@@ -144,13 +146,30 @@ async def import_new(
 ) -> ImportStats:
     """Imports the mails after the stored cursor, batch by batch, until none is left (or
     `max_batches`). Attachments are stored as media under `media_dir` (without one, only
-    described)."""
+    described). The folder's first import (no cursor yet) starts at the mailbox's
+    start_point (the mail of the last `imap_backfill_days` days), stored at once."""
     async with pool.acquire() as conn:
         stored = await q.cursor(conn, account.id)
+    left_out = 0
+    if stored is None or stored["uidvalidity"] == 0:  # never imported (0: an error's row)
+        start = await mailbox.start_point()
+        async with pool.acquire() as conn:
+            if await q.start_cursor(conn, account.id, mailbox.uidvalidity, start.last_uid):
+                left_out = start.left_out
+                log.info(
+                    "email import: first connection, older mail left out",
+                    extra={
+                        "account_id": str(account.id),
+                        "backfill_days": account.imap.backfill_days,
+                        "left_out": left_out,
+                        "after_uid": start.last_uid,
+                    },
+                )
+            stored = await q.cursor(conn, account.id)  # this one, or another worker's
     last_uid = mailbox.resume_after(
         None if stored is None else ImportCursor(stored["uidvalidity"], stored["last_uid"])
     )
-    total = ImportStats(last_uid=last_uid)
+    total = ImportStats(last_uid=last_uid, left_out=left_out)
     batches = 0
 
     async def read_after(uid: int) -> tuple[list[FetchedMail], list[ParsedMail]]:

@@ -46,6 +46,26 @@ async def cursor(conn: Conn, account_id: UUID) -> asyncpg.Record | None:
     )
 
 
+async def start_cursor(conn: Conn, account_id: UUID, uidvalidity: int, last_uid: int) -> bool:
+    """The first import's starting point, unless the account has a cursor already (its
+    UIDVALIDITY 0 means none: a row made by record_error); True when this one was stored."""
+    stored = await conn.fetchval(
+        """
+        INSERT INTO email_import_cursors (integration_account_id, uidvalidity, last_uid)
+        VALUES ($1, $2, $3)
+        ON CONFLICT (integration_account_id) DO UPDATE
+           SET uidvalidity = EXCLUDED.uidvalidity, last_uid = EXCLUDED.last_uid,
+               updated_at = now()
+         WHERE email_import_cursors.uidvalidity = 0
+        RETURNING true
+        """,
+        account_id,
+        uidvalidity,
+        last_uid,
+    )
+    return bool(stored)
+
+
 async def lock_cursor(conn: Conn, account_id: UUID) -> asyncpg.Record:
     """The account's cursor, created if missing (UIDVALIDITY 0: none yet) and locked: the
     batches of one account, from any number of workers, store one after the other."""

@@ -133,7 +133,7 @@ async def run_account(
                         fixed = HealthOutcome(Health.OK, "") if marked else None
                         await _record(pool, row, None, fixed)
                         failing = marked = False
-                    if stats.fetched:
+                    if stats.fetched or stats.left_out:
                         log.info(
                             "email import",
                             extra={
@@ -141,6 +141,7 @@ async def run_account(
                                 "fetched": stats.fetched,
                                 "stored": stats.stored,
                                 "failed": stats.failed,
+                                "left_out": stats.left_out,  # first import: older mail
                             },
                         )
                     if stop.is_set():

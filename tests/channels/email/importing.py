@@ -32,8 +32,10 @@ async def make_account(
     *,
     folder: str = "INBOX",
     password: str | None = None,
+    credentials: dict[str, Any] | None = None,
 ) -> EmailAccount:
-    """An active email integration for this Dovecot user, straight into the tables."""
+    """An active email integration for this Dovecot user, straight into the tables
+    (`credentials`: more fields, e.g. imap_backfill_days)."""
     integration_id = uuid4()
     values: dict[str, Any] = {
         "imap_host": dovecot.host,
@@ -44,6 +46,7 @@ async def make_account(
         "imap_folder": folder,
         "smtp_host": "127.0.0.1",
         "smtp_port": 2525,
+        **(credentials or {}),
     }
     stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
     async with ctx.pool.acquire() as conn:

@@ -161,3 +161,49 @@ async def test_required_email_fields_for_activation(client, ctx, admin) -> None:
     }
     r = await client.patch(url, json={"is_active": True}, headers=admin.headers)
     assert fields(problem(r, 422)) == {"credentials.imap_host", "credentials.imap_password"}
+
+
+def test_backfill_days_default_to_seven_and_zero_counts() -> None:
+    assert account_settings(MINIMAL, "h@example.com").imap.backfill_days == 7
+    for days in (0, 30, 3650):
+        values = {**MINIMAL, "imap_backfill_days": days}
+        assert account_settings(values, "h@example.com").imap.backfill_days == days
+    for stored in ("seven", 3651, -1, True):  # only reachable by editing the table
+        with pytest.raises(EmailSettingsError) as caught:
+            account_settings({**MINIMAL, "imap_backfill_days": stored}, "h@example.com")
+        assert caught.value.field == "credentials.imap_backfill_days"
+    raw = {"imap_backfill_days": " 14 "}  # a number may come as text from a form
+    assert clean_credentials(Channel.EMAIL, raw) == {"imap_backfill_days": 14}
+    assert clean_credentials(Channel.EMAIL, {"imap_backfill_days": 0}) == {"imap_backfill_days": 0}
+    assert clean_credentials(Channel.EMAIL, {"imap_backfill_days": ""}) == {
+        "imap_backfill_days": None  # cleared: the default again
+    }
+    for bad in (-1, 3651, "seven", "1e3", "٣", True, 7.5, [7]):
+        with pytest.raises(Unprocessable) as refused:
+            clean_credentials(Channel.EMAIL, {"imap_backfill_days": bad})
+        assert [e["field"] for e in refused.value.errors or []] == [
+            "credentials.imap_backfill_days"
+        ], bad
+
+
+async def test_backfill_days_through_the_api(client, ctx, admin) -> None:
+    account = await email_integration(ctx, MINIMAL, active=False)
+    url = f"/api/v1/integrations/{account.integration_id}"
+    got = (await client.get(url, headers=admin.headers)).json()
+    assert got["credentials"]["imap_backfill_days"] is None  # unset: 7 days
+    r = await client.patch(
+        url, json={"credentials": {"imap_backfill_days": 0}}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["credentials"]["imap_backfill_days"] == 0  # 0 is a value, not "unset"
+    for bad in (4000, -3, "a week"):
+        r = await client.patch(
+            url,
+            json={"name": "Renamed", "credentials": {"imap_backfill_days": bad}},
+            headers=admin.headers,
+        )
+        body = problem(r, 422)
+        assert fields(body) == {"credentials.imap_backfill_days"}
+        assert "0 to 3650" in body["errors"][0]["message"]
+    got = (await client.get(url, headers=admin.headers)).json()
+    assert (got["name"], got["credentials"]["imap_backfill_days"]) == ("Support mailbox", 0)
