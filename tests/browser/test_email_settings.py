@@ -52,6 +52,8 @@ async def test_an_admin_connects_a_mailbox_and_tests_both_sides(
         await expect(dialog.get_by_label("IMAP port")).to_have_attribute("placeholder", "993")
         await expect(dialog.get_by_label("SMTP port")).to_have_attribute("placeholder", "587")
         await expect(dialog.get_by_label("IMAP folder")).to_have_attribute("placeholder", "INBOX")
+        backfill = "Import mail of the last N days on first connection"
+        await expect(dialog.get_by_label(backfill)).to_have_attribute("placeholder", "7")
         await expect(dialog.get_by_label("IMAP password")).to_have_attribute("type", "password")
 
         await dialog.get_by_role("textbox", name="Name", exact=True).fill(name)
@@ -67,6 +69,7 @@ async def test_an_admin_connects_a_mailbox_and_tests_both_sides(
         await dialog.get_by_label("SMTP user").fill(TEST_USER)
         await dialog.get_by_label("SMTP password").fill(TEST_PASSWORD)
         await dialog.get_by_label("Sender name").fill("Acme Support")
+        await dialog.get_by_label(backfill).fill("0")  # only new mail: 0 is kept, not "unset"
         await dialog.get_by_label("Mailbox address").fill("Support@Omnistream.test")
         await dialog.get_by_role("button", name="Create integration").click()
         await expect(dialog).to_have_count(0)
@@ -93,6 +96,7 @@ async def test_an_admin_connects_a_mailbox_and_tests_both_sides(
             await expect(edit.get_by_label("IMAP encryption")).to_have_value("none")
             await expect(edit.get_by_label("SMTP port")).to_have_value(str(smtp.port))
             await expect(edit.get_by_label("Sender name")).to_have_value("Acme Support")
+            await expect(edit.get_by_label(backfill)).to_have_value("0")
             await expect(edit.get_by_label("IMAP password")).to_have_value("")
             await expect(edit).to_contain_text("Set (hidden)")
             assert user.password not in await page.content()
@@ -131,3 +135,5 @@ async def test_the_email_form_in_bahasa_indonesia(world: World, open_page: OpenP
     await expect(dialog.get_by_label("Alamat kotak surat")).to_have_attribute("type", "email")
     await expect(dialog).to_contain_text("Kosong: 587 dengan STARTTLS")
     await expect(dialog.get_by_label("Nama pengirim")).to_be_visible()
+    days = dialog.get_by_label("Impor email N hari terakhir saat pertama kali terhubung")
+    await expect(days).to_have_attribute("type", "number")

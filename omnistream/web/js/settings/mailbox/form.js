@@ -11,7 +11,7 @@ import "./strings.js";
 // in omnistream/channels/email/account.py.
 export const EMAIL_FIELDS = {
   secret: ["imap_password", "smtp_password"],
-  plain: ["imap_host", "imap_port", "imap_tls", "imap_username", "imap_folder", "smtp_host", "smtp_port", "smtp_tls", "smtp_username", "from_name"],
+  plain: ["imap_host", "imap_port", "imap_tls", "imap_username", "imap_folder", "imap_backfill_days", "smtp_host", "smtp_port", "smtp_tls", "smtp_username", "from_name"],
 };
 const TLS_MODES = ["implicit", "starttls", "none"];
 const DEFAULT_TLS = { imap: "implicit", smtp: "starttls" };
@@ -19,7 +19,7 @@ const PORTS = {
   imap: { implicit: 993, starttls: 143, none: 143 },
   smtp: { implicit: 465, starttls: 587, none: 25 },
 };
-const PLACEHOLDERS = { imap_host: "imap.example.com", smtp_host: "smtp.example.com", imap_folder: "INBOX" };
+const PLACEHOLDERS = { imap_host: "imap.example.com", smtp_host: "smtp.example.com", imap_folder: "INBOX", imap_backfill_days: "7" };
 
 /** The IMAP and SMTP groups and the From name; `secret(name)` makes a password field. */
 export function emailFields(current, secret) {
@@ -38,7 +38,9 @@ export function emailFields(current, secret) {
     const showPort = () => (portInput.placeholder = String(PORTS[name][select.value]));
     select.addEventListener("change", showPort);
     showPort();
-    const extra = name === "imap" ? [plain("imap_folder", current)] : [];
+    const extra = name === "imap"
+      ? [plain("imap_folder", current), plain("imap_backfill_days", current, { type: "number", min: 0, max: 3650, step: 1 })]
+      : [];
     return h("fieldset", { class: "group", dataset: { side: name } },
       h("legend", {}, t(`mailbox.${name}`)),
       plain(`${name}_host`, current), port, tls, plain(`${name}_username`, current), secret(`${name}_password`), extra);
