@@ -10,7 +10,7 @@ import asyncpg
 
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
-from omnistream.kit.enums import Role
+from omnistream.kit.enums import PRIORITY_RANK, Priority, Role
 from omnistream.kit.text import contains_pattern
 
 # The earliest SLA target not met yet: the least of the three (LEAST skips NULLs); the same
@@ -20,7 +20,7 @@ SLA_DUE_AT = (
 )
 COLUMN_NAMES = (
     "id", "contact_id", "assigned_agent_id", "division_id", "channel",
-    "integration_account_id", "status", "last_message_at", "last_message_preview",
+    "integration_account_id", "status", "priority", "last_message_at", "last_message_preview",
     "last_inbound_at", "unread_count", "created_at", "updated_at", "resolved_at",
     "campaign_id", "sla_policy_id", "sla_first_response_due_at", "sla_next_response_due_at",
     "sla_resolution_due_at", "sla_due_at", "sla_breached",
@@ -123,6 +123,13 @@ async def set_status(conn: Conn, conversation_id: UUID, status: str) -> asyncpg.
 
 SLA_DUE_SOON = timedelta(minutes=30)  # "due soon": due within this from now
 SLA_SORT = "sla_due_at"  # the one ascending sort
+# Priority (migration 0026): a priority is a branch equality like a status, written as a
+# literal (the partial indexes' predicate is then provable). sort=priority reads each
+# priority's branches in last_message_at order and merges them by rank: its keyset is
+# (priority, last_message_at, id), so a branch ranked above the cursor's priority is done,
+# the cursor's own priority continues after (last_message_at, id), and lower ones start over.
+PRIORITY_SORT = "priority"
+RANK_SQL = f"array_position('{{{','.join(Priority)}}}'::text[], u.priority)"
 
 
 class Params:
@@ -147,8 +154,10 @@ class ListFilter:
     q: str | None = None
     phone_patterns: tuple[str, ...] | list[str] = ()  # contacts.service.phone_patterns(q)
     sla: str | None = None  # "breached" or "due_soon"
-    sort: str = "last_message_at"  # or "created_at" (both newest first), or SLA_SORT
+    priorities: tuple[Priority, ...] = ()  # any of these; () is every priority
+    sort: str = "last_message_at"  # or "created_at" (newest first), SLA_SORT, PRIORITY_SORT
     after: tuple[datetime, UUID] | None = None
+    after_priority: Priority | None = None  # the cursor's priority with PRIORITY_SORT
     limit: int = 50
 
 
@@ -162,6 +171,7 @@ class Branch:
     assigned: UUID | str | None = None
     division: UUID | str | None = None
     status: str | None = None
+    priority: Priority | None = None
 
     def sql(self, p: Params) -> list[str]:
         conds = []
@@ -172,6 +182,8 @@ class Branch:
                 conds.append(f"c.{column} = {p(value, '::uuid')}")
         if self.status:
             conds.append(f"c.status = {p(self.status)}")
+        if self.priority is not None:
+            conds.append(f"c.priority = '{Priority(self.priority).value}'")
         return conds
 
 
@@ -212,7 +224,25 @@ def _branches(scope: Scope, f: ListFilter) -> list[Branch]:
     statuses = [f.status] if f.status else ["open", "resolved"]
     if f.sla or f.sort == SLA_SORT:
         statuses = [s for s in statuses if s == "open"]  # only open conversations have clocks
-    return [replace(b, status=s) for b in branches for s in statuses]
+    branches = [replace(b, status=s) for b in branches for s in statuses]
+    priorities = list(f.priorities)
+    if f.sort == PRIORITY_SORT:
+        priorities = sorted(priorities or Priority, key=PRIORITY_RANK.__getitem__, reverse=True)
+        if f.after_priority is not None:  # ranks above the cursor's were read to the end
+            top = PRIORITY_RANK[f.after_priority]
+            priorities = [v for v in priorities if PRIORITY_RANK[v] <= top]
+    if not priorities:
+        return branches
+    return [replace(b, priority=v) for b in branches for v in priorities]
+
+
+def _keyset(f: ListFilter, b: Branch, p: Params) -> list[str]:
+    """After the cursor: (sort key, id) past it; with PRIORITY_SORT only in the cursor's
+    own priority (_branches dropped the ranks above it; those below start from the top)."""
+    if not f.after or (f.sort == PRIORITY_SORT and b.priority != f.after_priority):
+        return []
+    op = ">" if f.sort == SLA_SORT else "<"
+    return [f"({_sort_key(f)}) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"]
 
 
 def _extra_filters(f: ListFilter, p: Params) -> list[str]:
@@ -239,11 +269,6 @@ def _extra_filters(f: ListFilter, p: Params) -> list[str]:
         conds.append(f"s.due_at > now() AND s.due_at <= now() + {p(SLA_DUE_SOON, '::interval')}")
     if f.sort == SLA_SORT:
         conds.append("s.due_at IS NOT NULL")
-    if f.after:
-        op = ">" if f.sort == SLA_SORT else "<"
-        conds.append(
-            f"({_sort_key(f)}) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"
-        )
     return conds
 
 
@@ -257,6 +282,8 @@ def _source(f: ListFilter) -> str:
 def _sort_key(f: ListFilter, way: str = "") -> str:
     """The keyset's columns (in the SLA schedule's index order for the SLA sort)."""
     columns = ("s.due_at", "s.conversation_id") if f.sort == SLA_SORT else (f"c.{f.sort}", "c.id")
+    if f.sort == PRIORITY_SORT:  # within one priority's branch
+        columns = ("c.last_message_at", "c.id")
     return ", ".join(f"{c} {way}".rstrip() for c in columns)
 
 
@@ -287,13 +314,17 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
     order = _sort_key(f, way)
     limit = p(f.limit, "::int")
     parts = [
-        f"(SELECT {COLUMNS} FROM {_source(f)} WHERE {' AND '.join(b.sql(p) + extra)} "
+        f"(SELECT {COLUMNS} FROM {_source(f)} "
+        f"WHERE {' AND '.join(b.sql(p) + extra + _keyset(f, b, p))} "
         f"ORDER BY {order} LIMIT {limit})"
         for b in branches
     ]
+    merge = f"u.{f.sort} {way}, u.id {way}"
+    if f.sort == PRIORITY_SORT:
+        merge = f"{RANK_SQL} DESC, u.last_message_at DESC, u.id DESC"
     sql = (
         f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u {LIST_JOINS}"
-        f"ORDER BY u.{f.sort} {way}, u.id {way} LIMIT {limit}"
+        f"ORDER BY {merge} LIMIT {limit}"
     )
     return await conn.fetch(sql, *p.values)
 

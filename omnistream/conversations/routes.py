@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -23,6 +23,7 @@ from omnistream.conversations.schemas import (
     EmailConversationCreate,
     EmailConversationOut,
     HistoryEntry,
+    PriorityIn,
     TabCounts,
     TransferIn,
     TransferOut,
@@ -30,8 +31,8 @@ from omnistream.conversations.schemas import (
 )
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
-from omnistream.kit.enums import Channel, ConversationStatus
-from omnistream.kit.errors import NotFound, Unprocessable
+from omnistream.kit.enums import Channel, ConversationStatus, Priority
+from omnistream.kit.errors import BadRequest, NotFound, Unprocessable
 from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from omnistream.messages.presentation import message_payload
@@ -53,6 +54,40 @@ def _assignee(value: str | None) -> str | UUID | None:
         return UUID(value)
     except ValueError:
         raise Unprocessable.field("assignee", "must be 'me', 'unassigned' or an agent id") from None
+
+
+def _priorities(value: str | None) -> tuple[Priority, ...]:
+    names = [] if value is None else [n.strip() for n in value.split(",")]
+    try:
+        return tuple(dict.fromkeys(Priority(n) for n in names))
+    except ValueError:
+        raise Unprocessable.field(
+            "priority", f"must be one or several of {', '.join(Priority)}, comma-separated"
+        ) from None
+
+
+def _after(cursor: str | None, sort: str) -> tuple[tuple[datetime, UUID] | None, Priority | None]:
+    """The cursor's (sort key, id), and with sort=priority also its priority."""
+    if cursor is None:
+        return None, None
+    if sort != queries.PRIORITY_SORT:
+        return decode_cursor(cursor, datetime, UUID), None
+    name, at, row_id = decode_cursor(cursor, str, datetime, UUID)
+    try:
+        return (at, row_id), Priority(name)
+    except ValueError:
+        raise BadRequest.field(
+            "cursor", "is malformed; pass next_cursor from a previous page"
+        ) from None
+
+
+def _next_cursor(rows: list[Any], limit: int, sort: str) -> str | None:
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    if sort == queries.PRIORITY_SORT:
+        return encode_cursor(last["priority"], last["last_message_at"], last["id"])
+    return encode_cursor(last[sort], last["id"])
 
 
 @router.get(BASE, response_model=ConversationPage, summary="The inbox: list conversations")
@@ -79,18 +114,29 @@ async def list_conversations(
             f"{_DUE_SOON_MINUTES} minutes ahead)."
         ),
     ] = None,
+    priority: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="One or several of none, low, medium, high, urgent, comma-separated "
+            "(e.g. `high,urgent`): conversations with any of them.",
+        ),
+    ] = None,
     sort: Annotated[
-        Literal["last_message_at", "created_at", "sla_due_at"],
+        Literal["last_message_at", "created_at", "sla_due_at", "priority"],
         Query(
             description="`last_message_at` (default) and `created_at`: newest first. "
             "`sla_due_at`: the most urgent SLA target first (ascending), and only open "
-            "conversations with a due time (no SLA policy, or resolved: not listed)."
+            "conversations with a due time (no SLA policy, or resolved: not listed). "
+            "`priority`: urgent first, then high, medium, low and none; within one "
+            "priority, newest last message first."
         ),
     ] = "last_message_at",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ConversationPage:
-    after = decode_cursor(cursor, datetime, UUID) if cursor else None
+    priorities = _priorities(priority)
+    after, after_priority = _after(cursor, sort)
     filters = queries.ListFilter(
         status=status,
         channel=channel,
@@ -101,17 +147,17 @@ async def list_conversations(
         q=q,
         phone_patterns=contact_service.phone_patterns(q, ctx.settings.default_region),
         sla=sla,
+        priorities=priorities,
         sort=sort,
         after=after,
+        after_priority=after_priority,
         limit=limit + 1,
     )
     async with ctx.pool.acquire() as conn:
         rows = await queries.search(conn, Scope.of(principal), filters)
-    next_cursor = (
-        encode_cursor(rows[limit - 1][sort], rows[limit - 1]["id"]) if len(rows) > limit else None
-    )
     return ConversationPage(
-        items=[service.list_item(r) for r in rows[:limit]], next_cursor=next_cursor
+        items=[service.list_item(r) for r in rows[:limit]],
+        next_cursor=_next_cursor(rows, limit, sort),
     )
 
 
@@ -304,6 +350,19 @@ async def resolve(ctx: Ctx, conversation_id: UUID, actor: Worker) -> Conversatio
 async def reopen(ctx: Ctx, conversation_id: UUID, actor: Worker) -> ConversationOut:
     async with transaction(ctx.pool) as tx:
         row = await service.set_status(tx, actor, conversation_id, "open")
+    return ConversationOut(**service.payload(row))
+
+
+@router.post(
+    f"{BASE}/{{conversation_id}}/priority",
+    response_model=ConversationOut,
+    summary="Set the priority (none, low, medium, high or urgent)",
+)
+async def set_priority(
+    ctx: Ctx, conversation_id: UUID, body: PriorityIn, actor: Worker
+) -> ConversationOut:
+    async with transaction(ctx.pool) as tx:
+        row = await service.set_priority(tx, actor, conversation_id, body.priority)
     return ConversationOut(**service.payload(row))
 
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from omnistream.kit.enums import Channel, ConversationStatus
+from omnistream.kit.enums import Channel, ConversationStatus, Priority
 from omnistream.messages.schemas import TEXT_MAX, MessageOut
 
 
@@ -29,6 +29,7 @@ class ConversationOut(BaseModel):
     channel: Channel
     integration_account_id: UUID | None
     status: ConversationStatus
+    priority: Priority = Field(description="none, low, medium, high or urgent (docs/inbox.md).")
     last_message_at: datetime
     last_message_preview: str
     last_inbound_at: datetime | None
@@ -91,6 +92,10 @@ class TabCounts(BaseModel):
 
 class AssignIn(BaseModel):
     agent_id: UUID
+
+
+class PriorityIn(BaseModel):
+    priority: Priority = Field(description="none, low, medium, high or urgent.")
 
 
 class TransferIn(BaseModel):

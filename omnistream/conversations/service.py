@@ -9,13 +9,13 @@ import asyncpg
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
-from omnistream.conversations import queries
+from omnistream.conversations import priority_queries, queries
 from omnistream.conversations.schemas import ContactBrief, ConversationItem
 from omnistream.conversations.visibility import Scope, state
 from omnistream.db.pool import Conn, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.enums import Channel, Role
+from omnistream.kit.enums import Channel, Priority, Role
 from omnistream.kit.errors import Conflict, NotFound, Unprocessable
 from omnistream.messages import queries as message_queries
 from omnistream.messages import receipt_queries
@@ -225,6 +225,28 @@ async def set_status(
         "resolve_conversation" if resolved else "reopen_conversation",
         before,
         after,
+    )
+    return after
+
+
+async def set_priority(
+    tx: Tx, actor: Principal, conversation_id: UUID, priority: Priority
+) -> asyncpg.Record:
+    """A conversation.updated event and a set_priority activity entry (with the previous
+    priority), as other changes of a conversation; setting the same priority changes nothing."""
+    before = await get_visible(tx.conn, Scope.of(actor), conversation_id, for_update=True)
+    if before["priority"] == priority:
+        return before
+    after = await priority_queries.set_priority(tx.conn, conversation_id, priority)
+    await _changed(
+        tx,
+        actor,
+        EventType.CONVERSATION_UPDATED,
+        "set_priority",
+        before,
+        after,
+        previous_priority=before["priority"],
+        priority=priority.value,
     )
     return after
 

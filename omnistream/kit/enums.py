@@ -21,3 +21,16 @@ class Channel(StrEnum):
 class ConversationStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    """A conversation's priority, lowest first: the declaration order is the rank."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+PRIORITY_RANK = {p: rank for rank, p in enumerate(Priority)}  # none 0 .. urgent 4

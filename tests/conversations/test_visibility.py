@@ -156,6 +156,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "resolve": ("POST", CONV + "/resolve", None),
     "reopen": ("POST", CONV + "/reopen", None),
     "read": ("POST", CONV + "/read", None),
+    "priority": ("POST", CONV + "/priority", {"priority": "high"}),
 }
 CREATED = {"send": 201, "upload": 201, "add_note": 201, "delete_note": 204}
 

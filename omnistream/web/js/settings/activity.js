@@ -13,7 +13,7 @@ const ACTIONS = [
   "create_division", "update_division", "delete_division", "add_division_member",
   "remove_division_member", "create_contact", "update_contact", "delete_contact", "merge_contacts",
   "assign_conversation", "unassign_conversation", "take_conversation", "transfer_conversation",
-  "resolve_conversation", "reopen_conversation", "add_note", "delete_note",
+  "resolve_conversation", "reopen_conversation", "set_priority", "add_note", "delete_note",
   "start_conversation", "send_message", "upload_media", "retry_message",
   "create_integration", "update_integration", "delete_integration", "test_integration",
   "create_integration_account", "update_integration_account", "delete_integration_account",
