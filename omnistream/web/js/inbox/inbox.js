@@ -1,5 +1,5 @@
 // The inbox: list | conversation | contact, wired to live events and the keyboard.
-import { loadDirectory, navigate } from "../app.js";
+import { loadDirectory, navigate, reportError } from "../app.js";
 import { get } from "../api.js";
 import { h, typing } from "../dom.js";
 import { toast } from "../forms.js";
@@ -44,6 +44,7 @@ export function mount(container, app) {
     get("/api/v1/conversations/email/accounts").then((accounts) => accounts.length &&
       import("../email/newmail.js").then((m) => m.mountButton(list.el, accounts)), () => {});
   }
+  import("../priority/priority.js").then((m) => m.install(list, thread), reportError);
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
   const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";
@@ -196,6 +197,10 @@ export function mount(container, app) {
         event.preventDefault();
         thread.focusReply("note");
         break;
+      case "p":
+        event.preventDefault();
+        thread.head.querySelector(".priority-select")?.focus();
+        break;
       case "?":
         shortcutsHelp();
         break;
@@ -229,6 +234,7 @@ function shortcutsHelp() {
       ["Enter", t("keys.open")],
       ["r", t("keys.reply")],
       ["n", t("keys.note")],
+      ["p", t("priority.key")],
       ["Ctrl+Enter", t("keys.send")],
       ["/", t("keys.quick")],
       ["Esc", t("keys.close")],

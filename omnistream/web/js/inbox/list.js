@@ -11,7 +11,7 @@ import { before, canSee, newer } from "./visibility.js";
 const PAGE = 40;
 const PREFS = "omnistream.inbox";
 const TABS = ["mine", "unassigned", "all"];
-const SORTS = ["last_message_at", "sla_due_at"];
+const SORTS = ["last_message_at", "sla_due_at", "priority"];
 
 function savedPrefs() {
   try {
@@ -34,7 +34,7 @@ export class ConversationList {
     const prefs = savedPrefs();
     this.onOpen = onOpen;
     this.tab = TABS.includes(prefs.tab) ? prefs.tab : "all";
-    this.filters = { status: "open", channel: "", division_id: "", sla: "", sort: SORTS[0], ...prefs.filters, q: "" };
+    this.filters = { status: "open", channel: "", division_id: "", sla: "", priority: "", sort: SORTS[0], ...prefs.filters, q: "" };
     if (!SORTS.includes(this.filters.sort)) this.filters.sort = SORTS[0];
     this.items = []; // conversation items in list order
     this.cache = new Map(); // id -> last known item (with contact), also for rows not shown
@@ -202,6 +202,7 @@ export class ConversationList {
           "div",
           { class: "conv-top" },
           h("span", { class: "conv-name" }, contactLabel(contact)),
+          this.marker?.(item),
           h("time", { datetime: item.last_message_at, title: formatDateTime(item.last_message_at) }, formatRelative(item.last_message_at)),
         ),
         h(
@@ -351,6 +352,7 @@ export class ConversationList {
     if (f.status && item.status !== f.status) return false;
     if (f.channel && item.channel !== f.channel) return false;
     if (f.division_id && item.division_id !== f.division_id) return false;
+    if (f.priority && !f.priority.split(",").includes(item.priority)) return false;
     if (this.tab === "mine" && item.assigned_agent_id !== app.me.id) return false;
     if (this.tab === "unassigned" && item.assigned_agent_id !== null) return false;
     const sla = slaKind(item);

@@ -12,9 +12,12 @@ export function canSee(me, conversation) {
   );
 }
 
+export const RANKS = ["none", "low", "medium", "high", "urgent"];
+
 /** Sort order of the list: newest last message first, then id (the API's keyset order);
- * by SLA: the earliest due time first, then id ascending. */
+ * by SLA: the earliest due time first, then id ascending; by priority: urgent first. */
 export function before(a, b, sort = "last_message_at") {
+  if (sort === "priority" && a.priority !== b.priority) return RANKS.indexOf(a.priority) > RANKS.indexOf(b.priority);
   if (sort === "sla_due_at") {
     const da = Date.parse(a.sla_due_at);
     const db = Date.parse(b.sla_due_at);
