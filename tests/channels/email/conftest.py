@@ -1,16 +1,20 @@
 """Dovecot for the email tests: one server for the session, a mailbox user of its own for each
 test (so tests never see each other's mail), and a server of its own for tests that stop or
-restart it. See dovecot.py."""
+restart it (see dovecot.py); a recording SMTP server requiring AUTH (smtp_server.py) and the
+sender's channel registry with loopback allowed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from omnistream.channels.registry import ChannelRegistry
 from omnistream.config import Settings
 from omnistream.context import AppContext
+from omnistream.messages import worker
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
+from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +42,16 @@ def private(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
     ctx.settings = allowed
     yield allowed
     ctx.settings = settings
+
+
+@pytest.fixture
+def smtp() -> Iterator[RecordingSmtpServer]:
+    with running_smtp_server(auth_required=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def registry(ctx: AppContext, settings: Settings) -> AsyncIterator[ChannelRegistry]:
+    loopback = settings.model_copy(update={"allow_private_urls": True})  # aiosmtpd on loopback
+    async with worker.meta_registry(ctx.pool, loopback) as channels:
+        yield channels

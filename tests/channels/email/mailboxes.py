@@ -1,6 +1,7 @@
 """Email integrations for the outbound and connection-test tests, made straight in the tables
 (the API does not create email integrations until the channel ships): sealed credentials,
-one account per mailbox address, and email conversations with their earlier messages."""
+one account per mailbox address, and email conversations with their earlier messages; `tick`
+runs the sender until nothing is due."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from uuid import UUID, uuid4
 
 import orjson
 
+from omnistream.channels.registry import ChannelRegistry
+from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal
 from omnistream.kit.enums import Channel
+from omnistream.messages.worker import send_due
 from tests.channels.email.smtp_server import TEST_PASSWORD, TEST_USER
 
 MAILBOX = "support@omnistream.test"
@@ -117,3 +121,10 @@ async def earlier_message(
             datetime.now(UTC) - timedelta(minutes=minutes_ago),
         )
     return found
+
+
+async def tick(ctx: AppContext, settings: Settings, registry: ChannelRegistry) -> int:
+    total = 0
+    while handled := await send_due(ctx.pool, settings, registry):
+        total += handled
+    return total

@@ -6,7 +6,6 @@ the sender."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,18 +14,11 @@ import pytest
 from omnistream.messages import worker
 from tests.channels.email import test_outbound as outbound
 from tests.channels.email.dovecot import Dovecot, MailUser
-from tests.channels.email.mailboxes import MailAccount, credentials, email_integration
-from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
+from tests.channels.email.mailboxes import MailAccount, credentials, email_integration, tick
 from tests.conftest import Agent, problem
 from tests.processes import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
 
 
 async def run_test(client: httpx.AsyncClient, admin: Agent, account: MailAccount) -> Any:
@@ -152,7 +144,7 @@ async def test_the_sender_refuses_a_private_smtp_server_unless_allowed(
     conversation_id = await outbound.thread(ctx, account)
     message_id = await outbound.reply(client, admin, conversation_id, type="text", text="Hi")
     async with worker.meta_registry(ctx.pool, settings) as channels:
-        assert await outbound.tick(ctx, settings, channels) == 1
+        assert await tick(ctx, settings, channels) == 1
     row = await outbound.stored(ctx, message_id)
     assert (row["status"], row["error_code"], row["attempts"]) == ("failed", "smtp_connect", 1)
     assert "127.0.0.1 resolves to 127.0.0.1" in row["error_reason"], dict(row)

@@ -5,7 +5,6 @@ nothing; the accounts agents may send from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -13,36 +12,19 @@ import httpx
 import pytest
 
 from omnistream.channels.email.inbound import EmailAccount, load_account
-from omnistream.channels.registry import ChannelRegistry
-from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal
 from omnistream.kit.enums import Channel
-from omnistream.messages import worker
-from omnistream.messages.worker import send_due
 from tests import factories
 from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.importing import SUPPORT, fetch, mail, run_import
-from tests.channels.email.mailboxes import credentials, email_integration
-from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
+from tests.channels.email.mailboxes import credentials, email_integration, tick
+from tests.channels.email.smtp_server import RecordingSmtpServer
 from tests.conftest import Actors, Agent, fields, problem
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 NEW = "/api/v1/conversations/email"
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def registry(ctx: AppContext, settings: Settings) -> AsyncIterator[ChannelRegistry]:
-    loopback = settings.model_copy(update={"allow_private_urls": True})  # aiosmtpd on loopback
-    async with worker.meta_registry(ctx.pool, loopback) as channels:
-        yield channels
 
 
 async def mailbox(
@@ -71,13 +53,6 @@ async def mailbox(
             SUPPORT,
         )
     return await load_account(ctx.pool, ctx.box, account_id)
-
-
-async def tick(ctx: AppContext, settings: Settings, registry: ChannelRegistry) -> int:
-    total = 0
-    while handled := await send_due(ctx.pool, settings, registry):
-        total += handled
-    return total
 
 
 async def counts(ctx: AppContext) -> dict[str, int]:

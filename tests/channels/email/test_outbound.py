@@ -5,7 +5,6 @@ The connection test: test_connection.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,12 +13,9 @@ import pytest
 
 from omnistream.channels.email.outbound import EmailAdapter
 from omnistream.channels.registry import ChannelRegistry
-from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal
 from omnistream.kit.enums import Channel
-from omnistream.messages import worker
-from omnistream.messages.worker import send_due
 from tests import factories
 from tests.channels.email.mailboxes import (
     CUSTOMER,
@@ -29,6 +25,7 @@ from tests.channels.email.mailboxes import (
     earlier_message,
     email_conversation,
     email_integration,
+    tick,
 )
 from tests.channels.email.smtp_server import (
     TEST_USER,
@@ -44,19 +41,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 ROOT = "<CAF=root-1@mail.example.id>"
 CUSTOMER_REPLY = "<CAF=reply-2@mail.example.id>"
 SUBJECT = "Order 42 arrived broken"
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def registry(ctx: AppContext, settings: Settings) -> AsyncIterator[ChannelRegistry]:
-    loopback = settings.model_copy(update={"allow_private_urls": True})  # aiosmtpd on loopback
-    async with worker.meta_registry(ctx.pool, loopback) as channels:
-        yield channels
 
 
 async def mailbox(ctx: AppContext, smtp: RecordingSmtpServer, **over: Any) -> MailAccount:
@@ -85,13 +69,6 @@ async def reply(
     )
     assert r.status_code == 201, r.text
     return UUID(r.json()["id"])
-
-
-async def tick(ctx: AppContext, settings: Settings, registry: ChannelRegistry) -> int:
-    total = 0
-    while handled := await send_due(ctx.pool, settings, registry):
-        total += handled
-    return total
 
 
 async def stored(ctx: AppContext, message_id: UUID) -> Any:

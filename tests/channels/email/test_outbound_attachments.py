@@ -4,7 +4,6 @@ the real sender tick to a real SMTP server (aiosmtpd, smtp_server.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,11 +11,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from omnistream.channels.registry import ChannelRegistry
-from omnistream.config import Settings
 from omnistream.context import AppContext
-from omnistream.messages import worker
-from omnistream.messages.worker import send_due
 from omnistream.scheduled.worker import send_due as send_scheduled
 from tests import factories
 from tests.channels.email.mailboxes import (
@@ -26,8 +21,9 @@ from tests.channels.email.mailboxes import (
     earlier_message,
     email_conversation,
     email_integration,
+    tick,
 )
-from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
+from tests.channels.email.smtp_server import RecordingSmtpServer
 from tests.conftest import Agent, fields, problem
 from tests.messages.test_messages import PDF, PNG
 from tests.scheduled.test_scheduled import due
@@ -35,19 +31,6 @@ from tests.scheduled.test_scheduled import due
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 ROOT = "<CAF=files-1@mail.example.id>"
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def registry(ctx: AppContext, settings: Settings) -> AsyncIterator[ChannelRegistry]:
-    loopback = settings.model_copy(update={"allow_private_urls": True})  # aiosmtpd on loopback
-    async with worker.meta_registry(ctx.pool, loopback) as channels:
-        yield channels
 
 
 async def thread(
@@ -81,13 +64,6 @@ async def post(
     return await client.post(
         f"/api/v1/conversations/{conversation_id}/messages", json=body, headers=agent.headers
     )
-
-
-async def tick(ctx: AppContext, settings: Settings, registry: ChannelRegistry) -> int:
-    total = 0
-    while handled := await send_due(ctx.pool, settings, registry):
-        total += handled
-    return total
 
 
 async def outbound_count(ctx: AppContext) -> int:
