@@ -170,11 +170,7 @@ async def seed(dsn: str, dovecot: Any, user: Any) -> UUID:
     try:
         await migrate(conn)
         values = {
-            "imap_host": dovecot.host,
-            "imap_port": dovecot.port,
-            "imap_tls": "none",
-            "imap_username": user.name,
-            "imap_password": user.password,
+            **dovecot.credentials(user),
             "imap_folder": "INBOX",
             "smtp_host": "127.0.0.1",
             "smtp_port": 2525,

@@ -7,7 +7,6 @@ mail clients write them."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import secrets
 import struct
@@ -21,23 +20,16 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any
-from uuid import uuid4
 
 import asyncpg
 import httpx
 
-from omnistream.integrations.credentials import seal
+from omnistream.db.pool import init_connection
 from omnistream.kit.crypto import SecretBox
-from omnistream.kit.enums import Channel
 from tests.browser.conftest import ARTIFACTS, PASSWORD
 from tests.channels.email.dovecot import Dovecot, MailUser
-from tests.channels.email.smtp_server import (
-    TEST_PASSWORD,
-    TEST_USER,
-    ReceivedMail,
-    RecordingSmtpServer,
-)
+from tests.channels.email.mailboxes import credentials, insert_email_integration
+from tests.channels.email.smtp_server import ReceivedMail, RecordingSmtpServer
 from tests.processes import CLI, create_admin, free_port, omnistream_env, stop, wait_http
 from tests.testdb import with_database
 
@@ -145,36 +137,13 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 async def _email_account(dsn: str, dovecot: Dovecot, user: MailUser, smtp_port: int) -> None:
     """An email integration with one account (the support address), as the API stores it."""
-    integration_id = uuid4()
-    values: dict[str, Any] = {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_tls": "none",
-        "imap_username": user.name,
-        "imap_password": user.password,
-        "imap_folder": "INBOX",
-        "smtp_host": "127.0.0.1",
-        "smtp_port": smtp_port,
-        "smtp_tls": "none",
-        "smtp_username": TEST_USER,
-        "smtp_password": TEST_PASSWORD,
-        "from_name": "Toko Support",
-    }
-    stored = seal(SecretBox(SECRET + "s" * 40), Channel.EMAIL, integration_id, values)
+    values = credentials(
+        smtp_port, **dovecot.credentials(user), imap_folder="INBOX", from_name="Toko Support"
+    )
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2::jsonb)",
-            integration_id,
-            json.dumps(stored),
-        )
-        await conn.execute(
-            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
-            "is_default) VALUES ($1, $2, 'Support', true)",
-            integration_id,
-            SUPPORT,
-        )
+        await init_connection(conn)
+        await insert_email_integration(conn, SecretBox(SECRET + "s" * 40), values, mailbox=SUPPORT)
     finally:
         await conn.close()
 

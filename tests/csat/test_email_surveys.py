@@ -7,28 +7,25 @@ is never read as an answer. No 24-hour window on email."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 
-from omnistream.channels.email.inbound import EmailAccount, load_account
+from omnistream.channels.email.inbound import EmailAccount
 from omnistream.channels.registry import ChannelRegistry
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.csat.schemas import DEFAULT_TEXTS
-from omnistream.integrations.credentials import seal
-from omnistream.kit.enums import Channel
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
-from tests.channels.email.importing import run_import
-from tests.channels.email.smtp_server import (
-    TEST_PASSWORD,
-    TEST_USER,
+from tests.channels.email.importing import run_import, sending_account
+from tests.channels.email.smtp_server import (  # noqa: F401 - the smtp fixture
     ReceivedMail,
     RecordingSmtpServer,
-    running_smtp_server,
+    smtp_fixture,
 )
 from tests.csat.support import consume_all, resolve, rows, send_all, surveys, value
 
@@ -44,47 +41,6 @@ EN = DEFAULT_TEXTS["en"]
 def dovecot() -> Iterator[Dovecot]:
     with running_dovecot() as server:
         yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
-
-
-async def mailbox(
-    ctx: AppContext, dovecot: Dovecot, user: MailUser, smtp: RecordingSmtpServer
-) -> EmailAccount:
-    """An active email integration: IMAP at the Dovecot user, SMTP at aiosmtpd."""
-    integration_id = uuid4()
-    values: dict[str, Any] = {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_tls": "none",
-        "imap_username": user.name,
-        "imap_password": user.password,
-        "smtp_host": smtp.host,
-        "smtp_port": smtp.port,
-        "smtp_tls": "none",
-        "smtp_username": TEST_USER,
-        "smtp_password": TEST_PASSWORD,
-        "from_name": "Acme Support",
-    }
-    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
-    async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            stored,
-        )
-        account_id = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
-            "VALUES ($1, $2, true) RETURNING id",
-            integration_id,
-            SUPPORT,
-        )
-    return await load_account(ctx.pool, ctx.box, account_id)
 
 
 def customer_mail(body: str, message_id: str, *, in_reply_to: str | None = None) -> bytes:
@@ -107,54 +63,59 @@ def quoted(survey: ReceivedMail) -> str:
     return f"On Mon, 7 Dec 2026 at 10:02, Acme Support <{SUPPORT}> wrote:\n{lines}\n"
 
 
-class Setup:
-    def __init__(self, ctx: AppContext, dovecot: Dovecot, user: MailUser) -> None:
-        self.ctx, self.dovecot, self.user = ctx, dovecot, user
+@dataclass
+class CsatMail:
+    """A mailbox of its own (a Dovecot user, its email account sending to aiosmtpd) and what
+    the CSAT flow runs on: the API as the admin, the consumer, the sender."""
 
-    async def deliver(self, account: EmailAccount, raw: bytes) -> None:
+    ctx: AppContext
+    client: Any
+    admin: Any
+    private: Settings
+    registry: ChannelRegistry
+    smtp: RecordingSmtpServer
+    dovecot: Dovecot
+    user: MailUser
+    account: EmailAccount
+
+    async def deliver(self, raw: bytes) -> None:
         """The customer's mail arrives in the mailbox and the importer takes it."""
         await self.dovecot.append(raw, self.user)
-        stats = await run_import(account, self.ctx)
+        stats = await run_import(self.account, self.ctx)
         assert stats.stored == 1, stats
 
+    async def send_all(self) -> int:
+        return await send_all(self.ctx, self.private, self.registry)
 
-async def survey_mailed(
-    ctx: AppContext,
-    client: Any,
-    admin: Any,
-    private: Settings,
-    registry: ChannelRegistry,
-    smtp: RecordingSmtpServer,
-    setup: Setup,
-    account: EmailAccount,
-    *,
-    days_ago: int = 0,
-) -> tuple[UUID, Any, ReceivedMail]:
-    """The customer writes, an agent resolves, the consumer and the sender run."""
-    r = await client.put(
-        "/api/v1/csat/settings", json={"channels": ["email"]}, headers=admin.headers
-    )
-    assert r.status_code == 200, r.text
-    await setup.deliver(account, customer_mail("Paket saya belum sampai.", "<first@example.id>"))
-    conversation_id = await value(ctx, "SELECT id FROM conversations WHERE channel = 'email'")
-    if days_ago:  # long past the 24 hours of WhatsApp: email has no such window
-        await value(
-            ctx,
-            "UPDATE conversations SET last_inbound_at = now() - make_interval(days => $2) "
-            "WHERE id = $1",
-            conversation_id,
-            days_ago,
+    async def survey_mailed(self, *, days_ago: int = 0) -> tuple[UUID, Any, ReceivedMail]:
+        """The customer writes, an agent resolves, the consumer and the sender run."""
+        r = await self.client.put(
+            "/api/v1/csat/settings", json={"channels": ["email"]}, headers=self.admin.headers
         )
-    await resolve(client, admin, conversation_id)
-    await consume_all(ctx)
-    assert await send_all(ctx, private, registry) == 1
-    await consume_all(ctx)  # the send's message.updated: the survey is 'sent'
-    (survey,) = await surveys(ctx)
-    (mailed,) = smtp.received
-    return conversation_id, survey, mailed
+        assert r.status_code == 200, r.text
+        await self.deliver(customer_mail("Paket saya belum sampai.", "<first@example.id>"))
+        conversation_id = await value(
+            self.ctx, "SELECT id FROM conversations WHERE channel = 'email'"
+        )
+        if days_ago:  # long past the 24 hours of WhatsApp: email has no such window
+            await value(
+                self.ctx,
+                "UPDATE conversations SET last_inbound_at = now() - make_interval(days => $2) "
+                "WHERE id = $1",
+                conversation_id,
+                days_ago,
+            )
+        await resolve(self.client, self.admin, conversation_id)
+        await consume_all(self.ctx)
+        assert await self.send_all() == 1
+        await consume_all(self.ctx)  # the send's message.updated: the survey is 'sent'
+        (survey,) = await surveys(self.ctx)
+        (mailed,) = self.smtp.received
+        return conversation_id, survey, mailed
 
 
-async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it(
+@pytest.fixture
+async def csat(
     ctx: AppContext,
     client: Any,
     admin: Any,
@@ -162,13 +123,16 @@ async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it
     registry: ChannelRegistry,
     dovecot: Dovecot,
     smtp: RecordingSmtpServer,
-) -> None:
+) -> CsatMail:
     user = dovecot.add_user()
-    setup = Setup(ctx, dovecot, user)
-    account = await mailbox(ctx, dovecot, user, smtp)
-    conversation_id, survey, mailed = await survey_mailed(
-        ctx, client, admin, private, registry, smtp, setup, account, days_ago=3
-    )
+    account = await sending_account(ctx, dovecot, user, smtp.port)
+    return CsatMail(ctx, client, admin, private, registry, smtp, dovecot, user, account)
+
+
+async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it(
+    ctx: AppContext, csat: CsatMail
+) -> None:
+    conversation_id, survey, mailed = await csat.survey_mailed(days_ago=3)
     assert (survey["status"], survey["channel"], survey["language"]) == ("sent", "email", "en")
 
     # A plain text mail in the thread: the question, the 5 scores, how to answer.
@@ -187,9 +151,7 @@ async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it
     # The customer answers on top of the quoted survey: 4, and a comment.
     reply = f"4\nQuick and friendly, thank you.\n\n{quoted(mailed)}"
     assert "5 - Excellent" in reply  # the quoted survey lists every score
-    await setup.deliver(
-        account, customer_mail(reply, "<answer@example.id>", in_reply_to=survey_message)
-    )
+    await csat.deliver(customer_mail(reply, "<answer@example.id>", in_reply_to=survey_message))
     (answered,) = await surveys(ctx)
     assert (answered["status"], answered["score"], answered["answered_via"]) == (
         "answered",
@@ -206,28 +168,17 @@ async def test_a_survey_goes_out_by_email_and_the_reply_with_a_number_answers_it
 
     # The thanks goes out by email too, in the same thread.
     await consume_all(ctx)
-    assert await send_all(ctx, private, registry) == 1
-    thanks = smtp.received[-1].message()
+    assert await csat.send_all() == 1
+    thanks = csat.smtp.received[-1].message()
     assert EN.thanks in thanks.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert thanks["Subject"] == f"Re: {SUBJECT}"
     assert survey_message in thanks["References"]
 
 
 async def test_a_reply_quoting_the_survey_without_a_number_is_no_answer(
-    ctx: AppContext,
-    client: Any,
-    admin: Any,
-    private: Settings,
-    registry: ChannelRegistry,
-    dovecot: Dovecot,
-    smtp: RecordingSmtpServer,
+    ctx: AppContext, client: Any, admin: Any, csat: CsatMail
 ) -> None:
-    user = dovecot.add_user()
-    setup = Setup(ctx, dovecot, user)
-    account = await mailbox(ctx, dovecot, user, smtp)
-    conversation_id, survey, mailed = await survey_mailed(
-        ctx, client, admin, private, registry, smtp, setup, account
-    )
+    conversation_id, survey, mailed = await csat.survey_mailed()
     survey_message = mailed.message()["Message-ID"]
 
     text = mailed.message().get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -246,7 +197,7 @@ async def test_a_reply_quoting_the_survey_without_a_number_is_no_answer(
     assert "\n5 - Excellent" in replies["<outlook@example.id>"]
     for message_id, body in replies.items():
         raw = customer_mail(body, message_id, in_reply_to=survey_message)
-        await setup.deliver(account, raw)
+        await csat.deliver(raw)
         (still,) = await surveys(ctx)
         assert (still["id"], still["status"], still["score"], still["feedback"]) == (
             survey["id"],

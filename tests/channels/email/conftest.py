@@ -14,7 +14,7 @@ from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.messages import worker
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
-from tests.channels.email.smtp_server import RecordingSmtpServer, running_smtp_server
+from tests.channels.email.smtp_server import smtp_fixture  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +42,6 @@ def private(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
     ctx.settings = allowed
     yield allowed
     ctx.settings = settings
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
 
 
 @pytest.fixture

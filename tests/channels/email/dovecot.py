@@ -45,6 +45,16 @@ class Dovecot(sandbox.Dovecot):
         }
         return ImapSettings(**(values | changes))
 
+    def credentials(self, user: MailUser) -> dict[str, Any]:
+        """An email integration's IMAP credentials for this server and user (TLS none)."""
+        return {
+            "imap_host": self.host,
+            "imap_port": self.port,
+            "imap_tls": "none",
+            "imap_username": user.name,
+            "imap_password": user.password,
+        }
+
     @contextlib.asynccontextmanager
     async def session(self, user: MailUser) -> AsyncIterator[aioimaplib.IMAP4]:
         """A logged-in aioimaplib client (the tests' own door into the mailbox)."""

@@ -10,15 +10,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import asyncpg
 
 from omnistream.channels.email.imap import Mailbox
 from omnistream.channels.email.inbound import EmailAccount, ImportStats, import_new, load_account
 from omnistream.context import AppContext
-from omnistream.integrations.credentials import seal
-from omnistream.kit.enums import Channel
+from tests.channels.email import mailboxes
 from tests.channels.email.dovecot import Dovecot, MailUser
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -36,33 +34,26 @@ async def make_account(
 ) -> EmailAccount:
     """An active email integration for this Dovecot user, straight into the tables
     (`credentials`: more fields, e.g. imap_backfill_days)."""
-    integration_id = uuid4()
     values: dict[str, Any] = {
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_tls": "none",
-        "imap_username": user.name,
-        "imap_password": password or user.password,
+        **dovecot.credentials(user),
         "imap_folder": folder,
         "smtp_host": "127.0.0.1",
         "smtp_port": 2525,
         **(credentials or {}),
     }
-    stored = seal(ctx.box, Channel.EMAIL, integration_id, values)
-    async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            stored,
-        )
-        account_id = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
-            "VALUES ($1, $2, true) RETURNING id",
-            integration_id,
-            SUPPORT,
-        )
-    return await load_account(ctx.pool, ctx.box, account_id)
+    if password:
+        values["imap_password"] = password
+    account = await mailboxes.email_integration(ctx, values, mailbox=SUPPORT, display_name="")
+    return await load_account(ctx.pool, ctx.box, account.account_id)
+
+
+async def sending_account(
+    ctx: AppContext, dovecot: Dovecot, user: MailUser, smtp_port: int
+) -> EmailAccount:
+    """make_account whose SMTP is the tests' recorder on `smtp_port` (its login, a From name:
+    mailboxes.credentials)."""
+    values = mailboxes.credentials(smtp_port, **dovecot.credentials(user))
+    return await make_account(ctx, dovecot, user, credentials=values)
 
 
 def mail(

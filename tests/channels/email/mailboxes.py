@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import orjson
 
 from omnistream.channels.registry import ChannelRegistry
 from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.integrations.credentials import seal
+from omnistream.kit.crypto import SecretBox
 from omnistream.kit.enums import Channel
 from omnistream.messages.worker import send_due
 from tests.channels.email.smtp_server import TEST_PASSWORD, TEST_USER
@@ -48,24 +50,47 @@ class MailAccount:
 
 
 async def email_integration(
-    ctx: AppContext, credentials: dict[str, Any], *, mailbox: str = MAILBOX, active: bool = True
+    ctx: AppContext,
+    credentials: dict[str, Any],
+    *,
+    mailbox: str = MAILBOX,
+    active: bool = True,
+    display_name: str = "Support",
 ) -> MailAccount:
-    integration_id = uuid4()
-    stored = seal(ctx.box, Channel.EMAIL, integration_id, credentials)
     async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json, is_active) "
-            "VALUES ($1, 'email', 'Support mailbox', $2, $3)",
-            integration_id,
-            stored,
-            active,
+        return await insert_email_integration(
+            conn, ctx.box, credentials, mailbox=mailbox, active=active, display_name=display_name
         )
-        account_id = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
-            "is_default) VALUES ($1, $2, 'Support', true) RETURNING id",
-            integration_id,
-            mailbox,
-        )
+
+
+async def insert_email_integration(
+    conn: asyncpg.Connection,
+    box: SecretBox,
+    credentials: dict[str, Any],
+    *,
+    mailbox: str = MAILBOX,
+    active: bool = True,
+    display_name: str = "Support",
+) -> MailAccount:
+    """An email integration named 'Support mailbox' (its credentials sealed with `box`, as the
+    API stores them) and its default account for `mailbox`, on a connection with OmniStream's
+    JSON codecs (omnistream.db.pool.init_connection)."""
+    integration_id = uuid4()
+    stored = seal(box, Channel.EMAIL, integration_id, credentials)
+    await conn.execute(
+        "INSERT INTO integrations (id, channel, name, credentials_json, is_active) "
+        "VALUES ($1, 'email', 'Support mailbox', $2, $3)",
+        integration_id,
+        stored,
+        active,
+    )
+    account_id = await conn.fetchval(
+        "INSERT INTO integration_accounts (integration_id, external_id, display_name, "
+        "is_default) VALUES ($1, $2, $3, true) RETURNING id",
+        integration_id,
+        mailbox,
+        display_name,
+    )
     return MailAccount(integration_id, account_id, mailbox)
 
 

@@ -3,8 +3,9 @@ recording every mail it accepts (envelope and raw bytes), with AUTH PLAIN / LOGI
 test user, and answers that a test can choose: a reply for given recipients, replies for
 the next DATA commands, a per-connection mail limit, hanging up after a mail.
 
-Use `running_smtp_server()` in a fixture of the test module; the server is stopped
-whatever happens. `self_signed_certificate` makes a certificate for STARTTLS and
+Use `running_smtp_server()` in a fixture of the test module, or the `smtp` fixture (AUTH
+required; the email tests' conftest has it, elsewhere import `smtp_fixture`); the server is
+stopped whatever happens. `self_signed_certificate` makes a certificate for STARTTLS and
 implicit-TLS servers (trusted by the client through `SmtpSettings.ca_file`).
 """
 
@@ -24,6 +25,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -178,6 +180,13 @@ def running_smtp_server(
         yield RecordingSmtpServer(handler, controller, controller.port)
     finally:
         controller.stop()
+
+
+@pytest.fixture(name="smtp")
+def smtp_fixture() -> Iterator[RecordingSmtpServer]:
+    """A server requiring AUTH (the test user's login), for one test."""
+    with running_smtp_server(auth_required=True) as server:
+        yield server
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -11,48 +11,15 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from omnistream.channels.email.inbound import EmailAccount, load_account
 from omnistream.context import AppContext
-from omnistream.integrations.credentials import seal
-from omnistream.kit.enums import Channel
 from tests import factories
-from tests.channels.email.dovecot import Dovecot, MailUser
-from tests.channels.email.importing import SUPPORT, fetch, mail, run_import
+from tests.channels.email.importing import fetch, mail, run_import, sending_account
 from tests.channels.email.mailboxes import credentials, email_integration, tick
-from tests.channels.email.smtp_server import RecordingSmtpServer
 from tests.conftest import Actors, Agent, fields, problem
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 NEW = "/api/v1/conversations/email"
-
-
-async def mailbox(
-    ctx: AppContext, dovecot: Dovecot, user: MailUser, smtp: RecordingSmtpServer
-) -> EmailAccount:
-    """An active email integration: IMAP on Dovecot (this user), SMTP on the recorder."""
-    integration_id = uuid4()
-    values = credentials(
-        smtp.port,
-        imap_host=dovecot.host,
-        imap_port=dovecot.port,
-        imap_username=user.name,
-        imap_password=user.password,
-    )
-    async with ctx.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO integrations (id, channel, name, credentials_json) "
-            "VALUES ($1, 'email', 'Support mailbox', $2)",
-            integration_id,
-            seal(ctx.box, Channel.EMAIL, integration_id, values),
-        )
-        account_id = await conn.fetchval(
-            "INSERT INTO integration_accounts (integration_id, external_id, is_default) "
-            "VALUES ($1, $2, true) RETURNING id",
-            integration_id,
-            SUPPORT,
-        )
-    return await load_account(ctx.pool, ctx.box, account_id)
 
 
 async def counts(ctx: AppContext) -> dict[str, int]:
@@ -67,7 +34,7 @@ async def counts(ctx: AppContext) -> dict[str, int]:
 async def test_a_new_thread_is_sent_and_the_customers_answer_continues_it(
     ctx, client, actors: Actors, settings, registry, smtp, dovecot, mail_user
 ) -> None:
-    account = await mailbox(ctx, dovecot, mail_user, smtp)
+    account = await sending_account(ctx, dovecot, mail_user, smtp.port)
     sales, other = await factories.division(ctx), await factories.division(ctx)
     agent = await actors.make("agent", divisions=[sales])
     r = await client.post(
