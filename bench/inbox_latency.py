@@ -49,7 +49,7 @@ from inbox_common import (
 
 from omnistream.conversations import queries
 from omnistream.conversations.visibility import Scope
-from omnistream.kit.enums import Role
+from omnistream.kit.enums import Priority, Role
 
 BenchError = harness.BenchError
 console = harness.console
@@ -102,6 +102,9 @@ def list_cases(account: Account) -> list[Case]:
         ("open, whatsapp", {"status": "open", "channel": "whatsapp"}),
         ("one of their divisions", {"division_id": division}),
         ("open, unread", {"unread": "true", "status": "open"}),
+        ("open, high or urgent", {"status": "open", "priority": "high,urgent"}),
+        ("urgent", {"priority": "urgent"}),
+        ("open, by priority", {"status": "open", "sort": "priority"}),
     ]
     cases = []
     for name, params in variants:
@@ -112,6 +115,8 @@ def list_cases(account: Account) -> list[Case]:
             assignee=params.get("assignee"),
             division_id=UUID(params["division_id"]) if "division_id" in params else None,
             unread_only=params.get("unread") == "true",
+            priorities=tuple(Priority(p) for p in params.get("priority", "").split(",") if p),
+            sort=params.get("sort", "last_message_at"),
             limit=51,
         )
         cases.append(

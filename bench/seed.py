@@ -140,6 +140,13 @@ def channel_bounds(total: int) -> list[int]:
 CMID = (("<", "@mail.example.com>"), ("aWdfZAG", ""), ("m_", ""), ("wamid.HBgM", ""))
 LAST_OUTBOUND_STATUS = ("read",) * 6 + ("delivered",) * 3 + ("sent",)
 STATUS_FIELD = {s: text(s) for s in ("open", "resolved", "received", "read", "delivered", "sent")}
+# Conversation priority (migration 0026) by the conversation's number (no random draw, so the
+# other columns stay as they were): 70 % none, 12 % low, 10 % medium, 6 % high, 2 % urgent.
+PRIORITY_FIELD = [
+    text(p)
+    for p, share in (("none", 70), ("low", 12), ("medium", 10), ("high", 6), ("urgent", 2))
+    for _ in range(share)
+]
 
 DIVISIONS = (
     "Sales", "Support", "Billing", "Returns", "Shipping", "Onboarding", "Enterprise", "Retail",
@@ -312,7 +319,7 @@ class Sizes:
 # (id, channel, assignee's uuid field or NULL, messages, first message time, seconds between
 #  messages, outbound bit mask, text base, status of the last outbound message)
 ConvPlan = tuple[bytes, int, bytes, int, int, int, int, int, str]
-CONVERSATION_ROW = b"\x00\x0e"  # 14 fields
+CONVERSATION_ROW = b"\x00\x0f"  # 15 fields
 
 
 @dataclass
@@ -425,6 +432,7 @@ class Plan:
                     int4(4, unread),
                     ts_(8, (created - PG_EPOCH) * 1_000_000),
                     ending,  # updated_at, resolved_at
+                    PRIORITY_FIELD[j * 37 % 100],
                 )
             )
             plan((cid, ch, agent, n, created, gap, out, tb, LAST_OUTBOUND_STATUS[int(r() * 10)]))
@@ -461,6 +469,7 @@ class Plan:
                 ts(created),
                 ts(last),
                 NULL,
+                PRIORITY_FIELD[0],  # none
             )
         )
         return row, (cid, WHATSAPP, U16 + agent.id, n, created, gap, out, tb, "read")
@@ -539,7 +548,7 @@ MESSAGE_COLUMNS = (
 CONVERSATION_COLUMNS = (
     "id", "contact_id", "assigned_agent_id", "division_id", "channel", "integration_account_id",
     "status", "last_message_at", "last_message_preview", "last_inbound_at", "unread_count",
-    "created_at", "updated_at", "resolved_at",
+    "created_at", "updated_at", "resolved_at", "priority",
 )  # fmt: skip
 AGENT_COLUMNS = (
     "id", "email", "password_hash", "name", "role", "is_active", "created_at", "updated_at",
@@ -861,6 +870,7 @@ SELECT count(*) AS conversations,
        round(avg((division_id IS NOT NULL)::int), 4) AS division_share,
        round(avg((unread_count > 0)::int) FILTER (WHERE status = 'open'), 4)
            AS unread_share_of_open,
+       round(avg((priority <> 'none')::int), 4) AS priority_share,
        min(last_message_at) AS oldest_last_message_at,
        max(last_message_at) AS newest_last_message_at,
        (SELECT jsonb_object_agg(channel, n) FROM (SELECT channel, count(*) AS n

@@ -319,13 +319,13 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
         f"ORDER BY {order} LIMIT {limit})"
         for b in branches
     ]
+    union = " UNION ALL ".join(parts)
     merge = f"u.{f.sort} {way}, u.id {way}"
     if f.sort == PRIORITY_SORT:
+        # Five times the branches: keep the page first, then join only its rows.
         merge = f"{RANK_SQL} DESC, u.last_message_at DESC, u.id DESC"
-    sql = (
-        f"SELECT {LIST_ITEM} FROM ({' UNION ALL '.join(parts)}) u {LIST_JOINS}"
-        f"ORDER BY {merge} LIMIT {limit}"
-    )
+        union = f"SELECT * FROM ({union}) u ORDER BY {merge} LIMIT {limit}"
+    sql = f"SELECT {LIST_ITEM} FROM ({union}) u {LIST_JOINS}ORDER BY {merge} LIMIT {limit}"
     return await conn.fetch(sql, *p.values)
 
 
