@@ -55,7 +55,9 @@ class _Quiet(logging.Filter):
         return "login_data is deprecated" not in record.getMessage()
 
 
-def _authenticator(username: str, password: str) -> Callable[..., AuthResult]:
+def authenticator(username: str, password: str) -> Callable[..., AuthResult]:
+    """aiosmtpd's authenticator accepting this login only (AUTH PLAIN / LOGIN)."""
+
     def authenticate(
         server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
     ) -> AuthResult:
@@ -80,7 +82,7 @@ def running_sink(username: str, password: str, deliver: Deliver) -> Iterator[int
         ready_timeout=10.0,
         auth_require_tls=False,  # AUTH offered in plain text: loopback, no mail leaves here
         auth_required=False,  # (True warns about the above; the login is checked anyway)
-        authenticator=_authenticator(username, password),
+        authenticator=authenticator(username, password),
         enable_SMTPUTF8=True,
     )
     quiet = _Quiet()

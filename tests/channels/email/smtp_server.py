@@ -27,14 +27,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from omnistream.channels.email.smtp import SmtpSettings
-from omnistream.sandbox.smtp_sink import AnyPortController
+from omnistream.sandbox.smtp_sink import AnyPortController, authenticator
 
 TEST_USER = "support@omnistream.test"
 TEST_PASSWORD = "smtp-test-password"
@@ -114,15 +114,7 @@ def _accepted_on(session: Session) -> int:
     return int(getattr(session, "accepted_here", 0))
 
 
-def authenticate(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-) -> AuthResult:
-    ok = (
-        isinstance(auth_data, LoginPassword)
-        and auth_data.login.decode() == TEST_USER
-        and auth_data.password.decode() == TEST_PASSWORD
-    )
-    return AuthResult(success=ok, auth_data=auth_data if ok else None, handled=False)
+authenticate = authenticator(TEST_USER, TEST_PASSWORD)
 
 
 @dataclass
