@@ -3,7 +3,7 @@ allowed for the sender, and the sender's channel registry."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,16 +13,8 @@ from omnistream.context import AppContext
 from omnistream.messages.senders import meta_registry
 from tests.campaigns.support import live_fixture  # noqa: F401
 from tests.inbound.test_inbound_support import _fresh_secrets  # noqa: F401 - autouse
+from tests.private_urls import private_fixture  # noqa: F401
 from tests.sandbox_fixture import sandbox_fixture  # noqa: F401
-
-
-@pytest.fixture
-def private(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
-    """OMNISTREAM_ALLOW_PRIVATE_URLS=true: the sandbox listens on loopback."""
-    allowed = settings.model_copy(update={"allow_private_urls": True})
-    ctx.settings = allowed
-    yield allowed
-    ctx.settings = settings
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
 """The email tests' Dovecot and loopback fixtures, for the email integration API tests."""
 
-from tests.channels.email.conftest import dovecot, mail_user, private  # noqa: F401
+from tests.channels.email.conftest import dovecot, mail_user  # noqa: F401
+from tests.private_urls import private_fixture  # noqa: F401

@@ -1,7 +1,8 @@
 """Dovecot for the email tests: one server for the session, a mailbox user of its own for each
 test (so tests never see each other's mail), and a server of its own for tests that stop or
-restart it (see dovecot.py); a recording SMTP server requiring AUTH (smtp_server.py) and the
-sender's channel registry with loopback allowed."""
+restart it (see dovecot.py); a recording SMTP server requiring AUTH (smtp_server.py), the
+sender's channel registry with loopback allowed, and loopback allowed for the app (`private`,
+tests/private_urls.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from omnistream.context import AppContext
 from omnistream.messages import worker
 from tests.channels.email.dovecot import Dovecot, MailUser, running_dovecot
 from tests.channels.email.smtp_server import smtp_fixture  # noqa: F401
+from tests.private_urls import private_fixture  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +35,6 @@ def own_dovecot() -> Iterator[Dovecot]:
     """A Dovecot for this test alone (it may stop or restart it)."""
     with running_dovecot() as server:
         yield server
-
-
-@pytest.fixture
-def private(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
-    """OMNISTREAM_ALLOW_PRIVATE_URLS=true for the app: Dovecot and aiosmtpd are on loopback."""
-    allowed = settings.model_copy(update={"allow_private_urls": True})
-    ctx.settings = allowed
-    yield allowed
-    ctx.settings = settings
 
 
 @pytest.fixture
