@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import httpx
@@ -16,6 +18,29 @@ from omnistream.kit.net import (
     forbidden_address,
     http_client,
 )
+
+
+class Listener:
+    """A server on 127.0.0.1 counting the connections it sees."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.port = 0
+
+    async def count(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.hits += 1
+        writer.close()
+
+
+@asynccontextmanager
+async def counting_listener() -> AsyncIterator[Listener]:
+    listener = Listener()
+    server = await asyncio.start_server(listener.count, "127.0.0.1", 0)
+    listener.port = server.sockets[0].getsockname()[1]
+    try:
+        yield listener
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize(
@@ -86,50 +111,32 @@ def test_the_address_rule(address: str, refused: bool) -> None:
 async def test_the_resolver_hands_aiohttp_only_checked_addresses() -> None:
     """A name resolving to loopback is refused before any connection is made: a server
     listening there never sees one (the connection goes where the check looked)."""
-    hits = 0
-
-    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal hits
-        hits += 1
-        writer.close()
-
-    server = await asyncio.start_server(count, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    with pytest.raises(RefusedAddressError):
-        await GuardedResolver().resolve("localhost", port)
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(), use_dns_cache=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        with pytest.raises(aiohttp.ClientConnectorDNSError) as caught:
-            await session.get(f"http://localhost:{port}/")
-    assert isinstance(caught.value.os_error, RefusedAddressError)
-    assert "127.0.0.1" in str(caught.value.os_error) or "::1" in str(caught.value.os_error)
-    server.close()
-    assert hits == 0
+    async with counting_listener() as listener:
+        port = listener.port
+        with pytest.raises(RefusedAddressError):
+            await GuardedResolver().resolve("localhost", port)
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(), use_dns_cache=False)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            with pytest.raises(aiohttp.ClientConnectorDNSError) as caught:
+                await session.get(f"http://localhost:{port}/")
+        assert isinstance(caught.value.os_error, RefusedAddressError)
+        assert "127.0.0.1" in str(caught.value.os_error) or "::1" in str(caught.value.os_error)
+        assert listener.hits == 0
 
 
 async def test_mail_connections_go_only_to_checked_addresses() -> None:
     """connect_checked (IMAP, SMTP): "localhost", [::1] and 10.x are refused before any
     connection (a listener never sees one); allowed, the socket is connected."""
-    hits = 0
-
-    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal hits
-        hits += 1
-        writer.close()
-
-    server = await asyncio.start_server(count, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with counting_listener() as listener:
+        port = listener.port
         for host in ("localhost", "127.0.0.1", "[::1]", "10.9.8.7"):
             with pytest.raises(RefusedAddressError) as caught:
                 await asyncio.wait_for(connect_checked(host, port, allow_private=False), 1)
             assert "OMNISTREAM_ALLOW_PRIVATE_URLS" in str(caught.value)
         await asyncio.sleep(0.1)
-        assert hits == 0
+        assert listener.hits == 0
         sock = await connect_checked("127.0.0.1", port, allow_private=True)
         assert sock.getpeername()[1] == port
         sock.close()
         with pytest.raises(OSError):
             await connect_checked("no-such-host.invalid", port, allow_private=True)
-    finally:
-        server.close()
