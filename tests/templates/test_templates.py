@@ -5,15 +5,12 @@ Template sends: tests/templates/test_templates_send.py (it shares the helpers he
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 
-from omnistream.config import Settings
 from omnistream.context import AppContext
 from omnistream.sandbox.webhooks import serialize
 from omnistream.templates import graph
@@ -30,21 +27,11 @@ from tests.inbound.test_inbound_support import (
     rows,
     value,
 )
+from tests.private_urls import private_fixture  # noqa: F401 - also for the modules importing it
 from tests.sandbox_fixture import Sandbox, SandboxAccount, sandbox_fixture  # noqa: F401
 
 ANA = "16505551234"
 SEND = "template.parameters."
-
-
-@pytest.fixture(name="private")
-def private_fixture(ctx: AppContext, settings: Settings) -> Iterator[Settings]:
-    """OMNISTREAM_ALLOW_PRIVATE_URLS=true: the sandbox listens on loopback."""
-    allowed = settings.model_copy(update={"allow_private_urls": True})
-    ctx.settings = allowed
-    try:
-        yield allowed
-    finally:
-        ctx.settings = settings
 
 
 async def connect(ctx: AppContext, sandbox: Sandbox) -> tuple[SandboxAccount, Account]:

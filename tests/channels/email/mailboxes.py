@@ -50,17 +50,11 @@ class MailAccount:
 
 
 async def email_integration(
-    ctx: AppContext,
-    credentials: dict[str, Any],
-    *,
-    mailbox: str = MAILBOX,
-    active: bool = True,
-    display_name: str = "Support",
+    ctx: AppContext, credentials: dict[str, Any], **options: Any
 ) -> MailAccount:
+    """insert_email_integration on one of the app's connections, sealed with its box."""
     async with ctx.pool.acquire() as conn:
-        return await insert_email_integration(
-            conn, ctx.box, credentials, mailbox=mailbox, active=active, display_name=display_name
-        )
+        return await insert_email_integration(conn, ctx.box, credentials, **options)
 
 
 async def insert_email_integration(
