@@ -5,7 +5,6 @@ a real Dovecot and aiosmtpd on loopback naming the side and step that failed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +16,6 @@ from tests.channels.email.dovecot import Dovecot, MailUser
 from tests.channels.email.smtp_server import (
     TEST_PASSWORD,
     TEST_USER,
-    RecordingSmtpServer,
-    running_smtp_server,
 )
 from tests.conftest import Agent, fields, problem
 
@@ -29,12 +26,6 @@ REMOTE = {
     "imap_password": "imap secret 81f2 ",
     "smtp_host": "smtp.example.com",
 }
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtpServer]:
-    with running_smtp_server(auth_required=True) as server:
-        yield server
 
 
 async def create(client: httpx.AsyncClient, admin: Agent, credentials: dict[str, Any]) -> Any:
