@@ -253,6 +253,34 @@ async def _store_batch(
     media_dir: Path | None,
     stats: ImportStats,
 ) -> None:
+    """The batch in one transaction, first without a savepoint per mail (two round trips a
+    mail saved); when a mail fails, the whole batch again with them, to skip just that mail."""
+    batch = (account, uidvalidity, mails, parsed, files, media_dir, stats)
+    try:
+        await _store_all(pool, *batch, savepoints=False)
+    except _MailFailed:
+        fresh = ImportStats(fetched=stats.fetched, last_uid=stats.last_uid)
+        for name in ("stored", "duplicates", "own", "bounces", "failed", "errors", "stored_uids"):
+            setattr(stats, name, getattr(fresh, name))
+        await _store_all(pool, *batch, savepoints=True)
+
+
+class _MailFailed(Exception):
+    """A mail of a batch stored without savepoints failed: the batch is rolled back."""
+
+
+async def _store_all(
+    pool: Pool,
+    account: EmailAccount,
+    uidvalidity: int,
+    mails: list[FetchedMail],
+    parsed: list[ParsedMail],
+    files: list[list[WrittenFile]],
+    media_dir: Path | None,
+    stats: ImportStats,
+    *,
+    savepoints: bool,
+) -> None:
     async with transaction(pool) as tx:
         cursor = await q.lock_cursor(tx.conn, account.id)
         if cursor["uidvalidity"] == uidvalidity and cursor["last_uid"] >= stats.last_uid:
@@ -261,12 +289,18 @@ async def _store_batch(
             stats.last_uid = cursor["last_uid"]
             return
         for mail, read, written in zip(mails, parsed, files, strict=True):
+            stored = media_dir is not None
             try:
-                async with tx.conn.transaction():  # a savepoint
-                    outcome = await store_mail(
-                        tx, account, mail.raw, read, written, stored=media_dir is not None
-                    )
+                if savepoints:
+                    async with tx.conn.transaction():
+                        outcome = await store_mail(
+                            tx, account, mail.raw, read, written, stored=stored
+                        )
+                else:
+                    outcome = await store_mail(tx, account, mail.raw, read, written, stored=stored)
             except MAIL_ERRORS as exc:
+                if not savepoints:
+                    raise _MailFailed from exc
                 log.exception(
                     "email import: mail not stored",
                     extra={"account_id": str(account.id), "uid": mail.uid},
