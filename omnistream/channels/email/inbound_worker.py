@@ -23,9 +23,10 @@ import orjson
 from omnistream.channels.email import inbound_queries as q
 from omnistream.channels.email.account import step_health
 from omnistream.channels.email.imap import Backoff, ImapError, Mailbox
-from omnistream.channels.email.inbound import email_account, import_new
+from omnistream.channels.email.importer import import_new
+from omnistream.channels.email.inbound import email_account
 from omnistream.config import Settings
-from omnistream.db.pool import Pool
+from omnistream.db.pool import Pool, transaction
 from omnistream.integrations.credentials import box_from
 from omnistream.integrations.health import Health, HealthOutcome, record_health
 from omnistream.kit.crypto import SecretBox
@@ -51,10 +52,10 @@ async def _record(
     """The account's import error (None: it works again) and, for a failure only an admin
     can fix (or its end), the integration's health, which Settings › Integrations shows."""
     try:
-        async with pool.acquire() as conn:
-            await q.record_error(conn, row["id"], error)
+        async with transaction(pool) as tx:  # both or neither: Settings never shows half
+            await q.record_error(tx.conn, row["id"], error)
             if health is not None:
-                await record_health(conn, row["integration_id"], health)
+                await record_health(tx.conn, row["integration_id"], health)
     except (OSError, asyncpg.PostgresError):
         log.warning("email import: could not record the account's state", exc_info=True)
 

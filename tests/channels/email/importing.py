@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 
 from omnistream.channels.email.imap import Mailbox
-from omnistream.channels.email.inbound import EmailAccount, ImportStats, import_new, load_account
+from omnistream.channels.email.importer import ImportStats, import_new
+from omnistream.channels.email.inbound import EmailAccount, load_account
 from omnistream.context import AppContext
 from tests.channels.email import mailboxes
 from tests.channels.email.dovecot import Dovecot, MailUser

@@ -67,7 +67,7 @@ async def test_the_first_import_leaves_out_mail_older_than_seven_days(
     last_old = await dovecot.append_dated(mail(body="Old 3"), mail_user, days_ago=30)
     await dovecot.append_dated(mail("Siti <siti@example.org>", body="Two days ago"), mail_user, 2)
     await dovecot.append(mail(body="Today"), mail_user)
-    with caplog.at_level(logging.INFO, logger="omnistream.channels.email.inbound"):
+    with caplog.at_level(logging.INFO, logger="omnistream.channels.email.importer"):
         stats = await run_import(account, ctx)
     assert (stats.fetched, stats.stored, stats.left_out) == (2, 2, 4)
     assert await texts(ctx) == ["Two days ago", "Today"]
