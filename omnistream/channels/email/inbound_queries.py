@@ -1,4 +1,4 @@
-"""SQL of the email import (inbound.py): import cursors, email contacts, thread lookup."""
+"""SQL of the email import (importer.py, inbound.py): import cursors, contacts, thread lookup."""
 
 from __future__ import annotations
 

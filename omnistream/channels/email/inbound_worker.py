@@ -1,5 +1,5 @@
 """The `email_inbound` worker loop: one task per active email integration account, each
-importing its mailbox (inbound.py), then waiting for news with IMAP IDLE (NOOP polling
+importing its mailbox (importer.py), then waiting for news with IMAP IDLE (NOOP polling
 without it), reconnecting with backoff after a failure, which it records as the account's
 last_error (and a permanent one, which only an admin can fix, as the integration's health).
 
