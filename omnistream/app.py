@@ -42,6 +42,7 @@ from omnistream.integrations.credentials import box_from
 from omnistream.integrations.routes import router as integrations_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.kit.openapi import document_errors
+from omnistream.labels.routes import router as labels_router
 from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
 from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
@@ -69,6 +70,7 @@ ROUTERS = (
     messages_router,
     events_router,
     notes_router,
+    labels_router,
     integrations_router,
     quick_replies_router,
     scheduled_router,

@@ -31,6 +31,7 @@ TARGET_NAME = f"""COALESCE(CASE p.target_type
     WHEN 'template' THEN (SELECT t.name || ' (' || t.language || ')' FROM wa_templates t
                            WHERE t.id = p.target_id)
     WHEN 'webhook' THEN (SELECT t.url FROM outgoing_webhooks t WHERE t.id = p.target_id)
+    WHEN 'label' THEN (SELECT t.name FROM labels t WHERE t.id = p.target_id)
   END, p.metadata_json ->> 'name', p.metadata_json ->> 'title', p.metadata_json ->> 'email',
   p.metadata_json ->> 'url')"""
 

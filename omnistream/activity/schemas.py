@@ -18,7 +18,8 @@ class ActivityOut(BaseModel):
     target_id: UUID | None
     target_name: str | None = Field(
         description="The target as people know it: an agent's or division's name, a "
-        "conversation's contact, a quick reply's title, a template's name (language); once "
+        "conversation's contact, a quick reply's title, a template's name (language), a "
+        "label's name; once "
         "the target is gone, the name the entry kept."
     )
     metadata: dict[str, Any]

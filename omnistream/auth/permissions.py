@@ -40,6 +40,10 @@ class Perm(StrEnum):
     CSAT_READ = "csat.read"  # CSAT responses: admins all; supervisors their divisions' and none
     # Reports (issue 15): admins everything; supervisors their divisions'; agents their own.
     REPORTS_READ = "reports.read"
+    # Labels (issue 17): every role reads them (and labels conversations it may work, with
+    # conversations.work); admins define them.
+    LABELS_READ = "labels.read"
+    LABELS_MANAGE = "labels.manage"
 
 
 INBOX = (
@@ -51,6 +55,7 @@ INBOX = (
     Perm.QUICK_REPLIES_READ,
     Perm.TEMPLATES_READ,
     Perm.MESSAGES_SCHEDULE,
+    Perm.LABELS_READ,
 )
 
 MATRIX: dict[Role, frozenset[Perm]] = {

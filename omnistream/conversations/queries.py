@@ -23,11 +23,31 @@ COLUMN_NAMES = (
     "integration_account_id", "status", "priority", "last_message_at", "last_message_preview",
     "last_inbound_at", "unread_count", "created_at", "updated_at", "resolved_at",
     "campaign_id", "sla_policy_id", "sla_first_response_due_at", "sla_next_response_due_at",
-    "sla_resolution_due_at", "sla_due_at", "sla_breached",
+    "sla_resolution_due_at", "sla_due_at", "sla_breached", "labels",
 )  # fmt: skip
-COLUMNS = ", ".join(
-    f"{SLA_DUE_AT} AS sla_due_at" if name == "sla_due_at" else f"c.{name}" for name in COLUMN_NAMES
+
+
+def labels_of(alias: str) -> str:
+    """The conversation's labels as a jsonb array [{id, name, colour}] (by name): a primary
+    key range of conversation_labels per row, as conversation_labels_json (migration 0027)
+    computes them, for reads (no lock waited for)."""
+    return (
+        "COALESCE((SELECT jsonb_agg(jsonb_build_object('id', l.id, 'name', l.name, "
+        "'colour', l.colour) ORDER BY l.name, l.id) FROM conversation_labels cl "
+        f"JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = {alias}.id), '[]')"
+    )
+
+
+# ROW_COLUMNS: the conversation's own columns. COLUMNS adds its labels: what every single-row
+# read and write returns (payload() needs them), through conversation_labels_json (0027:
+# after a row lock it sees label changes the statement's snapshot would miss). Lists select
+# ROW_COLUMNS in their branches and add the labels in LIST_ITEM, for the page's rows only.
+ROW_COLUMNS = ", ".join(
+    f"{SLA_DUE_AT} AS sla_due_at" if name == "sla_due_at" else f"c.{name}"
+    for name in COLUMN_NAMES
+    if name != "labels"
 )
+COLUMNS = f"{ROW_COLUMNS}, conversation_labels_json(c.id) AS labels"
 
 
 async def get(conn: Conn, conversation_id: UUID) -> asyncpg.Record | None:
@@ -155,6 +175,8 @@ class ListFilter:
     phone_patterns: tuple[str, ...] | list[str] = ()  # contacts.service.phone_patterns(q)
     sla: str | None = None  # "breached" or "due_soon"
     priorities: tuple[Priority, ...] = ()  # any of these; () is every priority
+    labels: tuple[UUID, ...] = ()  # conversations with any of these labels
+    labels_first: bool = False  # few rows of them in view: read those first (_labelled)
     sort: str = "last_message_at"  # or "created_at" (newest first), SLA_SORT, PRIORITY_SORT
     after: tuple[datetime, UUID] | None = None
     after_priority: Priority | None = None  # the cursor's priority with PRIORITY_SORT
@@ -173,21 +195,44 @@ class Branch:
     status: str | None = None
     priority: Priority | None = None
 
-    def sql(self, p: Params) -> list[str]:
+    def sql(self, p: Params, alias: str = "c") -> list[str]:
+        """The equalities on `alias`: a conversation, or its conversation_labels rows, which
+        carry the same status, division and assignee (not the priority)."""
         conds = []
         for column, value in (("assigned_agent_id", self.assigned), ("division_id", self.division)):
             if value == NULL:
-                conds.append(f"c.{column} IS NULL")
+                conds.append(f"{alias}.{column} IS NULL")
             elif value is not None:
-                conds.append(f"c.{column} = {p(value, '::uuid')}")
+                conds.append(f"{alias}.{column} = {p(value, '::uuid')}")
         if self.status:
-            conds.append(f"c.status = {p(self.status)}")
-        if self.priority is not None:
+            conds.append(f"{alias}.status = {p(self.status)}")
+        if self.priority is not None and alias == "c":
             conds.append(f"c.priority = '{Priority(self.priority).value}'")
         return conds
 
 
-def _visibility_branches(scope: Scope) -> list[Branch]:
+def label_ids_sql(label_ids: tuple[UUID, ...] | list[UUID]) -> str:
+    """Label ids as literals (validated UUIDs): the planner sees each label's share."""
+    return ", ".join(f"'{UUID(str(i))}'::uuid" for i in label_ids)
+
+
+def _labelled(f: ListFilter, b: Branch, p: Params) -> list[str]:
+    """The label filter of one branch, in one of two forms (migration 0027). labels_first
+    (labels/queries.py few_rows: at most a few thousand label rows in view): the branch's
+    equalities on the label rows too, so PostgreSQL reads the branch's label rows (an index
+    range), fetches those conversations and keeps the newest. Otherwise the labels alone:
+    its estimate of their share stays right (with the equalities on both sides it counts the
+    branch twice and sees almost no match), and it walks the branch's index newest first,
+    probing the label's primary key per row until the page is full (~50 / share rows)."""
+    if not f.labels:
+        return []
+    conds = ["l.conversation_id = c.id", f"l.label_id IN ({label_ids_sql(f.labels)})"]
+    if f.labels_first:
+        conds += b.sql(p, "l")
+    return [f"EXISTS (SELECT 1 FROM conversation_labels l WHERE {' AND '.join(conds)})"]
+
+
+def visibility_branches(scope: Scope) -> list[Branch]:
     if scope.role is Role.ADMIN:
         return [Branch()]
     pools = [Branch(division=d) for d in sorted(scope.division_ids)] + [Branch(division=NULL)]
@@ -210,8 +255,8 @@ def _pin(branches: list[Branch], field: str, value: UUID | str) -> list[Branch]:
     return out
 
 
-def _branches(scope: Scope, f: ListFilter) -> list[Branch]:
-    branches = _visibility_branches(scope)
+def list_branches(scope: Scope, f: ListFilter) -> list[Branch]:
+    branches = visibility_branches(scope)
     if f.assignee is not None:
         target: UUID | str = f.assignee
         if f.assignee == "me":
@@ -291,8 +336,10 @@ def _direction(f: ListFilter) -> str:
     return "ASC" if f.sort == SLA_SORT else "DESC"
 
 
+# Over `u`, rows of ROW_COLUMNS: their labels too (in a list, only the page's rows get here).
 LIST_ITEM = (
-    "u.*, k.name AS contact_name, k.phone AS contact_phone, k.email AS contact_email, "
+    f"u.*, {labels_of('u')} AS labels, "
+    "k.name AS contact_name, k.phone AS contact_phone, k.email AS contact_email, "
     "k.profile_pic_url AS contact_profile_pic_url, a.name AS assigned_agent_name, "
     "ia.integration_id"
 )
@@ -305,17 +352,19 @@ LIST_JOINS = (
 
 
 async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record]:
-    branches = _branches(scope, f)
+    branches = list_branches(scope, f)
     if not branches:
         return []
     p = Params()
     extra = _extra_filters(f, p)
     way = _direction(f)
     order = _sort_key(f, way)
-    limit = p(f.limit, "::int")
+    # With a label filter the page size is a literal: a generic plan's guess for a LIMIT
+    # parameter (a tenth of the rows) made walking a branch for a rare label look cheap.
+    limit = str(int(f.limit)) if f.labels else p(f.limit, "::int")
     parts = [
-        f"(SELECT {COLUMNS} FROM {_source(f)} "
-        f"WHERE {' AND '.join(b.sql(p) + extra + _keyset(f, b, p))} "
+        f"(SELECT {ROW_COLUMNS} FROM {_source(f)} "
+        f"WHERE {' AND '.join(b.sql(p) + extra + _labelled(f, b, p) + _keyset(f, b, p))} "
         f"ORDER BY {order} LIMIT {limit})"
         for b in branches
     ]
@@ -332,12 +381,13 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
 def _count_sql(scope: Scope, f: ListFilter, cap: str, p: Params) -> str:
     """Counts branch by branch (they never overlap), each an index scan stopping at the cap;
     one OR over all branches made PostgreSQL's generic plan a sequential scan."""
-    branches = _branches(scope, f)
+    branches = list_branches(scope, f)
     if not branches:
         return "0"
     extra = _extra_filters(f, p)
     parts = [
-        f"(SELECT 1 FROM {_source(f)} WHERE {' AND '.join(b.sql(p) + extra)} LIMIT {cap})"
+        f"(SELECT 1 FROM {_source(f)} "
+        f"WHERE {' AND '.join(b.sql(p) + extra + _labelled(f, b, p))} LIMIT {cap})"
         for b in branches
     ]
     union = " UNION ALL ".join(parts)
@@ -358,7 +408,7 @@ async def with_contact(conn: Conn, scope: Scope, conversation_id: UUID) -> async
     """One visible conversation with its contact, assignee name and integration id."""
     return await conn.fetchrow(
         f"""
-        SELECT {LIST_ITEM} FROM (SELECT {COLUMNS} FROM conversations c
+        SELECT {LIST_ITEM} FROM (SELECT {ROW_COLUMNS} FROM conversations c
                                   WHERE c.id = $1 AND {visible_sql("c", 2, 3, 4)}) u
         {LIST_JOINS}
         """,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,11 +31,12 @@ from omnistream.conversations.schemas import (
     TransferResult,
 )
 from omnistream.conversations.visibility import Scope
-from omnistream.db.pool import transaction
+from omnistream.db.pool import Conn, transaction
 from omnistream.kit.enums import Channel, ConversationStatus, Priority
 from omnistream.kit.errors import BadRequest, NotFound, Unprocessable
 from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from omnistream.labels import queries as label_queries
 from omnistream.messages.presentation import message_payload
 from omnistream.messages.schemas import MessageOut
 
@@ -64,6 +66,29 @@ def _priorities(value: str | None) -> tuple[Priority, ...]:
         raise Unprocessable.field(
             "priority", f"must be one or several of {', '.join(Priority)}, comma-separated"
         ) from None
+
+
+LABELS_MAX = 20  # label ids in one list filter
+
+
+async def _labels(conn: Conn, value: str | None) -> tuple[UUID, ...]:
+    """Distinct label ids, each of an existing label, else a 422 naming `label`."""
+    if value is None:
+        return ()
+    try:
+        ids = tuple(dict.fromkeys(UUID(n.strip()) for n in value.split(",")))
+    except ValueError:
+        raise Unprocessable.field(
+            "label", "must be one or several label ids, comma-separated"
+        ) from None
+    if len(ids) > LABELS_MAX:
+        raise Unprocessable.field("label", f"at most {LABELS_MAX} labels")
+    unknown = set(ids) - await label_queries.existing(conn, list(ids))
+    if unknown:
+        raise Unprocessable.field(
+            "label", f"no label with id {', '.join(map(str, sorted(unknown)))}"
+        )
+    return ids
 
 
 def _after(cursor: str | None, sort: str) -> tuple[tuple[datetime, UUID] | None, Priority | None]:
@@ -122,6 +147,14 @@ async def list_conversations(
             "(e.g. `high,urgent`): conversations with any of them.",
         ),
     ] = None,
+    label: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="One or several label ids, comma-separated: conversations with any "
+            f"of them (at most {LABELS_MAX}; an unknown one is a 422).",
+        ),
+    ] = None,
     sort: Annotated[
         Literal["last_message_at", "created_at", "sla_due_at", "priority"],
         Query(
@@ -137,24 +170,29 @@ async def list_conversations(
 ) -> ConversationPage:
     priorities = _priorities(priority)
     after, after_priority = _after(cursor, sort)
-    filters = queries.ListFilter(
-        status=status,
-        channel=channel,
-        assignee=_assignee(assignee),
-        division_id=division_id,
-        contact_id=contact_id,
-        unread_only=unread,
-        q=q,
-        phone_patterns=contact_service.phone_patterns(q, ctx.settings.default_region),
-        sla=sla,
-        priorities=priorities,
-        sort=sort,
-        after=after,
-        after_priority=after_priority,
-        limit=limit + 1,
-    )
     async with ctx.pool.acquire() as conn:
-        rows = await queries.search(conn, Scope.of(principal), filters)
+        filters = queries.ListFilter(
+            status=status,
+            channel=channel,
+            assignee=_assignee(assignee),
+            division_id=division_id,
+            contact_id=contact_id,
+            unread_only=unread,
+            q=q,
+            phone_patterns=contact_service.phone_patterns(q, ctx.settings.default_region),
+            sla=sla,
+            priorities=priorities,
+            labels=await _labels(conn, label),
+            sort=sort,
+            after=after,
+            after_priority=after_priority,
+            limit=limit + 1,
+        )
+        scope = Scope.of(principal)
+        if filters.labels:
+            first = await label_queries.few_rows(conn, scope, filters)
+            filters = replace(filters, labels_first=first)
+        rows = await queries.search(conn, scope, filters)
     return ConversationPage(
         items=[service.list_item(r) for r in rows[:limit]],
         next_cursor=_next_cursor(rows, limit, sort),

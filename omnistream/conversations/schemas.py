@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from omnistream.kit.enums import Channel, ConversationStatus, Priority
+from omnistream.labels.schemas import LabelBrief
 from omnistream.messages.schemas import TEXT_MAX, MessageOut
 
 
@@ -56,6 +57,9 @@ class ConversationOut(BaseModel):
     )
     sla_breached: list[str] = Field(
         default_factory=list, description="Targets breached in this cycle."
+    )
+    labels: list[LabelBrief] = Field(
+        description="The conversation's labels, by name (docs/inbox.md#labels)."
     )
 
 

@@ -53,6 +53,11 @@ class EventType(StrEnum):
     SLA_POLICY_DELETED = "sla_policy.deleted"
     # CSAT (issue 14): a survey got its score or its feedback; to whoever sees the conversation.
     CSAT_ANSWERED = "csat.answered"
+    # Labels (issue 17): to everyone signed in (every role reads labels). A deleted label
+    # leaves its conversations in one label.deleted, without a conversation.updated each.
+    LABEL_CREATED = "label.created"
+    LABEL_UPDATED = "label.updated"
+    LABEL_DELETED = "label.deleted"
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 

@@ -25,7 +25,7 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.conversations.queries import COLUMNS, LIST_ITEM, LIST_JOINS
+from omnistream.conversations.queries import LIST_ITEM, LIST_JOINS, ROW_COLUMNS
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
 
@@ -352,7 +352,7 @@ async def results(
                nh.id AS note_id, nh.created_at AS note_at, nh.body AS note_text,
                ({contact_hit}) AS contact_hit, k.created_at AS contact_created_at
           FROM unnest({ids_ref}) WITH ORDINALITY AS x(id, ord)
-          JOIN LATERAL (SELECT {COLUMNS} FROM conversations c
+          JOIN LATERAL (SELECT {ROW_COLUMNS} FROM conversations c
                          WHERE c.id = x.id AND {visible}) u ON true
           {LIST_JOINS}
           LEFT JOIN {newest_message}

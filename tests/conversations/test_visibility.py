@@ -100,18 +100,35 @@ async def test_list_follows_visibility(client, world: World, role: str) -> None:
 @dataclass
 class Cell:
     """One conversation of the world with what the routes act on: a failed reply of its
-    own (to get and retry), an uploaded file (to download) and a note by the caller."""
+    own (to get and retry), an uploaded file (to download), a note by the caller, a label
+    it has (to remove) and one it has not (to add)."""
 
     cid: UUID
     message_id: UUID
     media_url: str
     note_id: UUID
+    label_id: UUID
+    new_label_id: UUID
 
 
 async def cells(ctx, client, world: World, caller: Agent) -> dict[str, Cell]:
     out = {}
+    async with ctx.pool.acquire() as conn:
+        label_id, new_label_id = [
+            await conn.fetchval(
+                "INSERT INTO labels (name, colour) VALUES ($1, '#123456') RETURNING id", name
+            )
+            for name in ("On it", "New")
+        ]
     for name, cid in world.conversations.items():
         async with ctx.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO conversation_labels (conversation_id, label_id, status, "
+                "division_id, assigned_agent_id) SELECT id, $2, status, division_id, "
+                "assigned_agent_id FROM conversations WHERE id = $1",
+                cid,
+                label_id,
+            )
             message_id = await conn.fetchval(
                 "INSERT INTO messages (conversation_id, channel, direction, type, content, "
                 "status, error_reason, failed_at) VALUES ($1, 'whatsapp', 'outbound', 'text', "
@@ -130,7 +147,7 @@ async def cells(ctx, client, world: World, caller: Agent) -> dict[str, Cell]:
             headers=world.admin.headers,
         )
         assert r.status_code == 201, r.text
-        out[name] = Cell(cid, message_id, r.json()["url"], note_id)
+        out[name] = Cell(cid, message_id, r.json()["url"], note_id, label_id, new_label_id)
     return out
 
 
@@ -157,6 +174,8 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "reopen": ("POST", CONV + "/reopen", None),
     "read": ("POST", CONV + "/read", None),
     "priority": ("POST", CONV + "/priority", {"priority": "high"}),
+    "add_label": ("POST", CONV + "/labels", {}),
+    "remove_label": ("DELETE", CONV + "/labels/{c.label_id}", None),
 }
 CREATED = {"send": 201, "upload": 201, "add_note": 201, "delete_note": 204}
 
@@ -197,6 +216,8 @@ async def test_every_route_follows_visibility(
     got = {}
     for name, cell in (await cells(ctx, client, world, actor)).items():
         url = template.format(c=cell)
+        if route == "add_label":
+            body = {"label_id": str(cell.new_label_id)}
         if route == "upload":
             r = await client.post(
                 url, files={"file": ("b.png", PNG, "image/png")}, headers=actor.headers

@@ -17,6 +17,7 @@ from omnistream.contacts.schemas import ContactOut
 from omnistream.conversations.schemas import ConversationOut, TransferOut
 from omnistream.events.envelope import EventEnvelope
 from omnistream.events.types import EventType
+from omnistream.labels.schemas import LabelOut
 from omnistream.messages.schemas import MessageOut
 from omnistream.notes.schemas import NoteOut
 from omnistream.webhooks.schemas import WebhookOut
@@ -72,6 +73,7 @@ NESTED: dict[str, type[BaseModel]] = {
     "conversation": ConversationOut,
     "message": MessageOut,
     "transfer": TransferOut,
+    "label": LabelOut,
 }
 CONTACT_TYPES = {"contact.created", "contact.updated", "contact.deleted", "contact.merged"}
 WEBHOOK_TYPES = {"webhook.created", "webhook.updated", "webhook.deleted", "webhook.disabled"}
@@ -108,7 +110,7 @@ def test_example_payloads_have_the_models_fields() -> None:
                 {"webhook", "changed"} if kind == "webhook.updated" else {"webhook"}
             )
             checked += 1
-    assert checked >= 15
+    assert checked >= 18
 
 
 def test_heading_types_reads_the_short_form() -> None:

@@ -1,0 +1,1 @@
+"""Labels: tags admins define and agents put on conversations (issue 17)."""
