@@ -45,6 +45,7 @@ export function mount(container, app) {
       import("../email/newmail.js").then((m) => m.mountButton(list.el, accounts)), () => {});
   }
   import("../priority/priority.js").then((m) => m.install(list, thread), reportError);
+  import("../labels/labels.js").then((m) => m.install(list, thread), reportError);
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
   const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";
@@ -201,6 +202,10 @@ export function mount(container, app) {
         event.preventDefault();
         thread.head.querySelector(".priority-select")?.focus();
         break;
+      case "l":
+        event.preventDefault();
+        thread.head.querySelector(".label-add")?.click();
+        break;
       case "?":
         shortcutsHelp();
         break;
@@ -235,6 +240,7 @@ function shortcutsHelp() {
       ["r", t("keys.reply")],
       ["n", t("keys.note")],
       ["p", t("priority.key")],
+      ["l", t("labels.key")],
       ["Ctrl+Enter", t("keys.send")],
       ["/", t("keys.quick")],
       ["Esc", t("keys.close")],

@@ -34,7 +34,7 @@ export class ConversationList {
     const prefs = savedPrefs();
     this.onOpen = onOpen;
     this.tab = TABS.includes(prefs.tab) ? prefs.tab : "all";
-    this.filters = { status: "open", channel: "", division_id: "", sla: "", priority: "", sort: SORTS[0], ...prefs.filters, q: "" };
+    this.filters = { status: "open", channel: "", division_id: "", sla: "", priority: "", sort: SORTS[0], ...prefs.filters, q: "", label: "" };
     if (!SORTS.includes(this.filters.sort)) this.filters.sort = SORTS[0];
     this.items = []; // conversation items in list order
     this.cache = new Map(); // id -> last known item (with contact), also for rows not shown
@@ -62,7 +62,7 @@ export class ConversationList {
   }
 
   savePrefs() {
-    const { q, ...filters } = this.filters;
+    const { q, label, ...filters } = this.filters; // labels may be deleted meanwhile
     localStorage.setItem(PREFS, JSON.stringify({ tab: this.tab, filters }));
   }
 
@@ -213,7 +213,7 @@ export class ConversationList {
             ? h("span", { class: "unread-badge", "aria-label": t("inbox.unread", { n: item.unread_count }) }, item.unread_count > 99 ? "99+" : String(item.unread_count))
             : null,
         ),
-        h("div", { class: "conv-meta" }, slaBadge(item), h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), meta.join(" · ")),
+        h("div", { class: "conv-meta" }, slaBadge(item), this.chips?.(item), h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), meta.join(" · ")),
       ),
     );
     return li;
@@ -321,6 +321,7 @@ export class ConversationList {
   }
 
   async loadCounts() {
+    this.onCounts?.(); // the labels' counts (js/labels/)
     try {
       this.counts = await get("/api/v1/conversations/counts");
       this.renderCounts();
@@ -353,6 +354,7 @@ export class ConversationList {
     if (f.channel && item.channel !== f.channel) return false;
     if (f.division_id && item.division_id !== f.division_id) return false;
     if (f.priority && !f.priority.split(",").includes(item.priority)) return false;
+    if (f.label && !(item.labels || []).some((l) => f.label.includes(l.id))) return false;
     if (this.tab === "mine" && item.assigned_agent_id !== app.me.id) return false;
     if (this.tab === "unassigned" && item.assigned_agent_id !== null) return false;
     const sla = slaKind(item);

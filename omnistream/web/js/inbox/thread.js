@@ -245,6 +245,7 @@ export class Thread {
           slaBadge(c, { long: true }),
           campaignTag(c, this.entries.values()),
         ),
+        this.headLabels?.(c),
       ),
       h("div", { class: "thread-actions", role: "toolbar", "aria-label": t("thread.actions") },
         buttons,

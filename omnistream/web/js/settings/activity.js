@@ -13,7 +13,8 @@ const ACTIONS = [
   "create_division", "update_division", "delete_division", "add_division_member",
   "remove_division_member", "create_contact", "update_contact", "delete_contact", "merge_contacts",
   "assign_conversation", "unassign_conversation", "take_conversation", "transfer_conversation",
-  "resolve_conversation", "reopen_conversation", "set_priority", "add_note", "delete_note",
+  "resolve_conversation", "reopen_conversation", "set_priority", "add_label", "remove_label",
+  "add_note", "delete_note",
   "start_conversation", "send_message", "upload_media", "retry_message",
   "create_integration", "update_integration", "delete_integration", "test_integration",
   "create_integration_account", "update_integration_account", "delete_integration_account",
@@ -26,12 +27,12 @@ const ACTIONS = [
   "create_campaign", "update_campaign", "delete_campaign", "set_campaign_audience",
   "schedule_campaign", "pause_campaign", "resume_campaign", "cancel_campaign", "fail_campaign",
   "opt_out", "opt_in", "create_sla_policy", "update_sla_policy", "delete_sla_policy",
-  "update_csat_settings",
+  "update_csat_settings", "create_label", "update_label", "delete_label",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
   "template", "scheduled_message", "webhook", "campaign", "campaign_opt_out", "sla_policy",
-  "csat_settings",
+  "csat_settings", "label",
 ];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
