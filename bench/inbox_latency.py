@@ -4,8 +4,9 @@ Uses a database seeded by bench/seed.py (default: omnistream_bench on the local 
 is left as it is). Starts ONE `omnistream serve` process on it, signs in as the seeded
 admin, supervisor and agent and times sequential requests (keep-alive, httpx, loopback):
 
-    GET /api/v1/conversations?limit=50  per role, without and with filters
+    GET /api/v1/conversations?limit=50  per role, without and with filters (labels too)
     GET /api/v1/conversations/counts    per role
+    GET /api/v1/labels/counts           per role
     GET /api/v1/conversations/{the 10,000-message conversation}/messages?limit=50
 
 Then runs EXPLAIN (ANALYZE, BUFFERS) of the SQL each list / counts call issues (rebuilt with
@@ -15,6 +16,10 @@ statements, and lists every Seq Scan on conversations or messages. Prints one JS
 stdout; progress goes to stderr.
 
     .venv/bin/python bench/inbox_latency.py [--database-url URL] [--requests 300]
+
+The label cases (a common label, a rare one with status=open, two labels, the counts per
+label) need the seed's labels (bench/inbox_common.py SEED_LABELS); a database seeded before
+them gets them with `bench/seed.py --labels-only`, else the cases are skipped with a note.
 
 Targets: list p95 <= 15 ms, timeline p95 <= 10 ms.
 """
@@ -30,7 +35,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -43,6 +48,7 @@ from inbox_common import (
     BIG_CONVERSATION_MESSAGES,
     LOGINS,
     PASSWORD,
+    SEED_LABELS,
     seeded_database_options,
     seeded_server,
 )
@@ -50,12 +56,14 @@ from inbox_common import (
 from omnistream.conversations import queries
 from omnistream.conversations.visibility import Scope
 from omnistream.kit.enums import Priority, Role
+from omnistream.labels import queries as label_queries
 
 BenchError = harness.BenchError
 console = harness.console
 LIST_P95_MS = 15.0
 TIMELINE_P95_MS = 10.0
 LIST = "/api/v1/conversations"
+LABEL_COUNTS = "/api/v1/labels/counts"
 TIMELINE_ROUTE = "/api/v1/conversations/{conversation_id}/messages"
 COUNT_CAP = 10_000  # as omnistream.conversations.routes.COUNT_CAP
 BULK = ("conversations", "messages")
@@ -92,7 +100,20 @@ class Case:
         return self.path + ("?" + urlencode(self.params) if self.params else "")
 
 
-def list_cases(account: Account) -> list[Case]:
+def label_variants(labels: dict[str, UUID]) -> list[tuple[str, dict[str, str]]]:
+    """The label filters timed: the commonest label, the rarest (open only), two between."""
+    if not labels:
+        return []
+    (common, _, _), (rare, _, _) = SEED_LABELS[0], SEED_LABELS[-1]
+    two = [SEED_LABELS[3][0], SEED_LABELS[4][0]]
+    return [
+        (f"label {common}", {"label": str(labels[common])}),
+        (f"open, label {rare}", {"status": "open", "label": str(labels[rare])}),
+        (f"label {' or '.join(two)}", {"label": ",".join(str(labels[n]) for n in two)}),
+    ]
+
+
+def list_cases(account: Account, labels: dict[str, UUID]) -> list[Case]:
     division = str(account.division_ids[0])
     variants: list[tuple[str, dict[str, str]]] = [
         ("all", {}),
@@ -105,6 +126,7 @@ def list_cases(account: Account) -> list[Case]:
         ("open, high or urgent", {"status": "open", "priority": "high,urgent"}),
         ("urgent", {"priority": "urgent"}),
         ("open, by priority", {"status": "open", "sort": "priority"}),
+        *label_variants(labels),
     ]
     cases = []
     for name, params in variants:
@@ -116,6 +138,7 @@ def list_cases(account: Account) -> list[Case]:
             division_id=UUID(params["division_id"]) if "division_id" in params else None,
             unread_only=params.get("unread") == "true",
             priorities=tuple(Priority(p) for p in params.get("priority", "").split(",") if p),
+            labels=tuple(UUID(i) for i in params.get("label", "").split(",") if i),
             sort=params.get("sort", "last_message_at"),
             limit=51,
         )
@@ -123,6 +146,8 @@ def list_cases(account: Account) -> list[Case]:
             Case(account.role, name, LIST, {"limit": "50", **params}, "list", filters=filters)
         )
     cases.append(Case(account.role, "counts", LIST + "/counts", {}, "counts"))
+    if labels:
+        cases.append(Case(account.role, "label counts", LABEL_COUNTS, {}, "label_counts"))
     return cases
 
 
@@ -287,13 +312,12 @@ async def explain(conn: asyncpg.Connection[Any], sql: str, args: tuple[Any, ...]
     result["custom"] = summarize_plan(json.loads(doc) if isinstance(doc, str) else doc)
     # generic: planned once without the values (PostgreSQL 15 has no EXPLAIN (GENERIC_PLAN))
     literals = ", ".join(_literal(a) for a in args)
+    execute = f"EXECUTE bench_q({literals})" if args else "EXECUTE bench_q"  # no () without
     async with conn.transaction():
         await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         await conn.execute(f"PREPARE bench_q AS {sql}")
         try:
-            doc = await conn.fetchval(
-                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE bench_q({literals})"
-            )
+            doc = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}")
         finally:
             await conn.execute("DEALLOCATE bench_q")
     result["generic"] = summarize_plan(json.loads(doc) if isinstance(doc, str) else doc)
@@ -325,10 +349,15 @@ async def plan_cases(
             scope = accounts[case.role].scope
             statements: list[tuple[str, str, tuple[Any, ...]]] = []
             if case.kind == "list" and case.filters is not None:
+                filters = case.filters
+                if filters.labels:  # which form the route picks (labels/queries.py few_rows)
+                    first = await label_queries.few_rows(conn, scope, filters)
+                    filters = replace(filters, labels_first=first)
                 cap = Capture()
-                await queries.search(cap, scope, case.filters)  # type: ignore[arg-type]
+                await queries.search(cap, scope, filters)  # type: ignore[arg-type]
                 if cap.sql:
-                    statements.append(("list", cap.sql, cap.args))
+                    form = ", label rows first" if filters.labels_first else ""
+                    statements.append((f"list{form}", cap.sql, cap.args))
             elif case.kind == "counts":
                 for tab, f in (
                     ("mine", queries.ListFilter(status="open", assignee="me")),
@@ -339,13 +368,17 @@ async def plan_cases(
                     await queries.counts(cap, scope, [f], COUNT_CAP)  # type: ignore[arg-type]
                     if cap.sql:
                         statements.append((f"count {tab}", cap.sql, cap.args))
+            elif case.kind == "label_counts":
+                cap = Capture()
+                await label_queries.counts(cap, scope, COUNT_CAP)  # type: ignore[arg-type]
+                statements.append(("label counts", cap.sql, cap.args))
             for label, sql, args in statements:
                 out.append(
                     {
                         "role": case.role,
                         "case": case.name,
                         "statement": label,
-                        "branches": sql.count("(SELECT ") if label == "list" else None,
+                        "branches": sql.count("(SELECT ") if label.startswith("list") else None,
                         **await explain(conn, sql, args),
                     }
                 )
@@ -421,6 +454,25 @@ async def load_accounts(dsn: str) -> tuple[dict[str, Account], dict[str, Any], i
     return accounts, machine, int(big)
 
 
+async def load_labels(dsn: str) -> dict[str, UUID]:
+    """The seed's labels by name; empty when the database has not all of them (or no labels
+    table: seeded and not migrated since)."""
+    names = [n for n, _, _ in SEED_LABELS]
+    conn = await asyncpg.connect(dsn, timeout=15)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('conversation_labels') IS NOT NULL"):
+            return {}
+        rows = await conn.fetch(
+            "SELECT l.name, l.id FROM labels l WHERE l.name = ANY($1::text[]) "
+            "AND EXISTS (SELECT 1 FROM conversation_labels cl WHERE cl.label_id = l.id)",
+            names,
+        )
+    finally:
+        await conn.close()
+    found = {r["name"]: r["id"] for r in rows}
+    return found if set(found) == set(names) else {}
+
+
 def measure_cases(
     args: argparse.Namespace,
     base: str,
@@ -469,7 +521,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"[yellow]the big conversation has {big_messages} messages[/]")
     port = args.port or harness.free_port()
     base = f"http://127.0.0.1:{port}"
-    cases = [c for role in ("admin", "supervisor", "agent") for c in list_cases(accounts[role])]
+    labels = asyncio.run(load_labels(dsn))
+    if not labels:
+        console.print(
+            "[yellow]the seeded database has no labels: label cases skipped "
+            "(bench/seed.py --labels-only gives it the seed's)[/]"
+        )
+    cases = [
+        c for role in ("admin", "supervisor", "agent") for c in list_cases(accounts[role], labels)
+    ]
     timeline_path = TIMELINE_ROUTE.format(conversation_id=BIG_CONVERSATION_ID)
     for role in ("admin", "agent"):  # agent-001 is its assignee; both may see it
         cases.append(Case(role, "timeline", timeline_path, {"limit": "50"}, "timeline"))
@@ -493,7 +553,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     def ok(entry: dict[str, Any]) -> bool:
         return bool(entry.get("statuses", {}).get("200", 0) == entry.get("n", -1))
 
-    lists = [r for r in results if r["kind"] in ("list", "counts")]
+    lists = [r for r in results if r["kind"] in ("list", "counts", "label_counts")]
     timelines = [r for r in results if r["kind"] == "timeline"]
     worst_list = max(lists, key=lambda r: r.get("p95_ms", math.inf))
     list_met = all(ok(r) and r["p95_ms"] <= LIST_P95_MS for r in lists)
@@ -526,6 +586,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             role: {"email": a.email, "divisions": len(a.division_ids)}
             for role, a in accounts.items()
         },
+        "labels": {name: str(i) for name, i in labels.items()}
+        or "skipped: no seeded labels (bench/seed.py --labels-only adds them)",
         "healthz_floor": floor,
         "results": results,
         "timeline": {

@@ -7,7 +7,8 @@ loads, with COPY over two connections:
     20 divisions, 200 agents (2 admins, 18 supervisors, 180 agents, each in 1-3 divisions,
     all with the password of bench/inbox_common.py), 4 integrations with one account each,
     ~1,000,000 contacts, 1,000,000 conversations, 10,000,000 messages (one conversation,
-    BIG_CONVERSATION_ID, has exactly 10,000 of them).
+    BIG_CONVERSATION_ID, has exactly 10,000 of them), 6 labels on ~20 % of the
+    conversations (seed_labels below).
 
 How it stays within the target: rows are encoded in Python straight into COPY's binary format
 (no text parsing on the server); messages go in with COPY FREEZE (emptied in the same
@@ -20,6 +21,11 @@ order. Then VACUUM / ANALYZE. Prints one JSON object on stdout (machine, rows pe
 seconds per phase, target met or not); progress bars go to stderr.
 
     .venv/bin/python bench/seed.py [--database-url URL [--replace]] [--scale 1.0]
+    .venv/bin/python bench/seed.py --labels-only [--database-url URL]
+
+--labels-only gives a database seeded before labels existed its labels, alone: it migrates
+it (0027 and any later migration) and runs the labels step (one INSERT ... SELECT, a few
+seconds on the 1M seed; run again, it adds nothing).
 
 Target: <= 180 s in total on the 2-core development machine.
 """
@@ -48,6 +54,7 @@ from inbox_common import (
     BIG_CONVERSATION_ID,
     BIG_CONVERSATION_MESSAGES,
     PASSWORD,
+    SEED_LABELS,
     agent_email,
 )
 from rich.progress import (
@@ -879,6 +886,105 @@ SELECT count(*) AS conversations,
 """
 
 
+# Labels (migration 0027), chosen by bytes of the conversation's id (no random draw, the
+# other columns unchanged, and the same on every run): byte 15 below LABELLED (of 256, ~20 %)
+# gives a label, below SECOND_LABEL (~5 %) a second one; bytes 14 and 13 pick which, by the
+# weights of SEED_LABELS. Bulk ids end in a 64-bit hash of the row number, so these bytes are
+# even; the shares: Billing ~8.7 %, Shipping ~6.2 %, Refund ~5 %, Complaint ~3 %, VIP
+# ~1.5 %, Bug ~0.5 % of the conversations. The label rows copy the conversation's status,
+# division and assignee, as the application's writes do.
+LABELLED, SECOND_LABEL = 51, 13
+SEED_LABELS_SQL = """
+INSERT INTO labels (name, colour, description)
+SELECT name, colour, 'Seeded by bench/seed.py'
+  FROM unnest($1::text[], $2::text[]) AS w(name, colour)
+ON CONFLICT DO NOTHING
+"""
+LABEL_ROWS_SQL = """
+INSERT INTO conversation_labels (conversation_id, label_id, added_at, status, division_id,
+                                 assigned_agent_id)
+SELECT c.id, l.id, c.created_at, c.status, c.division_id, c.assigned_agent_id
+  FROM conversations c
+ CROSS JOIN LATERAL (SELECT get_byte(uuid_send(c.id), 15) AS share,
+                            get_byte(uuid_send(c.id), 14) AS first,
+                            get_byte(uuid_send(c.id), 13) AS second) b
+  JOIN unnest($1::uuid[], $2::int[], $3::int[]) AS l(id, lo, hi)
+    ON (b.share < $4 AND b.first BETWEEN l.lo AND l.hi)
+    OR (b.share < $5 AND b.second BETWEEN l.lo AND l.hi)
+ON CONFLICT DO NOTHING
+"""
+LABEL_SHARES = """
+SELECT l.name, count(cl.label_id)::int AS conversations
+  FROM labels l LEFT JOIN conversation_labels cl ON cl.label_id = l.id
+ GROUP BY l.name ORDER BY 2 DESC, 1
+"""
+
+
+async def seed_labels(conn: asyncpg.Connection[Any]) -> dict[str, Any]:
+    """The labels step: the labels, then one INSERT ... SELECT of their conversation rows
+    (existing ones kept), VACUUM / ANALYZE; per label how many conversations have it."""
+    weights, lo = [], 0
+    for _, _, weight in SEED_LABELS:
+        weights.append((lo, lo + weight - 1))
+        lo += weight
+    assert lo == 256
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")  # no FK checks
+        # A flushed commit: with the seed's synchronous_commit = off, the VACUUM below could
+        # not set hint bits yet, nor mark the pages all-visible (index-only counts need it).
+        await conn.execute("SET LOCAL synchronous_commit = on")
+        await conn.execute(
+            SEED_LABELS_SQL, [n for n, _, _ in SEED_LABELS], [c for _, c, _ in SEED_LABELS]
+        )
+        ids = await conn.fetch(
+            "SELECT l.id, w.n FROM unnest($1::text[]) WITH ORDINALITY AS w(name, n) "
+            "JOIN labels l ON lower(l.name) = lower(w.name) ORDER BY w.n",
+            [n for n, _, _ in SEED_LABELS],
+        )
+        status = await conn.execute(
+            LABEL_ROWS_SQL,
+            [r["id"] for r in ids],
+            [weights[r["n"] - 1][0] for r in ids],
+            [weights[r["n"] - 1][1] for r in ids],
+            LABELLED,
+            SECOND_LABEL,
+        )
+    await conn.execute("VACUUM (ANALYZE) labels, conversation_labels")
+    shares = await conn.fetch(LABEL_SHARES)
+    labelled = await conn.fetchval(
+        "SELECT count(DISTINCT conversation_id) FROM conversation_labels"
+    )
+    return {
+        "rows_added": _copied(status),
+        "labelled_conversations": labelled,
+        "per_label": {r["name"]: r["conversations"] for r in shares},
+    }
+
+
+async def labels_only(args: argparse.Namespace) -> dict[str, Any]:
+    """--labels-only: migrate a seeded database and run the labels step on it alone."""
+    dsn = args.database_url or harness.with_database(harness.DEFAULT_SERVER, BENCH_DATABASE)
+    conn = await harness.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('conversations') IS NOT NULL"):
+            raise harness.BenchError(f"{harness.shown_dsn(dsn)} is not a seeded database")
+        t0 = time.perf_counter()
+        applied = await migrate(conn)
+        t1 = time.perf_counter()
+        labels = await seed_labels(conn)
+        t2 = time.perf_counter()
+    finally:
+        await conn.close()
+    return {
+        "benchmark": "seed_labels",
+        "database": harness.database_name(dsn),
+        "database_url": harness.shown_dsn(dsn),
+        "migrations_applied": applied,
+        "labels": labels,
+        "seconds": {"migrate": round(t1 - t0, 2), "labels": round(t2 - t1, 2)},
+    }
+
+
 async def seed(args: argparse.Namespace) -> dict[str, Any]:
     clock = Clock()
     sizes = Sizes(
@@ -1018,6 +1124,8 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
                     ),
                 )
 
+        with clock.step("labels"):
+            labels = await seed_labels(conn_a)
         with clock.step("verify"):
             after = await conn_a.fetch(ALL_INDEXES, list(BULK_TABLES))
             big_count = await conn_a.fetchval(
@@ -1070,6 +1178,7 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
         }
         | {"channels": orjson.loads(distribution["channels"]) if distribution else None},
         "big_conversation": {"id": str(BIG_CONVERSATION_ID), "messages": big_count},
+        "labels": labels,
         "logins": {
             "password": PASSWORD,
             "admin": admin.email,
@@ -1098,6 +1207,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size")
     parser.add_argument("--seed", type=int, default=3, help="random seed")
+    parser.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="only migrate an already seeded database and give its conversations labels",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 10:
         parser.error("--scale must be in (0, 10]")
@@ -1106,7 +1220,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The seed, then the hello-world reference of a server on the seeded database (after
-    the clock stopped: it is not part of the seed's time)."""
+    the clock stopped: it is not part of the seed's time). --labels-only: the labels step."""
+    if args.labels_only:
+        return asyncio.run(labels_only(args))
     result = asyncio.run(seed(args))
     dsn = args.database_url or harness.with_database(harness.DEFAULT_SERVER, BENCH_DATABASE)
     with harness.work_folder("omnistream-seed-") as workdir:
