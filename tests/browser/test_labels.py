@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import secrets
 
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import OpenPage, World
-
-
-def row(page: Page, name: str) -> Locator:
-    return page.locator(".conv-row", has_text=name)
+from tests.browser.team import row, two_agents_and_customers
 
 
 async def test_labels_created_added_shown_filtered_and_deleted_live(
@@ -32,19 +29,12 @@ async def test_labels_created_added_shown_filtered_and_deleted_live(
     )
     assert label["colour"] == "#c62828"
 
-    sales = await world.division("Sales")
-    first = await world.agent(name="Laras Label", divisions=[sales])
-    second = await world.agent(name="Bima Kedua", divisions=[sales])
-    for sender, customer in (("6281200000181", "Vina Penting"), ("6281200000182", "Biasa Saja")):
-        await world.customer(sender, "Halo, mohon dibantu", name=customer)
-        conversation = await world.conversation_of(sender)
-        await world.call(
-            "POST",
-            f"/api/v1/conversations/{conversation['id']}/transfer",
-            json={"division_id": sales, "reason": "triage"},
-        )
-    page1 = await open_page(first)
-    page2 = await open_page(second)
+    (_, page1), (_, page2) = await two_agents_and_customers(
+        world,
+        open_page,
+        ("Laras Label", "Bima Kedua"),
+        {"6281200000181": "Vina Penting", "6281200000182": "Biasa Saja"},
+    )
     for page in (page1, page2):
         await expect(row(page, "Vina Penting")).to_be_visible()
         await expect(row(page, "Vina Penting").locator(".label-chip")).to_have_count(0)

@@ -4,31 +4,21 @@ it; in Bahasa Indonesia too."""
 
 from __future__ import annotations
 
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import OpenPage, World
-
-
-def row(page: Page, name: str) -> Locator:
-    return page.locator(".conv-row", has_text=name)
+from tests.browser.team import row, two_agents_and_customers
 
 
 async def test_priority_set_shown_live_filtered_and_sorted(
     world: World, open_page: OpenPage
 ) -> None:
-    sales = await world.division("Sales")
-    first = await world.agent(name="Putri Prioritas", divisions=[sales])
-    second = await world.agent(name="Galih Kedua", divisions=[sales])
-    for sender, name in (("6281200000171", "Rudi Rendah"), ("6281200000172", "Mira Mendesak")):
-        await world.customer(sender, "Halo, tolong dibantu", name=name)
-        conversation = await world.conversation_of(sender)
-        await world.call(
-            "POST",
-            f"/api/v1/conversations/{conversation['id']}/transfer",
-            json={"division_id": sales, "reason": "triage"},
-        )
-    page1 = await open_page(first)
-    page2 = await open_page(second)
+    (first, page1), (second, page2) = await two_agents_and_customers(
+        world,
+        open_page,
+        ("Putri Prioritas", "Galih Kedua"),
+        {"6281200000171": "Rudi Rendah", "6281200000172": "Mira Mendesak"},
+    )
     for page in (page1, page2):
         await expect(row(page, "Mira Mendesak")).to_be_visible()
         await expect(row(page, "Mira Mendesak").locator(".prio")).to_have_count(0)  # none

@@ -12,6 +12,7 @@ from omnistream.kit.enums import Priority, Role
 from tests import factories
 from tests.conftest import Actors, Agent, fields, problem
 from tests.conversations.test_sla_list import Recorder
+from tests.conversations.written import listed, written
 
 URL = "/api/v1/conversations"
 RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
@@ -20,26 +21,6 @@ RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
 async def set_priority(ctx, cid: UUID, priority: str) -> None:
     async with ctx.pool.acquire() as conn:
         await conn.execute("UPDATE conversations SET priority = $2 WHERE id = $1", cid, priority)
-
-
-async def written(ctx) -> tuple[list[dict], list[dict]]:
-    """The conversation.updated events and set_priority activity entries, oldest first."""
-    async with ctx.pool.acquire() as conn:
-        events = await conn.fetch(
-            "SELECT data, audience FROM event_outbox WHERE type = 'conversation.updated' "
-            "ORDER BY pos"
-        )
-        entries = await conn.fetch(
-            "SELECT agent_id, target_type, target_id, metadata_json FROM activity_logs "
-            "WHERE action = 'set_priority' ORDER BY created_at, id"
-        )
-    return [dict(r) for r in events], [dict(r) for r in entries]
-
-
-async def listed(client, who: Agent, **params) -> list[UUID]:
-    r = await client.get(URL, headers=who.headers, params=params)
-    assert r.status_code == 200, r.text
-    return [UUID(i["id"]) for i in r.json()["items"]]
 
 
 async def test_set_priority_announces_and_logs_it(client, ctx, actors: Actors) -> None:
@@ -53,7 +34,7 @@ async def test_set_priority_announces_and_logs_it(client, ctx, actors: Actors) -
     assert got.json()["priority"] == "high"
     item = (await client.get(URL, headers=agent.headers)).json()["items"][0]
     assert item["id"] == str(cid) and item["priority"] == "high"
-    events, entries = await written(ctx)
+    events, entries = await written(ctx, "set_priority")
     assert len(events) == 1
     data = events[0]["data"]
     assert data["conversation"]["priority"] == "high" and data["conversation"]["id"] == str(cid)
@@ -66,10 +47,10 @@ async def test_set_priority_announces_and_logs_it(client, ctx, actors: Actors) -
     # The same priority again changes nothing: no event, no entry.
     r = await client.post(f"{URL}/{cid}/priority", headers=agent.headers, json={"priority": "high"})
     assert r.status_code == 200 and r.json()["priority"] == "high"
-    assert [len(x) for x in await written(ctx)] == [1, 1]
+    assert [len(x) for x in await written(ctx, "set_priority")] == [1, 1]
     r = await client.post(f"{URL}/{cid}/priority", headers=agent.headers, json={"priority": "none"})
     assert r.json()["priority"] == "none"
-    events, entries = await written(ctx)
+    events, entries = await written(ctx, "set_priority")
     assert events[-1]["data"]["previous_priority"] == "high"
     assert entries[-1]["metadata_json"] == {"previous_priority": "high", "priority": "none"}
 
@@ -102,7 +83,7 @@ async def test_priority_refused_writes_nothing(client, ctx, actors: Actors) -> N
         assert (
             await conn.fetchval("SELECT priority FROM conversations WHERE id = $1", cid) == "none"
         )
-    assert await written(ctx) == ([], [])
+    assert await written(ctx, "set_priority") == ([], [])
 
 
 async def test_list_filter_by_one_or_several_priorities(client, ctx, actors: Actors) -> None:
