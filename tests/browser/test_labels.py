@@ -12,6 +12,8 @@ from playwright.async_api import expect
 from tests.browser.conftest import OpenPage, World
 from tests.browser.team import row, two_agents_and_customers
 
+VINA = "6281200000181"
+
 
 async def test_labels_created_added_shown_filtered_and_deleted_live(
     world: World, open_page: OpenPage
@@ -33,7 +35,7 @@ async def test_labels_created_added_shown_filtered_and_deleted_live(
         world,
         open_page,
         ("Laras Label", "Bima Kedua"),
-        {"6281200000181": "Vina Penting", "6281200000182": "Biasa Saja"},
+        {VINA: "Vina Penting", "6281200000182": "Biasa Saja"},
     )
     for page in (page1, page2):
         await expect(row(page, "Vina Penting")).to_be_visible()
@@ -64,6 +66,11 @@ async def test_labels_created_added_shown_filtered_and_deleted_live(
     await expect(head.locator(".thread-labels > .label-chip")).to_have_count(0)
     await expect(row(page2, "Vina Penting")).to_have_count(0, timeout=2000)
     await head.get_by_role("button", name="+ Label").click()
+    await expect(page1.get_by_role("menuitem", name=name)).to_be_focused()
+    # A live update of the conversation re-renders the header: the open menu stays open.
+    vina = (await world.conversation_of(VINA))["id"]
+    await world.call("POST", f"/api/v1/conversations/{vina}/priority", json={"priority": "low"})
+    await expect(head.get_by_role("combobox", name="Priority")).to_have_value("low")
     await page1.get_by_role("menuitem", name=name).click()
     await expect(page2.locator(".conv-row .conv-name")).to_have_text(["Vina Penting"])
     saved = await world.call("GET", "/api/v1/conversations", params={"label": label["id"]})

@@ -59,15 +59,21 @@ function control(conversation, onChange) {
     "div",
     { class: "thread-labels", role: "group", "aria-label": t("labels.title") },
     on.map((l) => chip(l, work ? remove(l) : null)),
-    work ? addMenu(on, (l) => change(() => post(base, { label_id: l.id }))) : null,
+    work ? addMenu(base, on, (l) => change(() => post(base, { label_id: l.id }))) : null,
   );
 }
 
+// The conversation (its labels URL) whose + Label menu is open: a live update re-renders the
+// header, and the menu the agent is using must stay open in the new one.
+let openFor = null;
+
 /** + Label: a menu of the labels the conversation has not (arrows, Enter, Esc). */
-function addMenu(on, add) {
+function addMenu(key, on, add) {
+  if (openFor !== key) openFor = null; // another conversation's header: its menu is gone
   const button = h("button", { type: "button", class: "label-add", "aria-haspopup": "menu", "aria-expanded": "false" }, t("labels.add"));
   const menu = h("div", { class: "label-menu", role: "menu", "aria-label": t("labels.add"), hidden: true });
   const close = (focus) => {
+    if (openFor === key) openFor = null;
     menu.hidden = true;
     button.setAttribute("aria-expanded", "false");
     if (focus) button.focus();
@@ -82,6 +88,7 @@ function addMenu(on, add) {
         : h("p", { class: "muted" }, t("labels.none")),
     );
     menu.hidden = false;
+    openFor = key;
     button.setAttribute("aria-expanded", "true");
     menu.querySelector("button")?.focus();
   };
@@ -96,8 +103,10 @@ function addMenu(on, add) {
     event.stopPropagation(); // not the inbox's keys (j / k, arrows)
   });
   menu.addEventListener("focusout", (event) => {
+    if (!menu.isConnected) return; // replaced by a re-rendered header, which reopens it
     if (!menu.contains(event.relatedTarget) && event.relatedTarget !== button) close();
   });
+  if (openFor === key) requestAnimationFrame(() => button.isConnected && open());
   return h("span", { class: "label-add-wrap" }, button, menu);
 }
 
