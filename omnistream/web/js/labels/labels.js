@@ -168,7 +168,7 @@ async function reload() {
   loadCounts();
 }
 
-let listening = false;
+let listening = null; // the session's live connection our handler is on (a new one per sign-in)
 
 export function install(list, thread) {
   const bar = h("div", { class: "label-bar", role: "group", "aria-label": t("labels.title"), hidden: true });
@@ -177,8 +177,8 @@ export function install(list, thread) {
   list.chips = rowChips;
   list.onCounts = loadCounts;
   thread.headLabels = (c) => control(c, (updated) => thread.changed(updated));
-  if (!listening) {
-    listening = true;
+  if (app.live && listening !== app.live) { // signed out meanwhile: no connection to listen on
+    listening = app.live;
     app.live.on((event) => event.type.startsWith("label.") && reload());
   }
   reload();
