@@ -34,3 +34,11 @@ class Priority(StrEnum):
 
 
 PRIORITY_RANK = {p: rank for rank, p in enumerate(Priority)}  # none 0 .. urgent 4
+
+
+class Presence(StrEnum):
+    """An agent's availability (migration 0028): only online agents are assigned work."""
+
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
