@@ -58,6 +58,13 @@ class EventType(StrEnum):
     LABEL_CREATED = "label.created"
     LABEL_UPDATED = "label.updated"
     LABEL_DELETED = "label.deleted"
+    # Availability (issue 17): an agent's presence changed; to everyone signed in (every
+    # role sees every active colleague in the directory's assign and transfer lists).
+    AGENT_PRESENCE = "agent.presence"
+    # Notifications (issue 17): to their recipient alone, whatever the role
+    # (visibility.recipient).
+    NOTIFICATION_CREATED = "notification.created"
+    NOTIFICATION_READ = "notification.read"  # one or all marked read (other tabs' bells)
     WEBHOOK_PING = "webhook.ping"  # never in the outbox: the test event sent to one endpoint
 
 
