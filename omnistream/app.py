@@ -22,6 +22,7 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import PrincipalCache
 from omnistream.auth.routes import router as auth_router
 from omnistream.auth.tokens import AccessTokenReader
+from omnistream.bulk.routes import router as bulk_router
 from omnistream.campaigns.opt_outs import router as opt_outs_router
 from omnistream.campaigns.routes import router as campaigns_router
 from omnistream.config import Settings
@@ -66,6 +67,7 @@ ROUTERS = (
     divisions_router,
     activity_router,
     contacts_router,
+    bulk_router,  # before conversations: /bulk is not a conversation id
     conversations_router,
     messages_router,
     events_router,

@@ -1,0 +1,1 @@
+"""Bulk actions on conversations (issue 17 item 6)."""

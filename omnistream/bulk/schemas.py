@@ -1,0 +1,121 @@
+"""Bulk action API shapes: what to do, to which conversations (ids or the list's filter),
+and what happened to each."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from omnistream.conversations.schemas import ConversationOut
+from omnistream.kit.enums import Channel, ConversationStatus, Priority
+
+MAX_ITEMS = 1000  # conversations in one bulk action, by ids or by filter
+
+
+class BulkAction(StrEnum):
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+    TRANSFER = "transfer"
+    ADD_LABEL = "add_label"
+    REMOVE_LABEL = "remove_label"
+    SET_PRIORITY = "set_priority"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+
+
+# What each action needs besides the conversations (checked in service.check_params).
+NEEDS: dict[BulkAction, tuple[str, ...]] = {
+    BulkAction.ASSIGN: ("agent_id",),
+    BulkAction.TRANSFER: ("reason",),  # and agent_id and/or division_id
+    BulkAction.ADD_LABEL: ("label_id",),
+    BulkAction.REMOVE_LABEL: ("label_id",),
+    BulkAction.SET_PRIORITY: ("priority",),
+}
+
+
+class BulkFilter(BaseModel):
+    """The conversation list's filter, with the names and values of GET /conversations'
+    parameters: the conversations it lists to the caller, in its order, up to MAX_ITEMS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ConversationStatus | None = None
+    channel: Channel | None = None
+    assignee: Annotated[str, Field(max_length=40)] | None = Field(
+        None, description="me, unassigned or an agent id"
+    )
+    division_id: UUID | None = None
+    contact_id: UUID | None = None
+    unread: bool = False
+    q: Annotated[str, Field(max_length=200)] | None = None
+    sla: Literal["breached", "due_soon"] | None = None
+    priority: Annotated[str, Field(max_length=100)] | None = Field(
+        None, description="One or several priorities, comma-separated"
+    )
+    label: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="One or several label ids, comma-separated"
+    )
+    sort: Literal["last_message_at", "created_at", "sla_due_at", "priority"] = "last_message_at"
+
+
+class BulkIn(BaseModel):
+    """One action on many conversations: `ids`, or `filter`, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: BulkAction = Field(
+        description="assign (agent_id), unassign, transfer (agent_id and/or division_id, "
+        "reason), add_label / remove_label (label_id), set_priority (priority), resolve, reopen"
+    )
+    ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_ITEMS)] | None = Field(
+        None, description=f"The conversations, at most {MAX_ITEMS} (a repeated id counts once)"
+    )
+    filter: BulkFilter | None = Field(
+        None,
+        description=f"Instead of ids: the conversations the list shows the caller with this "
+        f"filter, in its order, the first {MAX_ITEMS}",
+    )
+    agent_id: UUID | None = None
+    division_id: UUID | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    label_id: UUID | None = None
+    priority: Priority | None = None
+
+
+class ItemProblem(BaseModel):
+    status: int = Field(description="What the single action would have answered: 404, 409, 422")
+    title: str
+    detail: str
+
+
+class BulkItem(BaseModel):
+    id: UUID
+    ok: bool
+    conversation: ConversationOut | None = Field(
+        None, description="Done (or nothing to change): the conversation as it is now"
+    )
+    problem: ItemProblem | None = Field(
+        None,
+        description="Refused, with nothing written for it. An id one may not see answers "
+        "404, exactly as one that does not exist",
+    )
+
+
+class BulkResult(BaseModel):
+    done: int
+    refused: int
+    items: list[BulkItem] = Field(description="One per conversation, in the order asked")
+
+
+class BulkSelectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: BulkFilter
+
+
+class BulkSelection(BaseModel):
+    ids: list[UUID] = Field(description=f"In the list's order, at most {MAX_ITEMS}")
+    capped: bool = Field(description=f"More than {MAX_ITEMS} match: only the first are listed")
