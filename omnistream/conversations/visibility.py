@@ -43,6 +43,8 @@ class Scope:
 
     def can_see_any(self, audience: list[Mapping[str, Any]]) -> bool:
         """An event's audience: the conversation states it concerns (see events.outbox)."""
+        if audience and audience[0].get("recipient"):  # see recipient()
+            return any(_uuid(s.get("recipient")) == self.agent_id for s in audience)
         if not audience:
             return self.role in (Role.ADMIN, Role.SUPERVISOR)
         return any(
@@ -90,6 +92,15 @@ _ADMINS_STATE = ("!", "!")  # in no one's scope, assigned to no one
 NOBODY = "00000000-0000-0000-0000-000000000000"
 
 
+def recipient(agent_id: UUID) -> dict[str, str]:
+    """An audience of one agent, whatever their role (their own notifications): an audience
+    made of such entries only reaches those agents; not even admins see it."""
+    return {"recipient": str(agent_id)}
+
+
+_RECIPIENT = "@"  # recipient()'s parsed form: ("@", agent id); "@" is no division
+
+
 def supervisors_of(division_id: UUID) -> dict[str, str | None]:
     """An audience entry for admins and the supervisors of one division."""
     return {"division_id": str(division_id), "assigned_agent_id": NOBODY}
@@ -103,7 +114,9 @@ State = tuple[str | None, str | None]  # (division_id, assigned_agent_id)
 
 def parse_audience(audience: list[Mapping[str, Any]]) -> tuple[State, ...]:
     return tuple(
-        _ADMINS_STATE
+        (_RECIPIENT, _text(s.get("recipient")))
+        if s.get("recipient")
+        else _ADMINS_STATE
         if s.get("admins")
         else _STAFF_STATE
         if s.get("staff")
@@ -127,6 +140,8 @@ class Viewer:
         return cls(scope.role, str(scope.agent_id), frozenset(str(d) for d in scope.division_ids))
 
     def sees(self, states: tuple[State, ...]) -> bool:
+        if states and states[0][0] == _RECIPIENT:
+            return any(agent == self.agent_id for _, agent in states)
         role = self.role
         if role is Role.ADMIN:
             return True

@@ -145,16 +145,20 @@ async def published_after(conn: Conn, after: int, limit: int) -> list[asyncpg.Re
 
 
 # The visibility rule over an event's audience (conversations/visibility.py), in SQL: the
-# same answers as Scope.can_see_any. $3 role, $4 agent id, $5 division ids.
+# same answers as Scope.can_see_any. $3 role, $4 agent id, $5 division ids. An audience of
+# recipients (visibility.recipient) reaches those agents alone.
 _VISIBLE_AUDIENCE = f"""
-    ($3::text = 'admin'
+    (CASE WHEN audience -> 0 ? 'recipient'
+          THEN EXISTS (SELECT 1 FROM jsonb_array_elements(audience) AS r
+                        WHERE (r ->> 'recipient')::uuid = $4::uuid)
+          ELSE ($3::text = 'admin'
      OR (audience = '[]'::jsonb AND $3::text = 'supervisor')
      OR EXISTS (SELECT 1 FROM jsonb_to_recordset(audience)
                          AS s(division_id uuid, assigned_agent_id uuid, staff boolean,
                               admins boolean)
                  WHERE CASE WHEN s.admins THEN false
                             WHEN s.staff THEN $3::text = 'supervisor'
-                            ELSE {visible_sql("s", 3, 4, 5)} END))
+                            ELSE {visible_sql("s", 3, 4, 5)} END)) END)
 """
 
 

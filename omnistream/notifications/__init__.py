@@ -1,0 +1,1 @@
+"""In-app notifications of one agent (mentions in notes, woken snoozes, ...)."""
