@@ -48,6 +48,8 @@ from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
 from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
 from omnistream.ops.routes import router as ops_router
+from omnistream.presence.routes import router as presence_router
+from omnistream.presence.tracker import PresenceTracker
 from omnistream.quick_replies.routes import router as quick_replies_router
 from omnistream.reports.routes import router as reports_router
 from omnistream.scheduled.routes import router as scheduled_router
@@ -73,6 +75,7 @@ ROUTERS = (
     events_router,
     notes_router,
     labels_router,
+    presence_router,
     integrations_router,
     quick_replies_router,
     scheduled_router,
@@ -107,12 +110,15 @@ def create_app(
         await principals.start()
         hub = Hub(pool, dsn)
         await hub.start()
+        presence = PresenceTracker(pool, settings.presence_offline_seconds)
+        await presence.start()
         app.state.ctx = AppContext(
             settings=settings,
             dsn=dsn,
             pool=pool,
             principals=principals,
             hub=hub,
+            presence=presence,
             tokens=AccessTokenReader(settings.signing_key),
             box=box_from(settings),
             passwords=Passwords(
@@ -136,6 +142,7 @@ def create_app(
             if loops is not None:
                 await loops
             await hub.stop()
+            await presence.stop()
             await principals.stop()
             try:  # a connection still held by a stuck task must not hang the shutdown
                 await asyncio.wait_for(pool.close(), 10)

@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     webhook_rejected_samples_per_minute: int = Field(
         20, ge=1, le=10000, description="Refused webhook bodies kept a minute, all sources."
     )
+    presence_offline_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        description="An agent whose last live connection (WebSocket) closed this long ago "
+        "is shown offline (docs/inbox.md#availability).",
+    )
     worker_loops_off: str = Field(
         "",
         description="Comma-separated names of worker loops this process does not run "

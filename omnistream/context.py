@@ -15,6 +15,7 @@ from omnistream.config import Settings
 from omnistream.db.pool import Pool
 from omnistream.events.hub import Hub
 from omnistream.kit.crypto import SecretBox
+from omnistream.presence.tracker import PresenceTracker
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppContext:
     tokens: AccessTokenReader
     box: SecretBox  # seals and opens integration secrets
     hub: Hub | None = None  # live events for this process's WebSockets (None: not started)
+    presence: PresenceTracker | None = None  # this process's live connections (None: none)
 
 
 async def app_context(request: Request) -> AppContext:

@@ -17,6 +17,7 @@ from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
+from omnistream.presence.worker import presence_loop
 from omnistream.reports.worker import consumer_loop as reports_consumer_loop
 from omnistream.scheduled.worker import scheduled_loop
 from omnistream.sla.consumer import consumer_loop as sla_consumer_loop
@@ -48,6 +49,7 @@ LOOPS: dict[str, Loop] = {
     "csat": csat_consumer_loop,
     "reports": reports_consumer_loop,
     "email_inbound": email_inbound_loop,
+    "presence": presence_loop,
 }
 
 # Loops that hold a pooled connection for as long as they run (a LISTEN, db/listen.notified).

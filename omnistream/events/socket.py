@@ -86,7 +86,10 @@ class LiveSocket:
                 raise Close(UNAVAILABLE, "live events are not available on this server")
             principal = await self._authorize(await self._first_frame())
             sub = hub.subscribe(principal)
+            presence, connection = self.ctx.presence, None
             try:
+                if presence is not None:  # keeps the agent online (docs/inbox.md#availability)
+                    connection = await presence.connect(principal.agent_id)
                 sub.on_overflow = self._abort_live_send
                 self.principal, self.sub = principal, sub
                 self.last_sent = sub.start_seq
@@ -97,6 +100,8 @@ class LiveSocket:
                 await self._serve()
             finally:
                 hub.unsubscribe(sub)
+                if presence is not None and connection is not None:
+                    await presence.disconnect(connection)
         except Close as close:
             await self._close(close.code, close.reason)
         except WebSocketDisconnect:

@@ -74,13 +74,31 @@ async def disconnect(conn: Conn, connection_id: UUID) -> None:
     )
 
 
-async def heartbeat(conn: Conn, connection_ids: list[UUID]) -> None:
-    """The sockets an API process still holds are alive now."""
+async def heartbeat(conn: Conn, connections: list[tuple[UUID, UUID]], process: str) -> None:
+    """The sockets (connection id, agent id) an API process still holds are alive now; a
+    row the tick deleted as stale (a long database outage) is written again."""
     await conn.execute(
-        "UPDATE presence_connections SET seen_at = now() "
-        "WHERE id = ANY($1::uuid[]) AND closed_at IS NULL",
-        connection_ids,
+        """
+        INSERT INTO presence_connections (id, agent_id, process)
+        SELECT c.id, c.agent_id, $3 FROM unnest($1::uuid[], $2::uuid[]) AS c (id, agent_id)
+          JOIN agents a ON a.id = c.agent_id
+        ON CONFLICT (id) DO UPDATE SET seen_at = now()
+            WHERE presence_connections.closed_at IS NULL
+        """,
+        [c for c, _ in connections],
+        [a for _, a in connections],
+        process,
     )
+
+
+async def stranded(conn: Conn, agent_ids: list[UUID]) -> list[UUID]:
+    """Of agents with an open socket, those shown offline though they did not choose it."""
+    rows = await conn.fetch(
+        "SELECT id FROM agents WHERE id = ANY($1::uuid[]) "
+        "AND presence = 'offline' AND presence_choice <> 'offline' ORDER BY id",
+        agent_ids,
+    )
+    return [r["id"] for r in rows]
 
 
 async def gone(conn: Conn, offline_seconds: float, limit: int) -> list[UUID]:
@@ -112,11 +130,3 @@ async def forget_old(conn: Conn, offline_seconds: float) -> int:
         offline_seconds,
     )
     return int(result.rsplit(maxsplit=1)[-1])
-
-
-async def live_agents(conn: Conn) -> list[UUID]:
-    """Agents with at least one open connection row (any process)."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT agent_id FROM presence_connections WHERE closed_at IS NULL"
-    )
-    return [r["agent_id"] for r in rows]

@@ -156,13 +156,19 @@ async def automatic(tx: Tx, actor: Principal, presence: Presence) -> asyncpg.Rec
     return await _current(tx.conn, actor.agent_id)
 
 
+async def back_to_choice(tx: Tx, agent_id: UUID) -> PresenceChange | None:
+    """A live connection of the agent is open: show what they chose."""
+    current = await queries.current(tx.conn, agent_id, for_update=True)
+    if current is None or current["presence"] == current["presence_choice"]:
+        return None
+    choice = Presence(current["presence_choice"])
+    return await set_presence(tx, agent_id, choice, reason=Reason.CONNECTED)
+
+
 async def connected(tx: Tx, agent_id: UUID, process: str) -> UUID:
     """A live socket opened: its connection row, and the agent back to their choice."""
     connection_id = await queries.connect(tx.conn, agent_id, process)
-    current = await queries.current(tx.conn, agent_id, for_update=True)
-    if current is not None and current["presence"] != current["presence_choice"]:
-        choice = Presence(current["presence_choice"])
-        await set_presence(tx, agent_id, choice, reason=Reason.CONNECTED)
+    await back_to_choice(tx, agent_id)
     return connection_id
 
 
