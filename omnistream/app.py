@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from omnistream import __version__
 from omnistream.activity.routes import router as activity_router
 from omnistream.agents.routes import router as agents_router
+from omnistream.assignment.routes import router as assignment_router
 from omnistream.auth.guard import auth_statuses, route_permissions
 from omnistream.auth.passwords import Passwords
 from omnistream.auth.permissions import Perm
@@ -75,6 +76,7 @@ ROUTERS = (
     events_router,
     notes_router,
     labels_router,
+    assignment_router,
     presence_router,
     integrations_router,
     quick_replies_router,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from omnistream.assignment.consumer import consumer_loop as assignment_consumer_loop
 from omnistream.auth.worker import housekeeping_loop
 from omnistream.campaigns.worker import campaign_loop
 from omnistream.channels.email.inbound_worker import email_inbound_loop
@@ -49,6 +50,7 @@ LOOPS: dict[str, Loop] = {
     "csat": csat_consumer_loop,
     "reports": reports_consumer_loop,
     "email_inbound": email_inbound_loop,
+    "assignment": assignment_consumer_loop,
     "presence": presence_loop,
 }
 

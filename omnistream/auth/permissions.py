@@ -44,6 +44,8 @@ class Perm(StrEnum):
     # conversations.work); admins define them.
     LABELS_READ = "labels.read"
     LABELS_MANAGE = "labels.manage"
+    # Automatic assignment (issue 17): its settings and agents' capacities (admin).
+    ASSIGNMENT_MANAGE = "assignment.manage"
 
 
 INBOX = (

@@ -58,6 +58,8 @@ class EventType(StrEnum):
     LABEL_CREATED = "label.created"
     LABEL_UPDATED = "label.updated"
     LABEL_DELETED = "label.deleted"
+    # Automatic assignment (issue 17): a setting or an agent's capacity changed; admins.
+    ASSIGNMENT_SETTINGS_UPDATED = "assignment_settings.updated"
     # Availability (issue 17): an agent's presence changed; to everyone signed in (every
     # role sees every active colleague in the directory's assign and transfer lists).
     AGENT_PRESENCE = "agent.presence"
