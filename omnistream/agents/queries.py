@@ -9,7 +9,10 @@ import asyncpg
 from omnistream.db.pool import Conn
 from omnistream.kit.text import contains_pattern
 
-COLUMNS = "id, email, name, role, is_active, last_seen_at, created_at, updated_at"
+# The profile (GET /auth/me, served from the principal cache) leaves presence out: it changes
+# far more often than the cache is evicted (GET /api/v1/me/presence reads it live).
+PROFILE_COLUMNS = "id, email, name, role, is_active, last_seen_at, created_at, updated_at"
+COLUMNS = f"{PROFILE_COLUMNS}, presence, presence_changed_at"
 
 
 async def insert(
@@ -110,7 +113,7 @@ async def profile(conn: Conn, agent_id: UUID) -> asyncpg.Record | None:
     """The agent and its divisions in one round trip (GET /auth/me is hot)."""
     return await conn.fetchrow(
         f"""
-        SELECT {COLUMNS},
+        SELECT {PROFILE_COLUMNS},
                COALESCE((SELECT jsonb_agg(jsonb_build_object('id', d.id, 'name', d.name)
                                           ORDER BY d.name, d.id)
                            FROM agent_divisions ad JOIN divisions d ON d.id = ad.division_id

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from omnistream.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from omnistream.kit.enums import Role
+from omnistream.kit.enums import Presence, Role
 from omnistream.kit.openapi import NON_BLANK
 
 # Stripped before the length check: a blank name is a 422, not a CHECK violation (500).
@@ -18,7 +18,7 @@ Name = Annotated[
 ]
 
 
-class AgentOut(BaseModel):
+class AgentProfile(BaseModel):
     id: UUID
     email: str
     name: str
@@ -29,12 +29,17 @@ class AgentOut(BaseModel):
     updated_at: datetime
 
 
+class AgentOut(AgentProfile):
+    presence: Presence = Field(description="online, away or offline (docs/inbox.md#availability)")
+    presence_changed_at: datetime
+
+
 class DivisionRef(BaseModel):
     id: UUID
     name: str
 
 
-class MeOut(AgentOut):
+class MeOut(AgentProfile):
     divisions: list[DivisionRef]
     permissions: list[str]
 

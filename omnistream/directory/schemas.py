@@ -6,13 +6,14 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from omnistream.kit.enums import Role
+from omnistream.kit.enums import Presence, Role
 
 
 class Colleague(BaseModel):
     id: UUID
     name: str
     role: Role
+    presence: Presence  # live changes arrive as agent.presence events
     division_ids: list[UUID]
 
 
