@@ -47,6 +47,7 @@ from omnistream.kit.openapi import document_errors
 from omnistream.labels.routes import router as labels_router
 from omnistream.messages.routes import router as messages_router
 from omnistream.notes.routes import router as notes_router
+from omnistream.notifications.routes import router as notifications_router
 from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
 from omnistream.ops.routes import router as ops_router
 from omnistream.presence.routes import router as presence_router
@@ -75,6 +76,7 @@ ROUTERS = (
     messages_router,
     events_router,
     notes_router,
+    notifications_router,
     labels_router,
     assignment_router,
     presence_router,

@@ -72,6 +72,21 @@ def visible_sql(alias: str, role: int, me: int, divisions: int) -> str:
     )
 
 
+def seen_by_sql(agent: str, conversation: str) -> str:
+    """The rule as a SQL predicate on agents row `agent` and conversation `conversation`:
+    whether that agent (active or not) may see it (e.g. who may be mentioned in a note)."""
+    a, c = agent, conversation
+    in_scope = (
+        f"({c}.division_id IS NULL OR EXISTS (SELECT 1 FROM agent_divisions ad"
+        f" WHERE ad.agent_id = {a}.id AND ad.division_id = {c}.division_id))"
+    )
+    return (
+        f"({a}.role = 'admin' OR ({a}.role = 'supervisor' AND {in_scope})"
+        f" OR ({a}.role = 'agent' AND ({c}.assigned_agent_id = {a}.id"
+        f" OR ({c}.assigned_agent_id IS NULL AND {in_scope}))))"
+    )
+
+
 def state(division_id: UUID | None, assigned_agent_id: UUID | None) -> dict[str, str | None]:
     """One audience entry."""
     return {

@@ -18,7 +18,7 @@ from omnistream.db.pool import transaction
 from omnistream.kit.openapi import problems
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 from omnistream.notes import queries, service
-from omnistream.notes.schemas import NoteIn, NoteOut
+from omnistream.notes.schemas import MentionableAgent, NoteIn, NoteOut
 
 router = APIRouter(prefix="/api/v1/conversations/{conversation_id}/notes", tags=["notes"])
 
@@ -39,6 +39,23 @@ async def list_notes(
     return Page[NoteOut](items=[NoteOut(**dict(r)) for r in kept], next_cursor=next_cursor)
 
 
+@router.get(
+    "/mentionable",
+    response_model=list[MentionableAgent],
+    summary="Agents a note here may mention: active, able to see the conversation, by name",
+)
+async def mentionable_agents(
+    ctx: Ctx,
+    conversation_id: UUID,
+    principal: Annotated[Principal, requires(Perm.CONVERSATIONS_READ)],
+    q: Annotated[str | None, Query(max_length=200, description="Part of the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+) -> list[MentionableAgent]:
+    async with ctx.pool.acquire() as conn:
+        rows = await service.mentionable(conn, principal, conversation_id, q, limit)
+    return [MentionableAgent(**dict(r)) for r in rows]
+
+
 @router.post("", status_code=201, response_model=NoteOut, summary="Add an internal note")
 async def add_note(
     ctx: Ctx,
@@ -47,7 +64,7 @@ async def add_note(
     actor: Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)],
 ) -> NoteOut:
     async with transaction(ctx.pool) as tx:
-        row = await service.add(tx, actor, conversation_id, body.body)
+        row = await service.add(tx, actor, conversation_id, body.body, body.mentions)
     return NoteOut(**dict(row))
 
 
