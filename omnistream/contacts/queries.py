@@ -265,46 +265,6 @@ async def conflicts(
     )
 
 
-async def search(
-    conn: Conn,
-    scope: Scope,
-    *,
-    pattern: str | None,
-    phone_patterns: list[str],
-    channel: str | None,
-    division_id: UUID | None,
-    after: tuple[str, UUID] | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    """Contacts the scope may see, by (name, id); q matches name, email, phone or identity."""
-    return await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM contacts k
-         WHERE {_visible("k", 1, 2, 3)}
-           AND ($4::text IS NULL OR k.name ILIKE $4 OR k.email ILIKE $4
-                OR k.phone LIKE ANY($5::text[])
-                OR EXISTS (SELECT 1 FROM contact_identities i
-                            WHERE i.contact_id = k.id AND i.external_id ILIKE $4))
-           AND (($6::text IS NULL AND $7::uuid IS NULL)
-                OR EXISTS (SELECT 1 FROM conversations f
-                            WHERE f.contact_id = k.id
-                              AND ($6::text IS NULL OR f.channel = $6)
-                              AND ($7::uuid IS NULL OR f.division_id = $7)))
-           AND ($8::text IS NULL OR (k.name, k.id) > ($8, $9::uuid))
-         ORDER BY k.name, k.id
-         LIMIT $10
-        """,
-        *scope.params(),
-        pattern,
-        phone_patterns,
-        channel,
-        division_id,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
-
-
 async def audience(conn: Conn, contact_ids: list[UUID]) -> list[asyncpg.Record]:
     """The distinct visibility states of these contacts' conversations (capped)."""
     return await conn.fetch(

@@ -2,11 +2,13 @@
 
 Admins and supervisors see every contact; an agent sees the contacts of conversations they
 may see (conversations/visibility.py). A contact one may not see answers 404.
-Lists are ordered by (name, id), keyset-paginated.
+Lists are sorted by name, creation or last activity, keyset-paginated (list_queries.py).
+The contacts screen's other routes are in screen_routes.py.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -15,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
-from omnistream.contacts import queries, service
+from omnistream.contacts import list_queries, service
 from omnistream.contacts.phones import PHONE_REGION
 from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, MergeRequest
 from omnistream.context import Ctx
@@ -37,7 +39,7 @@ async def phone_region(ctx: Ctx) -> None:
     PHONE_REGION.set(ctx.settings.default_region)
 
 
-@router.get("", response_model=Page[ContactOut], summary="Search contacts (by name, keyset pages)")
+@router.get("", response_model=Page[ContactOut], summary="Search and sort contacts (keyset pages)")
 async def list_contacts(
     ctx: Ctx,
     principal: Annotated[Principal, requires(Perm.CONTACTS_READ)],
@@ -55,24 +57,30 @@ async def list_contacts(
     division_id: Annotated[
         UUID | None, Query(description="Only contacts with a conversation in it")
     ] = None,
+    sort: Annotated[
+        list_queries.Sort,
+        Query(description="name (A-Z), created (newest first), last_activity (newest first)"),
+    ] = "name",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ContactOut]:
-    after = decode_cursor(cursor, str, UUID) if cursor else None  # (name, id)
-    if after and "\x00" in after[0]:
+    key = {"name": "name", "created": "created_at", "last_activity": "last_activity_at"}[sort]
+    after = decode_cursor(cursor, str if sort == "name" else datetime, UUID) if cursor else None
+    if after and sort == "name" and "\x00" in after[0]:
         raise BadRequest.field("cursor", "is malformed; pass next_cursor from a previous page")
     async with ctx.pool.acquire() as conn:
-        rows = await queries.search(
+        rows = await list_queries.search(
             conn,
             Scope.of(principal),
             pattern=contains_pattern(q),
             phone_patterns=service.phone_patterns(q, ctx.settings.default_region),
             channel=channel,
             division_id=division_id,
+            sort=sort,
             after=after,
             limit=limit + 1,
         )
-        kept, next_cursor = page_of(rows, limit, lambda r: (r["name"], r["id"]))
+        kept, next_cursor = page_of(rows, limit, lambda r: (r[key], r["id"]))
         items = await service.present(conn, kept)
     return Page[ContactOut](items=items, next_cursor=next_cursor)
 
@@ -103,7 +111,7 @@ async def get_contact(
 @router.patch(
     "/{contact_id}",
     response_model=ContactOut,
-    summary="Update name, phone, email or picture (null clears phone, email, picture)",
+    summary="Update name, phone, email, picture or attributes (null clears one)",
     dependencies=[Depends(phone_region)],
     responses=problems(409),
 )
@@ -120,13 +128,20 @@ async def update_contact(
 @router.delete(
     "/{contact_id}",
     status_code=204,
-    summary="Delete a contact with its identities and conversations",
+    summary="Delete a contact with its identities, notes and conversations",
+    responses=problems(409),
 )
 async def delete_contact(
-    ctx: Ctx, contact_id: UUID, actor: Annotated[Principal, requires(Perm.CONTACTS_DELETE)]
+    ctx: Ctx,
+    contact_id: UUID,
+    actor: Annotated[Principal, requires(Perm.CONTACTS_DELETE)],
+    expected_conversations: Annotated[
+        int | None,
+        Query(ge=0, description="The count the delete preview showed: 409 if it changed"),
+    ] = None,
 ) -> Response:
     async with transaction(ctx.pool) as tx:
-        await service.delete(tx, actor, contact_id)
+        await service.delete(tx, actor, contact_id, expected_conversations)
     return Response(status_code=204)
 
 

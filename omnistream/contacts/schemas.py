@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
@@ -109,8 +109,14 @@ class ContactOut(BaseModel):
     email: str | None
     profile_pic_url: str | None
     identities: list[IdentityOut]
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Custom attributes: {key: value} (contact-attributes)"
+    )
     created_at: datetime
     updated_at: datetime
+    last_activity_at: datetime | None = Field(
+        None, description="In lists: the newest message of a conversation the caller sees"
+    )
 
 
 class ContactCreate(BaseModel):
@@ -119,6 +125,9 @@ class ContactCreate(BaseModel):
     email: Email | None = None
     profile_pic_url: PictureUrl | None = None
     identities: list[Identity] = Field(default_factory=list, max_length=20)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, max_length=100, description="Custom attributes {key: value}"
+    )
 
     @model_validator(mode="after")
     def _something_to_know_them_by(self) -> Self:
@@ -134,12 +143,24 @@ class ContactUpdate(BaseModel):
     phone: PhoneIn | None = None
     email: Email | None = None
     profile_pic_url: PictureUrl | None = None
+    attributes: dict[str, Any] | None = Field(
+        None,
+        max_length=100,
+        description="Custom attributes to set ({key: value}; null removes one); others stay",
+    )
 
     @field_validator("name")
     @classmethod
     def _name_not_null(cls, value: str | None) -> str:
         if value is None:  # runs only when sent: an absent name stays unchanged
             raise ValueError('cannot be null; send "" to clear it')
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_not_null(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        if value is None:
+            raise ValueError("cannot be null; send {} or {key: null} to remove values")
         return value
 
 

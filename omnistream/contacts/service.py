@@ -18,7 +18,16 @@ import phonenumbers
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
-from omnistream.contacts import profile_queries, queries
+from omnistream.contacts import (
+    attribute_queries,
+    list_queries,
+    note_queries,
+    profile_queries,
+    queries,
+)
+from omnistream.contacts.attribute_values import apply, checked
+from omnistream.contacts.merge_plan import plan_merge
+from omnistream.contacts.page_schemas import DeletePreview, MergePreview
 from omnistream.contacts.phones import invalid_phone_message, phone_example, whatsapp_id
 from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, IdentityOut
 from omnistream.conversations.visibility import STAFF, Scope, state
@@ -67,8 +76,10 @@ def phone_patterns(q: str | None, region: str) -> list[str]:
 
 
 async def present(conn: Conn, rows: list[asyncpg.Record]) -> list[ContactOut]:
-    """Contacts as the API returns them, with their identities (one extra query)."""
+    """Contacts as the API returns them, with their identities and attributes (two extra
+    queries)."""
     identities: dict[UUID, list[IdentityOut]] = {r["id"]: [] for r in rows}
+    attributes: dict[UUID, dict[str, Any]] = {}
     if rows:
         for i in await queries.identities_of(conn, list(identities)):
             identities[i["contact_id"]].append(
@@ -76,7 +87,13 @@ async def present(conn: Conn, rows: list[asyncpg.Record]) -> list[ContactOut]:
                     channel=i["channel"], external_id=i["external_id"], created_at=i["created_at"]
                 )
             )
-    return [ContactOut(**dict(r), identities=identities[r["id"]]) for r in rows]
+        attributes = await attribute_queries.attributes_of(conn, list(identities))
+    return [
+        ContactOut(
+            **dict(r), identities=identities[r["id"]], attributes=attributes.get(r["id"], {})
+        )
+        for r in rows
+    ]
 
 
 async def get(conn: Conn, scope: Scope, contact_id: UUID) -> ContactOut:
@@ -93,7 +110,7 @@ async def check_visible(conn: Conn, scope: Scope, contact_id: UUID) -> None:
         raise NotFound(f"no contact with id {contact_id}")
 
 
-async def _locked(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
+async def lock_visible(conn: Conn, scope: Scope, contact_id: UUID) -> asyncpg.Record:
     row = await queries.get_visible(conn, scope, contact_id, for_update=True)
     if row is None:
         raise NotFound(f"no contact with id {contact_id}")
@@ -161,6 +178,7 @@ async def _unique(
 async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> ContactOut:
     conn = tx.conn
     phone = normalise_phone(data.phone, region) if data.phone else None
+    attributes = apply({}, checked(await attribute_queries.by_key(conn), data.attributes))
     identities = list(dict.fromkeys((i.channel.value, i.external_id) for i in data.identities))
 
     async def write() -> asyncpg.Record:
@@ -176,6 +194,8 @@ async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> 
     )
     if data.name:  # a person named them: channel profiles never overwrite it
         await profile_queries.set_name_source(conn, row["id"], "agent")
+    if attributes:
+        await attribute_queries.set_attributes(conn, row["id"], attributes)
     contact = (await present(conn, [row]))[0]
     await emit(conn, EventType.CONTACT_CREATED, contact.model_dump(mode="json"), actor=actor)
     await record(
@@ -188,6 +208,7 @@ async def create(tx: Tx, actor: Principal, region: str, data: ContactCreate) -> 
         phone=phone,
         email=contact.email,
         identities=len(identities),
+        attributes=attributes,
     )
     return contact
 
@@ -196,13 +217,21 @@ async def update(
     tx: Tx, actor: Principal, region: str, contact_id: UUID, data: ContactUpdate
 ) -> ContactOut:
     conn = tx.conn
-    current = await _locked(conn, Scope.of(actor), contact_id)
+    current = await lock_visible(conn, Scope.of(actor), contact_id)
     wanted = dict(current)
-    for name in data.model_fields_set:
+    for name in data.model_fields_set - {"attributes"}:
         value = getattr(data, name)
         wanted[name] = normalise_phone(value, region) if name == "phone" and value else value
     fields = ("name", "phone", "email", "profile_pic_url")
-    changes = {f: wanted[f] for f in fields if wanted[f] != current[f]}
+    changes: dict[str, Any] = {f: wanted[f] for f in fields if wanted[f] != current[f]}
+    held = (await attribute_queries.attributes_of(conn, [contact_id]))[contact_id]
+    sent = checked(await attribute_queries.by_key(conn), data.attributes or {})
+    attributes = apply(held, sent)
+    if attributes != held:  # {key: new value or None when removed}
+        changes["attributes"] = {
+            k: attributes.get(k) for k in sorted(set(held) | set(attributes))
+            if held.get(k) != attributes.get(k)
+        }  # fmt: skip
     if not changes:
         return (await present(conn, [current]))[0]
 
@@ -217,6 +246,8 @@ async def update(
         email=changes.get("email"),
         except_id=contact_id,
     )
+    if "attributes" in changes:
+        await attribute_queries.set_attributes(conn, contact_id, attributes)
     if "name" in changes:  # cleared: the channel's profile name may fill it again
         source = "agent" if changes["name"] else "channel"
         await profile_queries.set_name_source(conn, contact_id, source)
@@ -232,9 +263,33 @@ async def update(
     return contact
 
 
-async def delete(tx: Tx, actor: Principal, contact_id: UUID) -> None:
+async def delete_preview(conn: Conn, scope: Scope, contact_id: UUID) -> DeletePreview:
+    await check_visible(conn, scope, contact_id)
+    counts = await list_queries.taken_along(conn, contact_id)
+    return DeletePreview(contact_id=contact_id, **dict(counts))
+
+
+async def delete(
+    tx: Tx, actor: Principal, contact_id: UUID, expected_conversations: int | None = None
+) -> None:
+    """With expected_conversations (what the delete preview showed): 409 when the contact
+    has another number of conversations by now, so nobody deletes more than they saw."""
     conn = tx.conn
-    current = await _locked(conn, Scope.of(actor), contact_id)
+    current = await lock_visible(conn, Scope.of(actor), contact_id)
+    counts = await list_queries.taken_along(conn, contact_id)
+    if expected_conversations is not None and counts["conversations"] != expected_conversations:
+        raise Conflict(
+            f"the contact has {counts['conversations']} conversations now, not "
+            f"{expected_conversations}: look again before deleting",
+            errors=[
+                {
+                    "field": "expected_conversations",
+                    "message": f"the contact has {counts['conversations']} conversations",
+                    "type": "changed",
+                }
+            ],
+            extra={"conversations": counts["conversations"]},
+        )
     contact = (await present(conn, [current]))[0]
     audience = await audience_of(conn, contact_id)  # read before its conversations cascade away
     await queries.delete(conn, contact_id)
@@ -254,15 +309,17 @@ async def delete(tx: Tx, actor: Principal, contact_id: UUID) -> None:
         name=contact.name,
         phone=contact.phone,
         email=contact.email,
+        conversations=counts["conversations"],
+        notes=counts["notes"],
     )
 
 
-async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> ContactOut:
-    """Moves the other contact's conversations and identities here, then deletes it."""
-    conn = tx.conn
+async def _pair(
+    conn: Conn, scope: Scope, contact_id: UUID, other_id: UUID
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """Both contacts, locked in id order; 404 / 422 as the merge answers."""
     if other_id == contact_id:
         raise Unprocessable.field("other_contact_id", "a contact cannot be merged into itself")
-    scope = Scope.of(actor)
     if await queries.get_visible(conn, scope, contact_id) is None:
         raise NotFound(f"no contact with id {contact_id}")
     if await queries.get_visible(conn, scope, other_id) is None:
@@ -272,14 +329,32 @@ async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> C
         raise NotFound(f"no contact with id {contact_id}")
     if other_id not in locked:
         raise NotFound.field("other_contact_id", f"no contact with id {other_id}")
-    other = locked[other_id]
+    return locked[contact_id], locked[other_id]
+
+
+async def merge_preview(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> MergePreview:
+    """What merge() would do now (read under the same locks, in a transaction that writes
+    nothing)."""
+    keep, other = await _pair(tx.conn, Scope.of(actor), contact_id, other_id)
+    return await plan_merge(tx.conn, keep, other)
+
+
+async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> ContactOut:
+    """Moves the other contact's conversations and identities here, then deletes it."""
+    conn = tx.conn
+    keep, other = await _pair(conn, Scope.of(actor), contact_id, other_id)
+    plan = await plan_merge(conn, keep, other)  # what the preview showed, read under the locks
+    held = (await attribute_queries.attributes_of(conn, [contact_id]))[contact_id]
     other_source = await profile_queries.name_source(conn, other_id)
     conversations, identities = await queries.move_children(conn, other_id, contact_id)
+    notes = await note_queries.move(conn, other_id, contact_id)
     await queries.delete(conn, other_id)  # first: its phone and email are unique
     row = await queries.fill_empty(
         conn, contact_id, other["name"], other["phone"], other["email"], other["profile_pic_url"]
     )
-    if not locked[contact_id]["name"] and other["name"] and other_source:  # took its name
+    if plan.attributes:
+        await attribute_queries.set_attributes(conn, contact_id, plan.attributes | held)
+    if not keep["name"] and other["name"] and other_source:  # took its name
         await profile_queries.set_name_source(conn, contact_id, other_source)
     contact = (await present(conn, [row]))[0]
     await emit(
@@ -299,5 +374,8 @@ async def merge(tx: Tx, actor: Principal, contact_id: UUID, other_id: UUID) -> C
         removed_name=other["name"],
         conversations_moved=conversations,
         identities_moved=identities,
+        notes_moved=notes,
+        fields_taken=plan.fields,
+        attributes_taken=plan.attributes,
     )
     return contact

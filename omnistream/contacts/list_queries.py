@@ -1,0 +1,124 @@
+"""SQL of the contacts screen's reads: the sorted list, a contact's conversations, and what
+a merge or a delete would take along (the previews).
+
+Sorts (keyset pages on the sort key, then id):
+- name: (name, id) ascending, on contacts_name_idx;
+- created: (created_at, id) newest first, on contacts_created_idx;
+- last_activity: the newest message of the contact's conversations the caller may see (the
+  contact's creation when none), newest first. Computed per visible contact before the page
+  is cut (no index holds it: keeping a column would rewrite the contact on every inbound
+  message, the hot path), so it costs a read of the caller's contacts; fine for the screen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from omnistream.contacts.queries import COLUMNS, _visible
+from omnistream.conversations.queries import COLUMNS as CONVERSATION_COLUMNS
+from omnistream.conversations.visibility import Scope, visible_sql
+from omnistream.db.pool import Conn
+
+Sort = Literal["name", "created", "last_activity"]
+_KEYSET = {  # (ORDER BY, keyset condition on $8 / $9, cast of $8)
+    "name": ("k.name, k.id", "(k.name, k.id) > ($8::text, $9::uuid)"),
+    "created": ("k.created_at DESC, k.id DESC", "(k.created_at, k.id) < ($8::timestamptz, $9)"),
+    "last_activity": (
+        "k.last_activity_at DESC, k.id DESC",
+        "(k.last_activity_at, k.id) < ($8::timestamptz, $9)",
+    ),
+}
+
+
+def _last_activity(scope_first: int) -> str:
+    r, m, d = scope_first, scope_first + 1, scope_first + 2
+    return (
+        "COALESCE((SELECT max(c.last_message_at) FROM conversations c"
+        f" WHERE c.contact_id = k.id AND {visible_sql('c', r, m, d)}), k.created_at)"
+    )
+
+
+async def search(
+    conn: Conn,
+    scope: Scope,
+    *,
+    pattern: str | None,
+    phone_patterns: list[str],
+    channel: str | None,
+    division_id: UUID | None,
+    sort: Sort,
+    after: tuple[Any, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Contacts the scope may see in the sort's order; q matches name, email, phone or a
+    channel id. Each row carries last_activity_at."""
+    order, keyset = _KEYSET[sort]
+    return await conn.fetch(
+        f"""
+        SELECT * FROM (
+            SELECT {COLUMNS}, {_last_activity(1)} AS last_activity_at FROM contacts k
+             WHERE {_visible("k", 1, 2, 3)}
+               AND ($4::text IS NULL OR k.name ILIKE $4 OR k.email ILIKE $4
+                    OR k.phone LIKE ANY($5::text[])
+                    OR EXISTS (SELECT 1 FROM contact_identities i
+                                WHERE i.contact_id = k.id AND i.external_id ILIKE $4))
+               AND (($6::text IS NULL AND $7::uuid IS NULL)
+                    OR EXISTS (SELECT 1 FROM conversations f
+                                WHERE f.contact_id = k.id
+                                  AND ($6::text IS NULL OR f.channel = $6)
+                                  AND ($7::uuid IS NULL OR f.division_id = $7)))
+        ) k
+         WHERE ($9::uuid IS NULL OR {keyset})
+         ORDER BY {order}
+         LIMIT $10
+        """,
+        *scope.params(),
+        pattern,
+        phone_patterns,
+        channel,
+        division_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+async def conversations(
+    conn: Conn,
+    scope: Scope,
+    contact_id: UUID,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """The contact's conversations on every channel that the scope may see, newest first."""
+    return await conn.fetch(
+        f"""
+        SELECT {CONVERSATION_COLUMNS} FROM conversations c
+         WHERE c.contact_id = $4 AND {visible_sql("c", 1, 2, 3)}
+           AND ($5::timestamptz IS NULL OR (c.last_message_at, c.id) < ($5, $6::uuid))
+         ORDER BY c.last_message_at DESC, c.id DESC
+         LIMIT $7
+        """,
+        *scope.params(),
+        contact_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+async def taken_along(conn: Conn, contact_id: UUID) -> asyncpg.Record:
+    """How many conversations and notes the contact has (all of them, seen or not)."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT count(*) FROM conversations WHERE contact_id = $1)::int AS conversations,
+               (SELECT count(*) FROM contact_notes WHERE contact_id = $1)::int AS notes
+        """,
+        contact_id,
+    )
+    assert row is not None
+    return row
