@@ -28,6 +28,7 @@ from omnistream.campaigns.opt_outs import router as opt_outs_router
 from omnistream.campaigns.routes import router as campaigns_router
 from omnistream.config import Settings
 from omnistream.contacts.routes import router as contacts_router
+from omnistream.contacts.screen_routes import router as contacts_screen_router
 from omnistream.context import AppContext
 from omnistream.conversations.routes import router as conversations_router
 from omnistream.csat.page import router as csat_page_router
@@ -70,6 +71,7 @@ ROUTERS = (
     agents_router,
     divisions_router,
     activity_router,
+    contacts_screen_router,  # before contacts_router: /contacts/export.csv is no contact id
     contacts_router,
     bulk_router,  # before conversations: /bulk is not a conversation id
     conversations_router,

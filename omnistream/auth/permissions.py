@@ -44,6 +44,11 @@ class Perm(StrEnum):
     # conversations.work); admins define them.
     LABELS_READ = "labels.read"
     LABELS_MANAGE = "labels.manage"
+    # Contacts screen (issue 17): custom attribute definitions (admin); CSV import and
+    # export of contacts (admins and supervisors; export only the contacts one may see).
+    CONTACT_ATTRIBUTES_MANAGE = "contact_attributes.manage"
+    CONTACTS_IMPORT = "contacts.import"
+    CONTACTS_EXPORT = "contacts.export"
     # Automatic assignment (issue 17): its settings and agents' capacities (admin).
     ASSIGNMENT_MANAGE = "assignment.manage"
 
@@ -69,6 +74,8 @@ MATRIX: dict[Role, frozenset[Perm]] = {
             Perm.DIVISIONS_READ,
             *INBOX,
             Perm.CONTACTS_MERGE,
+            Perm.CONTACTS_IMPORT,
+            Perm.CONTACTS_EXPORT,
             Perm.QUICK_REPLIES_MANAGE,
             Perm.CAMPAIGNS_MANAGE,
             Perm.CSAT_READ,

@@ -20,6 +20,14 @@ class EventType(StrEnum):
     CONTACT_UPDATED = "contact.updated"
     CONTACT_MERGED = "contact.merged"
     CONTACT_DELETED = "contact.deleted"
+    # Contacts screen (issue 17). Notes: to the contact's audience (as contact.updated).
+    CONTACT_NOTE_CREATED = "contact_note.created"
+    CONTACT_NOTE_DELETED = "contact_note.deleted"
+    CONTACT_IMPORTED = "contact.imported"  # a CSV import: admins and supervisors only
+    # Attribute definitions: to everyone signed in (every role reads and fills them).
+    CONTACT_ATTRIBUTE_CREATED = "contact_attribute.created"
+    CONTACT_ATTRIBUTE_UPDATED = "contact_attribute.updated"
+    CONTACT_ATTRIBUTE_DELETED = "contact_attribute.deleted"
     QUICK_REPLY_CREATED = "quick_reply.created"
     QUICK_REPLY_UPDATED = "quick_reply.updated"
     QUICK_REPLY_DELETED = "quick_reply.deleted"
