@@ -46,6 +46,7 @@ export function mount(container, app) {
   }
   import("../priority/priority.js").then((m) => m.install(list, thread), reportError);
   import("../labels/labels.js").then((m) => m.install(list, thread), reportError);
+  import("../bulk/bulk.js").then((m) => m.install(list), reportError);
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
   const hidden = localStorage.getItem(CONTACT_PANEL) === "hidden";
@@ -241,6 +242,7 @@ function shortcutsHelp() {
       ["n", t("keys.note")],
       ["p", t("priority.key")],
       ["l", t("labels.key")],
+      ["x", t("bulk.key")],
       ["Ctrl+Enter", t("keys.send")],
       ["/", t("keys.quick")],
       ["Esc", t("keys.close")],
