@@ -88,7 +88,9 @@ async def test_type_change_refused_while_values_exist_and_delete_removes_values(
     client, ctx, admin: Agent
 ) -> None:
     await standard_attributes(client, admin)
-    definitions = {a["key"]: a for a in (await client.get(ATTRIBUTES, headers=admin.headers)).json()}
+    definitions = {
+        a["key"]: a for a in (await client.get(ATTRIBUTES, headers=admin.headers)).json()
+    }
     contact_id = await factories.contact(ctx)
     r = await client.patch(
         f"{CONTACTS}/{contact_id}",
@@ -100,7 +102,9 @@ async def test_type_change_refused_while_values_exist_and_delete_removes_values(
     err = problem(await client.patch(age, json={"type": "text"}, headers=admin.headers), 409)
     assert fields(err) == {"type"}
     tier = f"{ATTRIBUTES}/{definitions['tier']['id']}"
-    err = problem(await client.patch(tier, json={"options": ["silver"]}, headers=admin.headers), 409)
+    err = problem(
+        await client.patch(tier, json={"options": ["silver"]}, headers=admin.headers), 409
+    )
     assert fields(err) == {"options"}
     r = await client.patch(tier, json={"options": ["gold", "bronze"]}, headers=admin.headers)
     assert r.status_code == 200 and r.json()["options"] == ["gold", "bronze"]
