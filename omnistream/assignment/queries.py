@@ -43,15 +43,19 @@ async def global_setting(conn: Conn) -> asyncpg.Record | None:
     )
 
 
-async def save_setting(
-    conn: Conn, division_id: UUID | None, enabled: bool, by: UUID | None
-) -> bool | None:
-    """Store a setting; the previous value (None: there was no row)."""
-    previous: bool | None = await conn.fetchval(
+async def lock_setting(conn: Conn, division_id: UUID | None) -> bool:
+    """A setting (off when it has no row), its row locked for this transaction."""
+    enabled: bool | None = await conn.fetchval(
         "SELECT enabled FROM assignment_settings WHERE division_id IS NOT DISTINCT FROM $1 "
         "FOR UPDATE",
         division_id,
     )
+    return bool(enabled)
+
+
+async def save_setting(
+    conn: Conn, division_id: UUID | None, enabled: bool, by: UUID | None
+) -> None:
     await conn.execute(
         """
         INSERT INTO assignment_settings (division_id, enabled, updated_by)
@@ -63,7 +67,6 @@ async def save_setting(
         enabled,
         by,
     )
-    return previous
 
 
 async def division_exists(conn: Conn, division_id: UUID) -> bool:

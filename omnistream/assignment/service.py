@@ -39,6 +39,14 @@ async def _announce(tx: Tx, actor: Principal, data: dict[str, Any]) -> None:
     await emit(tx.conn, EventType.ASSIGNMENT_SETTINGS_UPDATED, data, actor=actor, audience=[ADMINS])
 
 
+async def _switch(tx: Tx, actor: Principal, division_id: UUID | None, enabled: bool) -> bool:
+    """Store a setting that differs (a repeat writes nothing); whether it did."""
+    if await queries.lock_setting(tx.conn, division_id) == enabled:
+        return False
+    await queries.save_setting(tx.conn, division_id, enabled, actor.agent_id)
+    return True
+
+
 async def update_settings(
     tx: Tx, actor: Principal, body: AssignmentSettingsIn
 ) -> AssignmentSettings:
@@ -53,17 +61,13 @@ async def update_settings(
         if not await queries.division_exists(tx.conn, item.division_id):
             raise Unprocessable.field(where, f"no division with id {item.division_id}")
     changes: dict[str, Any] = {}
-    if body.global_enabled is not None:
-        previous = await queries.save_setting(tx.conn, None, body.global_enabled, actor.agent_id)
-        if bool(previous) != body.global_enabled:
-            changes["global_enabled"] = body.global_enabled
-    changed_divisions: dict[str, bool] = {}
-    for item in body.divisions:
-        previous = await queries.save_setting(
-            tx.conn, item.division_id, item.enabled, actor.agent_id
-        )
-        if bool(previous) != item.enabled:
-            changed_divisions[str(item.division_id)] = item.enabled
+    if body.global_enabled is not None and await _switch(tx, actor, None, body.global_enabled):
+        changes["global_enabled"] = body.global_enabled
+    changed_divisions = {
+        str(item.division_id): item.enabled
+        for item in body.divisions
+        if await _switch(tx, actor, item.division_id, item.enabled)
+    }
     if changed_divisions:
         changes["divisions"] = changed_divisions
     if changes:
