@@ -27,7 +27,7 @@ const ACTIONS = [
   "create_campaign", "update_campaign", "delete_campaign", "set_campaign_audience",
   "schedule_campaign", "pause_campaign", "resume_campaign", "cancel_campaign", "fail_campaign",
   "opt_out", "opt_in", "create_sla_policy", "update_sla_policy", "delete_sla_policy",
-  "update_csat_settings", "create_label", "update_label", "delete_label",
+  "update_csat_settings", "create_label", "update_label", "delete_label", "set_presence",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
