@@ -28,6 +28,7 @@ const ACTIONS = [
   "schedule_campaign", "pause_campaign", "resume_campaign", "cancel_campaign", "fail_campaign",
   "opt_out", "opt_in", "create_sla_policy", "update_sla_policy", "delete_sla_policy",
   "update_csat_settings", "create_label", "update_label", "delete_label", "set_presence",
+  "update_assignment_settings", "set_agent_capacity",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
