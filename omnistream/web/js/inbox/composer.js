@@ -229,7 +229,8 @@ export class Composer {
       const text = this.text.value.trim();
       if (!text) return;
       await this.run(async () => {
-        const note = await post(`/api/v1/conversations/${conversation.id}/notes`, { body: text });
+        // noteExtras: the agents picked with @ (js/notifications/mentions.js).
+        const note = await post(`/api/v1/conversations/${conversation.id}/notes`, { body: text, ...this.noteExtras?.(text) });
         this.reset();
         this.onNote(note);
       });
