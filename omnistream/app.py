@@ -58,6 +58,7 @@ from omnistream.reports.routes import router as reports_router
 from omnistream.scheduled.routes import router as scheduled_router
 from omnistream.search.routes import router as search_router
 from omnistream.sla.routes import router as sla_router
+from omnistream.snooze.routes import router as snooze_router
 from omnistream.templates.routes import router as templates_router
 from omnistream.web.routes import router as web_router
 from omnistream.webhooks.routes import router as webhooks_router
@@ -80,6 +81,7 @@ ROUTERS = (
     notes_router,
     notifications_router,
     labels_router,
+    snooze_router,
     assignment_router,
     presence_router,
     integrations_router,

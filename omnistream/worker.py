@@ -23,6 +23,7 @@ from omnistream.reports.worker import consumer_loop as reports_consumer_loop
 from omnistream.scheduled.worker import scheduled_loop
 from omnistream.sla.consumer import consumer_loop as sla_consumer_loop
 from omnistream.sla.worker import breach_loop
+from omnistream.snooze.worker import snooze_loop
 from omnistream.templates.worker import template_sync_loop
 from omnistream.webhooks.fanout import fanout_loop
 from omnistream.webhooks.worker import delivery_loop
@@ -50,6 +51,7 @@ LOOPS: dict[str, Loop] = {
     "csat": csat_consumer_loop,
     "reports": reports_consumer_loop,
     "email_inbound": email_inbound_loop,
+    "snooze": snooze_loop,
     "assignment": assignment_consumer_loop,
     "presence": presence_loop,
 }
@@ -59,7 +61,10 @@ LOOPS: dict[str, Loop] = {
 # never take the connections the loops work with: with 10 and six held, the inbound loop
 # waited for a connection whenever the SLA and CSAT loops had theirs (the SLA bench's
 # inbound drain kept 69-79 % of its rate; with the pool sized so, 88 %+).
-HOLDING = ("outbound", "scheduled", "profiles", "webhook_fanout", "webhook_delivery", "campaigns")
+HOLDING = (
+    "outbound", "scheduled", "profiles", "webhook_fanout", "webhook_delivery", "campaigns",
+    "snooze",
+)  # fmt: skip
 
 
 def pool_size(settings: Settings) -> int:

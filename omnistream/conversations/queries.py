@@ -10,7 +10,7 @@ import asyncpg
 
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
-from omnistream.kit.enums import PRIORITY_RANK, Priority, Role
+from omnistream.kit.enums import PRIORITY_RANK, ConversationStatus, Priority, Role
 from omnistream.kit.text import contains_pattern
 
 # The earliest SLA target not met yet: the least of the three (LEAST skips NULLs); the same
@@ -23,7 +23,8 @@ COLUMN_NAMES = (
     "integration_account_id", "status", "priority", "last_message_at", "last_message_preview",
     "last_inbound_at", "unread_count", "created_at", "updated_at", "resolved_at",
     "campaign_id", "sla_policy_id", "sla_first_response_due_at", "sla_next_response_due_at",
-    "sla_resolution_due_at", "sla_due_at", "sla_breached", "labels",
+    "sla_resolution_due_at", "sla_due_at", "sla_breached", "snoozed_until", "snoozed_by",
+    "labels",
 )  # fmt: skip
 
 
@@ -112,12 +113,13 @@ async def insert(
 
 
 async def set_status(conn: Conn, conversation_id: UUID, status: str) -> asyncpg.Record:
-    """Resolve or reopen; resolved_at follows the status."""
+    """Resolve or reopen (a snoozed one too: its snooze ends); resolved_at follows the status."""
     row = await conn.fetchrow(
         f"""
         WITH c AS (UPDATE conversations
                       SET status = $2,
                           resolved_at = CASE WHEN $2 = 'resolved' THEN now() END,
+                          snoozed_until = NULL, snoozed_at = NULL, snoozed_by = NULL,
                           updated_at = now()
                     WHERE id = $1 RETURNING *)
         SELECT {COLUMNS} FROM c
@@ -266,7 +268,7 @@ def list_branches(scope: Scope, f: ListFilter) -> list[Branch]:
         branches = _pin(branches, "assigned", target)
     if f.division_id is not None:
         branches = _pin(branches, "division", f.division_id)
-    statuses = [f.status] if f.status else ["open", "resolved"]
+    statuses = [f.status] if f.status else list(ConversationStatus)
     if f.sla or f.sort == SLA_SORT:
         statuses = [s for s in statuses if s == "open"]  # only open conversations have clocks
     branches = [replace(b, status=s) for b in branches for s in statuses]

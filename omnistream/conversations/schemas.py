@@ -58,6 +58,12 @@ class ConversationOut(BaseModel):
     sla_breached: list[str] = Field(
         default_factory=list, description="Targets breached in this cycle."
     )
+    snoozed_until: datetime | None = Field(
+        None,
+        description="While snoozed: when it wakes (null while snoozed: at the customer's "
+        "next message). Null unless status is snoozed (docs/inbox.md#snooze).",
+    )
+    snoozed_by: UUID | None = Field(None, description="While snoozed: the agent who snoozed it.")
     labels: list[LabelBrief] = Field(
         description="The conversation's labels, by name (docs/inbox.md#labels)."
     )

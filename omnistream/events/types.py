@@ -12,6 +12,9 @@ class EventType(StrEnum):
     CONVERSATION_TRANSFERRED = "conversation.transferred"
     CONVERSATION_RESOLVED = "conversation.resolved"
     CONVERSATION_REOPENED = "conversation.reopened"
+    # Snooze (issue 17): status snoozed, and back to open (data.by: agent, time or customer).
+    CONVERSATION_SNOOZED = "conversation.snoozed"
+    CONVERSATION_UNSNOOZED = "conversation.unsnoozed"
     MESSAGE_CREATED = "message.created"
     MESSAGE_UPDATED = "message.updated"
     NOTE_CREATED = "note.created"

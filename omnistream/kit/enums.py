@@ -20,6 +20,7 @@ class Channel(StrEnum):
 
 class ConversationStatus(StrEnum):
     OPEN = "open"
+    SNOOZED = "snoozed"  # parked until a time or the customer's next message (0030)
     RESOLVED = "resolved"
 
 

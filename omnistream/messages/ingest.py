@@ -39,6 +39,7 @@ from omnistream.messages import ingest_queries, queries
 from omnistream.messages.enums import Direction, MessageStatus, MessageType
 from omnistream.messages.presentation import message_payload, preview
 from omnistream.messages.service import InboundError, with_counters
+from omnistream.snooze.service import notify_assignees, wake_by_customer, woken_event
 
 _WA_ID = re.compile(r"^[0-9]{5,20}$")
 
@@ -215,6 +216,15 @@ async def store_inbound(
             conversation_id=conversation["id"],
             audience=audience_of(conversation, reopened),
         )
+    elif (
+        conversation["status"] == ConversationStatus.SNOOZED
+        and reopen
+        and kind is not MessageType.REACTION
+    ):
+        # The customer's next message ends a snooze (docs/inbox.md#snooze).
+        after = conversation_payload(
+            await wake_by_customer(conn, conversation, person["id"], actor)
+        )
     await emit(
         conn,
         EventType.MESSAGE_CREATED,
@@ -348,11 +358,19 @@ async def ingest_many(tx: Tx, items: list[NewInbound]) -> list[asyncpg.Record]:
         for r in rows
         if r["conversation_id"] in resolved and r["id"] not in survey.message_ids
     }
+    # The customer's next message (not a reaction) ends a snooze (docs/inbox.md#snooze).
+    snoozed = {c["id"] for c in conversations.values() if c["status"] == "snoozed"}
+    wakes = {
+        r["conversation_id"]
+        for r in rows
+        if r["conversation_id"] in snoozed and r["type"] != MessageType.REACTION
+    }
     items_by_id = {(i.channel, i.channel_message_id): i for i in items}
-    after = await _move(conn, rows, items_by_id, reopens)
+    after = await _move(conn, rows, items_by_id, reopens, wakes)
     named = await named_events(conn, people.values())  # nameless contacts that got a name
-    drafts = await _events(conn, rows, after, conversations, people, opened, reopens)
+    drafts = await _events(conn, rows, after, conversations, people, opened, reopens, wakes)
     await emit_many(conn, named + drafts)
+    await notify_assignees(conn, [after[i] for i in wakes], "customer")
     await csat_answers.finish(conn, survey)
     return rows
 
@@ -395,9 +413,11 @@ async def _move(
     rows: list[asyncpg.Record],
     items: dict[tuple[str, str], NewInbound],
     reopens: set[UUID],
+    wakes: set[UUID],
 ) -> dict[UUID, dict[str, Any]]:
-    """Moves the conversations of the stored rows (reopening the `reopens` ones, resolved
-    and locked since they were read); conversation id -> its state after."""
+    """Moves the conversations of the stored rows (reopening the `reopens` ones, resolved,
+    and waking the `wakes` ones, snoozed, all locked since they were read); conversation
+    id -> its state after."""
     newest: dict[UUID, asyncpg.Record] = {}
     added: dict[UUID, int] = {}
     for row in rows:  # in item order: on equal times the later item is the newer
@@ -420,7 +440,8 @@ async def _move(
         [newest[i]["created_at"] for i in ids],
         previews,
         [added[i] for i in ids],
-        [i in reopens for i in ids],
+        [i in reopens or i in wakes for i in ids],
+        [i in wakes for i in ids],
     )
     return {row["id"]: conversation_payload(row) for row in moved}
 
@@ -433,6 +454,7 @@ async def _events(
     people: dict[tuple[Channel, str], asyncpg.Record],
     opened: set[UUID],
     reopened: set[UUID],
+    woken: set[UUID],
 ) -> list[Draft]:
     before = {c["id"]: c for c in conversations.values()}
     person_by_id = {p["id"]: p for p in people.values()}
@@ -462,6 +484,9 @@ async def _events(
                     Draft(EventType.CONVERSATION_REOPENED, {"conversation": after}, actor,
                           conversation_id, audience)
                 )  # fmt: skip
+            elif conversation_id in woken:
+                until = earlier["snoozed_until"]
+                drafts.append(woken_event(after, "customer", until, actor, audience))
         message = {"message": message_payload(row), "conversation": after}
         drafts.append(Draft(EventType.MESSAGE_CREATED, message, actor, conversation_id, audience))
     return drafts

@@ -119,6 +119,7 @@ async def move_conversations(
     previews: list[str],
     added: list[int],
     reopens: list[bool],
+    wakes: list[bool],
 ) -> list[asyncpg.Record]:
     """After insert_inbound, per conversation (its newest new message's time and preview,
     how many were added, whether it reopens): unread_count grows, last_inbound_at moves
@@ -126,7 +127,9 @@ async def move_conversations(
     message is stored already (a late webhook never rewinds them); a resolved conversation
     reopens if `reopens` says so (not for CSAT answers alone), and only such a one gets an
     activity_logs row (agent NULL, by the customer), so
-    the timeline's history shows the reopen; the same statement, no extra round trip."""
+    the timeline's history shows the reopen; the same statement, no extra round trip.
+    `wakes` (a subset of `reopens`): a snoozed conversation the customer wrote to opens
+    again (its snooze ends, unsnooze_conversation in the log)."""
     return await conn.fetch(
         f"""
         WITH c AS (
@@ -136,22 +139,26 @@ async def move_conversations(
                                                ELSE c.last_message_preview END,
                    last_inbound_at = GREATEST(c.last_inbound_at, n.at),
                    unread_count = c.unread_count + n.added,
-                   status = CASE WHEN c.status = 'resolved' AND n.reopens THEN 'open'
-                                 ELSE c.status END,
+                   status = CASE WHEN c.status IN ('resolved', 'snoozed') AND n.reopens
+                                 THEN 'open' ELSE c.status END,
                    resolved_at = CASE WHEN c.status = 'resolved' AND n.reopens THEN NULL
                                       ELSE c.resolved_at END,
+                   snoozed_until = CASE WHEN n.wakes THEN NULL ELSE c.snoozed_until END,
+                   snoozed_at = CASE WHEN n.wakes THEN NULL ELSE c.snoozed_at END,
+                   snoozed_by = CASE WHEN n.wakes THEN NULL ELSE c.snoozed_by END,
                    updated_at = now()
               FROM (SELECT t.*, NOT EXISTS (SELECT 1 FROM messages x
                                              WHERE x.conversation_id = t.id
                                                AND x.created_at > t.at) AS is_last
                       FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[],
-                                  $5::bool[])
-                           AS t(id, at, preview, added, reopens)) AS n
+                                  $5::bool[], $6::bool[])
+                           AS t(id, at, preview, added, reopens, wakes)) AS n
              WHERE c.id = n.id
-            RETURNING c.*, n.reopens
+            RETURNING c.*, n.reopens, n.wakes
         ), logged AS (
             INSERT INTO activity_logs (action, target_type, target_id, metadata_json)
-            SELECT 'reopen_conversation', 'conversation', c.id,
+            SELECT CASE WHEN c.wakes THEN 'unsnooze_conversation'
+                        ELSE 'reopen_conversation' END, 'conversation', c.id,
                    jsonb_build_object('by', 'customer', 'contact_id', c.contact_id)
               FROM c WHERE c.reopens
         )
@@ -162,6 +169,7 @@ async def move_conversations(
         previews,
         added,
         reopens,
+        wakes,
     )
 
 

@@ -28,13 +28,14 @@ import asyncpg
 from omnistream.conversations.queries import LIST_ITEM, LIST_JOINS, ROW_COLUMNS
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
+from omnistream.kit.enums import ConversationStatus
 
 # The indexed expressions, written exactly as migration 0022 indexes them.
 MESSAGE_TEXT = "message_search_text(m.content)"
 MESSAGE_MATCH = "m.content ?| ARRAY['text', 'body', 'caption'] AND search_vector({text}) @@ {q}"
 NOTE_MATCH = "search_vector(n.body) @@ {q}"
 CONTACT_TEXT = "contact_search_text(k.name, k.email, k.phone)"
-STATUSES = ("open", "resolved")
+STATUSES = tuple(ConversationStatus)
 Source = Literal["texts", "contact"]  # messages and notes, or the contact's fields
 
 

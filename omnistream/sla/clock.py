@@ -229,7 +229,9 @@ class Clock:
     def evaluate(self, policies: Mapping[UUID, Policy], now: datetime) -> list[Alert]:
         """Due times, the alerts due by `now` (each recorded as given), and the next check."""
         self.dues, self.due_at, self.check_at = {}, None, None
-        if self.status != "open" or self.started_at is None:
+        # A snoozed conversation's clock keeps running (docs/inbox.md#snooze): parking it
+        # is the team's choice, the customer's promise still stands.
+        if self.status == "resolved" or self.started_at is None:
             return []
         policy = self._policy(policies)
         if policy is None:

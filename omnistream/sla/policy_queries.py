@@ -112,7 +112,7 @@ async def mark_for_recheck(conn: Conn, policy_id: UUID) -> int:
         """
         INSERT INTO sla_schedule (conversation_id, check_at)
         SELECT id, now() FROM conversations
-         WHERE sla_policy_id = $1 AND status = 'open' ORDER BY id
+         WHERE sla_policy_id = $1 AND status <> 'resolved' ORDER BY id
         ON CONFLICT (conversation_id) DO UPDATE SET check_at = EXCLUDED.check_at
         """,
         policy_id,

@@ -14,6 +14,7 @@ const ACTIONS = [
   "remove_division_member", "create_contact", "update_contact", "delete_contact", "merge_contacts",
   "assign_conversation", "unassign_conversation", "take_conversation", "transfer_conversation",
   "resolve_conversation", "reopen_conversation", "set_priority", "add_label", "remove_label",
+  "snooze_conversation", "unsnooze_conversation", "set_timezone",
   "add_note", "delete_note",
   "start_conversation", "send_message", "upload_media", "retry_message",
   "create_integration", "update_integration", "delete_integration", "test_integration",
