@@ -144,20 +144,46 @@ def _refused(cid: UUID, error: AppError) -> BulkItem:
     return BulkItem(id=cid, ok=False, problem=problem)
 
 
+# Conversations run under one savepoint: two round trips per conversation fewer than a
+# savepoint each (of about seven). A chunk with a refusal is rolled back and run again with a
+# savepoint per conversation, as the email import does with a batch holding a bad mail.
+CHUNK = 100
+
+
+async def _one(tx: Tx, actor: Principal, body: BulkIn, cid: UUID) -> BulkItem:
+    """The action on one conversation in a savepoint of its own: done, or refused with
+    nothing written for it."""
+    try:
+        async with tx.conn.transaction():
+            row = await _apply(tx, actor, body, cid)
+    except AppError as error:
+        return _refused(cid, error)
+    return BulkItem(id=cid, ok=True, conversation=ConversationOut(**conversations.payload(row)))
+
+
+async def _chunk(tx: Tx, actor: Principal, body: BulkIn, chunk: list[UUID]) -> list[BulkItem]:
+    try:
+        async with tx.conn.transaction():
+            rows = [await _apply(tx, actor, body, cid) for cid in chunk]
+    except AppError:
+        return [await _one(tx, actor, body, cid) for cid in chunk]
+    return [
+        BulkItem(id=r["id"], ok=True, conversation=ConversationOut(**conversations.payload(r)))
+        for r in rows
+    ]
+
+
 async def run(tx: Tx, actor: Principal, body: BulkIn, ids: list[UUID]) -> list[BulkItem]:
     """The action on each of `ids` (distinct), in that order; one item each."""
     visible = await queries.lock_visible(tx.conn, Scope.of(actor), ids)
-    items: list[BulkItem] = []
-    for cid in ids:
-        if cid not in visible:  # the same answer as the single action's, for both cases
-            items.append(_refused(cid, NotFound(f"no conversation with id {cid}")))
-            continue
-        try:
-            async with tx.conn.transaction():  # a savepoint: a refusal undoes only this one
-                row = await _apply(tx, actor, body, cid)
-        except AppError as error:
-            items.append(_refused(cid, error))
-        else:
-            out = ConversationOut(**conversations.payload(row))
-            items.append(BulkItem(id=cid, ok=True, conversation=out))
-    return items
+    # Invisible and nonexistent alike: the single action's answer to both.
+    items = {
+        cid: _refused(cid, NotFound(f"no conversation with id {cid}"))
+        for cid in ids
+        if cid not in visible
+    }
+    todo = [cid for cid in ids if cid in visible]
+    for start in range(0, len(todo), CHUNK):
+        for item in await _chunk(tx, actor, body, todo[start : start + CHUNK]):
+            items[item.id] = item
+    return [items[cid] for cid in ids]

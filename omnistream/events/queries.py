@@ -23,18 +23,20 @@ async def insert(
     audience: list[dict[str, Any]],
     version: int,
 ) -> None:
+    # The wake-up in the same statement (one round trip, not two: a bulk action writes a
+    # thousand events). Delivered only if the transaction commits; repeated payloads in one
+    # transaction collapse to one.
     await conn.execute(
         "INSERT INTO event_outbox (type, data, actor, conversation_id, audience, version) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING pg_notify($7, '')",
         event_type,
         data,
         actor,
         conversation_id,
         audience,
         version,
+        OUTBOX_WAKE_CHANNEL,
     )
-    # Delivered only if the transaction commits; repeated payloads in one tx collapse to one.
-    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_WAKE_CHANNEL)
 
 
 async def insert_many(
