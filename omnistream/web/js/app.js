@@ -163,6 +163,7 @@ function renderShell() {
     userMenu(),
   );
   fill(root, header, h("main", { id: "main", tabindex: "-1" }));
+  import("./presence/presence.js").then((m) => m.installHeader(header), reportError);
   import("./notifications/notifications.js").then((m) => m.installBell(header.querySelector(".live-status")), reportError);
   root.removeAttribute("aria-busy");
 }

@@ -7,6 +7,8 @@ import { field, formDialog, toast } from "../forms.js";
 import { t } from "../i18n.js";
 
 const base = (conversation) => `/api/v1/conversations/${conversation.id}`;
+// "Name · Online" once the presence module is loaded (docs/inbox.md#availability).
+const withPresence = (agent, text) => app.presenceLabel?.(agent, text) ?? text;
 
 export const take = (conversation) => post(`${base(conversation)}/take`);
 
@@ -29,7 +31,7 @@ export async function assignDialog(conversation, onDone) {
       value: conversation.assigned_agent_id || "",
       options: [
         { value: "", label: t("actions.nobody") },
-        ...agents.map((a) => ({ value: a.id, label: a.id === app.me.id ? `${a.name} (${t("actions.me")})` : a.name })),
+        ...agents.map((a) => ({ value: a.id, label: withPresence(a, a.id === app.me.id ? `${a.name} (${t("actions.me")})` : a.name) })),
       ],
     }),
     onSubmit: (form) => {
@@ -69,7 +71,7 @@ export async function transferDialog(conversation, onDone) {
     );
     agentSelect.replaceChildren(
       h("option", { value: "" }, divisionSelect.value ? t("actions.divisionPool") : t("actions.chooseAgent")),
-      ...people.map((a) => h("option", { value: a.id }, a.name)),
+      ...people.map((a) => h("option", { value: a.id }, withPresence(a, a.name))),
     );
   };
   divisionSelect.addEventListener("change", fillAgents);

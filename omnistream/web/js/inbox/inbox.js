@@ -46,6 +46,7 @@ export function mount(container, app) {
   }
   import("../priority/priority.js").then((m) => m.install(list, thread), reportError);
   import("../labels/labels.js").then((m) => m.install(list, thread), reportError);
+  import("../presence/presence.js").then((m) => m.install(list, thread), reportError);
   import("../notifications/notifications.js").then((m) => m.install(list, thread), reportError);
   import("../bulk/bulk.js").then((m) => m.install(list), reportError);
   contact.clear();

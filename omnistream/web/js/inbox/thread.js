@@ -240,7 +240,7 @@ export class Thread {
           { class: "thread-sub muted" },
           CHANNEL_NAMES[c.channel], " · ",
           h("span", { class: `status-badge status-${c.status}` }, t(`status.${c.status}`)), " · ",
-          h("span", { class: "assignee" }, assignee),
+          h("span", { class: "assignee" }, this.presence?.(c.assigned_agent_id), assignee),
           c.division_id ? ` · ${divisionName(c.division_id) || ""}` : "",
           slaBadge(c, { long: true }),
           campaignTag(c, this.entries.values()),

@@ -5,6 +5,7 @@ import { all, del, get, patch, post, put } from "../api.js";
 import { debounce, h, uid } from "../dom.js";
 import { field, formDialog, toast } from "../forms.js";
 import { formatRelative, t } from "../i18n.js";
+import { dot } from "../presence/presence.js";
 import { pageHeader, pager, table } from "./common.js";
 
 const ROLES = ["agent", "supervisor", "admin"];
@@ -49,7 +50,7 @@ export function render(container, app) {
     render: (items) =>
       table(t("settings.agents"), [t("agents.name"), t("agents.email"), t("agents.role"), t("agents.divisions"), t("agents.status"), t("agents.lastSeen"), ""],
         items.map((a) => [
-          h("span", { class: "strong" }, a.name),
+          h("span", { class: "strong" }, dot(a.id, a.presence), a.name),
           a.email,
           h("span", { class: `role-badge role-${a.role}` }, t(`role.${a.role}`)),
           (app.directory?.agent(a.id)?.division_ids || []).map((id) => divisions.find((d) => d.id === id)?.name).filter(Boolean).join(", "),
