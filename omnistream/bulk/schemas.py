@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omnistream.conversations.schemas import ConversationOut
 from omnistream.kit.enums import Channel, ConversationStatus, Priority
+from omnistream.snooze.schemas import SnoozeIn
 
 MAX_ITEMS = 1000  # conversations in one bulk action, by ids or by filter
 
@@ -24,6 +25,8 @@ class BulkAction(StrEnum):
     SET_PRIORITY = "set_priority"
     RESOLVE = "resolve"
     REOPEN = "reopen"
+    SNOOZE = "snooze"
+    UNSNOOZE = "unsnooze"
 
 
 # What each action needs besides the conversations (checked in service.check_params).
@@ -33,6 +36,7 @@ NEEDS: dict[BulkAction, tuple[str, ...]] = {
     BulkAction.ADD_LABEL: ("label_id",),
     BulkAction.REMOVE_LABEL: ("label_id",),
     BulkAction.SET_PRIORITY: ("priority",),
+    BulkAction.SNOOZE: ("snooze",),
 }
 
 
@@ -68,7 +72,8 @@ class BulkIn(BaseModel):
 
     action: BulkAction = Field(
         description="assign (agent_id), unassign, transfer (agent_id and/or division_id, "
-        "reason), add_label / remove_label (label_id), set_priority (priority), resolve, reopen"
+        "reason), add_label / remove_label (label_id), set_priority (priority), resolve, reopen, "
+        "snooze (snooze: as POST /conversations/{id}/snooze's body), unsnooze"
     )
     ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_ITEMS)] | None = Field(
         None, description=f"The conversations, at most {MAX_ITEMS} (a repeated id counts once)"
@@ -83,6 +88,11 @@ class BulkIn(BaseModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
     label_id: UUID | None = None
     priority: Priority | None = None
+    snooze: SnoozeIn | None = Field(
+        None,
+        description="snooze: until, until_next_message or preset (the wake time is "
+        "computed once, the same for every conversation)",
+    )
 
 
 class ItemProblem(BaseModel):

@@ -6,6 +6,7 @@ that conversation and leaves the others done."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -31,8 +32,9 @@ from omnistream.db.pool import Conn, Tx
 from omnistream.kit.errors import AppError, NotFound, Unprocessable
 from omnistream.labels import queries as label_queries
 from omnistream.labels import service as labels
+from omnistream.snooze import service as snoozing
 
-PARAMS = ("agent_id", "division_id", "reason", "label_id", "priority")
+PARAMS = ("agent_id", "division_id", "reason", "label_id", "priority", "snooze")
 TAKES: dict[BulkAction, set[str]] = {
     **{action: set(needs) for action, needs in NEEDS.items()},
     BulkAction.TRANSFER: {"agent_id", "division_id", "reason"},
@@ -79,6 +81,24 @@ async def check_params(conn: Conn, body: BulkIn) -> None:
         raise Unprocessable.field("label_id", f"no label with id {body.label_id}")
 
 
+async def snooze_until(conn: Conn, actor: Principal, body: BulkIn) -> datetime | None:
+    """The snooze's wake time, once for every conversation; 422s name the field in
+    `snooze`. None for other actions (and for until_next_message)."""
+    if body.snooze is None:
+        return None
+    try:
+        return await snoozing.until_of(conn, actor, body.snooze, datetime.now(UTC))
+    except Unprocessable as error:
+        raise _within("snooze", error) from None
+
+
+def _within(parent: str, error: Unprocessable) -> Unprocessable:
+    """The error of a nested object's check, its fields named inside `parent`."""
+    for item in error.errors or []:
+        item["field"] = f"{parent}.{item['field']}"
+    return Unprocessable(f"{parent}.{error.detail}", errors=error.errors)
+
+
 async def select(
     conn: Conn, scope: Scope, wanted: BulkFilter, region: str
 ) -> tuple[list[UUID], bool]:
@@ -101,17 +121,18 @@ async def select(
             limit=MAX_ITEMS + 1,
         )
     except Unprocessable as error:  # the list's own checks: name the field inside filter
-        for item in error.errors or []:
-            item["field"] = f"filter.{item['field']}"
-        raise Unprocessable(f"filter.{error.detail}", errors=error.errors) from None
+        raise _within("filter", error) from None
     if f.labels:
         f = replace(f, labels_first=await label_queries.few_rows(conn, scope, f))
     rows = await conversation_queries.search(conn, scope, f)
     return [r["id"] for r in rows[:MAX_ITEMS]], len(rows) > MAX_ITEMS
 
 
-async def _apply(tx: Tx, actor: Principal, body: BulkIn, cid: UUID) -> asyncpg.Record:
-    """The single action's service call (params checked by check_params)."""
+async def _apply(
+    tx: Tx, actor: Principal, body: BulkIn, cid: UUID, until: datetime | None
+) -> asyncpg.Record:
+    """The single action's service call (params checked by check_params; `until` is the
+    snooze's wake time, computed once for all)."""
     match body.action:
         case BulkAction.ASSIGN:
             assert body.agent_id is not None
@@ -137,6 +158,10 @@ async def _apply(tx: Tx, actor: Principal, body: BulkIn, cid: UUID) -> asyncpg.R
             return await conversations.set_status(tx, actor, cid, "resolved")
         case BulkAction.REOPEN:
             return await conversations.set_status(tx, actor, cid, "open")
+        case BulkAction.SNOOZE:
+            return await snoozing.snooze(tx, actor, cid, until)
+        case BulkAction.UNSNOOZE:
+            return await snoozing.unsnooze(tx, actor, cid)
 
 
 def _refused(cid: UUID, error: AppError) -> BulkItem:
@@ -150,23 +175,27 @@ def _refused(cid: UUID, error: AppError) -> BulkItem:
 CHUNK = 100
 
 
-async def _one(tx: Tx, actor: Principal, body: BulkIn, cid: UUID) -> BulkItem:
+async def _one(
+    tx: Tx, actor: Principal, body: BulkIn, cid: UUID, until: datetime | None
+) -> BulkItem:
     """The action on one conversation in a savepoint of its own: done, or refused with
     nothing written for it."""
     try:
         async with tx.conn.transaction():
-            row = await _apply(tx, actor, body, cid)
+            row = await _apply(tx, actor, body, cid, until)
     except AppError as error:
         return _refused(cid, error)
     return BulkItem(id=cid, ok=True, conversation=ConversationOut(**conversations.payload(row)))
 
 
-async def _chunk(tx: Tx, actor: Principal, body: BulkIn, chunk: list[UUID]) -> list[BulkItem]:
+async def _chunk(
+    tx: Tx, actor: Principal, body: BulkIn, chunk: list[UUID], until: datetime | None
+) -> list[BulkItem]:
     try:
         async with tx.conn.transaction():
-            rows = [await _apply(tx, actor, body, cid) for cid in chunk]
+            rows = [await _apply(tx, actor, body, cid, until) for cid in chunk]
     except AppError:
-        return [await _one(tx, actor, body, cid) for cid in chunk]
+        return [await _one(tx, actor, body, cid, until) for cid in chunk]
     return [
         BulkItem(id=r["id"], ok=True, conversation=ConversationOut(**conversations.payload(r)))
         for r in rows
@@ -183,7 +212,8 @@ async def run(tx: Tx, actor: Principal, body: BulkIn, ids: list[UUID]) -> list[B
         if cid not in visible
     }
     todo = [cid for cid in ids if cid in visible]
+    until = await snooze_until(tx.conn, actor, body)
     for start in range(0, len(todo), CHUNK):
-        for item in await _chunk(tx, actor, body, todo[start : start + CHUNK]):
+        for item in await _chunk(tx, actor, body, todo[start : start + CHUNK], until):
             items[item.id] = item
     return [items[cid] for cid in ids]

@@ -156,8 +156,13 @@ export function install(list) {
   const move = chooser("bulk.transfer", [], transfer);
   const labels = chooser("bulk.labels", [], (v) => run({ action: v[0] === "+" ? "add_label" : "remove_label", label_id: v.slice(1) }));
   const priority = chooser("bulk.priority", [...RANKS].reverse().map((p) => option(p, t(`priority.${p}`))), (p) => run({ action: "set_priority", priority: p }));
-  const snooze = chooser("bulk.snooze", [option("tomorrow", t("bulk.snoozeTomorrow")), option("next", t("bulk.snoozeNext"))], (v) =>
-    run({ action: "snooze", snooze: v === "next" ? { until_next_message: true } : { preset: "tomorrow", timezone: Intl.DateTimeFormat().resolvedOptions().timeZone } }));
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const snoozes = { tomorrow: { preset: "tomorrow", timezone: zone }, next_week: { preset: "next_week", timezone: zone }, message: { until_next_message: true } };
+  const snooze = chooser(
+    "bulk.snooze",
+    [option("tomorrow", t("bulk.snoozeTomorrow")), option("next_week", t("bulk.snoozeNextWeek")), option("message", t("bulk.snoozeNext")), option("off", t("bulk.unsnooze"))],
+    (v) => run(v === "off" ? { action: "unsnooze" } : { action: "snooze", snooze: snoozes[v] }),
+  );
   const button = (name, body) => h("button", { type: "button", dataset: { bulk: name }, onclick: () => run(body) }, t(`bulk.${name}`));
   const count = h("span", { class: "bulk-count", role: "status" });
   const controls = h(
