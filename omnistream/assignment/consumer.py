@@ -36,6 +36,7 @@ class Turns:
         self.pool = pool
         self.sweep_seconds = sweep_seconds
         self.last_drain = 0.0
+        self.more = False  # the last drain stopped at its batch size: drain again at once
 
     async def run(self, limit: int = BATCH_SIZE) -> int | None:
         """One turn: how many were assigned (`limit`: more may be waiting at once); None
@@ -46,13 +47,14 @@ class Turns:
             if position is None:
                 return None
             top = await queries.top_seq(conn)
-            due = time.monotonic() - self.last_drain >= self.sweep_seconds
+            due = self.more or time.monotonic() - self.last_drain >= self.sweep_seconds
             if top > position and await queries.triggered(conn, position, top):
                 due = True
             assigned = 0
             if due:
                 self.last_drain = time.monotonic()
                 done = await drain(conn, limit)
+                self.more = done.more
                 assigned = limit if done.more else done.assigned
             if top > position:
                 await advance(conn, queries.CONSUMER, top)

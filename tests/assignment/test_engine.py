@@ -229,3 +229,11 @@ async def test_events_and_activity_name_the_rule(client, ctx, admin: Agent, acto
         "target_id": conversation,
         "metadata_json": rule,
     }
+    r = await client.get(f"/api/v1/conversations/{conversation}/history", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    (line,) = r.json()  # the timeline shows it, by nobody (the system)
+    assert (line["action"], line["agent_id"], line["details"]["rule"]) == (
+        "assigned",
+        None,
+        "fewest_open_round_robin",
+    )
