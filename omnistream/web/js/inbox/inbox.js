@@ -48,6 +48,7 @@ export function mount(container, app) {
   import("../labels/labels.js").then((m) => m.install(list, thread), reportError);
   import("../presence/presence.js").then((m) => m.install(list, thread), reportError);
   import("../notifications/notifications.js").then((m) => m.install(list, thread), reportError);
+  import("../snooze/snooze.js").then((m) => m.install(list, thread), reportError);
   import("../bulk/bulk.js").then((m) => m.install(list), reportError);
   contact.clear();
   const layout = h("div", { class: "inbox" }, list.el, thread.el, contact.el);
@@ -209,6 +210,10 @@ export function mount(container, app) {
         event.preventDefault();
         thread.head.querySelector(".label-add")?.click();
         break;
+      case "s":
+        event.preventDefault();
+        thread.head.querySelector(".snooze-button")?.click();
+        break;
       case "?":
         shortcutsHelp();
         break;
@@ -244,6 +249,7 @@ function shortcutsHelp() {
       ["n", t("keys.note")],
       ["p", t("priority.key")],
       ["l", t("labels.key")],
+      ["s", t("snooze.key")],
       ["x", t("bulk.key")],
       ["Ctrl+Enter", t("keys.send")],
       ["/", t("keys.quick")],

@@ -213,7 +213,7 @@ export class ConversationList {
             ? h("span", { class: "unread-badge", "aria-label": t("inbox.unread", { n: item.unread_count }) }, item.unread_count > 99 ? "99+" : String(item.unread_count))
             : null,
         ),
-        h("div", { class: "conv-meta" }, slaBadge(item), this.chips?.(item), h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), this.presence?.(item.assigned_agent_id), meta.join(" · ")),
+        h("div", { class: "conv-meta" }, slaBadge(item), this.snoozed?.(item), this.chips?.(item), h("span", { class: "sr-only" }, CHANNEL_NAMES[item.channel], ". "), this.presence?.(item.assigned_agent_id), meta.join(" · ")),
       ),
     );
     return li;

@@ -226,7 +226,7 @@ export class Thread {
           h("button", { type: "button", class: resolved ? "" : "success", onclick: run(() => actions.setStatus(c, !resolved)) }, t(resolved ? "actions.reopen" : "actions.resolve")),
         ]
       : [];
-    buttons.unshift(this.headExtra?.(c));
+    buttons.unshift(this.headExtra?.(c), this.headSnooze?.(c));
     document.title = `${contactLabel(c.contact)} · OmniStream`;
     fill(
       this.head,

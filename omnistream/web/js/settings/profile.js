@@ -1,8 +1,8 @@
 // Settings › My profile: who I am, my password, and my preferences (language, time zone,
 // sound and browser notifications for new messages in my conversations).
-import { post } from "../api.js";
+import { post, put } from "../api.js";
 import { h } from "../dom.js";
-import { field, submit, toast } from "../forms.js";
+import { describe, field, submit, toast } from "../forms.js";
 import { LANGUAGES, browserZone, lang, setLang, setTimeZone, t, timeZone, zones } from "../i18n.js";
 import * as notify from "../notify.js";
 import { pageHeader } from "./common.js";
@@ -35,7 +35,11 @@ export function render(container, app) {
   const language = h("select", { id: "pref-lang" }, LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === lang() }, l.name)));
   language.addEventListener("change", () => setLang(language.value));
   const zone = h("select", { id: "pref-tz" }, zones().map((z) => h("option", { value: z, selected: z === timeZone() }, z === browserZone() ? `${z} (${t("profile.browserZone")})` : z)));
-  zone.addEventListener("change", () => setTimeZone(zone.value));
+  zone.addEventListener("change", () => {
+    setTimeZone(zone.value);
+    // The server's copy: a snooze "tomorrow 09:00" from elsewhere (the API) is 09:00 here.
+    put("/api/v1/auth/me/timezone", { timezone: zone.value }).catch((error) => toast(describe(error), "error"));
+  });
   const sound = h("input", { type: "checkbox", id: "pref-sound", checked: notify.soundOn() });
   sound.addEventListener("change", () => notify.setSound(sound.checked));
   const desktop = h("input", { type: "checkbox", id: "pref-desktop", checked: notify.desktopOn() });
