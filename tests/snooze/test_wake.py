@@ -16,6 +16,8 @@ from tests.inbound.test_inbound_support import (
     deliver,
     drain,
     fixture,
+    outbound,
+    payload,
     whatsapp,
 )
 from tests.snooze.helpers import URL, entries, events, notifications, status
@@ -127,3 +129,33 @@ async def test_the_customer_writing_wakes_it_once(client, ctx, actors: Actors) -
     assert text["data"]["message"]["type"] == "text"
     assert text["data"]["conversation"]["status"] == "open"
     assert await wake_due(ctx.pool) == 0  # its time, later, wakes nothing
+
+
+async def test_the_one_item_path_wakes_it_too(client, ctx, actors: Actors) -> None:
+    """A payload with a reaction goes the one-item path (messages.ingest.store_inbound): its
+    text wakes the snooze there, its reaction does not count."""
+    (account, _) = await whatsapp(ctx)
+    agent = await actors.make("agent")
+    cid = await conversation_for(ctx, "whatsapp", account, phone=ANA)
+    await outbound(ctx, cid, "wamid.OUT1")  # what the reaction reacts to
+    me = {"agent_id": str(agent.id)}
+    await client.post(f"{URL}/{cid}/assign", headers=agent.headers, json=me)
+    r = await client.post(
+        f"{URL}/{cid}/snooze", headers=agent.headers, json={"until_next_message": True}
+    )
+    assert r.json()["status"] == "snoozed"
+    body = payload("wa_text")
+    reaction = payload("wa_reaction")["entry"][0]["changes"][0]["value"]["messages"][0]
+    body["entry"][0]["changes"][0]["value"]["messages"].append(reaction)
+    await deliver(client, body)
+    await drain(ctx)
+    assert await status(ctx, cid) == ("open", None)
+    (event,) = await events(ctx, "conversation.unsnoozed")
+    assert (event["data"]["by"], event["data"]["snoozed_until"]) == ("customer", None)
+    (entry,) = await entries(ctx, "unsnooze_conversation")
+    assert entry["metadata_json"]["by"] == "customer" and entry["agent_id"] is None
+    (note,) = await notifications(ctx, cid)
+    assert (note["recipient_id"], note["data"]) == (agent.id, {"reason": "message"})
+    created = await events(ctx, "message.created")
+    assert [e["data"]["message"]["type"] for e in created] == ["text", "reaction"]
+    assert {e["data"]["conversation"]["status"] for e in created} == {"open"}
