@@ -107,6 +107,7 @@ def create_app(
     *,
     with_worker: bool = False,
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    track_presence: bool = True,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,8 +119,12 @@ def create_app(
         await principals.start()
         hub = Hub(pool, dsn)
         await hub.start()
-        presence = PresenceTracker(pool, settings.presence_offline_seconds)
-        await presence.start()
+        # Live connections keep agents online (docs/inbox.md#availability); off only in the
+        # test suite's shared app (tests/conftest.py says why).
+        presence: PresenceTracker | None = None
+        if track_presence:
+            presence = PresenceTracker(pool, settings.presence_offline_seconds)
+            await presence.start()
         app.state.ctx = AppContext(
             settings=settings,
             dsn=dsn,
@@ -150,7 +155,8 @@ def create_app(
             if loops is not None:
                 await loops
             await hub.stop()
-            await presence.stop()
+            if presence is not None:
+                await presence.stop()
             await principals.stop()
             try:  # a connection still held by a stuck task must not hang the shutdown
                 await asyncio.wait_for(pool.close(), 10)

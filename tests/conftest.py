@@ -69,7 +69,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings, test_dsn: str) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, test_dsn)
+    # Sockets do not move presence here: each agent's first socket would put an agent.presence
+    # event in the streams other tests check (tests/presence/ runs apps that track them).
+    application = create_app(settings, test_dsn, track_presence=False)
     async with application.router.lifespan_context(application):
         yield application
 
