@@ -292,7 +292,7 @@ def _keyset(f: ListFilter, b: Branch, p: Params) -> list[str]:
     return [f"({_sort_key(f)}) {op} ({p(f.after[0], '::timestamptz')}, {p(f.after[1], '::uuid')})"]
 
 
-def _extra_filters(f: ListFilter, p: Params) -> list[str]:
+def extra_filters(f: ListFilter, p: Params) -> list[str]:
     conds = []
     if f.channel:
         conds.append(f"c.channel = {p(f.channel)}")
@@ -358,7 +358,7 @@ async def search(conn: Conn, scope: Scope, f: ListFilter) -> list[asyncpg.Record
     if not branches:
         return []
     p = Params()
-    extra = _extra_filters(f, p)
+    extra = extra_filters(f, p)
     way = _direction(f)
     order = _sort_key(f, way)
     # With a label filter the page size is a literal: a generic plan's guess for a LIMIT
@@ -386,7 +386,7 @@ def _count_sql(scope: Scope, f: ListFilter, cap: str, p: Params) -> str:
     branches = list_branches(scope, f)
     if not branches:
         return "0"
-    extra = _extra_filters(f, p)
+    extra = extra_filters(f, p)
     parts = [
         f"(SELECT 1 FROM {_source(f)} "
         f"WHERE {' AND '.join(b.sql(p) + extra + _labelled(f, b, p))} LIMIT {cap})"
@@ -527,6 +527,8 @@ HISTORY_ACTIONS = (
     "transfer_conversation",
     "resolve_conversation",
     "reopen_conversation",
+    "snooze_conversation",
+    "unsnooze_conversation",
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -14,7 +13,7 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.contacts import service as contact_service
 from omnistream.context import Ctx
-from omnistream.conversations import email_start, queries, service
+from omnistream.conversations import email_start, label_list_queries, queries, service
 from omnistream.conversations.schemas import (
     AssignIn,
     ConversationItem,
@@ -188,11 +187,7 @@ async def list_conversations(
             after_priority=after_priority,
             limit=limit + 1,
         )
-        scope = Scope.of(principal)
-        if filters.labels:
-            first = await label_queries.few_rows(conn, scope, filters)
-            filters = replace(filters, labels_first=first)
-        rows = await queries.search(conn, scope, filters)
+        rows = await label_list_queries.list_page(conn, Scope.of(principal), filters)
     return ConversationPage(
         items=[service.list_item(r) for r in rows[:limit]],
         next_cursor=_next_cursor(rows, limit, sort),
@@ -344,6 +339,8 @@ _HISTORY_NAMES = {
     "transfer_conversation": "transferred",
     "resolve_conversation": "resolved",
     "reopen_conversation": "reopened",
+    "snooze_conversation": "snoozed",
+    "unsnooze_conversation": "unsnoozed",
 }
 
 

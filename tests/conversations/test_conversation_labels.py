@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from omnistream.conversations import queries
+from omnistream.conversations import label_list_queries, queries
 from omnistream.conversations.visibility import Scope
 from omnistream.kit.enums import Role
 from omnistream.labels import queries as label_queries
@@ -340,11 +340,17 @@ async def test_plans_of_the_label_filter_and_counts(ctx, actors: Actors) -> None
                 async with ctx.pool.acquire() as conn:
                     first = await label_queries.few_rows(conn, scope, f)
                 assert first  # at most 2,000 label rows (labels/queries.py FEW)
-                for form in (True, False):  # the route's choice, and the other one
+                for form in (True, False):  # the forms of the other orders
                     recorder = Recorder()
                     await queries.search(recorder, scope, replace(f, labels_first=form))  # type: ignore[arg-type]
                     found = await explain(recorder.sql, recorder.args)
                     assert "Seq Scan on conversations" not in found, (scope.role, labels, found)
+                for g in (f, replace(f, channel="whatsapp")):  # last-message order (0033)
+                    recorder = Recorder()
+                    await label_list_queries.search(recorder, scope, g)  # type: ignore[arg-type]
+                    found = await explain(recorder.sql, recorder.args)
+                    assert "Seq Scan on conversation" not in found, (scope.role, g, found)
+                    assert "Index Only Scan using conversation_labels_" in found or g.channel
 
         recorder = Recorder()
         await label_queries.counts(recorder, scope, 10_000)  # type: ignore[arg-type]
