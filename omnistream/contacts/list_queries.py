@@ -1,5 +1,6 @@
-"""SQL of the contacts screen's reads: the sorted list, a contact's conversations, and what
-a merge or a delete would take along (the previews).
+"""SQL of the contacts screen's reads: the sorted list and what a merge or a delete would
+take along (the previews). A contact's conversations: GET /contacts/{id}/conversations
+(conversations/routes.py).
 
 Sorts (keyset pages on the sort key, then id):
 - name: (name, id) ascending, on contacts_name_idx;
@@ -12,14 +13,12 @@ Sorts (keyset pages on the sort key, then id):
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 
 from omnistream.contacts.queries import COLUMNS, _visible
-from omnistream.conversations.queries import COLUMNS as CONVERSATION_COLUMNS
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
 
@@ -81,30 +80,6 @@ async def search(
         phone_patterns,
         channel,
         division_id,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
-
-
-async def conversations(
-    conn: Conn,
-    scope: Scope,
-    contact_id: UUID,
-    after: tuple[datetime, UUID] | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    """The contact's conversations on every channel that the scope may see, newest first."""
-    return await conn.fetch(
-        f"""
-        SELECT {CONVERSATION_COLUMNS} FROM conversations c
-         WHERE c.contact_id = $4 AND {visible_sql("c", 1, 2, 3)}
-           AND ($5::timestamptz IS NULL OR (c.last_message_at, c.id) < ($5, $6::uuid))
-         ORDER BY c.last_message_at DESC, c.id DESC
-         LIMIT $7
-        """,
-        *scope.params(),
-        contact_id,
         after[0] if after else None,
         after[1] if after else None,
         limit,

@@ -9,7 +9,7 @@ from uuid import UUID
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
 from omnistream.contacts import note_queries
-from omnistream.contacts.page_schemas import NoteOut
+from omnistream.contacts.page_schemas import ContactNoteOut
 from omnistream.contacts.service import audience_of, check_visible, lock_visible
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn, Tx
@@ -24,14 +24,16 @@ async def page(
     contact_id: UUID,
     after: tuple[datetime, UUID] | None,
     limit: int,
-) -> list[NoteOut]:
+) -> list[ContactNoteOut]:
     await check_visible(conn, scope, contact_id)
-    return [NoteOut(**dict(r)) for r in await note_queries.page(conn, contact_id, after, limit)]
+    rows = await note_queries.page(conn, contact_id, after, limit)
+    return [ContactNoteOut(**dict(r)) for r in rows]
 
 
-async def add(tx: Tx, actor: Principal, contact_id: UUID, body: str) -> NoteOut:
+async def add(tx: Tx, actor: Principal, contact_id: UUID, body: str) -> ContactNoteOut:
     await lock_visible(tx.conn, Scope.of(actor), contact_id)  # not deleted or merged meanwhile
-    note = NoteOut(**dict(await note_queries.insert(tx.conn, contact_id, actor.agent_id, body)))
+    row = await note_queries.insert(tx.conn, contact_id, actor.agent_id, body)
+    note = ContactNoteOut(**dict(row))
     await emit(
         tx.conn,
         EventType.CONTACT_NOTE_CREATED,

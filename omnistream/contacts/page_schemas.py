@@ -19,13 +19,13 @@ NoteBody = Annotated[
 ]
 
 
-class NoteIn(BaseModel):
+class ContactNoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: NoteBody
 
 
-class NoteOut(BaseModel):
+class ContactNoteOut(BaseModel):
     id: UUID
     contact_id: UUID
     author_id: UUID | None = Field(description="null once the author's account is deleted")

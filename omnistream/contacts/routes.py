@@ -19,7 +19,13 @@ from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
 from omnistream.contacts import list_queries, service
 from omnistream.contacts.phones import PHONE_REGION
-from omnistream.contacts.schemas import ContactCreate, ContactOut, ContactUpdate, MergeRequest
+from omnistream.contacts.schemas import (
+    ContactCreate,
+    ContactListItem,
+    ContactOut,
+    ContactUpdate,
+    MergeRequest,
+)
 from omnistream.context import Ctx
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
@@ -39,7 +45,9 @@ async def phone_region(ctx: Ctx) -> None:
     PHONE_REGION.set(ctx.settings.default_region)
 
 
-@router.get("", response_model=Page[ContactOut], summary="Search and sort contacts (keyset pages)")
+@router.get(
+    "", response_model=Page[ContactListItem], summary="Search and sort contacts (keyset pages)"
+)
 async def list_contacts(
     ctx: Ctx,
     principal: Annotated[Principal, requires(Perm.CONTACTS_READ)],
@@ -63,7 +71,7 @@ async def list_contacts(
     ] = "name",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[ContactOut]:
+) -> Page[ContactListItem]:
     key = {"name": "name", "created": "created_at", "last_activity": "last_activity_at"}[sort]
     after = decode_cursor(cursor, str if sort == "name" else datetime, UUID) if cursor else None
     if after and sort == "name" and "\x00" in after[0]:
@@ -81,8 +89,11 @@ async def list_contacts(
             limit=limit + 1,
         )
         kept, next_cursor = page_of(rows, limit, lambda r: (r[key], r["id"]))
-        items = await service.present(conn, kept)
-    return Page[ContactOut](items=items, next_cursor=next_cursor)
+        items = [
+            ContactListItem(**c.model_dump(), last_activity_at=r["last_activity_at"])
+            for c, r in zip(await service.present(conn, kept), kept, strict=True)
+        ]
+    return Page[ContactListItem](items=items, next_cursor=next_cursor)
 
 
 @router.post(

@@ -114,8 +114,12 @@ class ContactOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
-    last_activity_at: datetime | None = Field(
-        None, description="In lists: the newest message of a conversation the caller sees"
+
+
+class ContactListItem(ContactOut):
+    last_activity_at: datetime = Field(
+        description="The newest message of the contact's conversations the caller may see "
+        "(the contact's creation when none)"
     )
 
 

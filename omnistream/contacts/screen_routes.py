@@ -1,6 +1,6 @@
-"""The contacts screen's extras under /api/v1/contacts: a contact's conversations and
-notes, previews of a merge and of a delete, and the CSV import and export; with the
-attribute definitions (/api/v1/contact-attributes). Mounted before contacts/routes.py, so
+"""The contacts screen's extras under /api/v1/contacts: notes about a contact, previews
+of a merge and of a delete, and the CSV import and export (the attribute definitions are in
+attribute_routes.py). Mounted before contacts/routes.py, so
 /contacts/export.csv is not read as a contact id."""
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from fastapi.responses import StreamingResponse
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
-from omnistream.contacts import csv_service, list_queries, note_service, service
-from omnistream.contacts.attribute_routes import router as attribute_router
+from omnistream.contacts import csv_service, note_service, service
 from omnistream.contacts.page_schemas import (
+    ContactNoteIn,
+    ContactNoteOut,
     DeletePreview,
     ImportReport,
     MergePreview,
-    NoteIn,
-    NoteOut,
 )
 from omnistream.context import Ctx
-from omnistream.conversations.schemas import ConversationOut
-from omnistream.conversations.service import payload
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.openapi import problems, upload_body
@@ -34,7 +31,6 @@ from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cur
 from omnistream.kit.text import contains_pattern
 
 router = APIRouter(tags=["contacts"])
-router.include_router(attribute_router)
 BASE = "/api/v1/contacts"
 ONE = f"{BASE}/{{contact_id}}"
 Reader = Annotated[Principal, requires(Perm.CONTACTS_READ)]
@@ -84,43 +80,30 @@ async def import_contacts(
         return await csv_service.import_contacts(tx, actor, parsed, dry_run)
 
 
-@router.get(
-    f"{ONE}/conversations",
-    response_model=Page[ConversationOut],
-    summary="The contact's conversations on every channel that the caller may see",
-)
-async def contact_conversations(
-    ctx: Ctx, contact_id: UUID, principal: Reader, cursor: Cursor = None, limit: Limit = 20
-) -> Page[ConversationOut]:
-    after = decode_cursor(cursor, datetime, UUID) if cursor else None
-    scope = Scope.of(principal)
-    async with ctx.pool.acquire() as conn:
-        await service.check_visible(conn, scope, contact_id)
-        rows = await list_queries.conversations(conn, scope, contact_id, after, limit + 1)
-    kept, next_cursor = page_of(rows, limit, lambda r: (r["last_message_at"], r["id"]))
-    items = [ConversationOut(**payload(r)) for r in kept]
-    return Page[ConversationOut](items=items, next_cursor=next_cursor)
-
-
-@router.get(f"{ONE}/notes", response_model=Page[NoteOut], summary="Notes about the contact")
+@router.get(f"{ONE}/notes", response_model=Page[ContactNoteOut], summary="Notes about the contact")
 async def list_notes(
     ctx: Ctx,
     contact_id: UUID,
     principal: Reader,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> Page[NoteOut]:
+) -> Page[ContactNoteOut]:
     after = decode_cursor(cursor, datetime, UUID) if cursor else None
     async with ctx.pool.acquire() as conn:
         notes = await note_service.page(conn, Scope.of(principal), contact_id, after, limit + 1)
     kept, next_cursor = page_of(notes, limit, lambda n: (n.created_at, n.id))
-    return Page[NoteOut](items=kept, next_cursor=next_cursor)
+    return Page[ContactNoteOut](items=kept, next_cursor=next_cursor)
 
 
 @router.post(
-    f"{ONE}/notes", status_code=201, response_model=NoteOut, summary="Add a note about the contact"
+    f"{ONE}/notes",
+    status_code=201,
+    response_model=ContactNoteOut,
+    summary="Add a note about the contact",
 )
-async def add_note(ctx: Ctx, contact_id: UUID, body: NoteIn, actor: Writer) -> NoteOut:
+async def add_note(
+    ctx: Ctx, contact_id: UUID, body: ContactNoteIn, actor: Writer
+) -> ContactNoteOut:
     async with transaction(ctx.pool) as tx:
         return await note_service.add(tx, actor, contact_id, body.body)
 

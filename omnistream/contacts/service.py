@@ -88,9 +88,12 @@ async def present(conn: Conn, rows: list[asyncpg.Record]) -> list[ContactOut]:
                 )
             )
         attributes = await attribute_queries.attributes_of(conn, list(identities))
+    fields = set(ContactOut.model_fields) - {"identities", "attributes"}
     return [
         ContactOut(
-            **dict(r), identities=identities[r["id"]], attributes=attributes.get(r["id"], {})
+            **{k: r[k] for k in fields},
+            identities=identities[r["id"]],
+            attributes=attributes.get(r["id"], {}),
         )
         for r in rows
     ]

@@ -1,0 +1,144 @@
+// A contact's page (#/contacts/<id>): details and channel ids (Edit), custom attributes
+// with the input their type needs (Save; a refused value is shown at its input), the
+// conversations the caller may see on every channel (each opens in the inbox), notes about
+// the contact (add; delete one's own), and Merge (with the API's preview of what moves) and
+// Delete (with the number of conversations that go too) for the roles allowed.
+import { del, get, patch, post } from "../api.js";
+import { app as shell, navigate } from "../app.js";
+import { fill, h } from "../dom.js";
+import { describe, field, formDialog, submit, toast } from "../forms.js";
+import { formatDateTime, t } from "../i18n.js";
+import { contactName } from "./contacts.js";
+import { deleteDialog, mergeDialog } from "./dialogs.js";
+
+const BASE = "/api/v1/contacts";
+
+function attributeInput(def, value) {
+  const name = `attributes.${def.key}`;
+  if (def.type === "list") {
+    return field({ label: def.label, name, type: "select", value: value ?? "",
+      options: [{ value: "", label: t("contacts.attr.none") }, ...def.options.map((o) => ({ value: o, label: o }))] });
+  }
+  const type = { text: "text", number: "number", date: "date" }[def.type];
+  return field({ label: def.label, name, type, value: value ?? "", attrs: def.type === "number" ? { step: "any" } : { maxlength: 1000 } });
+}
+
+function attributeValue(def, control) {
+  const raw = control.value.trim();
+  if (!raw) return null;
+  return def.type === "number" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+}
+
+export function contactPage(contactId, app) {
+  const url = `${BASE}/${contactId}`;
+  const el = h("div", { class: "contact-page", "aria-busy": "true" }, h("p", { class: "muted" }, t("state.loading")));
+  let gone = false;
+
+  async function load() {
+    try {
+      const [contact, definitions, conversations, notes] = await Promise.all([
+        get(url), get("/api/v1/contact-attributes"), get(`${url}/conversations`, { limit: 50 }), get(`${url}/notes`, { limit: 50 }),
+      ]);
+      if (!gone) render(contact, definitions, conversations.items, notes.items);
+    } catch (error) {
+      if (!gone) fill(el, h("p", { class: "form-error", role: "alert" }, describe(error)), back());
+    }
+    el.removeAttribute("aria-busy");
+  }
+
+  const back = () => h("a", { href: "#/contacts", class: "contacts-back" }, `← ${t("contacts.back")}`);
+
+  function details(contact) {
+    const rows = [
+      [t("contacts.phone"), contact.phone ? `+${contact.phone}` : "—"],
+      [t("contacts.email"), contact.email || "—"],
+      [t("contacts.identities"), contact.identities.map((i) => `${i.channel}: ${i.external_id}`).join(", ") || "—"],
+      [t("contacts.created"), formatDateTime(contact.created_at)],
+    ];
+    return h("section", { class: "contact-card", "aria-label": t("contacts.details") },
+      h("h2", {}, t("contacts.details")),
+      h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+  }
+
+  function attributes(contact, definitions) {
+    if (!definitions.length) {
+      return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.attributes")), h("p", { class: "muted" }, t("contacts.noAttributes")));
+    }
+    const form = h("form", { class: "form contact-attributes", novalidate: true },
+      definitions.map((d) => attributeInput(d, contact.attributes[d.key])),
+      app.can("contacts.write") ? h("div", { class: "dialog-actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))) : null);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const sent = Object.fromEntries(definitions.map((d) => [d.key, attributeValue(d, form.elements[`attributes.${d.key}`])]));
+      const saved = await submit(form, () => patch(url, { attributes: sent }));
+      if (saved) toast(t("contacts.attributeSaved", { label: t("contacts.attributes") }));
+    });
+    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.attributes")), form);
+  }
+
+  function conversationList(items) {
+    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.conversations")),
+      items.length ? h("ul", { class: "contact-conversations" }, items.map((c) => h("li", {},
+        h("a", { href: `#/inbox/${c.id}`, "aria-label": t("contacts.openConversation", { channel: c.channel }),
+          onclick: (e) => { e.preventDefault(); navigate(`inbox/${c.id}`); } },
+        h("span", { class: "contact-channel" }, c.channel), " ", h("span", { class: "contact-status" }, c.status), " · ",
+        formatDateTime(c.last_message_at), c.last_message_preview ? ` — ${c.last_message_preview}` : ""))))
+        : h("p", { class: "muted" }, t("contacts.noConversations")));
+  }
+
+  function noteList(items) {
+    const text = h("textarea", { name: "body", rows: 2, maxlength: 5000, "aria-label": t("contacts.notePlaceholder"), placeholder: t("contacts.notePlaceholder") });
+    const form = h("form", { class: "form contact-note-form", novalidate: true },
+      h("div", { class: "field", dataset: { field: "body" } }, text),
+      h("button", { type: "submit" }, t("contacts.addNote")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (await submit(form, () => post(`${url}/notes`, { body: text.value }))) load();
+    });
+    const remove = async (n) => {
+      try {
+        await del(`${url}/notes/${n.id}`);
+        load();
+      } catch (error) {
+        toast(describe(error), "error");
+      }
+    };
+    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.notes")),
+      app.can("contacts.write") ? form : null,
+      items.length ? h("ul", { class: "contact-notes" }, items.map((n) => h("li", {},
+        h("p", {}, n.body),
+        h("p", { class: "muted" }, `${n.author_name || "—"} · ${formatDateTime(n.created_at)} `,
+          n.author_id === shell.me?.id ? h("button", { type: "button", class: "link danger", onclick: () => remove(n) }, t("contacts.deleteNote")) : null))))
+        : h("p", { class: "muted" }, t("contacts.noNotes")));
+  }
+
+  const edit = (contact) => formDialog({
+    title: t("contacts.edit"),
+    submitLabel: t("action.save"),
+    fields: [
+      field({ label: t("contacts.name"), name: "name", value: contact.name, attrs: { maxlength: 200 } }),
+      field({ label: t("contacts.phone"), name: "phone", type: "tel", value: contact.phone ? `+${contact.phone}` : "", attrs: { maxlength: 40 } }),
+      field({ label: t("contacts.email"), name: "email", type: "email", value: contact.email || "", attrs: { maxlength: 320 } }),
+    ],
+    onSubmit: (f) => {
+      const v = (name) => f.elements[name].value.trim() || null;
+      return patch(url, { name: f.elements.name.value.trim(), phone: v("phone"), email: v("email") });
+    },
+    onDone: () => load(),
+  });
+
+  function render(contact, definitions, conversations, notes) {
+    const actions = [
+      app.can("contacts.write") ? h("button", { type: "button", onclick: () => edit(contact) }, t("contacts.edit")) : null,
+      app.can("contacts.merge") ? h("button", { type: "button", onclick: () => mergeDialog(contact, load) }, t("contacts.merge")) : null,
+      app.can("contacts.delete") ? h("button", { type: "button", class: "danger", onclick: () => deleteDialog(contact, () => navigate("contacts")) }, t("contacts.delete")) : null,
+    ];
+    document.title = `${contactName(contact)} · OmniStream`;
+    fill(el, back(),
+      h("div", { class: "page-head" }, h("h1", {}, contactName(contact)), h("div", { class: "page-actions" }, actions)),
+      h("div", { class: "contact-grid" }, details(contact), attributes(contact, definitions), conversationList(conversations), noteList(notes)));
+  }
+
+  load();
+  return { el, destroy: () => { gone = true; } };
+}
