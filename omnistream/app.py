@@ -27,6 +27,7 @@ from omnistream.bulk.routes import router as bulk_router
 from omnistream.campaigns.opt_outs import router as opt_outs_router
 from omnistream.campaigns.routes import router as campaigns_router
 from omnistream.config import Settings
+from omnistream.contacts.attribute_routes import router as contact_attributes_router
 from omnistream.contacts.routes import router as contacts_router
 from omnistream.contacts.screen_routes import router as contacts_screen_router
 from omnistream.context import AppContext
@@ -74,6 +75,7 @@ ROUTERS = (
     activity_router,
     contacts_screen_router,  # before contacts_router: /contacts/export.csv is no contact id
     contacts_router,
+    contact_attributes_router,
     bulk_router,  # before conversations: /bulk is not a conversation id
     conversations_router,
     messages_router,

@@ -57,12 +57,14 @@ const VIEWS = {
   settings: () => import("./settings/settings.js"),
   campaigns: () => import("./campaigns/campaigns.js"),
   reports: () => import("./reports/reports.js"),
+  contacts: () => import("./contacts/contacts.js"),
 };
 // Views only some roles have (the rest see the inbox instead), and the API each needs: its
 // nav entry appears once the server answers it (a server without the feature shows none).
 const GATED = {
   campaigns: { perm: "campaigns.manage", api: "/api/v1/campaigns" },
   reports: { perm: "reports.read" }, // no probe: every report is a full computation
+  contacts: { perm: "contacts.read", api: "/api/v1/contact-attributes" },
 };
 const allowed = (name) => !GATED[name] || app.can(GATED[name].perm);
 
@@ -154,6 +156,7 @@ function renderShell() {
       "nav",
       { class: "topnav", "aria-label": t("shell.nav") },
       h("a", { href: "#/inbox", dataset: { view: "inbox" } }, t("nav.inbox")),
+      gatedLink("contacts", t("nav.contacts")),
       gatedLink("campaigns", t("nav.campaigns")),
       gatedLink("reports", t("nav.reports")),
       h("a", { href: "#/settings", dataset: { view: "settings" } }, t("nav.settings")),

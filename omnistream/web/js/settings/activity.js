@@ -30,11 +30,13 @@ const ACTIONS = [
   "opt_out", "opt_in", "create_sla_policy", "update_sla_policy", "delete_sla_policy",
   "update_csat_settings", "create_label", "update_label", "delete_label", "set_presence",
   "update_assignment_settings", "set_agent_capacity",
+  "create_contact_attribute", "update_contact_attribute", "delete_contact_attribute",
+  "add_contact_note", "delete_contact_note", "import_contacts",
 ];
 const TARGETS = [
   "agent", "division", "contact", "conversation", "message", "integration", "quick_reply",
   "template", "scheduled_message", "webhook", "campaign", "campaign_opt_out", "sla_policy",
-  "csat_settings", "label",
+  "csat_settings", "label", "contact_attribute",
 ];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

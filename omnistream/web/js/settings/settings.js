@@ -10,6 +10,7 @@ const SECTIONS = [
   { id: "agents", perm: "agents.read", load: () => import("./agents.js") },
   { id: "divisions", perm: "divisions.read", load: () => import("./divisions.js") },
   { id: "labels", perm: "labels.manage", api: "/api/v1/labels", load: () => import("../labels/settings.js") },
+  { id: "contactAttributes", perm: "contact_attributes.manage", api: "/api/v1/contact-attributes", load: () => import("../contacts/settings.js") },
   { id: "assignment", perm: "assignment.manage", api: "/api/v1/assignment/settings", load: () => import("../assignment/settings.js") },
   { id: "integrations", perm: "integrations.manage", load: () => import("./integrations.js") },
   { id: "webhooks", perm: "webhooks.manage", api: "/api/v1/webhooks", load: () => import("./webhooks.js") },
