@@ -150,14 +150,17 @@ class HistoryEntry(BaseModel):
 
     id: UUID
     action: str = Field(
-        description="assigned, unassigned, taken, transferred, resolved or reopened"
+        description="assigned, unassigned, taken, transferred, resolved, reopened, snoozed "
+        "or unsnoozed"
     )
     agent_id: UUID | None = Field(description="Who did it (null: the customer, by writing)")
     agent_name: str | None
     details: dict[str, Any] = Field(
         description="assigned/taken/unassigned: previous_agent_id, agent_id; "
         "transferred: transfer (from/to agent and division, reason); "
-        "reopened by a customer's message: by ('customer'), contact_id"
+        "reopened by a customer's message: by ('customer'), contact_id; "
+        "snoozed: snoozed_until (null: until the customer's next message), "
+        "until_next_message; unsnoozed: by (agent, time or customer)"
     )
     created_at: datetime
 

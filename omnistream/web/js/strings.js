@@ -260,6 +260,11 @@ const en = {
   "system.resolved": "{who} resolved the conversation",
   "system.reopened": "{who} reopened the conversation",
   "system.reopenedByCustomer": "The customer wrote again: reopened",
+  "system.snoozed": "{who} snoozed the conversation until {until}",
+  "system.nextMessage": "the customer's next message",
+  "system.unsnoozed.agent": "{who} ended the snooze",
+  "system.unsnoozed.time": "Back from snooze: its time came",
+  "system.unsnoozed.customer": "Back from snooze: the customer wrote",
   "notify.newMessage": "New message",
 
   "contact.label": "Contact",
@@ -1202,6 +1207,11 @@ const id = {
   "system.resolved": "{who} menyelesaikan percakapan",
   "system.reopened": "{who} membuka kembali percakapan",
   "system.reopenedByCustomer": "Pelanggan menulis lagi: dibuka kembali",
+  "system.snoozed": "{who} menunda percakapan sampai {until}",
+  "system.nextMessage": "pesan pelanggan berikutnya",
+  "system.unsnoozed.agent": "{who} membatalkan tunda",
+  "system.unsnoozed.time": "Kembali dari tunda: waktunya tiba",
+  "system.unsnoozed.customer": "Kembali dari tunda: pelanggan menulis",
   "notify.newMessage": "Pesan baru",
 
   "contact.label": "Kontak",

@@ -225,6 +225,8 @@ const EVENT_ACTIONS = {
   "conversation.transferred": "transferred",
   "conversation.resolved": "resolved",
   "conversation.reopened": "reopened",
+  "conversation.snoozed": "snoozed",
+  "conversation.unsnoozed": "unsnoozed",
 };
 
 /** A history entry ({action, agent_id, agent_name, details, created_at}) from an event. */
@@ -268,6 +270,10 @@ export function systemText(entry) {
       return t("system.resolved", { who });
     case "reopened":
       return entry.agent_id || entry.agent_name ? t("system.reopened", { who }) : t("system.reopenedByCustomer");
+    case "snoozed":
+      return t("system.snoozed", { who, until: d.snoozed_until ? formatDateTime(d.snoozed_until) : t("system.nextMessage") });
+    case "unsnoozed":
+      return t(`system.unsnoozed.${d.by || "agent"}`, { who });
     default:
       return entry.action;
   }
