@@ -53,6 +53,10 @@ async def test_snooze_leaves_the_list_and_comes_back_open(
     await expect(head.locator(".status-badge")).to_have_text("Snoozed")
     await expect(head.get_by_role("button", name="Unsnooze")).to_be_visible()
     await expect(head.locator(".snooze-badge")).to_contain_text("Snoozed until")
+    timeline = page1.locator(".timeline")
+    await expect(
+        timeline.locator(".system-line", has_text="snoozed the conversation until")
+    ).to_be_visible()
     # Gone from the open list; in the colleague's Snoozed view, with its wake time, live.
     await expect(row(page1, "Nina Nanti")).to_have_count(0)
     await expect(row(page1, "Tetap Buka")).to_be_visible()
@@ -69,6 +73,9 @@ async def test_snooze_leaves_the_list_and_comes_back_open(
     await expect(row(page1, "Nina Nanti")).to_be_visible(timeout=20_000)
     assert datetime.now(UTC) >= wake - timedelta(milliseconds=50)
     await expect(head.locator(".status-badge")).to_have_text("Open")
+    await expect(
+        timeline.locator(".system-line", has_text="Back from snooze: its time came")
+    ).to_be_visible()
     await expect(head.get_by_role("button", name="Snooze", exact=True)).to_be_visible()
     await expect(
         page1.locator(".toast", has_text="snoozed conversation of yours is back")

@@ -157,6 +157,20 @@ async def test_unsnooze_resolve_and_reopen_end_a_snooze(client, ctx, actors: Act
     await client.post(f"{URL}/{cid}/snooze", headers=agent.headers, json=until)
     r = await client.post(f"{URL}/{cid}/reopen", headers=agent.headers)  # reopen = wake now
     assert (r.json()["status"], r.json()["snoozed_until"]) == ("open", None)
+    # The timeline's history has the snoozes and the unsnooze, oldest first.
+    r = await client.get(f"{URL}/{cid}/history", headers=agent.headers)
+    lines = [(h["action"], h["details"].get("by")) for h in r.json()]
+    assert lines == [
+        ("snoozed", None),
+        ("unsnoozed", "agent"),
+        ("snoozed", None),
+        ("resolved", None),
+        ("reopened", None),
+        ("snoozed", None),
+        ("reopened", None),
+    ]
+    assert r.json()[0]["details"]["until_next_message"] is False
+    assert r.json()[0]["agent_id"] == str(agent.id)
 
 
 async def test_supervisor_sees_snoozed_in_the_division(client, ctx, actors: Actors) -> None:
