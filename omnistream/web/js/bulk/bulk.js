@@ -197,7 +197,7 @@ export function install(list) {
   }
   function onKey(event) {
     if (document.querySelector("dialog[open]") || event.altKey || event.metaKey || event.ctrlKey || typing(event)) return;
-    if (event.key === "x" && list.activeId) {
+    if ((event.key === "x" || event.key === "X") && list.activeId) {
       event.preventDefault();
       pick(list.activeId, !selected.has(list.activeId), event.shiftKey);
     } else if (event.key === "Escape" && (selected.size || !outcome.hidden)) {
