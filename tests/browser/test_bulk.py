@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import OpenPage, World
+from tests.browser.conftest import OpenPage, World, shot
 from tests.browser.team import two_agents_and_customers
 
 CUSTOMERS = {f"62812000003{n:02d}": f"Pelanggan {n:02d}" for n in range(22)}
@@ -49,6 +49,7 @@ async def test_select_many_and_resolve_them(world: World, open_page: OpenPage) -
     )
     await expect(rows).to_have_count(21, timeout=3000)
     await expect(bar.locator(".bulk-count")).to_have_text("21 selected")
+    await shot(page, "bulk-selected")
 
     await bar.get_by_role("button", name="Resolve").click()
     outcome = bar.locator(".bulk-outcome")
@@ -56,6 +57,7 @@ async def test_select_many_and_resolve_them(world: World, open_page: OpenPage) -
     await expect(outcome.locator("li")).to_have_text(f"{taken_name}: no longer visible to you")
     # The resolved rows leave the open list; the one not selected stays.
     await expect(page.locator(".conv-row .conv-name")).to_have_text([names[21]])
+    await shot(page, "bulk-outcome")
     await page.keyboard.press("Escape")
     await expect(bar).to_be_hidden()
     resolved = await world.call(
