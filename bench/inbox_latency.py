@@ -53,7 +53,7 @@ from inbox_common import (
     seeded_server,
 )
 
-from omnistream.conversations import queries
+from omnistream.conversations import label_list_queries, queries
 from omnistream.conversations.visibility import Scope
 from omnistream.kit.enums import Priority, Role
 from omnistream.labels import queries as label_queries
@@ -350,13 +350,18 @@ async def plan_cases(
             statements: list[tuple[str, str, tuple[Any, ...]]] = []
             if case.kind == "list" and case.filters is not None:
                 filters = case.filters
-                if filters.labels:  # which form the route picks (labels/queries.py few_rows)
-                    first = await label_queries.few_rows(conn, scope, filters)
-                    filters = replace(filters, labels_first=first)
                 cap = Capture()
-                await queries.search(cap, scope, filters)  # type: ignore[arg-type]
+                form = ""
+                if label_list_queries.applies(filters):  # the route's form (list_page)
+                    await label_list_queries.search(cap, scope, filters)  # type: ignore[arg-type]
+                    form = ", label ranges"
+                else:
+                    if filters.labels:  # which form the route picks (labels/queries.py few_rows)
+                        first = await label_queries.few_rows(conn, scope, filters)
+                        filters = replace(filters, labels_first=first)
+                        form = ", label rows first" if first else ""
+                    await queries.search(cap, scope, filters)  # type: ignore[arg-type]
                 if cap.sql:
-                    form = ", label rows first" if filters.labels_first else ""
                     statements.append((f"list{form}", cap.sql, cap.args))
             elif case.kind == "counts":
                 for tab, f in (
