@@ -5,6 +5,7 @@ done, and bad input refused with nothing written."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -216,3 +217,18 @@ async def test_bad_input_is_refused_and_writes_nothing(
     )
     assert r.status_code == 200 and r.json()["done"] == 2 and len(r.json()["items"]) == 2
     problem(await client.post(URL, json={"action": "resolve", "ids": ids}), 401)
+
+
+async def test_overlapping_bulk_actions_wait_for_each_other(client, ctx, admin: Agent) -> None:
+    """The rows are locked in id order up front: two calls over the same conversations in
+    opposite orders queue instead of deadlocking (a 500 for one of them)."""
+    ids = [await factories.conversation(ctx) for _ in range(40)]
+    forward = jsonable({"action": "set_priority", "priority": "high", "ids": ids})
+    backward = jsonable({"action": "resolve", "ids": ids[::-1]})
+    first, second = await asyncio.gather(
+        client.post(URL, headers=admin.headers, json=forward),
+        client.post(URL, headers=admin.headers, json=backward),
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.json()["done"] == second.json()["done"] == 40
+    assert {s[:2] for s in (await state(ctx, ids)).values()} == {("resolved", "high")}
