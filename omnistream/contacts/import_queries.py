@@ -7,8 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.contacts.list_queries import _last_activity
-from omnistream.contacts.queries import COLUMNS, _visible
+from omnistream.contacts.list_queries import last_activity_sql
+from omnistream.contacts.queries import COLUMNS, visible_contact_sql
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn
 
@@ -57,12 +57,12 @@ def export_sql() -> str:
     """The visible contacts by (name, id) with their identities as "channel:id" texts
     ($1..$3: the scope; $4: the contains pattern or NULL; $5: phone patterns)."""
     return f"""
-        SELECT {COLUMNS}, k.attributes, {_last_activity(1)} AS last_activity_at,
+        SELECT {COLUMNS}, k.attributes, {last_activity_sql(1)} AS last_activity_at,
                ARRAY(SELECT i.channel || ':' || i.external_id FROM contact_identities i
                       WHERE i.contact_id = k.id ORDER BY i.channel, i.external_id)
                AS identities
           FROM contacts k
-         WHERE {_visible("k", 1, 2, 3)}
+         WHERE {visible_contact_sql("k", 1, 2, 3)}
            AND ($4::text IS NULL OR k.name ILIKE $4 OR k.email ILIKE $4
                 OR k.phone LIKE ANY($5::text[]))
          ORDER BY k.name, k.id

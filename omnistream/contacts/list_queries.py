@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
-from omnistream.contacts.queries import COLUMNS, _visible
+from omnistream.contacts.queries import COLUMNS, visible_contact_sql
 from omnistream.conversations.visibility import Scope, visible_sql
 from omnistream.db.pool import Conn
 
@@ -33,7 +33,7 @@ _KEYSET = {  # (ORDER BY, keyset condition on $8 / $9, cast of $8)
 }
 
 
-def _last_activity(scope_first: int) -> str:
+def last_activity_sql(scope_first: int) -> str:
     r, m, d = scope_first, scope_first + 1, scope_first + 2
     return (
         "COALESCE((SELECT max(c.last_message_at) FROM conversations c"
@@ -59,8 +59,8 @@ async def search(
     return await conn.fetch(
         f"""
         SELECT * FROM (
-            SELECT {COLUMNS}, {_last_activity(1)} AS last_activity_at FROM contacts k
-             WHERE {_visible("k", 1, 2, 3)}
+            SELECT {COLUMNS}, {last_activity_sql(1)} AS last_activity_at FROM contacts k
+             WHERE {visible_contact_sql("k", 1, 2, 3)}
                AND ($4::text IS NULL OR k.name ILIKE $4 OR k.email ILIKE $4
                     OR k.phone LIKE ANY($5::text[])
                     OR EXISTS (SELECT 1 FROM contact_identities i

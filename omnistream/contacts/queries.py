@@ -140,7 +140,7 @@ IDENTITY_COLUMNS = "i.contact_id, i.channel, i.external_id, i.created_at"
 AUDIENCE_CAP = 50  # distinct conversation states carried by one contact event
 
 
-def _visible(k: str, role: int, me: int, divisions: int) -> str:
+def visible_contact_sql(k: str, role: int, me: int, divisions: int) -> str:
     """Admins and supervisors see every contact; an agent those with a conversation they see."""
     return (
         f"(${role}::text <> 'agent' OR EXISTS (SELECT 1 FROM conversations c"
@@ -153,7 +153,8 @@ async def get_visible(
 ) -> asyncpg.Record | None:
     lock = " FOR UPDATE OF k" if for_update else ""
     return await conn.fetchrow(
-        f"SELECT {COLUMNS} FROM contacts k WHERE k.id = $1 AND {_visible('k', 2, 3, 4)}{lock}",
+        f"SELECT {COLUMNS} FROM contacts k "
+        f"WHERE k.id = $1 AND {visible_contact_sql('k', 2, 3, 4)}{lock}",
         contact_id,
         *scope.params(),
     )
