@@ -7,13 +7,14 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from omnistream.conversations.schemas import ConversationOut
 from omnistream.kit.enums import Channel, ConversationStatus, Priority
 from omnistream.snooze.schemas import SnoozeIn
 
 MAX_ITEMS = 1000  # conversations in one bulk action, by ids or by filter
+LABELS_MAX = 20  # label ids in the filter, as the list's
 
 
 class BulkAction(StrEnum):
@@ -63,6 +64,54 @@ class BulkFilter(BaseModel):
         None, description="One or several label ids, comma-separated"
     )
     sort: Literal["last_message_at", "created_at", "sla_due_at", "priority"] = "last_message_at"
+
+    # The list's checks of its text parameters (conversations/routes.py), here as validators
+    # so a refusal names the field inside `filter`; label ids must also exist (service).
+    @field_validator("assignee")
+    @classmethod
+    def _assignee(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("me", "unassigned"):
+            try:
+                UUID(value)
+            except ValueError:
+                raise ValueError("must be 'me', 'unassigned' or an agent id") from None
+        return value
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str | None) -> str | None:
+        if value is not None and not set(_split(value)) <= set(Priority):
+            raise ValueError(f"must be one or several of {', '.join(Priority)}, comma-separated")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ids = {UUID(n) for n in _split(value)}
+        except ValueError:
+            raise ValueError("must be one or several label ids, comma-separated") from None
+        if len(ids) > LABELS_MAX:
+            raise ValueError(f"at most {LABELS_MAX} labels")
+        return value
+
+    def assignee_value(self) -> str | UUID | None:
+        """ "me", "unassigned" or an agent's id, as ListFilter takes it."""
+        if self.assignee in (None, "me", "unassigned"):
+            return self.assignee
+        return UUID(self.assignee)
+
+    def priorities(self) -> tuple[Priority, ...]:
+        return tuple(dict.fromkeys(Priority(n) for n in _split(self.priority)))
+
+    def label_ids(self) -> tuple[UUID, ...]:
+        return tuple(dict.fromkeys(UUID(n) for n in _split(self.label)))
+
+
+def _split(value: str | None) -> list[str]:
+    return [] if value is None else [n.strip() for n in value.split(",")]
 
 
 class BulkIn(BaseModel):

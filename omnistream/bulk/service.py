@@ -25,7 +25,6 @@ from omnistream.bulk.schemas import (
 from omnistream.contacts.service import phone_patterns
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations import service as conversations
-from omnistream.conversations.routes import _assignee, _labels, _priorities
 from omnistream.conversations.schemas import ConversationOut
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Conn, Tx
@@ -104,24 +103,26 @@ async def select(
 ) -> tuple[list[UUID], bool]:
     """The conversations the list shows the caller with this filter, in its order: the first
     MAX_ITEMS ids, and whether there were more."""
-    try:
-        f = conversation_queries.ListFilter(
-            status=wanted.status,
-            channel=wanted.channel,
-            assignee=_assignee(wanted.assignee),
-            division_id=wanted.division_id,
-            contact_id=wanted.contact_id,
-            unread_only=wanted.unread,
-            q=wanted.q,
-            phone_patterns=phone_patterns(wanted.q, region),
-            sla=wanted.sla,
-            priorities=_priorities(wanted.priority),
-            labels=await _labels(conn, wanted.label),
-            sort=wanted.sort,
-            limit=MAX_ITEMS + 1,
-        )
-    except Unprocessable as error:  # the list's own checks: name the field inside filter
-        raise _within("filter", error) from None
+    labels = wanted.label_ids()
+    unknown = set(labels) - await label_queries.existing(conn, list(labels))
+    if unknown:
+        names = ", ".join(map(str, sorted(unknown)))
+        raise Unprocessable.field("filter.label", f"no label with id {names}")
+    f = conversation_queries.ListFilter(
+        status=wanted.status,
+        channel=wanted.channel,
+        assignee=wanted.assignee_value(),
+        division_id=wanted.division_id,
+        contact_id=wanted.contact_id,
+        unread_only=wanted.unread,
+        q=wanted.q,
+        phone_patterns=phone_patterns(wanted.q, region),
+        sla=wanted.sla,
+        priorities=wanted.priorities(),
+        labels=labels,
+        sort=wanted.sort,
+        limit=MAX_ITEMS + 1,
+    )
     if f.labels:
         f = replace(f, labels_first=await label_queries.few_rows(conn, scope, f))
     rows = await conversation_queries.search(conn, scope, f)
