@@ -79,7 +79,13 @@ async def _check_mentions(conn: Conn, conversation_id: UUID, mentioned: list[UUI
         else:
             continue
         errors.append(
-            {"field": "mentions", "message": message, "type": kind, "agent_id": str(row["id"])}
+            {
+                "field": "mentions",
+                "message": message,
+                "type": kind,
+                "agent_id": str(row["id"]),
+                "name": row["name"],
+            }
         )
     if errors:
         detail = "; ".join(e["message"] for e in errors)

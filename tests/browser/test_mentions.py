@@ -68,3 +68,34 @@ async def test_a_mention_notifies_the_other_agent_live(world: World, open_page: 
     await mentioned.get_by_role("tab", name=re.compile("^All")).click()
     await expect(row(mentioned, "Rina Pelanggan")).to_be_visible()
     await expect(mentioned.locator(".mentions-panel")).to_be_hidden()
+
+
+async def test_a_mention_of_someone_who_lost_sight_is_refused_clearly(
+    world: World, open_page: OpenPage
+) -> None:
+    (ayu, author), (bagus, _) = await two_agents_and_customers(
+        world, open_page, ("Ayu Kedua", "Bagus Kedua"), {"6281200000192": "Sinta Pelanggan"}
+    )
+    conversation = (await world.conversation_of("6281200000192"))["id"]
+    await row(author, "Sinta Pelanggan").click()
+    await expect(author.locator(".thread-head")).to_contain_text("Sinta Pelanggan")
+    await author.get_by_role("tab", name="Note").click()
+    text = author.locator(".composer textarea")
+    await text.press_sequentially("@Bagus")
+    await author.get_by_role("option", name="Bagus Kedua").click()
+    await expect(text).to_have_value("@Bagus Kedua ")
+    # Meanwhile the conversation is assigned to Ayu: Bagus, a plain agent, no longer sees it.
+    await world.call(
+        "POST",
+        f"/api/v1/conversations/{conversation}/assign",
+        json={"agent_id": ayu.id},
+    )
+    await author.keyboard.press("Control+Enter")
+    await expect(author.locator(".composer-error")).to_have_text(
+        "mentions: Bagus Kedua cannot see this conversation"
+    )
+    await expect(text).to_have_value("@Bagus Kedua ")  # nothing lost, nothing written
+    notes = await world.call("GET", f"/api/v1/conversations/{conversation}/notes")
+    assert notes["items"] == []
+    unread = await world.call("GET", "/api/v1/notifications/unread-count", headers=bagus.headers)
+    assert unread["unread_count"] == 0

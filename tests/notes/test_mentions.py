@@ -106,6 +106,7 @@ async def test_mentioning_someone_who_cannot_see_is_refused(client, ctx, actors:
     async with ctx.pool.acquire() as conn:
         outsider_name = await conn.fetchval("SELECT name FROM agents WHERE id=$1", outsider.id)
     assert outsider_name in body["detail"]  # type: ignore[operator]
+    assert names[str(outsider.id)]["name"] == outsider_name  # the web app words it itself
     # Assigned to the author: a plain agent of the division no longer sees it.
     body = await post(assigned, busy)
     assert body["errors"][0]["agent_id"] == str(busy.id)  # type: ignore[index]

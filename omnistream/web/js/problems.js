@@ -38,6 +38,8 @@ const FIELD_PHRASES = {
   too_short: (e) => t("field.tooFew", { n: e.min_length }),
   too_long: (e) => t("field.tooMany", { n: e.max_length }),
   missing_target: () => t("field.transferTarget"),
+  cannot_see: (e) => t("field.cannotSee", { name: e.name }),
+  unknown_agent: () => t("field.unknownAgent"),
   email: () => t("field.email"),
   phone: (e) => (e.example ? t("field.phoneExample", { example: e.example }) : t("field.phone")),
   url_scheme: LINK,
