@@ -20,7 +20,7 @@ if (!document.querySelector(`link[href="${HREF}"]`)) {
 }
 
 const BASE = "/api/v1/notifications";
-const state = { unread: 0, cap: 1000 };
+const state = { unread: 0, cap: 1000, agentId: null };
 let bell = null; // {button, badge, panel, list, more, cursor} of the top bar on screen
 const watchers = new Set(); // fn(event) of other views (the Mentions tab)
 
@@ -181,6 +181,8 @@ export function installBell(before) {
   });
   arrowKeys(list);
   before.before(wrap);
+  if (state.agentId !== app.me?.id) state.unread = 0; // another agent signed in
+  state.agentId = app.me?.id;
   setUnread(state.unread);
   listen();
   refreshCount();
@@ -229,6 +231,7 @@ let lastStatus = "";
 function listen() {
   if (!app.live || listening === app.live) return;
   listening = app.live;
+  lastStatus = "";
   app.live.on(onEvent);
   app.live.onStatus((status) => {
     // Back after a break: events were resumed, but the count is read again all the same.
