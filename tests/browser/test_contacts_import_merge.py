@@ -56,7 +56,7 @@ async def test_import_with_row_errors_then_merge_and_delete(
     await merge.get_by_role("button", name="Merge", exact=True).click()
     await expect(page.locator("#toasts")).to_contain_text("Contacts merged")
     await expect(
-        page.locator(".contact-card dd", has_text=f"ani.{tag}@example.com")
+        page.locator(".contacts-card dd", has_text=f"ani.{tag}@example.com")
     ).to_be_visible()
     left = await world.call("GET", "/api/v1/contacts", params={"q": tag})
     assert [c["name"] for c in left["items"]] == [f"Ani {tag}"]

@@ -50,7 +50,7 @@ async def test_the_contact_page_edits_an_attribute_and_it_stays_saved(
     number = page.get_by_label(f"Visits {tag}")
     await select.select_option("gold")
     await number.fill("42")
-    await page.locator("form.contact-attributes").get_by_role("button", name="Save").click()
+    await page.locator("form.contacts-attributes").get_by_role("button", name="Save").click()
     await expect(page.locator("#toasts")).to_contain_text("saved")
     saved = await world.call("GET", f"/api/v1/contacts/{contact['id']}")
     assert saved["attributes"] == {tier: "gold", visits: 42}
@@ -66,7 +66,7 @@ async def test_the_contact_page_edits_an_attribute_and_it_stays_saved(
     await page.get_by_label(f"Tier {tag}").select_option("silver")
     await world.call("PATCH", f"/api/v1/contact-attributes/{(await _definition(world, tier))['id']}",
                      json={"options": ["gold", "bronze"]})  # fmt: skip
-    await page.locator("form.contact-attributes").get_by_role("button", name="Save").click()
+    await page.locator("form.contacts-attributes").get_by_role("button", name="Save").click()
     error = page.locator(f"[data-field='attributes.{tier}'] .field-error")
     await expect(error).to_contain_text("gold")
     saved = await world.call("GET", f"/api/v1/contacts/{contact['id']}")

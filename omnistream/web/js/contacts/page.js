@@ -31,7 +31,7 @@ function attributeValue(def, control) {
 
 export function contactPage(contactId, app) {
   const url = `${BASE}/${contactId}`;
-  const el = h("div", { class: "contact-page", "aria-busy": "true" }, h("p", { class: "muted" }, t("state.loading")));
+  const el = h("div", { class: "contacts-page", "aria-busy": "true" }, h("p", { class: "muted" }, t("state.loading")));
   let gone = false;
 
   async function load() {
@@ -55,16 +55,16 @@ export function contactPage(contactId, app) {
       [t("contacts.identities"), contact.identities.map((i) => `${i.channel}: ${i.external_id}`).join(", ") || "—"],
       [t("contacts.created"), formatDateTime(contact.created_at)],
     ];
-    return h("section", { class: "contact-card", "aria-label": t("contacts.details") },
+    return h("section", { class: "contacts-card", "aria-label": t("contacts.details") },
       h("h2", {}, t("contacts.details")),
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
   }
 
   function attributes(contact, definitions) {
     if (!definitions.length) {
-      return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.attributes")), h("p", { class: "muted" }, t("contacts.noAttributes")));
+      return h("section", { class: "contacts-card" }, h("h2", {}, t("contacts.attributes")), h("p", { class: "muted" }, t("contacts.noAttributes")));
     }
-    const form = h("form", { class: "form contact-attributes", novalidate: true },
+    const form = h("form", { class: "form contacts-attributes", novalidate: true },
       definitions.map((d) => attributeInput(d, contact.attributes[d.key])),
       app.can("contacts.write") ? h("div", { class: "dialog-actions" }, h("button", { type: "submit", class: "primary" }, t("action.save"))) : null);
     form.addEventListener("submit", async (event) => {
@@ -73,22 +73,22 @@ export function contactPage(contactId, app) {
       const saved = await submit(form, () => patch(url, { attributes: sent }));
       if (saved) toast(t("contacts.attributeSaved", { label: t("contacts.attributes") }));
     });
-    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.attributes")), form);
+    return h("section", { class: "contacts-card" }, h("h2", {}, t("contacts.attributes")), form);
   }
 
   function conversationList(items) {
-    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.conversations")),
-      items.length ? h("ul", { class: "contact-conversations" }, items.map((c) => h("li", {},
+    return h("section", { class: "contacts-card" }, h("h2", {}, t("contacts.conversations")),
+      items.length ? h("ul", { class: "contacts-conversations" }, items.map((c) => h("li", {},
         h("a", { href: `#/inbox/${c.id}`, "aria-label": t("contacts.openConversation", { channel: c.channel }),
           onclick: (e) => { e.preventDefault(); navigate(`inbox/${c.id}`); } },
-        h("span", { class: "contact-channel" }, c.channel), " ", h("span", { class: "contact-status" }, c.status), " · ",
+        h("span", { class: "contacts-channel" }, c.channel), " ", h("span", { class: "contacts-status" }, c.status), " · ",
         formatDateTime(c.last_message_at), c.last_message_preview ? ` — ${c.last_message_preview}` : ""))))
         : h("p", { class: "muted" }, t("contacts.noConversations")));
   }
 
   function noteList(items) {
     const text = h("textarea", { name: "body", rows: 2, maxlength: 5000, "aria-label": t("contacts.notePlaceholder"), placeholder: t("contacts.notePlaceholder") });
-    const form = h("form", { class: "form contact-note-form", novalidate: true },
+    const form = h("form", { class: "form contacts-note-form", novalidate: true },
       h("div", { class: "field", dataset: { field: "body" } }, text),
       h("button", { type: "submit" }, t("contacts.addNote")));
     form.addEventListener("submit", async (event) => {
@@ -103,9 +103,9 @@ export function contactPage(contactId, app) {
         toast(describe(error), "error");
       }
     };
-    return h("section", { class: "contact-card" }, h("h2", {}, t("contacts.notes")),
+    return h("section", { class: "contacts-card" }, h("h2", {}, t("contacts.notes")),
       app.can("contacts.write") ? form : null,
-      items.length ? h("ul", { class: "contact-notes" }, items.map((n) => h("li", {},
+      items.length ? h("ul", { class: "contacts-notes" }, items.map((n) => h("li", {},
         h("p", {}, n.body),
         h("p", { class: "muted" }, `${n.author_name || "—"} · ${formatDateTime(n.created_at)} `,
           n.author_id === shell.me?.id ? h("button", { type: "button", class: "link danger", onclick: () => remove(n) }, t("contacts.deleteNote")) : null))))
@@ -136,7 +136,7 @@ export function contactPage(contactId, app) {
     document.title = `${contactName(contact)} · OmniStream`;
     fill(el, back(),
       h("div", { class: "page-head" }, h("h1", {}, contactName(contact)), h("div", { class: "page-actions" }, actions)),
-      h("div", { class: "contact-grid" }, details(contact), attributes(contact, definitions), conversationList(conversations), noteList(notes)));
+      h("div", { class: "contacts-grid" }, details(contact), attributes(contact, definitions), conversationList(conversations), noteList(notes)));
   }
 
   load();
