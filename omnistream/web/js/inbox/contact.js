@@ -141,6 +141,7 @@ export class ContactPanel {
       app.can("contacts.write")
         ? h("button", { type: "button", class: "ghost small", onclick: () => this.edit() }, t("contact.edit"))
         : null,
+      h("a", { class: "contact-page-link", href: `#/contacts/${c.id}` }, t("contact.page")),
       this.campaigns(),
       h("h3", { class: "section-title" }, t("contact.others")),
       others.length
