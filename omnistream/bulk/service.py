@@ -5,7 +5,6 @@ that conversation and leaves the others done."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from omnistream.bulk.schemas import (
     ItemProblem,
 )
 from omnistream.contacts.service import phone_patterns
+from omnistream.conversations import label_list_queries
 from omnistream.conversations import queries as conversation_queries
 from omnistream.conversations import service as conversations
 from omnistream.conversations.schemas import ConversationOut
@@ -123,9 +123,7 @@ async def select(
         sort=wanted.sort,
         limit=MAX_ITEMS + 1,
     )
-    if f.labels:
-        f = replace(f, labels_first=await label_queries.few_rows(conn, scope, f))
-    rows = await conversation_queries.search(conn, scope, f)
+    rows = await label_list_queries.list_page(conn, scope, f)  # exactly as the list reads
     return [r["id"] for r in rows[:MAX_ITEMS]], len(rows) > MAX_ITEMS
 
 

@@ -17,7 +17,10 @@ BUDGET = 300 * 1024
 # and its sentences load only when opened (import()); the inbox's own cap above stays. 560 KB
 # since the email channel (issue 16): its views, composer fields, dialog, sentences and CSS
 # (js/email/) load only with an email conversation or the New email button.
-APP_CAP = 560 * 1024
+# 720 KB since the team inbox (issue 17): presence, snooze, bulk actions, notifications and
+# mentions, automatic assignment settings and the contacts screen, each in a folder of its own
+# loaded with import() when first needed (the inbox's own cap above still holds).
+APP_CAP = 720 * 1024
 
 
 def _inbox_files() -> set[Path]:
