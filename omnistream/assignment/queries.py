@@ -236,7 +236,8 @@ async def record_assignments(conn: Conn, conversation_ids: list[UUID], metadata:
 # The consumer's own assignments (actor system) are left out: they never free anyone.
 _TRIGGERS = """
     type IN ('conversation.created', 'conversation.reopened', 'conversation.transferred',
-             'conversation.resolved', 'agent.presence', 'assignment_settings.updated')
+             'conversation.resolved', 'conversation.snoozed', 'conversation.unsnoozed',
+             'agent.presence', 'assignment_settings.updated')
     OR (type = 'conversation.assigned' AND actor->>'type' IS DISTINCT FROM 'system')
 """
 
