@@ -9,6 +9,7 @@ import { describe, field, formDialog, toast } from "../forms.js";
 import { formatDateTime, t } from "../i18n.js";
 import { downloadCsv } from "../reports/download.js";
 import { importDialog } from "./dialogs.js";
+import { contactOf, follow } from "./live.js";
 import { contactPage } from "./page.js";
 
 const BASE = "/api/v1/contacts";
@@ -97,6 +98,23 @@ function listView(app) {
     load(true);
   });
   more.addEventListener("click", () => load(false));
+  // Live: a changed contact is redrawn in its row, a deleted or merged-away one leaves the
+  // table; a new or imported contact (or a gap in the events) reads the first page again.
+  const reread = debounce(() => body.isConnected && load(true), 300);
+  const unfollow = follow(app, (event) => {
+    if (!body.isConnected) return; // off screen: route() reads the table when it comes back
+    const id = contactOf(event);
+    const gone = event.type === "contact.deleted" ? id : event.type === "contact.merged" ? event.data.merged_contact_id : null;
+    const shown = state.items.some((c) => c.id === id || c.id === gone);
+    if (gone) state.items = state.items.filter((c) => c.id !== gone);
+    if (event.type === "contact.updated" || event.type === "contact.merged") {
+      state.items = state.items.map((c) => (c.id === id ? { ...c, ...event.data, last_activity_at: c.last_activity_at } : c));
+    }
+    if (["reload", "contact.created", "contact.imported"].includes(event.type)) reread();
+    else if (shown) {
+      fill(body, table(state.items));
+    }
+  });
   const actions = [
     app.can("contacts.write") ? h("button", { type: "button", class: "primary", onclick: create }, t("contacts.new")) : null,
     app.can("contacts.import") ? h("button", { type: "button", onclick: () => importDialog(() => load(true)) }, t("contacts.import")) : null,
@@ -106,7 +124,7 @@ function listView(app) {
     h("div", { class: "page-head" }, h("h1", {}, t("contacts.title")), h("div", { class: "page-actions" }, actions)),
     h("div", { class: "toolbar" }, search, h("label", { class: "inline" }, t("contacts.sort"), " ", sort)),
     body, status, more);
-  return { el, reload: () => load(true), focus: () => search.focus() };
+  return { el, reload: () => load(true), focus: () => search.focus(), destroy: unfollow };
 }
 
 export function mount(container, app) {
@@ -131,6 +149,7 @@ export function mount(container, app) {
     },
     destroy() {
       page?.destroy();
+      list?.destroy();
       root.remove();
     },
   };

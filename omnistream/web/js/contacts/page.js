@@ -10,6 +10,7 @@ import { describe, field, formDialog, submit, toast } from "../forms.js";
 import { formatDateTime, t } from "../i18n.js";
 import { contactName } from "./contacts.js";
 import { deleteDialog, mergeDialog } from "./dialogs.js";
+import { contactOf, follow } from "./live.js";
 
 const BASE = "/api/v1/contacts";
 
@@ -32,19 +33,55 @@ function attributeValue(def, control) {
 export function contactPage(contactId, app) {
   const url = `${BASE}/${contactId}`;
   const el = h("div", { class: "contacts-page", "aria-busy": "true" }, h("p", { class: "muted" }, t("state.loading")));
-  let gone = false;
+  let gone = false; // left the page, or the contact was deleted or merged away meanwhile
+  let asked = 0; // only the newest read is drawn (live reads may overlap)
+  let rendered = false;
 
   async function load() {
+    const mine = ++asked;
     try {
       const [contact, definitions, conversations, notes] = await Promise.all([
         get(url), get("/api/v1/contact-attributes"), get(`${url}/conversations`, { limit: 50 }), get(`${url}/notes`, { limit: 50 }),
       ]);
-      if (!gone) render(contact, definitions, conversations.items, notes.items);
+      if (gone || mine !== asked) return;
+      // Edits begun while this read was on its way win: the page is read again after them.
+      if (rendered && busy()) pending = true;
+      else render(contact, definitions, conversations.items, notes.items);
+      rendered = true;
     } catch (error) {
-      if (!gone) fill(el, h("p", { class: "form-error", role: "alert" }, describe(error)), back());
+      if (!gone && mine === asked) fill(el, h("p", { class: "form-error", role: "alert" }, describe(error)), back());
     }
     el.removeAttribute("aria-busy");
   }
+
+  // Live: another agent's change to this contact, its notes or the attribute definitions
+  // reads the page again, but never over the agent's own work: not while a form holds edits
+  // not sent yet (the read waits for its submit, then for focus leaving a field); a delete or
+  // a merge into another contact says so in place of the page.
+  let pending = false;
+  const markEdited = (event) => event.target.form && (event.target.form.dataset.edited = "1");
+  el.addEventListener("input", markEdited);
+  el.addEventListener("change", markEdited);
+  el.addEventListener("submit", (event) => delete event.target.dataset.edited);
+  const busy = () => el.querySelector("form[data-edited]") !== null;
+  const refresh = () => {
+    pending = busy();
+    if (!pending) load();
+  };
+  el.addEventListener("focusout", () => setTimeout(() => pending && !gone && refresh()));
+  const ended = (message, survivor) => {
+    gone = true;
+    fill(el, h("p", { class: "form-error", role: "alert" }, message),
+      survivor ? h("p", {}, h("a", { href: `#/contacts/${survivor.id}` }, contactName(survivor))) : null, back());
+  };
+  const unfollow = follow(app, (event) => {
+    if (gone) return;
+    const d = event.data || {};
+    if (event.type === "contact.deleted" && d.id === contactId) ended(t("contacts.live.deleted"));
+    else if (event.type === "contact.merged" && d.merged_contact_id === contactId) {
+      ended(t("contacts.live.merged", { name: contactName(d) }), d);
+    } else if (event.type === "reload" || event.type.startsWith("contact_attribute.") || contactOf(event) === contactId) refresh();
+  });
 
   const back = () => h("a", { href: "#/contacts", class: "contacts-back" }, `← ${t("contacts.back")}`);
 
@@ -140,5 +177,5 @@ export function contactPage(contactId, app) {
   }
 
   load();
-  return { el, destroy: () => { gone = true; } };
+  return { el, destroy: () => { gone = true; unfollow(); } };
 }

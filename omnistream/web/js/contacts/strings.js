@@ -72,6 +72,8 @@ const en = {
   "contacts.attr.deleteNamed": "Delete {name}",
   "contacts.attr.confirmDelete": "Delete the attribute {name}? Its value is removed from every contact.",
   "contacts.attr.none": "—",
+  "contacts.live.deleted": "This contact was deleted.",
+  "contacts.live.merged": "This contact was merged into {name}.",
 };
 
 const id = {
@@ -144,6 +146,8 @@ const id = {
   "contacts.attr.deleteNamed": "Hapus {name}",
   "contacts.attr.confirmDelete": "Hapus atribut {name}? Nilainya dihapus dari setiap kontak.",
   "contacts.attr.none": "—",
+  "contacts.live.deleted": "Kontak ini telah dihapus.",
+  "contacts.live.merged": "Kontak ini telah digabungkan ke {name}.",
 };
 
 addStrings({ en, id });
