@@ -11,8 +11,6 @@ import asyncpg
 import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
-from starlette.datastructures import UploadFile
-from starlette.requests import ClientDisconnect
 
 from omnistream.activity.service import record
 from omnistream.auth.principal import Principal
@@ -23,11 +21,10 @@ from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import Pool, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
-from omnistream.kit.errors import BadRequest, Conflict, PayloadTooLarge, Unprocessable
+from omnistream.kit.errors import Conflict, PayloadTooLarge, Unprocessable
 from omnistream.kit.spreadsheet import safe_cell
+from omnistream.kit.uploads import read_file_form
 
-FIELD = "file"
-OVERHEAD = 64 * 1024  # multipart boundaries and part headers around the file
 CHUNK = 2000
 IDS_IN_EVENT = 1000  # contact.imported carries at most this many ids (and the count)
 
@@ -41,33 +38,7 @@ def _too_large() -> PayloadTooLarge:
 
 async def read_upload(request: Request) -> bytes:
     """The file of a multipart upload (field `file`); 413 as soon as it is too large."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise Unprocessable.field(FIELD, "send the CSV as multipart/form-data in the field 'file'")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BYTES + OVERHEAD:
-        raise _too_large()
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > MAX_BYTES + OVERHEAD:
-                raise _too_large()
-    except ClientDisconnect:
-        raise BadRequest("the client disconnected during the upload") from None
-    request._body = bytes(body)  # Starlette parses the form from the body read here
-    try:
-        form = await request.form(max_files=1, max_fields=5)
-    except Exception as exc:  # python-multipart's errors: a malformed body
-        raise BadRequest(f"malformed multipart body: {exc}") from None
-    try:
-        upload = form.get(FIELD)
-        if not isinstance(upload, UploadFile):
-            raise Unprocessable.field(FIELD, "is required (a multipart file field named 'file')")
-        data = await upload.read()
-    finally:
-        await form.close()
-    if len(data) > MAX_BYTES:
-        raise _too_large()
+    data, _ = await read_file_form(request, MAX_BYTES, _too_large, max_fields=5)
     return data
 
 
