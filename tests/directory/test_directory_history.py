@@ -31,7 +31,13 @@ async def test_the_directory_names_active_agents_and_divisions(ctx, client, acto
     assert str(gone.id) not in people
     assert people[str(colleague.id)]["division_ids"] == [str(sales)]
     assert people[str(colleague.id)]["role"] == "supervisor"
-    assert set(people[str(agent.id)]) == {"id", "name", "role", "presence", "division_ids"}  # no emails
+    assert set(people[str(agent.id)]) == {
+        "id",
+        "name",
+        "role",
+        "presence",
+        "division_ids",
+    }  # no emails
     assert body["divisions"] == [{"id": str(sales), "name": "Sales"}]
     assert (await client.get("/api/v1/directory")).status_code == 401
 
