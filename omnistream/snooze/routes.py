@@ -22,7 +22,7 @@ from omnistream.snooze import queries, service
 from omnistream.snooze.schemas import SnoozeIn
 from omnistream.snooze.when import zone
 
-router = APIRouter(tags=["conversations"])
+router = APIRouter()  # tags per route: the time zone is under auth, not conversations too
 ON_CONVERSATION = "/api/v1/conversations/{conversation_id}"
 Worker = Annotated[Principal, requires(Perm.CONVERSATIONS_WORK)]
 Self = Annotated[Principal, requires(Perm.SELF)]
@@ -30,6 +30,7 @@ Self = Annotated[Principal, requires(Perm.SELF)]
 
 @router.post(
     f"{ON_CONVERSATION}/snooze",
+    tags=["conversations"],
     response_model=ConversationOut,
     summary="Snooze until a time, until the customer's next message, or until tomorrow 09:00",
     description="Exactly one of `until`, `until_next_message: true` or `preset` (`tomorrow`: "
@@ -48,6 +49,7 @@ async def snooze(ctx: Ctx, conversation_id: UUID, body: SnoozeIn, actor: Worker)
 
 @router.post(
     f"{ON_CONVERSATION}/unsnooze",
+    tags=["conversations"],
     response_model=ConversationOut,
     summary="End a snooze now (back to open); one that is not snoozed: nothing changes",
 )

@@ -63,6 +63,10 @@ async def test_the_contact_page_edits_an_attribute_and_it_stays_saved(
     # The admin removes the option meanwhile: saving "silver" is refused at its input.
     await world.call("PATCH", f"/api/v1/contact-attributes/{(await _definition(world, tier))['id']}",
                      json={"options": ["gold", "silver", "bronze"]})  # fmt: skip
+    # The page rereads the definitions live: the new option shows before the agent picks.
+    await expect(
+        page.get_by_label(f"Tier {tag}").locator("option", has_text="bronze")
+    ).to_have_count(1)
     await page.get_by_label(f"Tier {tag}").select_option("silver")
     await world.call("PATCH", f"/api/v1/contact-attributes/{(await _definition(world, tier))['id']}",
                      json={"options": ["gold", "bronze"]})  # fmt: skip
