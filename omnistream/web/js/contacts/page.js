@@ -56,14 +56,18 @@ export function contactPage(contactId, app) {
 
   // Live: another agent's change to this contact, its notes or the attribute definitions
   // reads the page again, but never over the agent's own work: not while a form holds edits
-  // not sent yet (the read waits for its submit, then for focus leaving a field); a delete or
-  // a merge into another contact says so in place of the page.
+  // not saved yet (the read waits for a successful save, then for focus leaving a field; a
+  // refused save keeps the edits and the errors on screen); a delete or a merge into another
+  // contact says so in place of the page.
   let pending = false;
   const markEdited = (event) => event.target.form && (event.target.form.dataset.edited = "1");
   el.addEventListener("input", markEdited);
   el.addEventListener("change", markEdited);
-  el.addEventListener("submit", (event) => delete event.target.dataset.edited);
-  const busy = () => el.querySelector("form[data-edited]") !== null;
+  const busy = () => el.querySelector("form[data-edited], form[aria-busy]") !== null;
+  const saved = (form) => {
+    delete form.dataset.edited;
+    if (pending) refresh();
+  };
   const refresh = () => {
     pending = busy();
     if (!pending) load();
@@ -107,8 +111,10 @@ export function contactPage(contactId, app) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const sent = Object.fromEntries(definitions.map((d) => [d.key, attributeValue(d, form.elements[`attributes.${d.key}`])]));
-      const saved = await submit(form, () => patch(url, { attributes: sent }));
-      if (saved) toast(t("contacts.attributeSaved", { label: t("contacts.attributes") }));
+      if (await submit(form, () => patch(url, { attributes: sent }))) {
+        toast(t("contacts.attributeSaved", { label: t("contacts.attributes") }));
+        saved(form);
+      }
     });
     return h("section", { class: "contacts-card" }, h("h2", {}, t("contacts.attributes")), form);
   }
@@ -130,7 +136,10 @@ export function contactPage(contactId, app) {
       h("button", { type: "submit" }, t("contacts.addNote")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      if (await submit(form, () => post(`${url}/notes`, { body: text.value }))) load();
+      if (await submit(form, () => post(`${url}/notes`, { body: text.value }))) {
+        delete form.dataset.edited;
+        load();
+      }
     });
     const remove = async (n) => {
       try {
