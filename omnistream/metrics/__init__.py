@@ -1,0 +1,1 @@
+"""Prometheus metrics: the /metrics endpoint, request and loop instruments, backlogs."""
