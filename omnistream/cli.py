@@ -131,6 +131,7 @@ def serve(
 
     from omnistream import first_start
     from omnistream.app import create_app
+    from omnistream.shutdown import GracefulServer
 
     settings = _settings()
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -205,7 +206,7 @@ def serve(
             if issued is not None:
                 first_start.show_credentials(out, issued, url)
 
-        server = first_start.AnnouncingServer(config, announce)
+        server = GracefulServer(config, announce, app, settings.shutdown_grace_seconds)
         server.run()
         if not server.started:
             raise typer.Exit(3)  # uvicorn has logged why (e.g. the port is in use)

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         description="Work claimed by a worker that died is taken over after this long "
         "(time for the status of a send accepted just before the crash to arrive).",
     )
+    shutdown_grace_seconds: float = Field(
+        15.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM, how long in-flight requests and worker batches may take to "
+        "finish before they are cut (docs/operations.md#graceful-shutdown).",
+    )
     scheduled_send_when_resolved: bool = Field(
         True, description="Send a due scheduled message even if its conversation is resolved."
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from omnistream.assignment.consumer import consumer_loop as assignment_consumer_loop
 from omnistream.auth.worker import housekeeping_loop
@@ -87,6 +88,33 @@ async def _guarded(
                 await asyncio.wait_for(stop.wait(), 1)
 
 
+async def _until_stopped(running: asyncio.Future[Any], stop: asyncio.Event, grace: float) -> None:
+    """Once `stop` is set, the loops have `grace` seconds to finish their batches (and give
+    back what they claimed but did not start); then they are cancelled: a cancelled batch
+    rolls back, and what it had claimed is taken over once this process's liveness lock is
+    gone (docs/crash-safety.md), as after a crash."""
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        running.cancel()
+        raise
+    finally:
+        stopping.cancel()
+    if not running.done():
+        done, _ = await asyncio.wait({running}, timeout=grace)
+        if not done:
+            log.warning(
+                "worker loops still busy after the shutdown grace; cancelling them",
+                extra={"grace_seconds": grace},
+            )
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            return
+    await running  # re-raises what ended a loop for good
+
+
 async def run_loops(
     pool: Pool, settings: Settings, stop: asyncio.Event, dsn: str | None = None
 ) -> None:
@@ -102,11 +130,12 @@ async def run_loops(
     if settings.loops_off:
         log.info("worker loops off", extra={"loops_off": sorted(settings.loops_off)})
     log.info("worker started", extra={"loops": sorted(loops)})
+    running = asyncio.gather(
+        *(_guarded(n, f, pool, settings, stop) for n, f in loops.items()),
+        *([identity.watch(stop)] if identity is not None else []),
+    )
     try:
-        await asyncio.gather(
-            *(_guarded(n, f, pool, settings, stop) for n, f in loops.items()),
-            *([identity.watch(stop)] if identity is not None else []),
-        )
+        await _until_stopped(running, stop, settings.shutdown_grace_seconds)
     finally:
         if identity is not None:
             await identity.stop()

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from uuid import UUID
 
 from omnistream.auth.principal import Principal
@@ -97,6 +97,10 @@ class Hub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()
+        self.going_away = False  # the process is shutting down (go_away)
+        self._sockets = 0  # live sockets running (socket_open), closed or not
+        self._no_sockets = asyncio.Event()
+        self._no_sockets.set()
 
     # What sockets call ------------------------------------------------------------------
 
@@ -104,6 +108,8 @@ class Hub:
         """Live events after the hub's current position (`Subscription.start_seq`)."""
         sub = Subscription(self, principal, self.queue_limit)
         self._subscriptions.add(sub)
+        if self.going_away:  # authenticated during the shutdown: told to go elsewhere
+            sub._close()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -112,6 +118,29 @@ class Hub:
     @property
     def subscriptions(self) -> int:
         return len(self._subscriptions)
+
+    @contextlib.contextmanager
+    def socket_open(self) -> Iterator[None]:
+        """Counts a live socket from its accept to its last frame (its close included)."""
+        self._sockets += 1
+        self._no_sockets.clear()
+        try:
+            yield
+        finally:
+            self._sockets -= 1
+            if self._sockets == 0:
+                self._no_sockets.set()
+
+    async def go_away(self, within: float) -> int:
+        """Shutdown, before the server closes connections: every subscribed socket closes
+        itself with 1001 "going away" (the web app reconnects and resumes elsewhere);
+        waits up to `within` seconds for them; returns how many were still open."""
+        self.going_away = True
+        for sub in list(self._subscriptions):
+            sub._close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_sockets.wait(), within)
+        return self._sockets
 
     # Lifecycle --------------------------------------------------------------------------
 

@@ -78,6 +78,13 @@ class LiveSocket:
         self._live_send: asyncio.Timeout | None = None
 
     async def run(self) -> None:
+        if self.ctx.hub is None:
+            await self._run()
+            return
+        with self.ctx.hub.socket_open():  # the shutdown waits for its close (Hub.go_away)
+            await self._run()
+
+    async def _run(self) -> None:
         await self.ws.accept()
         reader: asyncio.Task[None] | None = None
         try:
