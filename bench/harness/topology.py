@@ -170,7 +170,7 @@ class Topology:
         """0 when the replica has replayed all the primary has written, else the age of the
         last transaction it replayed (pg_last_xact_replay_timestamp); None when the replica
         cannot be reached or has replayed nothing yet."""
-        current = psql(self.primary_dsn, "SELECT pg_current_wal_lsn()")
+        current = psql(self.primary_dsn, "SELECT pg_current_wal_insert_lsn()")
         if current is None:
             return None
         value = psql(
@@ -183,7 +183,9 @@ class Topology:
     def wait_replica_caught_up(self, timeout: float = 30) -> float:
         """Until the replica replayed what the primary has written now; seconds waited."""
         started = time.monotonic()
-        target = psql(self.primary_dsn, "SELECT pg_current_wal_lsn()")
+        # The insert position, not pg_current_wal_lsn (the write position): with
+        # synchronous_commit off a commit may not be written out yet.
+        target = psql(self.primary_dsn, "SELECT pg_current_wal_insert_lsn()")
         while time.monotonic() - started < timeout:
             done = psql(self.replica_dsn, f"SELECT pg_last_wal_replay_lsn() >= '{target}'")
             if done == "t":
