@@ -67,12 +67,24 @@ async def applied_migrations(conn: Conn) -> dict[int, str]:
 
 
 def _check(applied: dict[int, str], migrations: list[Migration]) -> list[Migration]:
+    """The migrations to apply. A database migrated by a newer OmniStream (every migration
+    this code knows applied, and later ones it does not know) is accepted with nothing to
+    apply: during a rolling upgrade the old processes run on beside the new ones, which is
+    safe because every migration stays backward compatible for one release
+    (docs/operations.md#upgrading). Refused: an applied migration edited since, an unknown
+    one older than this code's newest (another branch's history), and a newer database that
+    lacks one of ours (applying it now would put it after the newer ones)."""
     known = {m.version: m for m in migrations}
+    newest = max(known, default=0)
+    newer = sorted(v for v in applied if v not in known and v > newest)
     for version, checksum in sorted(applied.items()):
         if version not in known:
+            if version > newest:
+                continue
             raise MigrationError(
                 f"the database has migration {version:04d}, which this OmniStream does not "
-                "know: it was migrated by a newer version"
+                "know, and it is older than this version's newest: the database was "
+                "migrated by another line of versions"
             )
         if known[version].checksum != checksum:
             m = known[version]
@@ -81,7 +93,20 @@ def _check(applied: dict[int, str], migrations: list[Migration]) -> list[Migrati
                 f"(recorded checksum {checksum[:12]}…, file {m.checksum[:12]}…); "
                 "add a new migration instead of changing an applied one"
             )
-    return [m for m in migrations if m.version not in applied]
+    pending = [m for m in migrations if m.version not in applied]
+    if newer and pending:
+        raise MigrationError(
+            f"the database was migrated by a newer version (up to {newer[-1]:04d}) but lacks "
+            f"{pending[0].version:04d}_{pending[0].name}.sql of this version: upgrade this "
+            "OmniStream instead"
+        )
+    if newer:
+        log.warning(
+            "the database was migrated by a newer OmniStream; this process applies nothing "
+            "and runs on it (a rolling upgrade: stop it once every process is upgraded)",
+            extra={"newest_known": f"{newest:04d}", "database_newest": f"{newer[-1]:04d}"},
+        )
+    return pending
 
 
 async def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list[str]:
@@ -115,6 +140,9 @@ async def migrate(conn: Conn, migrations: list[Migration] | None = None) -> list
 
 
 async def at_head(conn: Conn) -> bool:
+    """Every migration this code knows is applied, unedited (/readyz). Later ones applied
+    by a newer version do not count against it: an old process stays ready, and in its
+    load balancer's rotation, during a rolling upgrade."""
     migrations = load_migrations()
     applied = await applied_migrations(conn)
-    return applied == {m.version: m.checksum for m in migrations}
+    return all(applied.get(m.version) == m.checksum for m in migrations)

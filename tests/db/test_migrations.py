@@ -107,9 +107,44 @@ async def test_unknown_applied_version_and_failed_migration(fresh_dsn: str, tmp_
         assert await conn.fetchval("SELECT to_regclass('t2')") is None
         assert await conn.fetchval("SELECT array_agg(version) FROM schema_migrations") == [1]
         (tmp_path / "0002_bad.sql").unlink()
-        await conn.execute("INSERT INTO schema_migrations VALUES (9, 'future', 'x')")
-        with pytest.raises(MigrationError, match="newer version"):
+        (tmp_path / "0003_third.sql").write_text("CREATE TABLE t3 (id int);")
+        await conn.execute("INSERT INTO schema_migrations VALUES (2, 'other_line', 'x')")
+        with pytest.raises(MigrationError, match="another line of versions"):
             await migrate(conn, load_migrations(tmp_path))
+        assert await conn.fetchval("SELECT to_regclass('t3')") is None
+    finally:
+        await conn.close()
+
+
+async def test_a_newer_database_is_run_on_but_never_migrated(
+    fresh_dsn: str, tmp_path: Path
+) -> None:
+    """A rolling upgrade: old processes keep running on a database a newer version migrated
+    (docs/operations.md#upgrading); they apply nothing, and /readyz's check holds."""
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t1 (id int);")
+    conn = await connect(fresh_dsn)
+    try:
+        assert await migrate(conn, load_migrations(tmp_path)) == ["0001_first"]
+        await conn.execute("INSERT INTO schema_migrations VALUES (9, 'future', 'x')")
+        assert await migrate(conn, load_migrations(tmp_path)) == []
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 2
+        # Code that still has a migration to apply must not apply it after a newer one.
+        (tmp_path / "0002_second.sql").write_text("CREATE TABLE t2 (id int);")
+        with pytest.raises(MigrationError, match=r"newer version .* lacks 0002_second"):
+            await migrate(conn, load_migrations(tmp_path))
+        assert await conn.fetchval("SELECT to_regclass('t2')") is None
+    finally:
+        await conn.close()
+
+
+async def test_readiness_holds_on_a_newer_database(fresh_dsn: str) -> None:
+    conn = await connect(fresh_dsn)
+    try:
+        await migrate(conn)
+        await conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
+        assert await at_head(conn)
+        await conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        assert not await at_head(conn)
     finally:
         await conn.close()
 
