@@ -48,6 +48,8 @@ from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.kit.openapi import document_errors
 from omnistream.labels.routes import router as labels_router
 from omnistream.messages.routes import router as messages_router
+from omnistream.metrics.middleware import MetricsMiddleware
+from omnistream.metrics.routes import router as metrics_router
 from omnistream.notes.routes import router as notes_router
 from omnistream.notifications.routes import router as notifications_router
 from omnistream.ops.routes import DOCS_ASSETS, DOCS_ASSETS_DIR
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 ROUTERS = (
     inbound_router,  # first: the webhook is the hottest route, matched in order
     ops_router,
+    metrics_router,
     auth_router,
     agents_router,
     divisions_router,
@@ -187,6 +190,9 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # Outermost: accepted webhooks are answered before the framework's layers (see fast.py).
     app.add_middleware(WebhookFastPath, access_log=settings.access_log)
+    # Outermost of all: times every request (the fast path's webhooks too); runs the
+    # OMNISTREAM_METRICS_PORT listener from the lifespan's start to its end.
+    app.add_middleware(MetricsMiddleware, settings=settings)
     return app
 
 

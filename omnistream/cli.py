@@ -217,6 +217,7 @@ def worker() -> None:
     """Run every background loop (any number of workers may run side by side)."""
     from omnistream.db.migrate import migrate
     from omnistream.db.pool import create_pool
+    from omnistream.metrics.listener import process_metrics
     from omnistream.worker import pool_size, run_loops
 
     settings = _settings()
@@ -230,7 +231,8 @@ def worker() -> None:
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            await run_loops(pool, settings, stop, dsn)
+            async with process_metrics(settings, pool):  # docs/metrics.md
+                await run_loops(pool, settings, stop, dsn)
         finally:
             await pool.close()
 

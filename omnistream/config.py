@@ -156,6 +156,28 @@ class Settings(BaseSettings):
         description="Comma-separated names of worker loops this process does not run "
         "(omnistream/worker.py LOOPS), e.g. a worker dedicated to campaigns.",
     )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token for GET /metrics on the API port; unset: /metrics answers "
+        "404 there (docs/metrics.md).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A separate listener serving /metrics (without the token unless "
+        "OMNISTREAM_METRICS_TOKEN is set), in `serve` and `worker`; unset: none.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the OMNISTREAM_METRICS_PORT listener binds to."
+    )
+    metrics_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        description="prometheus_client's own variable: with it, every process on the host "
+        "writes its metrics there and any scrape adds them up (docs/metrics.md).",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -293,5 +315,9 @@ def load_settings(**overrides: object) -> Settings:
         var = "DATABASE_URL" if field in ("database_url", "DATABASE_URL") else field
         if not var.startswith("OMNISTREAM_") and var != "DATABASE_URL":
             var = "OMNISTREAM_" + var.upper()
-        shown = "" if "SECRET" in var or "DATABASE" in var else f" (got {first.get('input')!r})"
+        shown = (
+            ""
+            if any(w in var for w in ("SECRET", "DATABASE", "TOKEN"))
+            else f" (got {first.get('input')!r})"
+        )
         raise ConfigError(f"{var}: {first['msg']}{shown}") from None

@@ -19,6 +19,7 @@ from omnistream.db.pool import Pool
 from omnistream.events.dispatcher import dispatcher_loop
 from omnistream.inbound.worker import inbound_loop
 from omnistream.messages.worker import outbound_loop
+from omnistream.metrics import registry as metrics
 from omnistream.presence.worker import presence_loop
 from omnistream.reports.worker import consumer_loop as reports_consumer_loop
 from omnistream.scheduled.worker import scheduled_loop
@@ -77,6 +78,7 @@ def pool_size(settings: Settings) -> int:
 async def _guarded(
     name: str, loop: Loop, pool: Pool, settings: Settings, stop: asyncio.Event
 ) -> None:
+    metrics.CURRENT_LOOP.set(name)  # this task's transactions are the loop's batches
     while not stop.is_set():
         try:
             await loop(pool, settings, stop)
@@ -84,6 +86,7 @@ async def _guarded(
             raise
         except Exception:  # a loop must never take the worker down; log and restart it
             log.exception("worker loop crashed; restarting in 1 s", extra={"loop": name})
+            metrics.loop_crashed(name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
 

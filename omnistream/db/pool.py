@@ -10,6 +10,8 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from omnistream.metrics.registry import loop_batch
+
 Conn: TypeAlias = (
     "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 )
@@ -85,7 +87,9 @@ class Tx:
 
 @asynccontextmanager
 async def transaction(pool: Pool) -> AsyncIterator[Tx]:
-    async with pool.acquire() as conn, conn.transaction():
-        tx = Tx(conn)
-        yield tx
+    # In a worker loop, each transaction is one batch: timed, and counted when it fails.
+    with loop_batch():
+        async with pool.acquire() as conn, conn.transaction():
+            tx = Tx(conn)
+            yield tx
     await tx._run_after_commit()

@@ -21,6 +21,7 @@ from omnistream.config import Settings
 from omnistream.db.pool import Conn, Pool
 from omnistream.events import queries
 from omnistream.kit.aio import wait_for_any
+from omnistream.metrics.registry import DISPATCH_LAG
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
@@ -38,9 +39,11 @@ async def publish_pending(conn: Conn, batch_size: int = BATCH_SIZE) -> int:
     while True:
         async with conn.transaction():
             await queries.lock_publisher(conn)
-            count, top = await queries.publish_batch(conn, batch_size)
+            count, top, lags = await queries.publish_batch(conn, batch_size)
             if top is not None:
                 await queries.notify_published(conn, top)
+        for lag in lags:  # after the commit: what is observed was published
+            DISPATCH_LAG.observe(max(0.0, lag))
         total += count
         if count < batch_size:
             return total

@@ -90,8 +90,9 @@ async def lock_publisher(conn: Conn) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", PUBLISHER_LOCK_ID)
 
 
-async def publish_batch(conn: Conn, limit: int) -> tuple[int, int | None]:
-    """Number the oldest unpublished rows in pos order; (count, highest seq).
+async def publish_batch(conn: Conn, limit: int) -> tuple[int, int | None, list[float]]:
+    """Number the oldest unpublished rows in pos order; (count, highest seq, each row's
+    seconds from occurred_at to its publication: the dispatch lag metric).
 
     nextval runs after the ORDER BY (a volatile target list is evaluated after the sort),
     so within a batch seq follows pos. statement_timestamp(): taken after the lock wait,
@@ -107,14 +108,14 @@ async def publish_batch(conn: Conn, limit: int) -> tuple[int, int | None]:
         ), done AS (
             UPDATE event_outbox o SET seq = n.seq, published_at = statement_timestamp()
               FROM numbered n WHERE o.pos = n.pos
-            RETURNING o.seq
+            RETURNING o.seq, extract(epoch FROM o.published_at - o.occurred_at)::float8 AS lag
         )
-        SELECT count(*)::int AS n, max(seq) AS top FROM done
+        SELECT count(*)::int AS n, max(seq) AS top, array_agg(lag) AS lags FROM done
         """,
         limit,
     )
     assert row is not None
-    return row["n"], row["top"]
+    return row["n"], row["top"], row["lags"] or []
 
 
 async def notify_published(conn: Conn, top: int) -> None:

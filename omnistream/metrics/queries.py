@@ -7,8 +7,10 @@ least". Every scan runs on the partial index its loop claims from (only waiting 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from omnistream.db.pool import Conn
+if TYPE_CHECKING:  # db/pool.py imports the metrics registry, which imports Backlog
+    from omnistream.db.pool import Conn
 
 BACKLOG_CAP = 10_000
 BACKLOG_NAMES = (
