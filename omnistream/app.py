@@ -62,6 +62,8 @@ from omnistream.scheduled.routes import router as scheduled_router
 from omnistream.search.routes import router as search_router
 from omnistream.sla.routes import router as sla_router
 from omnistream.snooze.routes import router as snooze_router
+from omnistream.system.heartbeat import Heartbeat
+from omnistream.system.routes import router as system_router
 from omnistream.templates.routes import router as templates_router
 from omnistream.web.routes import router as web_router
 from omnistream.webhooks.routes import router as webhooks_router
@@ -101,6 +103,7 @@ ROUTERS = (
     csat_router,
     reports_router,
     search_router,
+    system_router,
     csat_page_router,  # the public survey pages at /csat/{token}
     web_router,  # the agent web app at / (static files, public)
 )
@@ -149,7 +152,15 @@ def create_app(
         gc.freeze()
         gc.set_threshold(10_000, 20, 20)
         stop = asyncio.Event()
-        loops = asyncio.create_task(run_loops(pool, settings, stop, dsn)) if with_worker else None
+        # This process's heartbeat (Settings › System), with its loops' state when it runs them.
+        app.state.heartbeat = heartbeat = Heartbeat.started(
+            pool, "api+worker" if with_worker else "api", settings.heartbeat_seconds
+        )
+        loops = (
+            asyncio.create_task(run_loops(pool, settings, stop, dsn, heartbeat))
+            if with_worker
+            else None
+        )
         extras = [asyncio.create_task(job()) for job in background]  # e.g. the demo's customers
         try:
             yield
@@ -159,6 +170,7 @@ def create_app(
                 extra.cancel()
             if loops is not None:
                 await loops
+            await heartbeat.stop()
             await hub.stop()
             if presence is not None:
                 await presence.stop()

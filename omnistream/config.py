@@ -156,6 +156,13 @@ class Settings(BaseSettings):
         description="Comma-separated names of worker loops this process does not run "
         "(omnistream/worker.py LOOPS), e.g. a worker dedicated to campaigns.",
     )
+    heartbeat_seconds: float = Field(
+        5.0,
+        ge=0.2,
+        le=300,
+        description="How often each API and worker process writes its heartbeat (Settings › "
+        "System); one missing for three beats shows the process as gone (docs/system.md).",
+    )
     metrics_token: str | None = Field(
         default=None,
         min_length=16,

@@ -26,6 +26,7 @@ from omnistream.scheduled.worker import scheduled_loop
 from omnistream.sla.consumer import consumer_loop as sla_consumer_loop
 from omnistream.sla.worker import breach_loop
 from omnistream.snooze.worker import snooze_loop
+from omnistream.system import heartbeat as beats
 from omnistream.templates.worker import template_sync_loop
 from omnistream.webhooks.fanout import fanout_loop
 from omnistream.webhooks.worker import delivery_loop
@@ -81,11 +82,12 @@ async def _guarded(
     metrics.CURRENT_LOOP.set(name)  # this task's transactions are the loop's batches
     while not stop.is_set():
         try:
-            await loop(pool, settings, stop)
+            await loop(pool, settings, beats.loop_stop(name, stop))  # pauses reported
         except asyncio.CancelledError:
             raise
         except Exception:  # a loop must never take the worker down; log and restart it
             log.exception("worker loop crashed; restarting in 1 s", extra={"loop": name})
+            beats.loop_crashed(name)
             metrics.loop_crashed(name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
@@ -119,16 +121,26 @@ async def _until_stopped(running: asyncio.Future[Any], stop: asyncio.Event, grac
 
 
 async def run_loops(
-    pool: Pool, settings: Settings, stop: asyncio.Event, dsn: str | None = None
+    pool: Pool,
+    settings: Settings,
+    stop: asyncio.Event,
+    dsn: str | None = None,
+    heartbeat: beats.Heartbeat | None = None,
 ) -> None:
     """Every loop but those settings.loops_off names (OMNISTREAM_WORKER_LOOPS_OFF), until
     `stop`. With `dsn`, the worker first takes its liveness lock (workers/liveness.py) and
     its claims carry its key, so another worker takes them over soon after this process
-    dies; without, claims are recovered when their lease ends."""
+    dies; without, claims are recovered when their lease ends. The loops report to
+    `heartbeat` (serve --with-worker: the API process's); without one this process beats as
+    a worker of its own until the loops have ended (system/heartbeat.py)."""
     identity = WorkerIdentity(dsn) if dsn is not None else None
     if identity is not None:
         await identity.start()
         CURRENT.set(identity)  # read by the loops' claims (their tasks copy this context)
+    own_beat = (
+        None if heartbeat else beats.Heartbeat.started(pool, "worker", settings.heartbeat_seconds)
+    )
+    beats.CURRENT.set(heartbeat or own_beat)
     loops = {n: f for n, f in LOOPS.items() if n not in settings.loops_off}
     if settings.loops_off:
         log.info("worker loops off", extra={"loops_off": sorted(settings.loops_off)})
@@ -142,4 +154,6 @@ async def run_loops(
     finally:
         if identity is not None:
             await identity.stop()
+        if own_beat is not None:
+            await own_beat.stop()
     log.info("worker stopped")

@@ -51,6 +51,8 @@ class Perm(StrEnum):
     CONTACTS_EXPORT = "contacts.export"
     # Automatic assignment (issue 17): its settings and agents' capacities (admin).
     ASSIGNMENT_MANAGE = "assignment.manage"
+    # The System page (issue 18): the API and worker processes, their loops and backlogs (admin).
+    SYSTEM_READ = "system.read"
 
 
 INBOX = (

@@ -1,0 +1,1 @@
+"""The processes of an installation and their heartbeats (admin System page, docs/system.md)."""
