@@ -1,10 +1,12 @@
-"""GET /api/v1/system: real `omnistream serve` and `omnistream worker` processes beat (their
-rows in process_heartbeats, with the worker's loops), a SIGKILLed worker shows as gone, a
-clean stop removes the row; backlogs move as work is queued and drained; only admins."""
+"""GET /api/v1/system: a real `omnistream worker` process beats (its row in
+process_heartbeats, with its loops) and shows as gone once SIGKILLed; an API app beats
+through its lifespan and removes its row on a clean stop; day-old rows are purged; backlogs
+move as work is queued; only admins see it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,18 +16,22 @@ from typing import Any
 import httpx
 import pytest
 
+from omnistream.app import create_app
+from omnistream.config import Settings
 from omnistream.context import AppContext
+from omnistream.system import queries as system_queries
+from omnistream.system.heartbeat import Heartbeat
 from omnistream.worker import LOOPS
 from tests.conftest import Actors, Agent, problem
-from tests.processes import CLI, free_port, omnistream_env, stop, wait_http
+from tests.processes import CLI, omnistream_env, stop
 
 BEAT = "0.3"  # seconds: gone after three missed beats (0.9 s)
 WORKER_LOOPS = ("inbound", "scheduled")  # the rest off: a lean worker on the shared database
 
 
 @pytest.fixture
-def processes(test_dsn: str, tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """An `omnistream serve` and an `omnistream worker`, beating every BEAT seconds."""
+def worker(test_dsn: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """An `omnistream worker` beating every BEAT seconds."""
     env = omnistream_env(
         test_dsn,
         tmp_path,
@@ -33,21 +39,12 @@ def processes(test_dsn: str, tmp_path: Path) -> Iterator[dict[str, subprocess.Po
         heartbeat_seconds=BEAT,
         worker_loops_off=",".join(n for n in LOOPS if n not in WORKER_LOOPS),
     )
-    port, log = free_port(), tmp_path / "processes.log"
-    with log.open("ab") as out:
-        serve = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        worker = subprocess.Popen([*CLI, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    with (tmp_path / "worker.log").open("ab") as out:
+        proc = subprocess.Popen([*CLI, "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", serve, log)
-        yield {"serve": serve, "worker": worker}
+        yield proc
     finally:
-        for proc in (serve, worker):
-            stop(proc)
+        stop(proc)
 
 
 async def system(client: httpx.AsyncClient, admin: Agent) -> dict[str, Any]:
@@ -68,70 +65,81 @@ async def until(check: Any, within: float = 60) -> Any:
         await asyncio.sleep(0.1)
 
 
-async def test_processes_beat_a_killed_worker_is_gone_and_a_clean_stop_leaves(
-    client: httpx.AsyncClient,
-    ctx: AppContext,
-    admin: Agent,
-    processes: dict[str, subprocess.Popen[bytes]],
+async def test_a_worker_beats_with_its_loops_and_is_gone_once_killed(
+    client: httpx.AsyncClient, ctx: AppContext, admin: Agent, worker: subprocess.Popen[bytes]
 ) -> None:
-    serve, worker = processes["serve"], processes["worker"]
-
-    async def both() -> dict[int, dict[str, Any]] | None:
-        by_pid = {p["pid"]: p for p in (await system(client, admin))["processes"]}
-        ours = {pid: p for pid, p in by_pid.items() if pid in (serve.pid, worker.pid)}
-        worker_row = ours.get(worker.pid)
-        if len(ours) < 2 or worker_row is None or not worker_row["loops"]:
+    async def beating() -> dict[str, Any] | None:
+        rows: list[dict[str, Any]] = (await system(client, admin))["processes"]
+        row = next((p for p in rows if p["pid"] == worker.pid), None)
+        if row is None or {lp["name"] for lp in row["loops"]} != set(WORKER_LOOPS):
             return None
-        loops = {lp["name"]: lp for lp in worker_row["loops"]}
-        if any(loops[n]["passes"] < 2 for n in WORKER_LOOPS):
-            return None  # beats go on: the loops' pauses are counted as they come
-        return ours
+        if any(lp["passes"] < 2 for lp in row["loops"]):
+            return None  # its beats go on: the loops' pauses are counted as they come
+        return row
 
-    ours = await until(both)
-    api, beat_of_worker = ours[serve.pid], ours[worker.pid]
-    assert api["kind"] == "api" and beat_of_worker["kind"] == "worker"
-    for p in (api, beat_of_worker):
-        assert p["alive"] is True and p["beat_seconds"] == pytest.approx(float(BEAT))
-        assert p["host"] and p["version"] and p["started_at"] <= p["last_beat_at"]
-    assert api["loops"] == []
-    loops = {lp["name"]: lp for lp in beat_of_worker["loops"]}
-    assert set(loops) == set(WORKER_LOOPS)  # the loops it runs, none of those turned off
-    for loop in loops.values():
+    row = await until(beating, 120)  # a loaded machine starts a process slowly
+    assert row["kind"] == "worker" and row["alive"] is True
+    assert row["beat_seconds"] == pytest.approx(float(BEAT))
+    assert row["host"] and row["version"] and row["started_at"] <= row["last_beat_at"]
+    for loop in row["loops"]:
         assert loop["state"] in ("working", "waiting") and loop["crashes"] == 0
         assert loop["last_pause_at"] is not None and loop["lag_seconds"] >= 0
-    # It beats again and again: last_beat_at moves.
-    first = beat_of_worker["last_beat_at"]
 
     async def beat_again() -> bool:
         rows = (await system(client, admin))["processes"]
-        return any(p["pid"] == worker.pid and p["last_beat_at"] > first for p in rows)
+        return any(p["pid"] == worker.pid and p["last_beat_at"] > row["last_beat_at"] for p in rows)
 
-    await until(beat_again, 20)
-
-    worker.kill()  # SIGKILL: no clean stop, its row stays and turns gone
+    await until(beat_again, 30)
+    worker.kill()  # SIGKILL: no clean stop, so its row stays, and turns gone
     worker.wait(10)
 
     async def gone() -> bool:
         rows = (await system(client, admin))["processes"]
         return any(p["pid"] == worker.pid and p["alive"] is False for p in rows)
 
-    await until(gone, 20)
-    body = await system(client, admin)
-    assert [p["alive"] for p in body["processes"]] == sorted(
-        (p["alive"] for p in body["processes"]), reverse=True
-    )  # live ones first
+    await until(gone, 30)
 
-    stop(serve)  # SIGTERM: a clean stop removes its row
-    assert serve.returncode == 0
-    rows = (await system(client, admin))["processes"]
-    assert serve.pid not in {p["pid"] for p in rows}
+
+async def test_an_api_process_beats_while_it_runs_and_leaves_on_a_clean_stop(
+    client: httpx.AsyncClient, ctx: AppContext, admin: Agent, settings: Settings, test_dsn: str
+) -> None:
+    """A second API app in this process, through its real lifespan (what `serve` runs)."""
+    quick = settings.model_copy(
+        update={"heartbeat_seconds": float(BEAT), "db_pool_min": 1, "db_pool_max": 2}
+    )
+    second = create_app(quick, test_dsn, track_presence=False)
+    async with second.router.lifespan_context(second):
+        beat: Heartbeat = second.state.heartbeat
+
+        async def rows() -> list[dict[str, Any]]:
+            listed = (await system(client, admin))["processes"]
+            return [p for p in listed if p["id"] == str(beat.id)]
+
+        (row,) = await until(rows, 30)
+        assert row["kind"] == "api" and row["pid"] == os.getpid() and row["alive"] is True
+        assert row["loops"] == []  # an API process runs no worker loop
+
+        async def again() -> bool:
+            return any(p["last_beat_at"] > row["last_beat_at"] for p in await rows())
+
+        await until(again, 30)
+    assert await rows() == []  # stopped cleanly: its row is gone, not shown as gone
+    # Rows older than a day are deleted by the beats of the processes still running.
+    async with ctx.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO process_heartbeats (id, kind, host, pid, version, started_at, "
+            "last_beat_at, beat_seconds) VALUES (gen_random_uuid(), 'worker', 'old', 1, 'x', "
+            "now() - interval '2 days', now() - interval '25 hours', 5)"
+        )
+        assert await system_queries.purge_gone(conn) == 1
 
 
 async def test_backlogs_move_as_work_is_queued(
     client: httpx.AsyncClient, admin: Agent, ctx: AppContext
 ) -> None:
     def inbound(body: dict[str, Any]) -> dict[str, Any]:
-        (entry,) = [b for b in body["backlogs"] if b["name"] == "inbound"]
+        entries: list[dict[str, Any]] = [b for b in body["backlogs"] if b["name"] == "inbound"]
+        (entry,) = entries
         return entry
 
     body = await system(client, admin)
