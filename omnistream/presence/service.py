@@ -166,10 +166,13 @@ async def back_to_choice(tx: Tx, agent_id: UUID) -> PresenceChange | None:
 
 
 async def connected(tx: Tx, agent_id: UUID, process: str) -> UUID:
-    """A live socket opened: its connection row, and the agent back to their choice."""
-    connection_id = await queries.connect(tx.conn, agent_id, process)
+    """A live socket opened: its connection row, and the agent back to their choice.
+
+    The agent row is locked (FOR UPDATE) before the row is inserted: the insert's foreign
+    key takes a key-share lock on the agent, and two sockets of one agent opening at once
+    would each hold that and wait for the other's to lock for update (a deadlock)."""
     await back_to_choice(tx, agent_id)
-    return connection_id
+    return await queries.connect(tx.conn, agent_id, process)
 
 
 async def take_offline_gone(tx: Tx, offline_seconds: float, limit: int) -> list[PresenceChange]:
