@@ -101,7 +101,16 @@ def check(topo: Topology) -> dict[str, Any]:
         waited = topo.wait_replica_caught_up(timeout=15)
         found = psql(topo.replica_dsn, f"SELECT count(*) FROM divisions WHERE name = '{name}'")
         assert found == "1", "the division written through HAProxy is not on the replica"
-        return {"caught_up_s": round(waited, 3), "lag_s": topo.replica_lag_seconds()}
+        for base in topo.api_urls:  # a lag-tolerant read on each API (the activity log)
+            r = httpx.get(base + "/api/v1/activity", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+        sessions = topo.replica_sessions()
+        assert sessions > 0, "no API has a session on the replica (OMNISTREAM_READ_DATABASE_URL)"
+        return {
+            "caught_up_s": round(waited, 3),
+            "lag_s": topo.replica_lag_seconds(),
+            "api_sessions": sessions,
+        }
 
     _probe("replica", probes, replica)
     return probes

@@ -131,10 +131,17 @@ class Topology:
         process.ready_s = time.monotonic() - started
 
     def kill_worker(self, i: int) -> None:
+        """SIGKILL to worker `i`; returns once PostgreSQL has ended its lock's session (so
+        a start_worker right after counts only live workers' locks)."""
         process = self.workers[i]
         if process is not None:
             kill_group(process.proc)
             self.workers[i] = None
+            deadline = time.monotonic() + 10
+            while self.worker_locks() > sum(w is not None for w in self.workers):
+                if time.monotonic() > deadline:
+                    break  # a stale count only makes the next start_worker return early
+                time.sleep(0.05)
 
     def stop_worker(self, i: int, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         process = self.workers[i]
@@ -162,6 +169,15 @@ class Topology:
         """Starts the replica again; returns once it accepts connections."""
         if self.replica.pid is None:
             self.replica.start()
+
+    def replica_sessions(self) -> int:
+        """Sessions on the replica's database other than psql's: the APIs' read pools."""
+        value = psql(
+            self.replica_dsn,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        return int(value) if value else 0
 
     def replica_streaming(self) -> bool:
         return psql(self.replica_dsn, "SELECT status FROM pg_stat_wal_receiver") == "streaming"

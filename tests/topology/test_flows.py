@@ -265,3 +265,12 @@ async def test_outgoing_webhook_delivered_once(setup: Setup) -> None:
         assert len(ids) == 1 and set(ids.values()) == {1}, ids
     finally:
         await runner.cleanup()
+
+
+async def test_lag_tolerant_reads_use_the_streaming_replica(setup: Setup) -> None:
+    s = setup
+    assert s.topo.replica_streaming()
+    for base in s.topo.api_urls:
+        async with s.api(base) as http:
+            await _ok(http.get("/api/v1/activity"))  # a lag-tolerant read (read routing)
+    assert s.topo.replica_sessions() > 0  # the APIs' read pools are on the replica
