@@ -30,7 +30,7 @@ from aiohttp import web
 from harness.topology import Topology
 
 from omnistream.sandbox.client import SandboxAccount, SandboxClient
-from tests.events.test_websocket import Live, closed_with, connect
+from tests.events.test_websocket import closed_with, connect
 from tests.sandbox_fixture import running_sandbox
 from tests.webhooks.conftest import Received, Receiver
 
@@ -164,20 +164,27 @@ async def test_inbound_reply_and_transfer(setup: Setup) -> None:
 
 
 async def test_live_event_crosses_api_processes(setup: Setup) -> None:
+    """A socket on API process 1 and one through HAProxy (the upgrade passes the front)
+    both get the event of a change made through API process 0."""
     s = setup
-    ws_url = s.topo.api_urls[1].replace("http", "ws", 1) + "/api/v1/ws"
-    live: Live = await connect(ws_url, s.admin["Authorization"].split()[1], open_timeout=10)
+    token = s.admin["Authorization"].split()[1]
+    sockets = [
+        await connect(base.replace("http", "ws", 1) + "/api/v1/ws", token, open_timeout=10)
+        for base in (s.topo.api_urls[1], s.topo.url)
+    ]
     try:
         name = f"Live {secrets.token_hex(3)}"
         async with s.api(s.topo.api_urls[0]) as first:
             made = await _ok(first.post("/api/v1/contacts", json={"name": name}), 201)
-        deadline = time.monotonic() + LIVE_BOUND_S
-        while True:
-            event = await live.event(within=max(0.01, deadline - time.monotonic()))
-            if event["type"] == "contact.created" and event["data"]["id"] == made["id"]:
-                break
+        for live in sockets:
+            deadline = time.monotonic() + LIVE_BOUND_S
+            while True:
+                event = await live.event(within=max(0.01, deadline - time.monotonic()))
+                if event["type"] == "contact.created" and event["data"]["id"] == made["id"]:
+                    break
     finally:
-        await live.close()
+        for live in sockets:
+            await live.close()
 
 
 async def test_deactivation_ends_the_session_on_the_other_process(setup: Setup) -> None:
