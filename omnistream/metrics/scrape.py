@@ -3,6 +3,7 @@ Shared by GET /metrics on the API port and the separate listener (listener.py)."
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -21,7 +22,7 @@ async def scrape(pool: Pool | None, settings: Settings) -> bytes:
     found: dict[str, Backlog] | None = None
     if pool is not None:
         try:
-            async with pool.acquire(timeout=BACKLOG_TIMEOUT) as conn:
+            async with asyncio.timeout(BACKLOG_TIMEOUT), pool.acquire() as conn:
                 found = await backlogs(conn)
         except Exception as exc:  # any database failure: the rest of the scrape still counts
             log.warning("metrics: backlogs not read: %s", exc)
