@@ -237,7 +237,8 @@ async def test_campaign_with_two_workers_reaches_each_recipient_once(setup: Setu
         await _ok(http.post(f"{path}/schedule", json={}))
 
         async def completed() -> bool:
-            return (await _ok(http.get(path)))["status"] == "completed"
+            status: str = (await _ok(http.get(path)))["status"]
+            return status == "completed"
 
         await until(completed, "the campaign's completion", within=60)
     messages = await s.sandbox.messages(account=s.account.external_id)
