@@ -21,6 +21,7 @@ const SECTIONS = [
   { id: "templates", perm: "templates.read", api: "/api/v1/templates", load: () => import("./templates.js") },
   { id: "scheduled", perm: "messages.schedule", api: "/api/v1/scheduled-messages", load: () => import("./scheduled.js") },
   { id: "activity", perm: "activity.read", load: () => import("./activity.js") },
+  { id: "system", perm: "system.read", api: "/api/v1/system", load: () => import("../system/system.js") },
 ];
 
 async function available(app) {
