@@ -271,20 +271,36 @@ async def _replies(run: Run, config: ChaosConfig, until: float, rng: random.Rand
 
 
 async def _kills(run: Run, config: ChaosConfig, until: float, rng: random.Random) -> None:
-    """Every kill_every seconds: SIGKILL a random API or worker process, start it again."""
+    """Every kill_every seconds: SIGKILL a random API or worker process that is up (the first
+    two kills: one of each kind; never the last API up) and start it again in the
+    background (a restart takes seconds on a busy machine: the next kill does not wait)."""
     topo = run.topo
+    first = rng.sample(["api", "worker"], 2)
+    restarting: dict[str, asyncio.Task[None]] = {}
+
+    async def restart(name: str, kind: str, i: int) -> None:
+        killed, at = time.monotonic(), time.time()
+        await asyncio.to_thread(topo.start_api if kind == "api" else topo.start_worker, i)
+        back = round(time.monotonic() - killed, 2)
+        run.kills.append({"at": at, "process": name, "back_in_s": back})
+
     while True:
         await asyncio.sleep(rng.uniform(*config.kill_every))
         if time.monotonic() >= until:
-            return
-        kind = rng.choice(["api", "worker"])
-        i = rng.randrange(len(topo.apis if kind == "api" else topo.workers))
-        started = time.monotonic()
-        if kind == "api":
-            await asyncio.to_thread(topo.kill_api, i)
-            await asyncio.to_thread(topo.start_api, i)
-        else:
-            await asyncio.to_thread(topo.kill_worker, i)
-            await asyncio.to_thread(topo.start_worker, i)
-        back = round(time.monotonic() - started, 2)
-        run.kills.append({"at": time.time(), "process": f"{kind}{i}", "back_in_s": back})
+            break
+        up = [
+            (kind, i)
+            for kind, count in (("api", len(topo.apis)), ("worker", len(topo.workers)))
+            for i in range(count)
+            if f"{kind}{i}" not in restarting or restarting[f"{kind}{i}"].done()
+        ]
+        if sum(kind == "api" for kind, _ in up) < 2:  # HAProxy keeps one API to send to
+            up = [(kind, i) for kind, i in up if kind == "worker"]
+        if not up:
+            continue
+        wanted = first.pop() if first else rng.choice(["api", "worker"])
+        kind, i = rng.choice([p for p in up if p[0] == wanted] or up)
+        await asyncio.to_thread(topo.kill_api if kind == "api" else topo.kill_worker, i)
+        name = f"{kind}{i}"
+        restarting[name] = asyncio.create_task(restart(name, kind, i))
+    await asyncio.gather(*restarting.values())

@@ -93,7 +93,7 @@ async def check(run: Run, arrivals: Path) -> dict[str, Any]:
         await conn.close()
     live = await _live(run, problems)
     return {
-        "kills": run.kills,
+        "kills": sorted(run.kills, key=lambda kill: kill["at"]),
         "inbound": inbound,
         "outbound": outbound,
         "replies_answered": dict(run.replies),
