@@ -173,6 +173,7 @@ async def test_inbound_backlog_drains_as_the_loop_works(
     assert sample(after, "omnistream_backlog_items", queue="inbound") == 0
     assert sample(after, "omnistream_backlog_oldest_age_seconds", queue="inbound") == 0
     assert sample(after, batches, loop="inbound") > sample(before, batches, loop="inbound")
+    assert sample(after, batches, loop="events") > sample(before, batches, loop="events")
     assert sample(after, lag) >= sample(before, lag) + 3  # one per message.created at least
     assert sample(after, "omnistream_worker_errors_total", loop="inbound") == sample(
         before, "omnistream_worker_errors_total", loop="inbound"
