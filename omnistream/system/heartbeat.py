@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from omnistream import __version__
 from omnistream.db.pool import Pool
 from omnistream.kit.aio import wait_for_any
@@ -36,7 +34,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["api", "worker", "api+worker"]
 PURGE_SECONDS = 3600.0  # how often a process deletes the rows of processes gone a day
 BEAT_TIMEOUT_SECONDS = 10.0
-FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+WARN_SECONDS = 60.0  # a failing beat is logged at most this often
 
 
 def _now() -> datetime:
@@ -142,7 +140,7 @@ class Heartbeat:
     async def run(self, stop: asyncio.Event) -> None:
         """Beat until `stop`; a failed beat (the database away) is logged and retried at the
         next one: the process keeps working, and shows as gone meanwhile."""
-        purged_at = -PURGE_SECONDS
+        purged_at, warned_at = -PURGE_SECONDS, -WARN_SECONDS
         while not stop.is_set():
             try:
                 await asyncio.wait_for(self.beat(), BEAT_TIMEOUT_SECONDS)
@@ -150,8 +148,12 @@ class Heartbeat:
                     async with self.pool.acquire() as conn:
                         await queries.purge_gone(conn)
                     purged_at = time.monotonic()
-            except FAILURES:
-                log.warning("heartbeat failed", exc_info=True, extra={"process_id": str(self.id)})
+            except Exception:  # a heartbeat must never take the process down
+                if time.monotonic() - warned_at >= WARN_SECONDS:  # the database away: not 12/min
+                    log.warning(
+                        "heartbeat failed", exc_info=True, extra={"process_id": str(self.id)}
+                    )
+                    warned_at = time.monotonic()
             await wait_for_any(stop, seconds=self.beat_seconds)
 
     @classmethod
@@ -170,7 +172,7 @@ class Heartbeat:
 
     async def end(self) -> None:
         """Remove the row (a clean stop: the process is not shown as gone)."""
-        with contextlib.suppress(*FAILURES):
+        with contextlib.suppress(Exception):  # the process stops anyway; gone in 3 beats
             await asyncio.wait_for(self._forget(), BEAT_TIMEOUT_SECONDS)
 
     async def _forget(self) -> None:
