@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from omnistream.activity import queries
@@ -14,7 +14,7 @@ from omnistream.activity.schemas import ActivityOut
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
-from omnistream.context import AppContext, app_context
+from omnistream.context import Reads
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1/activity", tags=["activity"])
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/activity", tags=["activity"])
 
 @router.get("", response_model=Page[ActivityOut], summary="Search the activity log")
 async def list_activity(
-    ctx: Annotated[AppContext, Depends(app_context)],
+    reads: Reads,
     _: Annotated[Principal, requires(Perm.ACTIVITY_READ)],
     agent_id: UUID | None = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
@@ -34,8 +34,9 @@ async def list_activity(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ActivityOut]:
     after = decode_cursor(cursor, datetime, UUID) if cursor else None  # (created_at, id)
-    async with ctx.pool.acquire() as conn:
-        rows = await queries.search(
+    # The replica's connection when it is fit (docs/read-replica.md).
+    rows = await reads.run(
+        lambda conn: queries.search(
             conn,
             agent_id=agent_id,
             action=action,
@@ -46,6 +47,7 @@ async def list_activity(
             after=after,
             limit=limit + 1,
         )
+    )
     kept, next_cursor = page_of(rows, limit, lambda r: (r["created_at"], r["id"]))
     items = [
         ActivityOut(

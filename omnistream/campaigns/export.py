@@ -13,7 +13,7 @@ import asyncpg
 from fastapi.responses import StreamingResponse
 
 from omnistream.campaigns import send_queries
-from omnistream.db.pool import Pool
+from omnistream.db.pool import Connect
 from omnistream.kit.spreadsheet import safe_cell
 
 CHUNK = 2000
@@ -30,18 +30,18 @@ def _lines(rows: list[asyncpg.Record]) -> str:
     return out.getvalue()
 
 
-async def _stream(pool: Pool, campaign_id: Any, status: str | None) -> AsyncIterator[bytes]:
+async def _stream(connect: Connect, campaign_id: Any, status: str | None) -> AsyncIterator[bytes]:
     yield ("\ufeff" + ",".join(HEADER) + "\r\n").encode()  # BOM: Excel reads it as UTF-8
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+    async with connect() as conn, conn.transaction(readonly=True):
         cursor = await send_queries.export_cursor(conn, campaign_id, status)
         while rows := await cursor.fetch(CHUNK):
             yield _lines(rows).encode()
 
 
-def response(pool: Pool, campaign: asyncpg.Record, status: str | None) -> StreamingResponse:
+def response(connect: Connect, campaign: asyncpg.Record, status: str | None) -> StreamingResponse:
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", campaign["name"]).strip("-")[:60] or "campaign"
     return StreamingResponse(
-        _stream(pool, campaign["id"], status),
+        _stream(connect, campaign["id"], status),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{safe}-recipients.csv"'},
     )

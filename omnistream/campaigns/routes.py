@@ -32,7 +32,7 @@ from omnistream.campaigns.schemas import (
     Variables,
 )
 from omnistream.campaigns.upload import read_upload
-from omnistream.context import Ctx
+from omnistream.context import Ctx, Reads
 from omnistream.db.pool import transaction
 from omnistream.kit.errors import Unprocessable
 from omnistream.kit.openapi import problems, upload_body
@@ -275,8 +275,12 @@ async def list_recipients(
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def export_recipients(
-    ctx: Ctx, campaign_id: UUID, principal: Manager, status: RecipientStatus | None = None
+    ctx: Ctx,
+    reads: Reads,
+    campaign_id: UUID,
+    principal: Manager,
+    status: RecipientStatus | None = None,
 ) -> StreamingResponse:
     async with ctx.pool.acquire() as conn:
         row = await service.get(conn, principal, campaign_id)
-    return export.response(ctx.pool, row, status)
+    return export.response(reads.connection, row, status)  # the replica's when fit

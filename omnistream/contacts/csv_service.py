@@ -18,7 +18,7 @@ from omnistream.contacts import attribute_queries, import_queries
 from omnistream.contacts.csv_import import MAX_BYTES, Parsed, parse, row_error
 from omnistream.contacts.page_schemas import ImportReport
 from omnistream.conversations.visibility import Scope
-from omnistream.db.pool import Pool, Tx
+from omnistream.db.pool import Connect, Tx
 from omnistream.events.outbox import emit
 from omnistream.events.types import EventType
 from omnistream.kit.errors import Conflict, PayloadTooLarge, Unprocessable
@@ -135,9 +135,9 @@ def _lines(rows: list[asyncpg.Record], keys: list[str]) -> str:
 
 
 async def _stream(
-    pool: Pool, scope: Scope, pattern: str | None, phone_patterns: list[str]
+    connect: Connect, scope: Scope, pattern: str | None, phone_patterns: list[str]
 ) -> AsyncIterator[bytes]:
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+    async with connect() as conn, conn.transaction(readonly=True):
         keys = [d["key"] for d in await attribute_queries.all_definitions(conn)]
         yield ("\ufeff" + ",".join(_export_header(keys)) + "\r\n").encode()  # BOM for Excel
         cursor = await import_queries.export_cursor(conn, scope, pattern, phone_patterns)
@@ -146,11 +146,11 @@ async def _stream(
 
 
 def export(
-    pool: Pool, scope: Scope, pattern: str | None, phone_patterns: list[str]
+    connect: Connect, scope: Scope, pattern: str | None, phone_patterns: list[str]
 ) -> StreamingResponse:
     """The visible contacts as CSV, read through a server-side cursor in chunks."""
     return StreamingResponse(
-        _stream(pool, scope, pattern, phone_patterns),
+        _stream(connect, scope, pattern, phone_patterns),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
     )

@@ -26,9 +26,9 @@ from omnistream.contacts.schemas import (
     ContactUpdate,
     MergeRequest,
 )
-from omnistream.context import Ctx
+from omnistream.context import Ctx, Reads
 from omnistream.conversations.visibility import Scope
-from omnistream.db.pool import transaction
+from omnistream.db.pool import Conn, transaction
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import BadRequest
 from omnistream.kit.openapi import problems
@@ -50,6 +50,7 @@ async def phone_region(ctx: Ctx) -> None:
 )
 async def list_contacts(
     ctx: Ctx,
+    reads: Reads,
     principal: Annotated[Principal, requires(Perm.CONTACTS_READ)],
     q: Annotated[
         str | None,
@@ -76,7 +77,8 @@ async def list_contacts(
     after = decode_cursor(cursor, str if sort == "name" else datetime, UUID) if cursor else None
     if after and sort == "name" and "\x00" in after[0]:
         raise BadRequest.field("cursor", "is malformed; pass next_cursor from a previous page")
-    async with ctx.pool.acquire() as conn:
+
+    async def read(conn: Conn) -> Page[ContactListItem]:
         rows = await list_queries.search(
             conn,
             Scope.of(principal),
@@ -93,7 +95,9 @@ async def list_contacts(
             ContactListItem(**c.model_dump(), last_activity_at=r["last_activity_at"])
             for c, r in zip(await service.present(conn, kept), kept, strict=True)
         ]
-    return Page[ContactListItem](items=items, next_cursor=next_cursor)
+        return Page[ContactListItem](items=items, next_cursor=next_cursor)
+
+    return await reads.run(read)  # the replica's when it is fit (docs/read-replica.md)
 
 
 @router.post(

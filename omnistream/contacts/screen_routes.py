@@ -23,7 +23,7 @@ from omnistream.contacts.page_schemas import (
     ImportReport,
     MergePreview,
 )
-from omnistream.context import Ctx
+from omnistream.context import Ctx, Reads
 from omnistream.conversations.visibility import Scope
 from omnistream.db.pool import transaction
 from omnistream.kit.openapi import problems, upload_body
@@ -50,11 +50,12 @@ CSV: dict[int | str, dict[str, Any]] = {
 )
 async def export_contacts(
     ctx: Ctx,
+    reads: Reads,
     principal: Annotated[Principal, requires(Perm.CONTACTS_EXPORT)],
     q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
 ) -> StreamingResponse:
     return csv_service.export(
-        ctx.pool,
+        reads.connection,  # the replica's when fit (docs/read-replica.md)
         Scope.of(principal),
         contains_pattern(q),
         service.phone_patterns(q, ctx.settings.default_region),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeAlias
 from uuid import UUID
 
@@ -16,6 +16,8 @@ Conn: TypeAlias = (
     "asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 )
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+# Gives a connection for one use (pool.acquire, or a lag-tolerant read: db/replica.py).
+Connect: TypeAlias = Callable[[], AbstractAsyncContextManager[Conn]]
 
 
 def _default(value: Any) -> Any:
@@ -54,7 +56,7 @@ KEEPALIVE_SETTINGS = {
 POOL_SETTINGS = {**KEEPALIVE_SETTINGS, "jit": "off"}
 
 
-async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
+async def create_pool(dsn: str, min_size: int, max_size: int, connect_timeout: float = 60) -> Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(min_size, max_size),
@@ -63,6 +65,7 @@ async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
         reset=_no_reset,
         command_timeout=60,
         server_settings=POOL_SETTINGS,
+        timeout=connect_timeout,
     )
     assert pool is not None
     return pool

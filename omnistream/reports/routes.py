@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
-from omnistream.context import Ctx
+from omnistream.context import Reads
 from omnistream.db.pool import Conn
 from omnistream.kit.enums import Channel
 from omnistream.kit.errors import Unavailable, Unprocessable
@@ -78,15 +78,16 @@ Params = Annotated[Asked, Depends()]
 Builder = Callable[[Conn, Filters, ReportRange], Awaitable[T]]
 
 
-async def _build(ctx: Ctx, actor: Principal, asked: Asked, build: Builder[T]) -> T:
+async def _build(reads: Reads, actor: Principal, asked: Asked, build: Builder[T]) -> T:
     f = service.scope(actor, asked.filters)
-    try:
-        async with (
-            ctx.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+
+    async def read(conn: Conn) -> T:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
             await queries.read_settings(conn)
             return await build(conn, f, asked.range)
+
+    try:
+        return await reads.run(read)  # the replica's when it is fit (docs/read-replica.md)
     except asyncpg.LockNotAvailableError:  # a full rebuild holds the tables (rebuild.py)
         raise Unavailable(
             "the reports are being rebuilt; try again in a minute",
@@ -112,14 +113,14 @@ def _report(
 ) -> None:
     """GET /api/v1/reports/<name> (JSON) and /<name>.csv (the same report, `rows`)."""
 
-    async def run(ctx: Ctx, actor: Principal, asked: Asked) -> T:
-        return await _build(ctx, actor, asked, lambda conn, f, r: build(conn, f, r, actor))
+    async def run(reads: Reads, actor: Principal, asked: Asked) -> T:
+        return await _build(reads, actor, asked, lambda conn, f, r: build(conn, f, r, actor))
 
-    async def as_json(ctx: Ctx, actor: Reader, asked: Params) -> Any:
-        return await run(ctx, actor, asked)
+    async def as_json(reads: Reads, actor: Reader, asked: Params) -> Any:
+        return await run(reads, actor, asked)
 
-    async def as_csv(ctx: Ctx, actor: Reader, asked: Params) -> StreamingResponse:
-        report = await run(ctx, actor, asked)
+    async def as_csv(reads: Reads, actor: Reader, asked: Params) -> StreamingResponse:
+        report = await run(reads, actor, asked)
         return export.response(name, report, asked.range.first, asked.range.last)
 
     as_json.__name__, as_csv.__name__ = name, f"{name}_csv"

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from omnistream.auth.guard import requires
 from omnistream.auth.permissions import Perm
 from omnistream.auth.principal import Principal
-from omnistream.context import Ctx
+from omnistream.context import Ctx, Reads
 from omnistream.conversations.visibility import Scope
-from omnistream.db.pool import transaction
+from omnistream.db.pool import Conn
 from omnistream.kit.enums import Channel, ConversationStatus
 from omnistream.kit.errors import Unprocessable
 from omnistream.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
@@ -74,6 +74,7 @@ def _filters(
 )
 async def search(
     ctx: Ctx,
+    reads: Reads,
     principal: Reader,
     q: Annotated[
         str, Query(description=f"What to find: 1-{service.MAX_QUERY} characters after trimming.")
@@ -88,12 +89,15 @@ async def search(
     if "\x00" in text:
         raise Unprocessable.field("q", "must not contain NUL characters")
     after = decode_cursor(cursor, datetime, UUID) if cursor else None
-    async with transaction(ctx.pool) as tx:
-        await queries.custom_plans(tx.conn)
-        query = await service.prepare(tx.conn, text, ctx.settings.default_region)
-        if query is None:
-            return SearchPage(items=[], next_cursor=None)
-        items, last = await service.search(
-            tx.conn, Scope.of(principal), query, filters, after, limit
-        )
-    return SearchPage(items=items, next_cursor=encode_cursor(*last) if last else None)
+
+    async def read(conn: Conn) -> SearchPage:
+        async with conn.transaction(readonly=True):
+            await queries.custom_plans(conn)
+            query = await service.prepare(conn, text, ctx.settings.default_region)
+            if query is None:
+                return SearchPage(items=[], next_cursor=None)
+            scope = Scope.of(principal)
+            items, last = await service.search(conn, scope, query, filters, after, limit)
+        return SearchPage(items=items, next_cursor=encode_cursor(*last) if last else None)
+
+    return await reads.run(read)  # the replica's when it is fit (docs/read-replica.md)

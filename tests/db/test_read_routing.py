@@ -1,0 +1,228 @@
+"""Lag-tolerant reads on a real streaming replica (docs/read-replica.md): one primary and one
+replica of this module's own (replica_pair.py), the API app on the primary with
+OMNISTREAM_READ_DATABASE_URL on the replica. Replay is paused with pg_wal_replay_pause() to
+tell the two apart: what the primary has and the replica has not yet replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from omnistream.app import create_app
+from omnistream.config import Settings, load_settings
+from omnistream.context import AppContext
+from omnistream.db.replica import ReadRouter
+from omnistream.kit.wrote_cookie import WROTE_COOKIE
+from tests.conftest import Actors, Agent
+from tests.db.replica_pair import Pair, bin_dir, replica_pair
+
+pytestmark = [
+    pytest.mark.skipif(bin_dir() is None, reason="needs Debian's PostgreSQL binaries"),
+    pytest.mark.xdist_group("read_replica"),
+]
+LAG_BOUND = 30.0  # the app's: large, so a paused replay stays within it (see the lag test)
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    with replica_pair() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def replica_settings(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(
+        database_url=pair.primary.dsn,
+        read_database_url=pair.replica.dsn,
+        read_max_lag_seconds=LAG_BOUND,
+        data_dir=tmp_path_factory.mktemp("replica-data"),
+        secret_key="test-secret-" + "r" * 40,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        argon2_parallelism=1,
+        access_log=False,
+        db_pool_max=4,
+    )
+
+
+@pytest.fixture(scope="module")
+async def rapp(replica_settings: Settings, pair: Pair) -> AsyncIterator[FastAPI]:
+    application = create_app(replica_settings, pair.primary.dsn, track_presence=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="module")
+def rctx(rapp: FastAPI) -> AppContext:
+    context: AppContext = rapp.state.ctx
+    return context
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def two(rapp: FastAPI, rctx: AppContext) -> AsyncIterator[tuple[Any, Any]]:
+    """A writer and a reader, two admins each with a client of their own (cookie jars)."""
+    async with _client(rapp) as writer, _client(rapp) as reader:
+        w = await Actors(rctx, writer).make("admin")
+        r = await Actors(rctx, reader).make("admin")
+        reader.cookies.clear()  # its sign-in was a write: this client is one that wrote nothing
+        yield (writer, w), (reader, r)
+
+
+def reads(rctx: AppContext) -> ReadRouter:
+    assert rctx.reads is not None
+    return rctx.reads
+
+
+async def caught_up(pair: Pair, within: float = 30) -> None:
+    """Until the replica has replayed everything the primary has written."""
+    primary = await asyncpg.connect(pair.primary.dsn)
+    replica = await asyncpg.connect(pair.replica.dsn, timeout=5)
+    try:
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
+        for _ in range(int(within * 20)):
+            if await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", target):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the replica did not catch up")
+    finally:
+        await primary.close()
+        await replica.close()
+
+
+async def replay(pair: Pair, pause: bool) -> None:
+    conn = await asyncpg.connect(pair.replica.dsn)
+    try:
+        await conn.execute(f"SELECT pg_wal_replay_{'pause' if pause else 'resume'}()")
+    finally:
+        await conn.close()
+
+
+async def names(client: httpx.AsyncClient, agent: Agent, q: str) -> list[str]:
+    r = await client.get("/api/v1/contacts", params={"q": q}, headers=agent.headers)
+    assert r.status_code == 200, r.text
+    return [c["name"] for c in r.json()["items"]]
+
+
+async def actions(client: httpx.AsyncClient, agent: Agent) -> list[str]:
+    r = await client.get(
+        "/api/v1/activity", params={"action": "create_contact"}, headers=agent.headers
+    )
+    assert r.status_code == 200, r.text
+    return [a["target_id"] for a in r.json()["items"]]
+
+
+async def test_a_routed_read_is_served_by_the_replica_and_a_writer_reads_its_write(
+    pair: Pair, rctx: AppContext, two: tuple[Any, Any]
+) -> None:
+    (writer, w), (reader, r) = two
+    await caught_up(pair)
+    await replay(pair, pause=True)
+    try:
+        made = await writer.post(
+            "/api/v1/contacts", json={"name": "Paused Replay"}, headers=w.headers
+        )
+        assert made.status_code == 201, made.text
+        assert WROTE_COOKIE in writer.cookies and WROTE_COOKIE not in reader.cookies
+        state = await reads(rctx).refresh()
+        assert state.through is not None, state  # paused, but within the 30 s bound
+        # The replica has not replayed the new contact: a caller that wrote nothing reads the
+        # replica and misses it (contact list, activity log); the writer reads the primary.
+        assert await names(reader, r, "Paused") == []
+        assert made.json()["id"] not in await actions(reader, r)
+        assert await names(writer, w, "Paused") == ["Paused Replay"]
+        assert made.json()["id"] in await actions(writer, w)
+    finally:
+        await replay(pair, pause=False)
+    await caught_up(pair)
+    await reads(rctx).refresh()
+    assert await names(reader, r, "Paused") == ["Paused Replay"]
+
+
+async def test_a_replica_lagging_beyond_the_bound_sends_reads_to_the_primary(
+    pair: Pair, rctx: AppContext
+) -> None:
+    router = ReadRouter(rctx.pool, pair.replica.dsn, max_lag=0.5, probe_seconds=3600)
+    await router.start()
+    primary = await asyncpg.connect(pair.primary.dsn)
+    try:
+        await caught_up(pair)
+        assert (await router.refresh()).lag == 0.0  # caught up: 0 however old its last commit
+        async with router.connection() as conn:
+            assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
+        await replay(pair, pause=True)
+        try:
+            await primary.execute("CREATE TABLE IF NOT EXISTS lag_probe (at timestamptz)")
+            await primary.execute("INSERT INTO lag_probe VALUES (now())")
+            for _ in range(100):  # the replica received the row; its lag grows past 0.5 s
+                state = await router.refresh()
+                if state.through is None:
+                    break
+                await asyncio.sleep(0.1)
+            assert state.through is None and state.lag is not None and state.lag > 0.5, state
+            assert "exceeds" in state.reason
+            async with router.connection() as conn:
+                assert await conn.fetchval("SELECT pg_is_in_recovery()") is False
+        finally:
+            await replay(pair, pause=False)
+        await caught_up(pair)
+        assert (await router.refresh()).through is not None
+        async with router.connection() as conn:
+            assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
+    finally:
+        await primary.close()
+        await router.stop()
+
+
+async def test_a_stopped_replica_sends_reads_to_the_primary_and_they_return(
+    pair: Pair, rctx: AppContext, two: tuple[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    (writer, w), (reader, r) = two
+    made = await writer.post("/api/v1/contacts", json={"name": "Survivor"}, headers=w.headers)
+    assert made.status_code == 201, made.text
+    await caught_up(pair)
+    await reads(rctx).refresh()
+    caplog.set_level(logging.INFO, logger="omnistream.db.replica")
+    pair.replica.stop("fast")
+    try:
+        # Before and after the probe notices, every routed read answers from the primary.
+        for _ in range(2):
+            assert await names(reader, r, "Surv") == ["Survivor"]
+            assert made.json()["id"] in await actions(reader, r)
+            for path in (
+                "/api/v1/search?q=survivor",
+                "/api/v1/reports/conversations",
+                "/api/v1/contacts/export.csv",
+            ):
+                got = await reader.get(path, headers=r.headers)
+                assert got.status_code == 200, (path, got.text)
+            assert (
+                "Survivor"
+                in (await reader.get("/api/v1/contacts/export.csv", headers=r.headers)).text
+            )
+            await reads(rctx).refresh()
+        assert reads(rctx).state.through is None
+        warnings = [x for x in caplog.records if x.levelno == logging.WARNING]
+        assert len(warnings) == 1, [x.getMessage() for x in warnings]  # at most once a minute
+        assert "reads go to the primary" in warnings[0].getMessage()
+    finally:
+        pair.replica.start()
+    for _ in range(300):
+        if (await reads(rctx).refresh()).through is not None:
+            break
+        await asyncio.sleep(0.1)
+    async with reads(rctx).connection() as conn:
+        assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
+    assert any("go to the replica again" in x.getMessage() for x in caplog.records)
+    assert await names(reader, r, "Surv") == ["Survivor"]
