@@ -35,7 +35,8 @@ from omnistream.conversations.routes import router as conversations_router
 from omnistream.csat.page import router as csat_page_router
 from omnistream.csat.routes import router as csat_router
 from omnistream.db.migrate import migrate
-from omnistream.db.pool import create_pool
+from omnistream.db.pool import Pool, create_pool
+from omnistream.db.replica import ReadRouter
 from omnistream.directory.routes import router as directory_router
 from omnistream.divisions.routes import router as divisions_router
 from omnistream.events.hub import Hub
@@ -46,6 +47,7 @@ from omnistream.integrations.credentials import box_from
 from omnistream.integrations.routes import router as integrations_router
 from omnistream.kit.http import RequestContextMiddleware, install_error_handlers
 from omnistream.kit.openapi import document_errors
+from omnistream.kit.wrote_cookie import WroteCookieMiddleware
 from omnistream.labels.routes import router as labels_router
 from omnistream.messages.routes import router as messages_router
 from omnistream.metrics.middleware import MetricsMiddleware
@@ -125,6 +127,7 @@ def create_app(
             await migrate(conn)
         principals = PrincipalCache(pool, dsn)
         await principals.start()
+        reads = await _start_reads(pool, settings)
         hub = Hub(pool, dsn)
         await hub.start()
         # Live connections keep agents online (docs/inbox.md#availability); off only in the
@@ -140,6 +143,7 @@ def create_app(
             principals=principals,
             hub=hub,
             presence=presence,
+            reads=reads,
             tokens=AccessTokenReader(settings.signing_key),
             box=box_from(settings),
             passwords=Passwords(
@@ -174,7 +178,7 @@ def create_app(
             await hub.stop()
             if presence is not None:
                 await presence.stop()
-            await principals.stop()
+            await asyncio.gather(principals.stop(), reads.stop())
             try:  # a connection still held by a stuck task must not hang the shutdown
                 await asyncio.wait_for(pool.close(), 10)
             except TimeoutError:
@@ -199,6 +203,7 @@ def create_app(
         app.router.routes.extend(router.routes)
     _document_permissions(app)
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    _add_wrote_cookie(app, settings)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # Outermost: accepted webhooks are answered before the framework's layers (see fast.py).
     app.add_middleware(WebhookFastPath, access_log=settings.access_log)
@@ -206,6 +211,25 @@ def create_app(
     # OMNISTREAM_METRICS_PORT listener from the lifespan's start to its end.
     app.add_middleware(MetricsMiddleware, settings=settings)
     return app
+
+
+async def _start_reads(pool: Pool, settings: Settings) -> ReadRouter:
+    """The lag-tolerant reads' router; with a read replica configured, a small pool of its
+    own on it (docs/read-replica.md)."""
+    reads = ReadRouter(
+        pool,
+        settings.read_database_url,
+        settings.read_max_lag_seconds,
+        pool_max=max(2, settings.db_pool_max // 2),
+    )
+    await reads.start()
+    return reads
+
+
+def _add_wrote_cookie(app: FastAPI, settings: Settings) -> None:
+    """Read-your-writes on the replica across processes (kit/wrote_cookie.py)."""
+    if settings.read_database_url:
+        app.add_middleware(WroteCookieMiddleware, max_age_seconds=settings.read_max_lag_seconds)
 
 
 def _document_permissions(app: FastAPI) -> None:

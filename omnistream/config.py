@@ -32,6 +32,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "OMNISTREAM_DATABASE_URL"),
         description="PostgreSQL DSN; unset starts the embedded PostgreSQL in the data directory.",
     )
+    read_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN of a streaming read replica for lag-tolerant reads "
+        "(reports, search, activity log, exports, contact lists; docs/read-replica.md).",
+    )
+    read_max_lag_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Replica lag beyond which the lag-tolerant reads go to the primary.",
+    )
     data_dir: Path = Field(Path("var"), description="Embedded database, keys and uploads.")
     host: str = Field("127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` binds to.")
@@ -227,7 +238,7 @@ class Settings(BaseSettings):
         """The worker loops this process skips (OMNISTREAM_WORKER_LOOPS_OFF)."""
         return frozenset(n for n in self.worker_loops_off.split(",") if n)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _dsn(cls, value: str | None) -> str | None:
         if value in (None, ""):
