@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from omnistream.app import create_app
-from omnistream.config import Settings, load_settings
+from omnistream.config import ConfigError, Settings, load_settings
 from omnistream.context import AppContext
 from omnistream.db.replica import ReadRouter
 from omnistream.kit.wrote_cookie import WROTE_COOKIE
@@ -226,3 +226,35 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_and_they_return(
         assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
     assert any("go to the replica again" in x.getMessage() for x in caplog.records)
     assert await names(reader, r, "Surv") == ["Survivor"]
+
+
+async def test_the_wrote_cookie_marks_successful_writes_only(
+    rapp: FastAPI, rctx: AppContext
+) -> None:
+    async with _client(rapp) as client:
+        admin = await Actors(rctx, client).make("admin")
+        client.cookies.clear()
+        listed = await client.get("/api/v1/contacts", headers=admin.headers)
+        refused = await client.post("/api/v1/contacts", json={}, headers=admin.headers)
+        assert (listed.status_code, refused.status_code) == (200, 422)
+        assert "set-cookie" not in listed.headers and "set-cookie" not in refused.headers
+        made = await client.post("/api/v1/contacts", json={"name": "Cookie"}, headers=admin.headers)
+        assert made.status_code == 201, made.text
+        cookie = made.headers["set-cookie"]
+        assert cookie.startswith(f"{WROTE_COOKIE}=")
+        for attribute in (
+            "Path=/api",
+            "HttpOnly",
+            "SameSite=Strict",
+            f"Max-Age={int(LAG_BOUND) + 1}",
+        ):
+            assert attribute in cookie, cookie
+
+
+def test_the_read_database_url_is_checked_and_kept_out_of_the_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(read_database_url="mysql://user:hunter2@db/x")
+    assert str(caught.value).startswith("OMNISTREAM_READ_DATABASE_URL: ")
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError, match="OMNISTREAM_READ_MAX_LAG_SECONDS"):
+        load_settings(read_max_lag_seconds=0)
