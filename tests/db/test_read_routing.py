@@ -143,6 +143,15 @@ async def test_a_routed_read_is_served_by_the_replica_and_a_writer_reads_its_wri
         assert made.json()["id"] not in await actions(reader, r)
         assert await names(writer, w, "Paused") == ["Paused Replay"]
         assert made.json()["id"] in await actions(writer, w)
+        export = "/api/v1/contacts/export.csv"
+        assert "Paused Replay" not in (await reader.get(export, headers=r.headers)).text
+        assert "Paused Replay" in (await writer.get(export, headers=w.headers)).text
+        # Reports and search run on the standby too (read-only, repeatable read).
+        for path in ("/api/v1/reports/conversations", "/api/v1/reports/agents.csv"):
+            got = await reader.get(path, headers=r.headers)
+            assert got.status_code == 200, (path, got.text)
+        found = await reader.get("/api/v1/search", params={"q": "paused"}, headers=r.headers)
+        assert found.status_code == 200 and found.json()["items"] == [], found.text
     finally:
         await replay(pair, pause=False)
     await caught_up(pair)
