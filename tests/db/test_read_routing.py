@@ -1,13 +1,21 @@
 """Lag-tolerant reads on a real streaming replica (docs/read-replica.md): one primary and one
-replica of this module's own (replica_pair.py), the API app on the primary with
+replica of this module's own, made by the topology's code (bench/harness/pgcluster.py: initdb,
+pg_basebackup -R, Debian's binaries), the API app on the primary with
 OMNISTREAM_READ_DATABASE_URL on the replica. Replay is paused with pg_wal_replay_pause() to
-tell the two apart: what the primary has and the replica has not yet replayed."""
+tell the two apart: what the primary has and the replica has not yet replayed.
+
+bench/ is put at the END of sys.path, as in tests/topology/conftest.py, so `harness` imports
+as the bench scripts import it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,26 +29,50 @@ from omnistream.context import AppContext
 from omnistream.db.replica import ReadRouter
 from omnistream.kit.wrote_cookie import WROTE_COOKIE
 from tests.conftest import Actors, Agent
-from tests.db.replica_pair import Pair, bin_dir, replica_pair
+
+BENCH = str(Path(__file__).resolve().parents[2] / "bench")
+if BENCH not in sys.path:
+    sys.path.append(BENCH)
+
+from harness.pgcluster import (  # noqa: E402
+    PG_BIN,
+    POSTGRES_SETTINGS,
+    PostgresServer,
+    make_servers,
+    start_replica,
+)
 
 pytestmark = [
-    pytest.mark.skipif(bin_dir() is None, reason="needs Debian's PostgreSQL binaries"),
+    pytest.mark.skipif(
+        not (PG_BIN / "pg_basebackup").exists(), reason="needs Debian's PostgreSQL binaries"
+    ),
     pytest.mark.xdist_group("read_replica"),
 ]
 LAG_BOUND = 30.0  # the app's: large, so a paused replay stays within it (see the lag test)
+# The topology's settings, smaller: this module opens a few dozen connections at most.
+SMALL = POSTGRES_SETTINGS | {"max_connections": "40", "shared_buffers": "16MB"}
+
+
+@dataclass
+class Pair:
+    primary: PostgresServer
+    replica: PostgresServer
 
 
 @pytest.fixture(scope="module")
-def pair() -> Iterator[Pair]:
-    with replica_pair() as servers:
-        yield servers
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    workdir = tmp_path_factory.mktemp("replica-pair")
+    with ExitStack() as stack:
+        _, primary, replica = make_servers(stack, workdir, SMALL, lambda _step: None)
+        start_replica(stack, workdir, primary, replica)
+        yield Pair(primary, replica)
 
 
 @pytest.fixture(scope="module")
 def replica_settings(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return load_settings(
-        database_url=pair.primary.dsn,
-        read_database_url=pair.replica.dsn,
+        database_url=pair.primary.dsn(),
+        read_database_url=pair.replica.dsn(),
         read_max_lag_seconds=LAG_BOUND,
         data_dir=tmp_path_factory.mktemp("replica-data"),
         secret_key="test-secret-" + "r" * 40,
@@ -54,7 +86,7 @@ def replica_settings(pair: Pair, tmp_path_factory: pytest.TempPathFactory) -> Se
 
 @pytest.fixture(scope="module")
 async def rapp(replica_settings: Settings, pair: Pair) -> AsyncIterator[FastAPI]:
-    application = create_app(replica_settings, pair.primary.dsn, track_presence=False)
+    application = create_app(replica_settings, pair.primary.dsn(), track_presence=False)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -87,8 +119,8 @@ def reads(rctx: AppContext) -> ReadRouter:
 
 async def caught_up(pair: Pair, within: float = 30) -> None:
     """Until the replica has replayed everything the primary has written."""
-    primary = await asyncpg.connect(pair.primary.dsn)
-    replica = await asyncpg.connect(pair.replica.dsn, timeout=5)
+    primary = await asyncpg.connect(pair.primary.dsn())
+    replica = await asyncpg.connect(pair.replica.dsn(), timeout=5)
     try:
         target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
         for _ in range(int(within * 20)):
@@ -102,7 +134,7 @@ async def caught_up(pair: Pair, within: float = 30) -> None:
 
 
 async def replay(pair: Pair, pause: bool) -> None:
-    conn = await asyncpg.connect(pair.replica.dsn)
+    conn = await asyncpg.connect(pair.replica.dsn())
     try:
         await conn.execute(f"SELECT pg_wal_replay_{'pause' if pause else 'resume'}()")
     finally:
@@ -162,9 +194,9 @@ async def test_a_routed_read_is_served_by_the_replica_and_a_writer_reads_its_wri
 async def test_a_replica_lagging_beyond_the_bound_sends_reads_to_the_primary(
     pair: Pair, rctx: AppContext
 ) -> None:
-    router = ReadRouter(rctx.pool, pair.replica.dsn, max_lag=0.5, probe_seconds=3600)
+    router = ReadRouter(rctx.pool, pair.replica.dsn(), max_lag=0.5, probe_seconds=3600)
     await router.start()
-    primary = await asyncpg.connect(pair.primary.dsn)
+    primary = await asyncpg.connect(pair.primary.dsn())
     try:
         await caught_up(pair)
         assert (await router.refresh()).lag == 0.0  # caught up: 0 however old its last commit
@@ -203,7 +235,7 @@ async def test_a_stopped_replica_sends_reads_to_the_primary_and_they_return(
     await caught_up(pair)
     await reads(rctx).refresh()
     caplog.set_level(logging.INFO, logger="omnistream.db.replica")
-    pair.replica.stop("fast")
+    pair.replica.stop()
     try:
         # Before and after the probe notices, every routed read answers from the primary.
         for _ in range(2):
