@@ -48,8 +48,13 @@ dovecot:
 	  { systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || \
 	    service dovecot stop >/dev/null 2>&1 || true; }; }
 
+# Two pytest-xdist workers (the VM has 2 cores): a module stays on one worker and all of
+# tests/browser/ shares one (the xdist_group marks of tests/conftest.py). PYTEST_WORKERS=0
+# runs serially, as a targeted `python -m pytest tests/<dir>` does.
+PYTEST_WORKERS ?= 2
+
 unit: $(VENV)/.installed-dev chromium dovecot
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck unit
 

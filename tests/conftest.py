@@ -24,6 +24,22 @@ from tests.testdb import server_dsn, with_database
 PASSWORD = "correct horse battery"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), which tests share a worker.
+    A test module stays on one worker (like `--dist loadfile`): module fixtures, such as the
+    live server of the schemathesis run, start once. All of tests/browser/ is one group: its
+    session stack (serve, sandbox, Chromium) starts once and writes test-artifacts/browser/.
+    A module may declare its own `xdist_group` mark to join others."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        path = item.nodeid.split("::", 1)[0]
+        group = "browser" if path.startswith("tests/browser/") else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def admin_dsn() -> str:
     return server_dsn()

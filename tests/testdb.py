@@ -4,6 +4,7 @@ pg_ctlcluster if installed but down); else the embedded server in a scratch dire
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import glob
 import os
 import shutil
@@ -53,8 +54,12 @@ def server_dsn() -> str:
     from omnistream.db.embedded import EmbeddedPostgres
 
     root = Path(tempfile.gettempdir()) / "omnistream-test-pg"
-    server = EmbeddedPostgres(root)
-    return server.start().replace("/omnistream?", "/postgres?")
+    root.mkdir(exist_ok=True)
+    # pytest-xdist workers ask at the same moment: one initialises and starts, the rest reuse.
+    with (root.parent / "omnistream-test-pg.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server = EmbeddedPostgres(root)
+        return server.start().replace("/omnistream?", "/postgres?")
 
 
 def with_database(dsn: str, name: str) -> str:
