@@ -110,14 +110,12 @@ class ReadRouter:
         self._probe: asyncpg.Connection[asyncpg.Record] | None = None
         self._probing = asyncio.Lock()
 
-    @property
-    def configured(self) -> bool:
-        return self.replica_dsn is not None
-
     async def start(self) -> None:
         if self.replica_dsn is None:
             return
-        # min_size 0: a replica that is down at start-up does not stop the process.
+        # min_size 0: a replica that is down at start-up does not stop the process. A new
+        # connection gives up after PROBE_TIMEOUT (the replica counts as down); waiting for a
+        # busy pool's connection has no limit (a busy replica is not a down one).
         self.replica = await create_pool(self.replica_dsn, 0, self.pool_max, PROBE_TIMEOUT)
         await self.refresh()
         self._task = asyncio.create_task(self._probe_loop(), name="replica-probe")
@@ -196,7 +194,7 @@ class ReadRouter:
         the connection is in use is the caller's (see `run` to retry on the primary)."""
         if self.replica is not None and self.usable_for(wrote_at):
             try:
-                held = await self.replica.acquire(timeout=PROBE_TIMEOUT)
+                held = await self.replica.acquire()
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
             else:
@@ -213,7 +211,7 @@ class ReadRouter:
         connection is lost midway (a read has no side effects to repeat)."""
         if self.replica is not None and self.usable_for(wrote_at):
             try:
-                async with self.replica.acquire(timeout=PROBE_TIMEOUT) as conn:
+                async with self.replica.acquire() as conn:
                     return await read(conn)
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
