@@ -299,3 +299,11 @@ def test_the_read_database_url_is_checked_and_kept_out_of_the_message() -> None:
     assert "hunter2" not in str(caught.value)
     with pytest.raises(ConfigError, match="OMNISTREAM_READ_MAX_LAG_SECONDS"):
         load_settings(read_max_lag_seconds=0)
+
+
+async def test_without_a_read_database_writes_set_no_cookie(
+    client: httpx.AsyncClient, admin: Agent
+) -> None:
+    made = await client.post("/api/v1/contacts", json={"name": "Plain"}, headers=admin.headers)
+    assert made.status_code == 201, made.text
+    assert "set-cookie" not in made.headers
