@@ -9,6 +9,7 @@ operation, no shrinking, no example database, deterministic generation.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -67,15 +68,18 @@ class LiveServer:
     url: str
     headers: dict[str, dict[str, str]] = field(repr=False)
     ids: dict[str, str] = field(default_factory=dict)
+    admin: tuple[str, str] = (ADMIN_EMAIL, PASSWORD)  # (email, password)
 
     def fresh_headers(self, role: str) -> dict[str, str]:
         """A session of its own (for signing out without ending the run's session)."""
-        return _login(self.url, f"{role}@example.com" if role != "admin" else ADMIN_EMAIL)
+        if role == "admin":
+            return _login(self.url, *self.admin)
+        return _login(self.url, f"{role}@example.com")
 
 
-def _login(url: str, email: str) -> dict[str, str]:
+def _login(url: str, email: str, password: str = PASSWORD) -> dict[str, str]:
     r = httpx.post(
-        f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=20
+        f"{url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=20
     )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -168,11 +172,30 @@ async def _seed(url: str, dsn: str, admin: dict[str, str], agent_id: str) -> dic
     return ids
 
 
+def prepare_live(
+    url: str, dsn: str, admin_email: str = ADMIN_EMAIL, admin_password: str = PASSWORD
+) -> LiveServer:
+    """A running server (at `url`, on the database `dsn`, with this admin) made ready for
+    the run: an agent signed in beside the admin, one record of each kind seeded. Also used
+    by tests/topology/test_contract.py with HAProxy's URL."""
+    admin = _login(url, admin_email, admin_password)
+    r = httpx.post(
+        f"{url}/api/v1/agents",
+        headers=admin,
+        json={"email": "agent@example.com", "name": "Agus Agent", "role": "agent"}
+        | {"password": PASSWORD},
+        timeout=20,
+    )
+    assert r.status_code == 201, r.text
+    agent_id = r.json()["id"]
+    headers = {"admin": admin, "agent": _login(url, "agent@example.com")}
+    ids = asyncio.run(_seed(url, dsn, admin, agent_id))
+    return LiveServer(url, headers, ids, (admin_email, admin_password))
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`omnistream serve` (API only) on a scratch database, an admin and an agent."""
-    import asyncio
-
     admin_dsn = server_dsn()
     name = f"omnistream_contract_{secrets.token_hex(4)}"
     asyncio.run(_database(admin_dsn, name, create=True))
@@ -193,19 +216,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         )
     try:
         wait_http(f"{url}/readyz", proc, log)
-        admin = _login(url, ADMIN_EMAIL)
-        r = httpx.post(
-            f"{url}/api/v1/agents",
-            headers=admin,
-            json={"email": "agent@example.com", "name": "Agus Agent", "role": "agent"}
-            | {"password": PASSWORD},
-            timeout=20,
-        )
-        assert r.status_code == 201, r.text
-        agent_id = r.json()["id"]
-        headers = {"admin": admin, "agent": _login(url, "agent@example.com")}
-        ids = asyncio.run(_seed(url, with_database(admin_dsn, name), admin, agent_id))
-        yield LiveServer(url, headers, ids)
+        yield prepare_live(url, with_database(admin_dsn, name))
     finally:
         stop(proc)
         asyncio.run(_database(admin_dsn, name, create=False))
@@ -221,12 +232,16 @@ def _operations() -> list[tuple[str, str]]:
     return sorted(found, key=lambda operation: operation[0] == "DELETE")
 
 
+def load_contract(url: str) -> Any:
+    """The document the server at `url` serves, loaded by schemathesis."""
+    document = httpx.get(f"{url}/api/v1/openapi.json", timeout=20).json()
+    config = schemathesis.Config.from_dict({"base-url": url})
+    return schemathesis.openapi.from_dict(document, config=config)
+
+
 @pytest.fixture(scope="module")
 def contract(live: LiveServer) -> Any:
-    """The document the server serves, loaded by schemathesis."""
-    document = httpx.get(f"{live.url}/api/v1/openapi.json", timeout=20).json()
-    config = schemathesis.Config.from_dict({"base-url": live.url})
-    return schemathesis.openapi.from_dict(document, config=config)
+    return load_contract(live.url)
 
 
 @pytest.mark.timeout(120)
@@ -235,6 +250,14 @@ def contract(live: LiveServer) -> Any:
 def test_every_operation_answers_as_documented(
     live: LiveServer, contract: Any, role: str, method: str, path: str
 ) -> None:
+    check_operation(live, contract, role, method, path, EXAMPLES)
+
+
+def check_operation(
+    live: LiveServer, contract: Any, role: str, method: str, path: str, examples: int
+) -> None:
+    """Generated requests (valid and invalid; without and with the seeded records' ids) to
+    one operation as `role`: each answer as documented (CHECKS)."""
     operation = contract[path][method]
     headers = live.headers[role]
     if path == "/api/v1/auth/logout":
@@ -249,7 +272,7 @@ def test_every_operation_answers_as_documented(
 
         @given(case=strategy)
         @settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             deadline=None,
             database=None,
             derandomize=True,
