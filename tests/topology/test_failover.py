@@ -7,7 +7,8 @@ streaming replica (bench/harness/topology.py).
    process, then to either) and resume after the last seq they got; each ends with every
    event an admin may see in the outbox, in order, no gap (bench/harness/live.py).
 2. The replica killed: the reads routed to it (reports, search, activity log, contact
-   lists) keep answering 200 from the primary; started again, they still do.
+   lists) keep answering 200 from the primary; started again, they still do, and the APIs
+   read from it again.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ async def test_routed_reads_fall_back_to_the_primary_while_the_replica_is_down(
         r = await http.post("/api/v1/contacts", json={"name": "Read while down"})
         assert r.status_code == 201, r.text
         await read_all("replica up")
+        # (the APIs' read pools hold sessions on the replica: the reads are routed there)
+        assert await asyncio.to_thread(topo.replica_sessions) > 0
         await asyncio.to_thread(topo.kill_replica)
         try:
             # At once (requests racing the probe that notices) and for a while after.
@@ -147,3 +150,9 @@ async def test_routed_reads_fall_back_to_the_primary_while_the_replica_is_down(
         finally:
             await asyncio.to_thread(topo.start_replica)
         await read_all("replica back")
+        # Back in use once the APIs' probes see it streaming again.
+        deadline = time.monotonic() + 20
+        while await asyncio.to_thread(topo.replica_sessions) == 0:
+            assert time.monotonic() < deadline, "the APIs did not return to the replica"
+            await read_all("replica back")
+            await asyncio.sleep(0.5)
