@@ -148,6 +148,7 @@ async def prepare(topo: Topology, sandbox_url: str, receiver: str, config: Chaos
                   str(webhook["id"]), [], await top_seq(topo.primary_dsn), [])  # fmt: skip
         conversations = await _open_conversations(run, 5)
         run.scheduled_ids = await _schedule(http, conversations, config)
+        await _connect_clients(run, config)  # before the campaign: HAProxy spreads them
         campaign = {"name": "Chaos", "integration_account_id": ours["id"],
                     "template_id": template["id"], "variables": VARIABLES}  # fmt: skip
         made = await _call(http, "POST", "/api/v1/campaigns", 201, json=campaign)
@@ -187,6 +188,22 @@ async def conversations_of(run: Run) -> list[str]:
     return [r["id"] for r in rows]
 
 
+async def _connect_clients(run: Run, config: ChaosConfig) -> None:
+    """The live clients, connected through the front while nothing else is (so HAProxy's
+    round robin puts them on every API process in turn)."""
+    token = run.headers["Authorization"].split()[1]
+    ws = run.topo.url.replace("http://", "ws://") + "/api/v1/ws"
+    for n in range(config.live_clients):
+        client = LiveClient(ws, token, run.started_seq, name=f"live{n}")
+        client.start()
+        run.clients.append(client)
+    deadline = time.monotonic() + 30
+    while not all(client.connections for client in run.clients):
+        if time.monotonic() > deadline:
+            raise BenchError(f"live clients not connected: {[c.report() for c in run.clients]}")
+        await asyncio.sleep(0.05)
+
+
 async def _schedule(
     http: httpx.AsyncClient, conversations: list[str], config: ChaosConfig
 ) -> list[str]:
@@ -208,12 +225,6 @@ async def run_chaos(run: Run, config: ChaosConfig) -> None:
     """Load for config.seconds with kills every config.kill_every seconds; returns when
     the load stopped (the live clients keep running for the check)."""
     rng = random.Random(config.seed)
-    token = run.headers["Authorization"].split()[1]
-    ws = run.topo.url.replace("http://", "ws://") + "/api/v1/ws"
-    for n in range(config.live_clients):
-        client = LiveClient(ws, token, run.started_seq, name=f"live{n}")
-        client.start()
-        run.clients.append(client)
     until = time.monotonic() + config.seconds
     await asyncio.gather(
         _inbound(run, config, until, random.Random(rng.random())),
