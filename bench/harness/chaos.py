@@ -148,17 +148,29 @@ async def prepare(topo: Topology, sandbox_url: str, receiver: str, config: Chaos
                   str(webhook["id"]), [], await top_seq(topo.primary_dsn), [])  # fmt: skip
         conversations = await _open_conversations(run, 5)
         run.scheduled_ids = await _schedule(http, conversations, config)
-        await _connect_clients(run, config)  # before the campaign: HAProxy spreads them
-        campaign = {"name": "Chaos", "integration_account_id": ours["id"],
-                    "template_id": template["id"], "variables": VARIABLES}  # fmt: skip
-        made = await _call(http, "POST", "/api/v1/campaigns", 201, json=campaign)
-        rows = "".join(f"+1650555{n:04d},Customer {n}\n" for n in range(config.campaign_recipients))
-        files = {"file": ("audience.csv", ("phone,name\n" + rows).encode(), "text/csv")}
-        path = f"/api/v1/campaigns/{made['id']}"
-        await _call(http, "PUT", f"{path}/audience/csv", 200, files=files)
-        await _call(http, "POST", f"{path}/schedule", 200, json={})
-        run.campaign_id = str(made["id"])
+        try:
+            await _connect_clients(run, config)  # before the campaign: HAProxy spreads them
+            run.campaign_id = await _campaign(http, ours["id"], template["id"], config)
+        except BaseException:
+            for client in run.clients:
+                await client.stop()
+            raise
     return run
+
+
+async def _campaign(
+    http: httpx.AsyncClient, account_id: str, template_id: str, config: ChaosConfig
+) -> str:
+    """A campaign to config.campaign_recipients numbers, started; its id."""
+    campaign = {"name": "Chaos", "integration_account_id": account_id,
+                "template_id": template_id, "variables": VARIABLES}  # fmt: skip
+    made = await _call(http, "POST", "/api/v1/campaigns", 201, json=campaign)
+    rows = "".join(f"+1650555{n:04d},Customer {n}\n" for n in range(config.campaign_recipients))
+    files = {"file": ("audience.csv", ("phone,name\n" + rows).encode(), "text/csv")}
+    path = f"/api/v1/campaigns/{made['id']}"
+    await _call(http, "PUT", f"{path}/audience/csv", 200, files=files)
+    await _call(http, "POST", f"{path}/schedule", 200, json={})
+    return str(made["id"])
 
 
 async def _open_conversations(run: Run, count: int) -> list[str]:
