@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit chromium dovecot bench clean rbac-doc
+.PHONY: run test lint typecheck unit chromium dovecot haproxy bench clean rbac-doc
 
 # Installs only when pyproject.toml changed since the last install (keeps `make run` fast).
 $(VENV)/.installed: pyproject.toml
@@ -48,12 +48,24 @@ dovecot:
 	  { systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || \
 	    service dovecot stop >/dev/null 2>&1 || true; }; }
 
+# The topology tests (tests/topology, bench/harness/topology.py) put Debian's HAProxy in front of
+# two API processes and make a streaming replica with Debian's PostgreSQL binaries
+# (/usr/lib/postgresql/15/bin): installed here when missing. The system instances the packages
+# may start are left as they are (the tests start their own on free ports).
+haproxy:
+	@test -x /usr/sbin/haproxy && test -x /usr/lib/postgresql/15/bin/pg_basebackup || { \
+	  echo "installing Debian's haproxy and postgresql-15 for the topology tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy postgresql-15 >/dev/null && \
+	  { systemctl disable --now haproxy.service >/dev/null 2>&1 || \
+	    service haproxy stop >/dev/null 2>&1 || true; }; }
+
 # Two pytest-xdist workers (the VM has 2 cores): a module stays on one worker and all of
 # tests/browser/ shares one (the xdist_group marks of tests/conftest.py). PYTEST_WORKERS=0
 # runs serially, as a targeted `python -m pytest tests/<dir>` does.
 PYTEST_WORKERS ?= 2
 
-unit: $(VENV)/.installed-dev chromium dovecot
+unit: $(VENV)/.installed-dev chromium dovecot haproxy
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck unit
