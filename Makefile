@@ -61,12 +61,13 @@ haproxy:
 	    service haproxy stop >/dev/null 2>&1 || true; }; }
 
 # Two pytest-xdist workers (the VM has 2 cores): a module stays on one worker and all of
-# tests/browser/ shares one (the xdist_group marks of tests/conftest.py). PYTEST_WORKERS=0
+# tests/browser/ shares one (the scheduler of tests/conftest.py); `alone` tests run with
+# nothing beside them. PYTEST_WORKERS=0
 # runs serially, as a targeted `python -m pytest tests/<dir>` does.
 PYTEST_WORKERS ?= 2
 
 unit: $(VENV)/.installed-dev chromium dovecot haproxy
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

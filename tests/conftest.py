@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,20 +28,50 @@ from tests.testdb import server_dsn, with_database
 PASSWORD = "correct horse battery"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), which tests share a worker.
-    A test module stays on one worker (like `--dist loadfile`): module fixtures, such as the
-    live server of the schemathesis run, start once. All of tests/browser/ is one group: its
-    session stack (serve, sandbox, Chromium) starts once and writes test-artifacts/browser/.
-    A module may declare its own `xdist_group` mark to join others."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        path = item.nodeid.split("::", 1)[0]
-        group = "browser" if path.startswith("tests/browser/") else path
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_OneBrowserScope(), "omnistream-one-browser-scope")
+    config.addinivalue_line(
+        "markers",
+        "alone: under pytest-xdist, the test runs while no other worker runs one (tests that "
+        "measure rates or race deadlines on the machine's CPUs)",
+    )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Under pytest-xdist every test holds a shared lock of the run; an `alone` test holds it
+    exclusively, so it waits for the other worker's current test and then has the machine
+    to itself. Taken outside pytest-timeout's timer: waiting is not the test's time."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return (yield)
+    lock = Path(tempfile.gettempdir()) / f"omnistream-xdist-{run}.lock"
+    with lock.open("a") as held:
+        alone = item.get_closest_marker("alone") is not None
+        fcntl.flock(held, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        return (yield)
+
+
+class _OneBrowserScope:
+    """Under pytest-xdist with `--dist loadfile` (`make test`): a test module stays on one
+    worker, so module fixtures (the schemathesis run's live server) start once, and all of
+    tests/browser/ is one scope: its stack (serve, sandbox, Chromium) starts once and alone
+    writes test-artifacts/browser/. (xdist_group marks cannot do this: xdist 3.8 renames node
+    ids for them, which pytest 9.2 no longer reads.)"""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        class Scheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                path = nodeid.split("::", 1)[0]
+                return "tests/browser/" if path.startswith("tests/browser/") else path
+
+        return Scheduling(config, log)
 
 
 @pytest.fixture(scope="session")

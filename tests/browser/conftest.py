@@ -42,6 +42,7 @@ WA_TOKEN = "browser-test-token"
 WA_SECRET = "browser-test-app-secret"
 WA_WABA = "209000000000077"
 LOGIN_MAX_FAILURES = 3
+ADMIN_TOKEN_TTL = 6 * 3600
 expect.set_options(timeout=5_000)
 
 
@@ -68,7 +69,16 @@ def chromium() -> str:
 def _start_stack(dsn: str, data: Path) -> tuple[Stack, list[subprocess.Popen[bytes]]]:
     port, sandbox_port = free_port(), free_port()
     url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
-    env = omnistream_env(dsn, data, "browser-tests-", login_max_failures=str(LOGIN_MAX_FAILURES))
+    # The admin signs in once for the whole package (stack.admin_headers): its access token
+    # must outlive the package, which takes longer than the default 15 minutes on a busy
+    # machine or beside a second pytest-xdist worker (no browser test depends on the TTL).
+    env = omnistream_env(
+        dsn,
+        data,
+        "browser-tests-",
+        login_max_failures=str(LOGIN_MAX_FAILURES),
+        access_token_ttl_seconds=str(ADMIN_TOKEN_TTL),
+    )
 
     create_admin(env, ADMIN_EMAIL, "Ada Admin", PASSWORD)
     config = data / "sandbox.json"

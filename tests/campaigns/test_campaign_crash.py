@@ -60,6 +60,9 @@ from tests.processes import CLI, free_port, stop, wait_http
 from tests.sandbox_fixture import Sandbox
 from tests.templates.test_templates import private_fixture  # noqa: F401
 
+# Measures rates and races deadlines: under pytest-xdist it runs with no other test beside it.
+pytestmark = pytest.mark.alone
+
 COUNT = 5000
 RATE = 250  # the campaign's share: 200/s
 KILLS = 4

@@ -35,6 +35,9 @@ from tests.channels.test_ratelimit import start_worker
 from tests.conftest import Agent
 from tests.templates.test_templates import private_fixture  # noqa: F401
 
+# Measures rates and races deadlines: under pytest-xdist it runs with no other test beside it.
+pytestmark = pytest.mark.alone
+
 COUNT = 2000
 RATE = 250
 SHARE = bulk_share(RATE, Settings.model_fields["campaign_rate_share"].default)  # 200/s

@@ -26,6 +26,9 @@ from tests.channels.test_channel_outbound import connect
 from tests.inbound.test_inbound_support import Account, integration
 from tests.sandbox_fixture import Sandbox, sandbox_fixture  # noqa: F401
 
+# Measures rates and races deadlines: under pytest-xdist it runs with no other test beside it.
+pytestmark = pytest.mark.alone
+
 
 @pytest.fixture
 def private(settings: Settings) -> Settings:
