@@ -1,0 +1,116 @@
+"""Where the CPU goes in a several-process topology (harness/topology.py), for the issue 18
+figures (bench/scale_out.py, bench/replica_lag.py): each process with all its descendants
+(an API, a worker, HAProxy, each PostgreSQL server with its backends, WAL sender and
+receiver), this process (the load generator), its finished children (wrk) and the machine.
+
+    before = topology_cpu(topo)
+    ... the phase ...
+    shares = cpu_shares(before, topology_cpu(topo))   # % of one core per group
+    bottleneck(shares)                                 # the busiest kind of process
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.machine import CpuSnapshot, cpu_used, pct_of_core
+from harness.topology import Topology
+
+# CpuSnapshot also sums the backends of a database found by process title; the PostgreSQL
+# servers are counted whole here (their process trees), so that lookup must match nothing.
+_NO_DATABASE = " no database "
+# Summed per kind for the bottleneck (api0 + api1 -> api, ...).
+KINDS = ("api", "worker", "haproxy", "primary", "replica", "load_generator", "wrk")
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process now."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def descendants(root: int, parents: dict[int, int]) -> list[int]:
+    """`root` and every process below it in `parents` (pid -> parent pid)."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def topology_groups(topo: Topology) -> dict[str, list[int]]:
+    """The process trees of the topology now, by name (api0, worker1, primary, ...)."""
+    parents = _parents()
+    return {
+        name: descendants(pid, parents) for name, pid in topo.pids().items() if pid is not None
+    }
+
+
+def topology_cpu(topo: Topology) -> CpuSnapshot:
+    """CPU seconds so far of every process tree of the topology (taken afresh: a
+    PostgreSQL backend started since the last snapshot counts whole; one that ended since
+    is lost, so pools that keep their sessions are what makes the accounting exact)."""
+    return CpuSnapshot.take(topology_groups(topo), _NO_DATABASE)
+
+
+def cpu_shares(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """% of one core between two snapshots: each process tree, the load generator (this
+    process), wrk (finished children), interrupts, the whole machine and the rest of it."""
+    used = cpu_used(before, after)
+    wall = used.pop("wall")
+    renamed = {"own": "load_generator", "children": "wrk", "machine_busy": "machine_busy"}
+    used.pop("db_backends")
+    shares = {renamed.get(name, name): pct_of_core(cpu, wall) for name, cpu in used.items()}
+    shares["wall_s"] = round(wall, 2)
+    shares["machine_capacity"] = 100.0 * (os.cpu_count() or 1)
+    return shares
+
+
+def by_kind(shares: dict[str, float]) -> dict[str, float]:
+    """The shares summed per kind of process (api0 + api1 -> api)."""
+    kinds = {kind: 0.0 for kind in KINDS}
+    for name, value in shares.items():
+        kind = name.rstrip("0123456789")
+        if kind in kinds:
+            kinds[kind] = round(kinds[kind] + value, 1)
+    return kinds
+
+
+def bottleneck(shares: dict[str, float]) -> dict[str, Any]:
+    """The busiest kind of process, the busiest single process, and whether the machine
+    was saturated (≥ 90 % of all its cores busy): then adding processes cannot help."""
+    kinds = by_kind(shares)
+    single = {k: v for k, v in shares.items() if k.rstrip("0123456789") in KINDS}
+    busiest_kind = max(kinds, key=lambda k: kinds[k])
+    busiest = max(single, key=lambda k: single[k]) if single else ""
+    capacity = shares.get("machine_capacity", 100.0)
+    busy = shares.get("machine_busy", 0.0)
+    return {
+        "cpu_pct_by_kind": kinds,
+        "busiest_kind": busiest_kind,
+        "busiest_process": busiest,
+        "busiest_process_pct_of_core": single.get(busiest, 0.0),
+        "machine_busy_pct_of_capacity": round(busy / capacity * 100, 1) if capacity else 0.0,
+        "machine_saturated": busy >= 0.9 * capacity,
+    }
+
+
+def uptime() -> str:
+    """`uptime` now (the load averages), as the JSON records it before and after."""
+    proc = subprocess.run(["uptime"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip()
