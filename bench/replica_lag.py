@@ -29,7 +29,7 @@ import asyncpg
 import harness
 import webhook_ack as ack
 from harness.pgcluster import psql
-from harness.scaling import bottleneck, cpu_shares, topology_cpu, uptime
+from harness.scaling import bottleneck, cpu_shares, replica_lags, topology_cpu, uptime
 from harness.topology import Topology, running_topology
 from inbound_e2e import Load, drive, outcome, requests
 from realtime_analysis import percentiles
@@ -68,23 +68,6 @@ class Sampler:
         finally:
             await conn.close()
 
-    def lags(self, start: float, end: float) -> dict[str, list[float]]:
-        """Per sample taken between `start` and `end`: bytes, mapped seconds, replay_lag."""
-        out: dict[str, list[float]] = {"bytes": [], "ms": [], "replay_lag_ms": []}
-        j = 0
-        for row in self.rows:
-            if not start <= row["t"] <= end:
-                continue
-            out["bytes"].append(max(0, row["current"] - row["replay"]))
-            out["replay_lag_ms"].append((row["replay_lag_s"] or 0.0) * 1000)
-            if row["replay"] >= row["current"]:
-                out["ms"].append(0.0)
-                continue
-            while self.rows[j]["current"] < row["replay"]:  # positions only grow
-                j += 1
-            out["ms"].append((row["t"] - self.rows[j]["t"]) * 1000)
-        return out
-
 
 async def measure(topo: Topology, load: Load, args: argparse.Namespace) -> dict[str, Any]:
     sampler = Sampler(topo.primary_dsn, args.interval)
@@ -99,7 +82,7 @@ async def measure(topo: Topology, load: Load, args: argparse.Namespace) -> dict[
     finally:
         sampler.stopped.set()
         await task
-    lags = sampler.lags(load.t0, posted[0])
+    lags = replica_lags(sampler.rows, load.t0, posted[0])
     return {
         "drained": drained,
         "posting_s": round(posted[0] - load.t0, 2),

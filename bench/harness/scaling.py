@@ -56,9 +56,7 @@ def descendants(root: int, parents: dict[int, int]) -> list[int]:
 def topology_groups(topo: Topology) -> dict[str, list[int]]:
     """The process trees of the topology now, by name (api0, worker1, primary, ...)."""
     parents = _parents()
-    return {
-        name: descendants(pid, parents) for name, pid in topo.pids().items() if pid is not None
-    }
+    return {name: descendants(pid, parents) for name, pid in topo.pids().items() if pid is not None}
 
 
 def topology_cpu(topo: Topology) -> CpuSnapshot:
@@ -108,6 +106,29 @@ def bottleneck(shares: dict[str, float]) -> dict[str, Any]:
         "machine_busy_pct_of_capacity": round(busy / capacity * 100, 1) if capacity else 0.0,
         "machine_saturated": busy >= 0.9 * capacity,
     }
+
+
+def replica_lags(rows: list[dict[str, Any]], start: float, end: float) -> dict[str, list[float]]:
+    """The replica's lag at each sample of pg_stat_replication taken between `start` and
+    `end` (wall clock). `rows`: every sample in order, each with t (when), current (the
+    primary's WAL position, bytes), replay (the replica's) and replay_lag_s (PostgreSQL's,
+    None when idle). Bytes: current - replay. ms, by the timestamp map: the replica had
+    replayed up to where the primary was at the first sample j with current_j >= replay;
+    lag = t - t_j (0 when replay has reached current), a lower bound within one interval."""
+    out: dict[str, list[float]] = {"bytes": [], "ms": [], "replay_lag_ms": []}
+    j = 0
+    for row in rows:
+        if not start <= row["t"] <= end:
+            continue
+        out["bytes"].append(max(0, row["current"] - row["replay"]))
+        out["replay_lag_ms"].append((row["replay_lag_s"] or 0.0) * 1000)
+        if row["replay"] >= row["current"]:
+            out["ms"].append(0.0)
+            continue
+        while rows[j]["current"] < row["replay"]:  # positions only grow
+            j += 1
+        out["ms"].append(round((row["t"] - rows[j]["t"]) * 1000, 3))
+    return out
 
 
 def uptime() -> str:
