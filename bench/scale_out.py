@@ -126,8 +126,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     before = uptime()
     load_at_start = harness.load_average()
     with harness.work_folder("scale-out-", keep=args.keep) as work:
-        one = one_setup(1, work, args)
-        two = one_setup(2, work, args)
+        setups = {n: one_setup(n, work, args) for n in args.order}
+        one, two = setups[1], setups[2]
     return {
         "benchmark": "scale_out",
         "machine": harness.machine_facts(str(one["postgres"]), load_at_start),
@@ -140,6 +140,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "rate_cap_per_s": args.rate,
             "wrk_seconds": args.duration,
             "wrk_connections": args.wrk_connections,
+            "order": [f"{n}+{n}" for n in args.order],
         },
         "1+1": one,
         "2+2": two,
@@ -170,7 +171,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=15, help="seconds of wrk on the list")
     parser.add_argument("--wrk-connections", type=int, default=32)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--order",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="which set-up runs first: 1,2 (default) or 2,1 (does the order move the ratio?)",
+    )
+    args = parser.parse_args(argv)
+    if sorted(args.order) != [1, 2]:
+        parser.error("--order: 1,2 or 2,1")
+    return args
 
 
 if __name__ == "__main__":
