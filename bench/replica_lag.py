@@ -4,11 +4,11 @@ worker processes, primary + replica) falls behind while --rate inbound WhatsApp 
 second go through HAProxy for --duration seconds (the webhooks of bench/inbound_e2e.py).
 
 Every 100 ms (--interval) one query on the primary reads pg_stat_replication: the WAL
-position now (pg_current_wal_lsn), the replica's write / flush / replay positions and
+position now (pg_current_wal_lsn), the replica's write and replay positions and
 PostgreSQL's own replay_lag. Lag in bytes = current - replay. Lag in seconds from a
-timestamp map: the replica's replay position at sample k was the primary's current position
-at the first sample j where current_j >= replay_k, so lag = t_k - t_j (0 when replay has
-reached current); a lower bound within one interval. PostgreSQL's replay_lag (the time
+timestamp map (harness.scaling.replica_lags): when the primary's position passed the
+replica's replay position of sample k, interpolated between the two samples around it; lag
+= t_k - that moment (0 when replay has reached current). PostgreSQL's replay_lag (the time
 between a commit flushed locally and its replay being reported) is given beside it. The JSON
 has p50 / p99 / max of each over the posting window, the achieved inbound rate (messages
 stored with their event published, per second) and `uptime` before and after.

@@ -112,9 +112,10 @@ def replica_lags(rows: list[dict[str, Any]], start: float, end: float) -> dict[s
     """The replica's lag at each sample of pg_stat_replication taken between `start` and
     `end` (wall clock). `rows`: every sample in order, each with t (when), current (the
     primary's WAL position, bytes), replay (the replica's) and replay_lag_s (PostgreSQL's,
-    None when idle). Bytes: current - replay. ms, by the timestamp map: the replica had
-    replayed up to where the primary was at the first sample j with current_j >= replay;
-    lag = t - t_j (0 when replay has reached current), a lower bound within one interval."""
+    None when idle). Bytes: current - replay. ms, by the timestamp map: the primary's
+    position passed `replay` between samples j - 1 and j (the first with current_j >=
+    replay); when, is interpolated linearly between the two (WAL written at an even pace
+    within one interval); lag = t - that moment (0 when replay has reached current)."""
     out: dict[str, list[float]] = {"bytes": [], "ms": [], "replay_lag_ms": []}
     j = 0
     for row in rows:
@@ -127,7 +128,12 @@ def replica_lags(rows: list[dict[str, Any]], start: float, end: float) -> dict[s
             continue
         while rows[j]["current"] < row["replay"]:  # positions only grow
             j += 1
-        out["ms"].append(round((row["t"] - rows[j]["t"]) * 1000, 3))
+        reached = rows[j]["t"]
+        if j > 0 and rows[j]["current"] > rows[j - 1]["current"]:
+            before = rows[j - 1]
+            share = (row["replay"] - before["current"]) / (rows[j]["current"] - before["current"])
+            reached = before["t"] + max(0.0, share) * (rows[j]["t"] - before["t"])
+        out["ms"].append(round((row["t"] - reached) * 1000, 3))
     return out
 
 

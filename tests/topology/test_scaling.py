@@ -63,6 +63,7 @@ def test_replica_lag_by_timestamp_map() -> None:
     ]
     lags = replica_lags(rows, 1.0, 2.0)
     assert lags["bytes"] == [100, 100, 150, 0]
-    # replay 100 was current at t=0.0; 200 at 1.0; 250 first reached at 1.1 (300 >= 250)
-    assert lags["ms"] == [1000.0, 100.0, 100.0, 0.0]
+    # replay 100 was current at t=0.0; 200 at 1.0 (100 -> 200 between 0.0 and 1.0);
+    # 250 half way from 200 (t=1.0) to 300 (t=1.1): at 1.05
+    assert lags["ms"] == [1000.0, 100.0, 150.0, 0.0]
     assert lags["replay_lag_ms"] == [500.0, 200.0, 0.0, 0.0]
