@@ -34,7 +34,13 @@ import httpx
 import webhook_ack as ack
 from auth_me import sign_in_agent
 from harness.pgcluster import psql
-from harness.scaling import bottleneck, cpu_shares, topology_cpu, uptime
+from harness.scaling import (
+    bottleneck,
+    cpu_shares,
+    topology_cpu,
+    topology_cpu_ms_per_unit,
+    uptime,
+)
 from harness.topology import Topology, running_topology
 from inbound_e2e import Load, drive, outcome, requests
 
@@ -68,6 +74,7 @@ def inbound(topo: Topology, args: argparse.Namespace) -> dict[str, Any]:
         "conversations": result["conversations"],
         "lag_ms": result["lag_ms"],
         "cpu_pct_of_one_core": shares,
+        "topology_cpu_ms_per_message": topology_cpu_ms_per_unit(shares, args.messages),
         "bottleneck": bottleneck(shares),
     }
 
@@ -97,6 +104,7 @@ def conversations(topo: Topology, args: argparse.Namespace) -> dict[str, Any]:
         "socket_errors": result.socket_errors,
         **common,
         "cpu_pct_of_one_core": shares,
+        "topology_cpu_ms_per_request": topology_cpu_ms_per_unit(shares, result.requests),
         "bottleneck": bottleneck(shares),
     }
 

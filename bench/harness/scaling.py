@@ -89,6 +89,15 @@ def by_kind(shares: dict[str, float]) -> dict[str, float]:
     return kinds
 
 
+def topology_cpu_ms_per_unit(shares: dict[str, float], units: int) -> float:
+    """CPU milliseconds the topology's own processes (APIs, workers, HAProxy, PostgreSQL)
+    spent per unit of work (message, request): the figure other work on the machine moves
+    least, as it counts CPU used, not time waited for a core."""
+    kinds = by_kind(shares)
+    own = sum(kinds[k] for k in ("api", "worker", "haproxy", "primary", "replica"))
+    return round(own / 100 * shares.get("wall_s", 0.0) / units * 1000, 3) if units else 0.0
+
+
 def bottleneck(shares: dict[str, float]) -> dict[str, Any]:
     """The busiest kind of process, the busiest single process, and whether the machine
     was saturated (≥ 90 % of all its cores busy): then adding processes cannot help."""

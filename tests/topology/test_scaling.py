@@ -67,3 +67,13 @@ def test_replica_lag_by_timestamp_map() -> None:
     # 250 half way from 200 (t=1.0) to 300 (t=1.1): at 1.05
     assert lags["ms"] == [1000.0, 100.0, 150.0, 0.0]
     assert lags["replay_lag_ms"] == [500.0, 200.0, 0.0, 0.0]
+
+
+def test_cpu_per_unit_counts_only_the_topology_processes() -> None:
+    from harness.scaling import topology_cpu_ms_per_unit
+
+    shares = {"api0": 50.0, "api1": 30.0, "primary": 20.0, "load_generator": 40.0}
+    shares |= {"wrk": 10.0, "other": 90.0, "machine_busy": 200.0, "wall_s": 10.0}
+    # (50 + 30 + 20) % of a core for 10 s = 10 CPU seconds over 1,000 units
+    assert topology_cpu_ms_per_unit(shares, 1000) == 10.0
+    assert topology_cpu_ms_per_unit(shares, 0) == 0.0
