@@ -29,7 +29,14 @@ import asyncpg
 import harness
 import webhook_ack as ack
 from harness.pgcluster import psql
-from harness.scaling import bottleneck, cpu_shares, replica_lags, topology_cpu, uptime
+from harness.scaling import (
+    bottleneck,
+    cpu_shares,
+    haproxy_downs,
+    replica_lags,
+    topology_cpu,
+    uptime,
+)
 from harness.topology import Topology, running_topology
 from inbound_e2e import Load, drive, outcome, requests
 from realtime_analysis import percentiles
@@ -117,6 +124,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         measured = asyncio.run(measure(topo, load, args))
         shares = cpu_shares(cpu_before, topology_cpu(topo))
         result = asyncio.run(outcome(topo.primary_dsn, load, args.contacts))
+        downs = haproxy_downs(topo)
     drained = measured.pop("drained")
     return {
         "benchmark": "replica_lag",
@@ -146,6 +154,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "inbound_lag_ms": result["lag_ms"],
         },
         "replica": measured,
+        "haproxy_health_check_downs": downs,
         "cpu_pct_of_one_core": shares,
         "bottleneck": bottleneck(shares),
     }

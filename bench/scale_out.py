@@ -37,6 +37,7 @@ from harness.pgcluster import psql
 from harness.scaling import (
     bottleneck,
     cpu_shares,
+    haproxy_downs,
     topology_cpu,
     topology_cpu_ms_per_unit,
     uptime,
@@ -116,13 +117,15 @@ def one_setup(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         reference = harness.hello_reference(topo.url, args.reference_duration)
         reference["through"] = "HAProxy"
         time.sleep(1)  # the workers' loops listening
-        return {
+        figures = {
             "processes": f"{n} x omnistream serve + {n} x omnistream worker, behind HAProxy",
             "postgres": psql(topo.primary_dsn, "SHOW server_version"),
             "reference": reference,
             "inbound_e2e": inbound(topo, args),
             "conversations_list": conversations(topo, args),
         }
+        figures["haproxy_health_check_downs"] = haproxy_downs(topo)
+        return figures
 
 
 def _ratio(a: float, b: float) -> float:
@@ -191,5 +194,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _valid(result: dict[str, Any]) -> int:
+    """2 when a figure rests on failed work (non-2xx answers, socket errors, lost or
+    duplicated messages): the run is then no measurement of capacity."""
+    for setup in (result["1+1"], result["2+2"]):
+        inbound, listing = setup["inbound_e2e"], setup["conversations_list"]
+        if listing["non_2xx"] or any(listing["socket_errors"].values()):
+            return 2
+        if inbound["duplicates"] or inbound["with_published_event"] != inbound["messages"]:
+            return 2
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(harness.main(bench, parse_args()))
+    sys.exit(harness.main(bench, parse_args(), exit_code=_valid))

@@ -146,6 +146,17 @@ def replica_lags(rows: list[dict[str, Any]], start: float, end: float) -> dict[s
     return out
 
 
+def haproxy_downs(topo: Topology) -> int:
+    """How many times HAProxy has marked an API down for a failed health check (a slow
+    /readyz, "Layer7 timeout"; not a stopped process), per its log so far. While every API
+    is down it answers 503: a figure taken meanwhile is no measurement of the app."""
+    try:
+        text = (topo.workdir / "haproxy.log").read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum("is DOWN" in line and "Layer7" in line for line in text.splitlines())
+
+
 def uptime() -> str:
     """`uptime` now (the load averages), as the JSON records it before and after."""
     proc = subprocess.run(["uptime"], capture_output=True, text=True, check=False)
