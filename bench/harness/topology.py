@@ -227,7 +227,7 @@ class Topology:
 def haproxy_config(front_port: int, api_ports: list[int]) -> str:
     """Round robin over the APIs, checked on /readyz; `timeout tunnel` keeps an upgraded
     WebSocket open for as long as it lives; a request whose connection to a dead API fails
-    is redispatched to another one."""
+    is redispatched to another one; a slow check answer (a loaded machine) is not a failure."""
     servers = "\n".join(
         f"  server api{i} 127.0.0.1:{port} check" for i, port in enumerate(api_ports)
     )
@@ -242,6 +242,10 @@ defaults
   timeout server 120s
   timeout tunnel 1h
   timeout http-keep-alive 10s
+  # A /readyz answer may take longer than the 300 ms check interval on a loaded machine:
+  # without this HAProxy took slow answers as failures and dropped live APIs (503s). A dead
+  # API still fails its check at once (connection refused).
+  timeout check 2s
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response
