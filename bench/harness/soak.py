@@ -37,6 +37,9 @@ from harness.core import console, progress
 from harness.soak_live import ClientProcess
 from harness.soak_stats import Minutes, per_minute, quantile, verdicts
 from harness.topology import Topology
+from omnistream.sandbox.client import SandboxClient
+
+IN_FLIGHT = 64  # requests of one kind (inbound sends, replies) at once
 
 
 @dataclass
@@ -77,22 +80,32 @@ async def inbound(soak: Soak, until: float) -> None:
     delivery (the sandbox retries), so several are in flight."""
     run, config, stats = soak.run, soak.config, soak.stats
     tasks: set[asyncio.Task[None]] = set()
+    # At most IN_FLIGHT sends at once, waiting here rather than in httpx's pool (whose
+    # queue costs O(waiting x connections) a request: a backlog there starves the loop).
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    http = httpx.AsyncClient(base_url=run.sandbox.url, timeout=30, trust_env=False, limits=limits)
+    sandbox = SandboxClient(run.sandbox.url, http=http)
 
     async def one(n: int) -> None:
-        started = time.time()
         phone = f"62813{n % config.customers:08d}"
-        try:
-            sent = await run.sandbox.send_customer(run.account, phone, text=f"Soak {n}")
-        except Exception as exc:
-            stats.error("inbound", f"sandbox send_customer: {exc}"[:200], started)
-            return
+        async with gate:
+            started = time.time()
+            try:
+                sent = await sandbox.send_customer(run.account, phone, text=f"Soak {n}")
+            except Exception as exc:
+                stats.error("inbound", f"send_customer: {exc!r}"[:200], started)
+                return
         soak.done["inbound_sent"][stats.minute(started)] += 1
         if sent["delivered"]:
             soak.sent[sent["message_id"]] = started
         else:
             stats.error("inbound", f"webhook never answered 2xx: {sent}"[:200], started)
 
-    await _paced(config.inbound_per_second, until, one, tasks)
+    try:
+        await _paced(config.inbound_per_second, until, one, tasks)
+    finally:
+        await http.aclose()
 
 
 async def replies(soak: Soak, until: float) -> None:
@@ -101,7 +114,8 @@ async def replies(soak: Soak, until: float) -> None:
     run, stats = soak.run, soak.stats
     conversations = await conversations_of(run)
     tasks: set[asyncio.Task[None]] = set()
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(
         base_url=run.topo.url, headers=run.headers, timeout=30, trust_env=False, limits=limits
     ) as http:
@@ -111,12 +125,13 @@ async def replies(soak: Soak, until: float) -> None:
             if n % 200 == 199:
                 conversations = await conversations_of(run)
             path = f"/api/v1/conversations/{conversations[n % len(conversations)]}/messages"
-            started, clock = time.time(), time.monotonic()
-            try:
-                r = await http.post(path, json={"type": "text", "text": f"Soak reply {n}"})
-            except httpx.TransportError as exc:
-                stats.error("reply", f"{type(exc).__name__}: {exc}"[:200], started)
-                return
+            async with gate:
+                started, clock = time.time(), time.monotonic()
+                try:
+                    r = await http.post(path, json={"type": "text", "text": f"Soak reply {n}"})
+                except httpx.TransportError as exc:
+                    stats.error("reply", f"{type(exc).__name__}: {exc}"[:200], started)
+                    return
             stats.add("reply_api", started, time.monotonic() - clock)
             if r.status_code != 201:
                 stats.error("reply", f"{r.status_code} {r.text[:200]}", started)
