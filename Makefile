@@ -61,13 +61,15 @@ haproxy:
 	    service haproxy stop >/dev/null 2>&1 || true; }; }
 
 # Two pytest-xdist workers (the VM has 2 cores): a module stays on one worker and all of
-# tests/browser/ shares one (the scheduler of tests/conftest.py); `alone` tests run with
-# nothing beside them. PYTEST_WORKERS=0
-# runs serially, as a targeted `python -m pytest tests/<dir>` does.
+# tests/browser/ shares one (the scheduler of tests/conftest.py). The `alone` tests (they
+# measure rates against the clock) run afterwards with nothing beside them: a lock shared
+# between the workers deadlocked, its file inherited by processes the tests fork.
+# PYTEST_WORKERS=0 runs serially, as a targeted `python -m pytest tests/<dir>` does.
 PYTEST_WORKERS ?= 2
 
 unit: $(VENV)/.installed-dev chromium dovecot haproxy
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not alone"
+	$(BIN)/python -m pytest -m alone
 
 test: lint typecheck unit
 

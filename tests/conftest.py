@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import secrets
-import tempfile
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -33,24 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_OneBrowserScope(), "omnistream-one-browser-scope")
     config.addinivalue_line(
         "markers",
-        "alone: under pytest-xdist, the test runs while no other worker runs one (tests that "
+        "alone: `make test` runs these after the parallel part, on their own (tests that "
         "measure rates or race deadlines on the machine's CPUs)",
     )
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    """Under pytest-xdist every test holds a shared lock of the run; an `alone` test holds it
-    exclusively, so it waits for the other worker's current test and then has the machine
-    to itself. Taken outside pytest-timeout's timer: waiting is not the test's time."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not run:
-        return (yield)
-    lock = Path(tempfile.gettempdir()) / f"omnistream-xdist-{run}.lock"
-    with lock.open("a") as held:
-        alone = item.get_closest_marker("alone") is not None
-        fcntl.flock(held, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        return (yield)
 
 
 class _OneBrowserScope:
