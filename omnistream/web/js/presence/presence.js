@@ -64,6 +64,7 @@ function changed(agentId, presence) {
 }
 
 function showMine(state) {
+  if (!app.me) return; // signed out while the read or the change was on its way
   mine = state;
   changed(app.me.id, state.presence);
   if (picker) {
@@ -143,6 +144,7 @@ function listen() {
 
 /** The header's selector (before the live-status pill); called on every shell render. */
 export function installHeader(header) {
+  if (!app.me) return; // signed out while this module was loading
   listen();
   watchIdle();
   picker = h(
@@ -163,6 +165,7 @@ export function installHeader(header) {
 
 /** The inbox's part: dots next to the assignee in list rows and the conversation header. */
 export function install(list, thread) {
+  if (!app.me) return; // signed out while this module was loading
   listen();
   list.presence = (agentId) => dot(agentId);
   list.renderAll();
